@@ -1,0 +1,1 @@
+"""CLI command groups; each module holds one noun group or pipeline verb."""

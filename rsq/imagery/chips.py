@@ -1,0 +1,60 @@
+"""Cut a large scene into chips that keep their georeference."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rsq.errors import TileError
+from rsq.imagery.reader import open_raster
+
+
+def chip_offsets(length: int, size: int, overlap: int) -> list[int]:
+    """Start offsets along one axis: a step of size - overlap, the last chip flush with the edge."""
+    if size <= 0 or not 0 <= overlap < size:
+        raise ValueError(f"need size > 0 and 0 <= overlap < size (got size={size}, overlap={overlap})")
+    if length <= size:
+        return [0]
+    offsets = list(range(0, length - size + 1, size - overlap))
+    if offsets[-1] + size < length:
+        offsets.append(length - size)
+    return offsets
+
+
+def chip_scene(scene: str | Path, size: int, out_dir: str | Path, overlap: int = 0) -> list[Path]:
+    """Write GeoTIFF chips of `scene` to `out_dir` as STEM_r{row}_c{col}.tif; returns their paths."""
+    from rasterio.windows import Window
+    from rasterio.windows import transform as window_transform
+
+    scene, out_dir = Path(scene), Path(out_dir)
+    if not scene.is_file():
+        raise TileError(scene, "file not found")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    with open_raster(scene) as ds:
+        profile = _chip_profile(ds)
+        for row in chip_offsets(ds.height, size, overlap):
+            for col in chip_offsets(ds.width, size, overlap):
+                window = Window(col, row, min(size, ds.width - col), min(size, ds.height - row))
+                path = out_dir / f"{scene.stem}_r{row}_c{col}.tif"
+                _write_chip(ds, window, path, profile, window_transform(window, ds.transform))
+                written.append(path)
+    return written
+
+
+def _chip_profile(ds) -> dict:
+    profile = {key: ds.profile[key] for key in ("dtype", "count", "crs", "nodata") if key in ds.profile}
+    return {**profile, "driver": "GTiff", "compress": "deflate"}
+
+
+def _write_chip(ds, window, path: Path, profile: dict, transform) -> None:
+    import rasterio
+
+    data = ds.read(window=window)
+    profile = {**profile, "height": window.height, "width": window.width, "transform": transform}
+    tmp = path.with_suffix(".tif.part")
+    with rasterio.open(tmp, "w", **profile) as out:
+        out.write(data)
+        out.descriptions = ds.descriptions
+        out.colorinterp = ds.colorinterp
+        out.update_tags(**ds.tags())
+    tmp.replace(path)

@@ -1,0 +1,137 @@
+"""Read tiles from JPEG, PNG, TIFF or GeoTIFF: metadata into a Tile, pixels into a float32 array."""
+
+from __future__ import annotations
+
+import math
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rsq.errors import TileError
+from rsq.imagery.sensors import detect_sensor
+from rsq.imagery.tile import Sensor, Tile
+from rsq.imagery.timeparse import parse_time
+
+PIL_SUFFIXES = {".jpg", ".jpeg", ".png"}
+TIME_TAGS = ("ACQUISITION_TIME", "ACQUISITIONDATETIME", "DATE_ACQUIRED", "SENSING_TIME", "DATETIME", "TIFFTAG_DATETIME")
+EXIF_TIME_TAGS = (36867, 306)  # DateTimeOriginal, DateTime
+_METRES_PER_DEGREE = 111_320.0
+
+
+def read_tile(path: str | Path, tile_id: str | None = None, meta: dict[str, Any] | None = None) -> Tile:
+    """Read a tile's metadata; raises TileError when the file is missing or unreadable."""
+    path = Path(path)
+    if not path.is_file():
+        raise TileError(path, "file not found")
+    reader = _pil_metadata if path.suffix.lower() in PIL_SUFFIXES else _raster_metadata
+    fields = reader(path)
+    file_time = fields.pop("time")
+    meta = dict(meta or {})
+    time = parse_time(meta.pop("time", None)) or file_time
+    return Tile(id=tile_id or path.stem, path=str(path), time=time, meta=meta, **fields)
+
+
+def read_pixels(tile: Tile) -> np.ndarray:
+    """The tile's pixels as float32 (bands, height, width), NaN where there is no data."""
+    path = Path(tile.path)
+    if path.suffix.lower() in PIL_SUFFIXES:
+        pixels = _pil_pixels(path, tile.sensor)
+    else:
+        pixels = _raster_pixels(path)
+    if pixels.shape[0] != tile.shape[0]:
+        raise TileError(path, f"has {pixels.shape[0]} bands, expected {tile.shape[0]}")
+    pixels[~np.isfinite(pixels)] = np.nan
+    return pixels
+
+
+def _pil_metadata(path: Path) -> dict[str, Any]:
+    from PIL import Image
+
+    try:
+        with Image.open(path) as image:
+            bands = 1 if image.mode in ("L", "I", "I;16", "F") else 3
+            exif = image.getexif()
+            time = next((parse_time(exif[t]) for t in EXIF_TIME_TAGS if t in exif), None)
+            size = image.size
+    except (OSError, ValueError, Image.DecompressionBombError) as error:
+        raise TileError(path, f"not a readable image ({error})") from None
+    sensor, names = (Sensor.RGB, ("red", "green", "blue")) if bands == 3 else (Sensor.OTHER, ("gray",))
+    return {"sensor": sensor, "band_names": names, "shape": (bands, size[1], size[0]), "dtype": "uint8", "time": time}
+
+
+def _pil_pixels(path: Path, sensor: Sensor) -> np.ndarray:
+    from PIL import Image
+
+    try:
+        with Image.open(path) as image:
+            image = image.convert("RGB" if sensor == Sensor.RGB else "F")
+            array = np.asarray(image, dtype=np.float32)
+    except (OSError, ValueError, Image.DecompressionBombError) as error:
+        raise TileError(path, f"image data is corrupt ({error})") from None
+    return array.transpose(2, 0, 1).copy() if array.ndim == 3 else array[None].copy()
+
+
+def open_raster(path: Path):
+    import rasterio
+    from rasterio.errors import NotGeoreferencedWarning, RasterioError
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", NotGeoreferencedWarning)
+            return rasterio.open(path)
+    except RasterioError as error:
+        raise TileError(path, f"not a readable raster ({error})") from None
+
+
+def _raster_metadata(path: Path) -> dict[str, Any]:
+    with open_raster(path) as ds:
+        colors = [c.name for c in ds.colorinterp]
+        sensor, names = detect_sensor(ds.count, ds.dtypes[0], ds.descriptions, colors)
+        fields = {"sensor": sensor, "band_names": names, "shape": (ds.count, ds.height, ds.width), "dtype": ds.dtypes[0]}
+        fields.update(_georeference(ds))
+        tags = {key.upper(): value for key, value in ds.tags().items()}
+        fields["time"] = next((parse_time(tags[t]) for t in TIME_TAGS if t in tags), None)
+    return fields
+
+
+def _raster_pixels(path: Path) -> np.ndarray:
+    from rasterio.errors import RasterioError
+
+    with open_raster(path) as ds:
+        try:
+            masked = ds.read(masked=True, out_dtype="float32")
+        except RasterioError as error:
+            raise TileError(path, f"raster data is corrupt ({error})") from None
+    return np.ma.filled(masked, np.nan).astype(np.float32, copy=False)
+
+
+def _georeference(ds) -> dict[str, Any]:
+    """CRS, WGS84 bounds and centre, and ground sample distance of an open rasterio dataset."""
+    from rasterio.warp import transform, transform_bounds
+
+    if ds.crs is None or ds.transform.is_identity:
+        return {}
+    west, south, east, north = transform_bounds(ds.crs, "EPSG:4326", *ds.bounds, densify_pts=21)
+    mid_x = (ds.bounds.left + ds.bounds.right) / 2
+    mid_y = (ds.bounds.bottom + ds.bounds.top) / 2
+    lons, lats = transform(ds.crs, "EPSG:4326", [mid_x], [mid_y])
+    return {
+        "crs": ds.crs.to_string(),
+        "bounds": (west, south, east, north),
+        "center": (lons[0], lats[0]),
+        "gsd_m": _ground_sample_distance(ds, lats[0]),
+    }
+
+
+def _ground_sample_distance(ds, latitude: float) -> float | None:
+    pixel = abs(ds.res[0])
+    if ds.crs.is_geographic:
+        return pixel * _METRES_PER_DEGREE * math.cos(math.radians(latitude))
+    from rasterio.errors import CRSError
+
+    try:
+        return pixel * ds.crs.linear_units_factor[1]
+    except CRSError:  # a CRS without linear units
+        return None

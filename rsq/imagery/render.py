@@ -1,0 +1,114 @@
+"""Turn any tile into an 8-bit RGB view that a VLM or a person can look at."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+
+import numpy as np
+
+from rsq.errors import TileError
+from rsq.imagery.sensors import VIEW_BANDS
+from rsq.imagery.tile import Sensor, Tile
+
+VIEWS = ("auto", "true", "false", "sar")
+# Display ranges in dB for the SAR composite: VV, VH and the VV/VH ratio.
+SAR_DB_RANGES = ((-25.0, 0.0), (-30.0, -5.0), (0.0, 15.0))
+
+
+def render_rgb(
+    tile: Tile,
+    pixels: np.ndarray,
+    view: str = "auto",
+    bands: Sequence[str] | None = None,
+    percentiles: tuple[float, float] = (2.0, 98.0),
+) -> np.ndarray:
+    """An (H, W, 3) uint8 view of `pixels`; no-data pixels come out black.
+
+    `view` is true colour, false colour (NIR-R-G), SAR composite or `auto` (by sensor);
+    `bands` names three bands (or 1-based indices) to show instead.
+    """
+    view = resolve_view(tile, view)
+    if view == "sar":
+        return _sar_composite(tile, pixels)
+    channels = pixels[_band_indices(tile, view, bands)]
+    if tile.sensor == Sensor.RGB and not bands and view == "true":
+        scaled = np.clip(channels, 0, 255) / 255.0
+    else:
+        scaled = np.stack([_stretch(band, *percentiles) for band in channels])
+    return _to_uint8(scaled)
+
+
+def resolve_view(tile: Tile, view: str) -> str:
+    """The view `auto` stands for on this tile, after checking the name."""
+    if view not in VIEWS:
+        raise TileError(tile.path, f"unknown view {view!r}; choose one of {', '.join(VIEWS)}")
+    if view == "auto":
+        return "sar" if tile.sensor == Sensor.S1 else "true"
+    return view
+
+
+def thumbnail(rgb: np.ndarray, max_size: int = 256, fmt: str = "png") -> bytes:
+    """PNG or JPEG bytes of an RGB view, shrunk to fit `max_size` on its longer side."""
+    from PIL import Image
+
+    image = Image.fromarray(rgb)
+    image.thumbnail((max_size, max_size), Image.Resampling.LANCZOS)
+    buffer = io.BytesIO()
+    image.save(buffer, format="JPEG" if fmt.lower() in ("jpg", "jpeg") else "PNG", quality=90)
+    return buffer.getvalue()
+
+
+def _band_indices(tile: Tile, view: str, bands: Sequence[str] | None) -> list[int]:
+    if bands:
+        return [_band_index(tile, band) for band in bands]
+    wanted = VIEW_BANDS[view].get(tile.sensor)
+    if wanted is None and tile.sensor == Sensor.OTHER and view == "true":
+        return [0, 1, 2] if tile.shape[0] >= 3 else [0, 0, 0]
+    if wanted is None or not set(wanted) <= set(tile.band_names):
+        raise TileError(
+            tile.path,
+            f"the {view!r} view needs bands {wanted or 'of another sensor'}; "
+            f"this {tile.sensor.value} tile has {', '.join(tile.band_names)}",
+        )
+    return [tile.band_names.index(name) for name in wanted]
+
+
+def _band_index(tile: Tile, band: str) -> int:
+    if band.isdigit() and 1 <= int(band) <= tile.shape[0]:
+        return int(band) - 1
+    if band in tile.band_names:
+        return tile.band_names.index(band)
+    raise TileError(tile.path, f"no band {band!r}; bands are {', '.join(tile.band_names)} (or 1-{tile.shape[0]})")
+
+
+def _sar_composite(tile: Tile, pixels: np.ndarray) -> np.ndarray:
+    vv, vh = (pixels[i] for i in _band_indices(tile, "sar", None)[:2])
+    if _is_linear_power(pixels):
+        vv, vh = (10.0 * np.log10(np.maximum(b, 1e-6)) for b in (vv, vh))
+    channels = []
+    for band, (low, high) in zip((vv, vh, vv - vh), SAR_DB_RANGES, strict=True):
+        channels.append((band - low) / (high - low))
+    return _to_uint8(np.stack(channels))
+
+
+def _is_linear_power(pixels: np.ndarray) -> bool:
+    """SAR in linear power has no negative values; in dB most are negative."""
+    valid = pixels[np.isfinite(pixels)]
+    return valid.size > 0 and float(valid.min()) >= 0.0
+
+
+def _stretch(band: np.ndarray, low_pct: float, high_pct: float) -> np.ndarray:
+    """Scale a band to 0..1 between two percentiles of its valid values (zero counts as fill)."""
+    finite = band[np.isfinite(band)]
+    valid = finite[finite != 0] if np.any(finite != 0) else finite
+    if valid.size == 0:
+        return np.zeros_like(band)
+    low, high = np.percentile(valid, [low_pct, high_pct])
+    return (band - low) / max(high - low, 1e-6)
+
+
+def _to_uint8(channels: np.ndarray) -> np.ndarray:
+    """(3, H, W) floats in 0..1, NaN allowed, to (H, W, 3) uint8."""
+    scaled = np.nan_to_num(np.clip(channels, 0.0, 1.0), nan=0.0)
+    return np.ascontiguousarray((scaled * 255.0 + 0.5).astype(np.uint8).transpose(1, 2, 0))

@@ -1,0 +1,48 @@
+"""Work out what kind of imagery a raster holds, and name its bands."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from rsq.imagery.tile import Sensor
+
+S2_BANDS_L1C = ("B1", "B2", "B3", "B4", "B5", "B6", "B7", "B8", "B8A", "B9", "B10", "B11", "B12")
+S2_BANDS_L2A = tuple(band for band in S2_BANDS_L1C if band != "B10")
+SAR_POLARISATIONS = {"VV", "VH", "HH", "HV"}
+RGB_NAMES = ("red", "green", "blue")
+
+# Band names each rendered view needs, per sensor, in R, G, B order.
+VIEW_BANDS: dict[str, dict[Sensor, tuple[str, str, str]]] = {
+    "true": {Sensor.S2: ("B4", "B3", "B2"), Sensor.RGB: RGB_NAMES},
+    "false": {Sensor.S2: ("B8", "B4", "B3"), Sensor.RGB: ("nir", "red", "green")},
+    "sar": {Sensor.S1: ("VV", "VH", "VV")},
+}
+
+
+def detect_sensor(
+    count: int,
+    dtype: str,
+    descriptions: Sequence[str | None] = (),
+    colors: Sequence[str] = (),
+) -> tuple[Sensor, tuple[str, ...]]:
+    """Guess the sensor from band count, dtype, band descriptions and colour interpretation."""
+    names = [(d or "").strip() for d in descriptions]
+    upper = {n.upper() for n in names if n}
+    if upper and upper <= SAR_POLARISATIONS:
+        return Sensor.S1, tuple(n.upper() for n in names)
+    if count == 2 and dtype.startswith("float"):
+        return Sensor.S1, ("VV", "VH")
+    if all(names) and len(names) == count and upper <= set(S2_BANDS_L1C) and {"B2", "B3", "B4"} <= upper:
+        return Sensor.S2, tuple(n.upper() for n in names)
+    if count in (12, 13):
+        return Sensor.S2, S2_BANDS_L1C if count == 13 else S2_BANDS_L2A
+    if dtype == "uint8" and _is_rgb(count, colors):
+        extra = ("nir",) if count == 4 and colors[3] != "alpha" else ("alpha",) * (count - 3)
+        return Sensor.RGB, RGB_NAMES + extra
+    return Sensor.OTHER, tuple(n or f"b{i + 1}" for i, n in enumerate(names or [""] * count))
+
+
+def _is_rgb(count: int, colors: Sequence[str]) -> bool:
+    if count == 3:
+        return True
+    return count == 4 and tuple(colors[:3]) == ("red", "green", "blue")

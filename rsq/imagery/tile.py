@@ -1,0 +1,64 @@
+"""The Tile record: what a tile is and where it lies, without its pixels."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+
+class Sensor(StrEnum):
+    """The kinds of imagery rsq tells apart."""
+
+    RGB = "rgb"  # optical RGB / aerial photo, display-ready
+    S2 = "s2"  # Sentinel-2 multispectral, reflectance x 10000
+    S1 = "s1"  # Sentinel-1 SAR, VV + VH, linear power or dB
+    OTHER = "other"  # any other N-band raster
+
+
+@dataclass(frozen=True)
+class Tile:
+    """Metadata of one image tile; `bounds` and `center` are WGS84 lon/lat where georeferenced."""
+
+    id: str
+    path: str
+    sensor: Sensor
+    band_names: tuple[str, ...]
+    shape: tuple[int, int, int]  # bands, height, width
+    dtype: str
+    crs: str | None = None
+    bounds: tuple[float, float, float, float] | None = None  # min lon, min lat, max lon, max lat
+    center: tuple[float, float] | None = None  # lon, lat
+    gsd_m: float | None = None  # ground sample distance in metres
+    time: datetime | None = None
+    meta: dict[str, Any] = field(default_factory=dict)  # extra fields from a manifest or dataset
+
+    @property
+    def height(self) -> int:
+        return self.shape[1]
+
+    @property
+    def width(self) -> int:
+        return self.shape[2]
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict."""
+        record = asdict(self)
+        record["sensor"] = self.sensor.value
+        record["time"] = self.time.isoformat() if self.time else None
+        return record
+
+    @classmethod
+    def from_dict(cls, record: dict[str, Any]) -> Tile:
+        """Inverse of `to_dict`."""
+        values = dict(record)
+        values["sensor"] = Sensor(values["sensor"])
+        values["band_names"] = tuple(values["band_names"])
+        values["shape"] = tuple(values["shape"])
+        for key in ("bounds", "center"):
+            if values.get(key) is not None:
+                values[key] = tuple(values[key])
+        if values.get("time"):
+            values["time"] = datetime.fromisoformat(values["time"])
+        return cls(**values)

@@ -1,0 +1,104 @@
+"""List tiles from a folder, a glob, a JSONL manifest, a STAC ItemCollection or a named dataset."""
+
+from __future__ import annotations
+
+import glob
+import json
+from pathlib import Path
+from typing import Any
+
+from rsq.errors import SourceError
+from rsq.sources.refs import TileRef
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".tif", ".tiff"}
+MANIFEST_PATH_KEYS = ("path", "image", "href")
+STAC_ASSET_KEYS = ("image", "visual", "data")
+
+
+def list_tiles(spec: str, data: str | Path | None = None) -> list[TileRef]:
+    """Tiles named by `spec`: `data:NAME[:SPLIT]`, a folder, a .jsonl manifest, a STAC .json, a file or a glob."""
+    if spec.startswith("data:"):
+        from rsq.sources.datasets import dataset_tiles
+
+        name, _, split = spec.removeprefix("data:").partition(":")
+        return dataset_tiles(name, split or None, data)
+    path = Path(spec).expanduser()
+    if path.is_dir():
+        return [_ref(p) for p in sorted(path.rglob("*")) if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()]
+    if path.is_file() and path.suffix.lower() == ".jsonl":
+        return read_manifest(path)
+    if path.is_file() and path.suffix.lower() == ".json":
+        return read_stac(path)
+    if path.is_file():
+        return [_ref(path)]
+    matches = sorted(Path(p) for p in glob.glob(spec, recursive=True))
+    if not matches:
+        raise SourceError(f"{spec}: no such file, folder, manifest or glob match")
+    return [_ref(p) for p in matches if p.is_file()]
+
+
+def read_manifest(path: Path) -> list[TileRef]:
+    """One tile per JSON line with a `path` (or `image`/`href`), optional `id`, other fields as metadata."""
+    refs = []
+    for number, line in enumerate(path.read_text().splitlines(), start=1):
+        if not line.strip():
+            continue
+        record = _manifest_record(path, number, line)
+        key = next((k for k in MANIFEST_PATH_KEYS if k in record), None)
+        if key is None:
+            raise SourceError(f"{path}:{number}: no 'path' field")
+        tile_path = _resolve(path.parent, str(record.pop(key)))
+        refs.append(TileRef(str(record.pop("id", tile_path.stem)), tile_path, record))
+    return refs
+
+
+def read_stac(path: Path) -> list[TileRef]:
+    """One tile per STAC Item, from its image asset; item datetime and bbox become metadata."""
+    import pystac
+
+    try:
+        collection = pystac.ItemCollection.from_file(str(path))
+    except (ValueError, KeyError, json.JSONDecodeError, pystac.STACError) as error:
+        raise SourceError(f"{path}: not a STAC ItemCollection ({error})") from None
+    return [_stac_ref(path, item) for item in collection]
+
+
+def _stac_ref(path: Path, item: Any) -> TileRef:
+    asset = _image_asset(item)
+    if asset is None:
+        raise SourceError(f"{path}: item {item.id} has no image asset")
+    meta = {k: v for k, v in item.properties.items() if k != "datetime"}
+    meta["time"] = item.datetime.isoformat() if item.datetime else item.properties.get("start_datetime")
+    if item.bbox:
+        meta["bbox"] = list(item.bbox)
+    return TileRef(item.id, _resolve(path.parent, asset.href), meta)
+
+
+def _image_asset(item: Any) -> Any:
+    assets = item.assets
+    for asset in assets.values():
+        if "data" in (asset.roles or []):
+            return asset
+    for key in STAC_ASSET_KEYS:
+        if key in assets:
+            return assets[key]
+    return next((a for a in assets.values() if Path(a.href).suffix.lower() in IMAGE_SUFFIXES), None)
+
+
+def _manifest_record(path: Path, number: int, line: str) -> dict[str, Any]:
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError as error:
+        raise SourceError(f"{path}:{number}: not valid JSON ({error.msg})") from None
+    if not isinstance(record, dict):
+        raise SourceError(f"{path}:{number}: expected a JSON object")
+    return record
+
+
+def _resolve(base: Path, href: str) -> Path:
+    href_path = Path(href.removeprefix("file://")).expanduser()
+    return href_path if href_path.is_absolute() else base / href_path
+
+
+def _ref(path: Path) -> TileRef:
+    return TileRef(path.stem, path)

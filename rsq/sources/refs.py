@@ -1,0 +1,40 @@
+"""TileRef: a tile named by a source (path, id, extra metadata) before its file is opened."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rsq.errors import TileError
+from rsq.imagery import Tile, read_tile
+
+
+@dataclass(frozen=True)
+class TileRef:
+    """A tile as a source lists it; `meta` may carry time, place, class, split."""
+
+    id: str
+    path: Path
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """A tile that could not be read, and why."""
+
+    id: str
+    path: str
+    reason: str
+
+
+def open_tiles(refs: Iterable[TileRef]) -> tuple[list[Tile], list[Skipped]]:
+    """Read each ref's metadata; unreadable tiles are skipped and recorded, never raised."""
+    tiles, skipped = [], []
+    for ref in refs:
+        try:
+            tiles.append(read_tile(ref.path, ref.id, ref.meta))
+        except TileError as error:
+            skipped.append(Skipped(ref.id, error.path, error.reason))
+    return tiles, skipped
