@@ -6,7 +6,7 @@ import typer
 from typer.core import TyperGroup
 
 from rsq import __version__
-from rsq.commands import tiles
+from rsq.commands import caption, captions, models, prompts, tiles
 from rsq.errors import RsqError
 
 
@@ -27,7 +27,11 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
+app.command("caption")(caption.caption)
 app.add_typer(tiles.app, name="tiles")
+app.add_typer(prompts.app, name="prompts")
+app.add_typer(captions.app, name="captions")
+app.add_typer(models.app, name="models")
 
 
 @app.callback()

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -26,3 +27,32 @@ def print_json_lines(records: Iterable[dict[str, Any]]) -> None:
 def warn(message: str) -> None:
     """A line on stderr."""
     typer.echo(message, err=True)
+
+
+class ProgressBar:
+    """A rich progress bar on stderr with count, rate and ETA; silent when stderr is not a terminal."""
+
+    def __init__(self, label: str, unit: str) -> None:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+        self._progress = Progress(
+            TextColumn(label), BarColumn(), MofNCompleteColumn(),
+            TextColumn(f"{{task.fields[rate]}} {unit}/s"), TimeRemainingColumn(),
+            disable=not sys.stderr.isatty(),
+        )  # fmt: skip
+        self._task = self._progress.add_task(label, total=None, rate="-")
+
+    def set_total(self, total: int) -> None:
+        self._progress.update(self._task, total=total)
+
+    def advance(self, count: int) -> None:
+        self._progress.advance(self._task, count)
+        speed = self._progress.tasks[0].speed
+        self._progress.update(self._task, rate=f"{speed:.2f}" if speed else "-")
+
+
+@contextmanager
+def progress_bar(label: str, unit: str) -> Iterator[ProgressBar]:
+    bar = ProgressBar(label, unit)
+    with bar._progress:
+        yield bar

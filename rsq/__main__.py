@@ -1,0 +1,5 @@
+"""`python -m rsq` runs the CLI."""
+
+from rsq.cli import main
+
+main()

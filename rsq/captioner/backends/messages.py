@@ -1,0 +1,26 @@
+"""Chat messages for a caption request, in the OpenAI content-part form that HF, vLLM and servers share."""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+import numpy as np
+
+from rsq.captioner.records import CaptionRequest
+from rsq.imagery import thumbnail
+
+
+def image_data_url(image: np.ndarray, max_size: int = 1024) -> str:
+    """A base64 PNG data URL of an RGB view."""
+    encoded = base64.b64encode(thumbnail(image, max_size=max_size, fmt="png")).decode("ascii")
+    return f"data:image/png;base64,{encoded}"
+
+
+def chat_messages(request: CaptionRequest, inline_image: bool) -> list[dict[str, Any]]:
+    """One user turn: the image, then the prompt. `inline_image` embeds it as a data URL."""
+    image_part: dict[str, Any] = {"type": "image"}
+    if inline_image:
+        image_part = {"type": "image_url", "image_url": {"url": image_data_url(request.image)}}
+    text = request.prompt.text if request.prompt else ""
+    return [{"role": "user", "content": [image_part, {"type": "text", "text": text}]}]

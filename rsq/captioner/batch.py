@@ -1,0 +1,230 @@
+"""The caption batch job: tiles -> rendered views + prompts -> backend -> validated records -> store.
+
+Reading and rendering run ahead of the model in a thread pool so a fast backend is never starved;
+records are written a batch at a time, each batch one transaction.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+import uuid
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from itertools import islice
+from typing import Any, TypeVar
+
+from rsq.captioner.backends import CaptionBackend
+from rsq.captioner.records import FAILED, OK, CaptionRecord, CaptionRequest, CaptionResult
+from rsq.captioner.schema import CaptionParseError, output_schema, parse_captions
+from rsq.captioner.store import CaptionStore, now_iso
+from rsq.errors import TileError
+from rsq.imagery import Tile, read_pixels, render_rgb
+from rsq.imagery.render import resolve_view
+from rsq.prompts import PromptTemplate, sha256_hex
+from rsq.sources import TileRef, open_tiles
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+@dataclass(frozen=True)
+class CaptionJob:
+    """What to caption with: the template, variants per tile, generation parameters, batching."""
+
+    template: PromptTemplate
+    variants: int = 5
+    params: dict[str, Any] = field(default_factory=dict)  # overrides of the template's defaults
+    batch_size: int = 8
+    workers: int = 2
+
+    @functools.cached_property
+    def generation_params(self) -> dict[str, Any]:
+        return {**self.template.params, **self.params, "variants": self.variants}
+
+    @functools.cached_property
+    def schema(self) -> dict[str, Any]:
+        return output_schema(self.template.schema, self.variants)
+
+
+@dataclass
+class JobSummary:
+    run_id: str
+    ok: int = 0
+    failed: int = 0
+    already_done: int = 0
+
+    def add(self, records: list[CaptionRecord]) -> None:
+        self.ok += sum(r.status == OK for r in records)
+        self.failed += sum(r.status == FAILED for r in records)
+
+
+def prompt_context(tile: Tile, view: str, variants: int) -> dict[str, Any]:
+    """What a template sees of a tile."""
+    lon, lat = tile.center or (None, None)
+    facts = {
+        "id": tile.id, "sensor": tile.sensor.value, "band_names": list(tile.band_names), "width": tile.width,
+        "height": tile.height, "gsd_m": tile.gsd_m, "place": tile.meta.get("place"),
+        "date": tile.time.date().isoformat() if tile.time else None, "lon": lon, "lat": lat,
+    }  # fmt: skip
+    return {"tile": facts, "view": view, "variants": variants}
+
+
+def prepare_request(tile: Tile, job: CaptionJob, needs_image: bool) -> CaptionRequest:
+    """Render the tile's view and the prompt; raises TileError for unreadable pixels."""
+    view = resolve_view(tile, "auto")
+    image = render_rgb(tile, read_pixels(tile), view) if needs_image else None
+    prompt = job.template.render(**prompt_context(tile, view, job.variants)) if job.template.kind == "vlm" else None
+    return CaptionRequest(tile, image, prompt, job.schema, job.generation_params)
+
+
+def caption_requests(backend: CaptionBackend, requests: list[CaptionRequest], job: CaptionJob) -> list[CaptionRecord]:
+    """Run the backend on a batch; malformed output is retried once, then recorded as failed."""
+    started = time.perf_counter()
+    results = _call_backend(backend, requests)
+    outcomes = [_validate(result) for result in results]
+    retry = [i for i, (_, error, malformed) in enumerate(outcomes) if malformed]
+    if retry:
+        for i, result in zip(retry, _call_backend(backend, [requests[i] for i in retry]), strict=True):
+            results[i], outcomes[i] = result, _validate(result)
+    seconds = (time.perf_counter() - started) / max(len(requests), 1)
+    return [
+        _record(job, backend, request, result, captions, error, attempts=2 if i in retry else 1, seconds=seconds)
+        for i, (request, result, (captions, error, _)) in enumerate(zip(requests, results, outcomes, strict=True))
+    ]
+
+
+def run_job(
+    refs: Iterable[TileRef],
+    store: CaptionStore,
+    backend: CaptionBackend,
+    job: CaptionJob,
+    limit: int | None = None,
+    on_total: Callable[[int], None] | None = None,
+    on_progress: Callable[[int], None] | None = None,
+) -> JobSummary:
+    """Caption every tile (of the first `limit`) not yet captioned with this model and template; resumable."""
+    todo, summary = start_job(refs, store, backend.spec, backend.revision, job, limit)
+    if on_total:
+        on_total(len(todo))
+    prepared = prefetch(lambda tile: prepare_or_error(tile, job, backend.needs_image), todo, job.workers)
+    for batch in batched(prepared, job.batch_size):
+        write_records(store, summary, caption_prepared(backend, batch, job))
+        if on_progress:
+            on_progress(len(batch))
+    return finish_job(store, summary)
+
+
+def start_job(
+    refs: Iterable[TileRef], store: CaptionStore, spec: str, revision: str, job: CaptionJob, limit: int | None
+) -> tuple[list[Tile], JobSummary]:
+    """Open the tiles, drop those already done, record the run and the unreadable tiles; returns what to do."""
+    summary = JobSummary(new_run_id())
+    tiles, unreadable = open_tiles(list(refs)[:limit])
+    done = store.done_tile_ids(spec, job.template.version)
+    todo = [t for t in tiles if t.id not in done]
+    summary.already_done = sum(t.id in done for t in tiles)
+    store.start_run(summary.run_id, spec, job.template.version, job.generation_params)
+    failed = [_unreadable_record(job, spec, revision, s.id, s.path, s.reason) for s in unreadable if s.id not in done]
+    write_records(store, summary, failed)
+    return todo, summary
+
+
+def new_run_id() -> str:
+    return f"{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
+
+
+def write_records(store: CaptionStore, summary: JobSummary, records: list[CaptionRecord]) -> None:
+    """Stamp the records with the run id and write them as one transaction."""
+    for record in records:
+        record.run_id = summary.run_id
+    if records:
+        store.write(records)
+        summary.add(records)
+
+
+def finish_job(store: CaptionStore, summary: JobSummary) -> JobSummary:
+    store.finish_run(summary.run_id, {"ok": summary.ok, "failed": summary.failed, "already_done": summary.already_done})
+    return summary
+
+
+def prepare_or_error(tile: Tile, job: CaptionJob, needs_image: bool) -> CaptionRequest | TileError:
+    """`prepare_request`, with an unreadable tile returned as its error instead of raised."""
+    try:
+        return prepare_request(tile, job, needs_image)
+    except TileError as error:
+        return error
+
+
+def caption_prepared(
+    backend: CaptionBackend, batch: list[tuple[Tile, CaptionRequest | TileError]], job: CaptionJob
+) -> list[CaptionRecord]:
+    """Records for a batch of prepared tiles: captions for the readable ones, failures for the rest."""
+    requests = [r for _, r in batch if isinstance(r, CaptionRequest)]
+    records = caption_requests(backend, requests, job) if requests else []
+    unreadable = [(t, e) for t, e in batch if isinstance(e, TileError)]
+    records += [_unreadable_record(job, backend.spec, backend.revision, t.id, t.path, e.reason, t) for t, e in unreadable]
+    return records
+
+
+def prefetch(fn: Callable[[T], R], items: list[T], workers: int, ahead: int = 64) -> Iterator[tuple[T, R]]:
+    """`fn` over `items` in a thread pool, in order, with at most `ahead` in flight; yields (item, result)."""
+    iterator = iter(items)
+    with ThreadPoolExecutor(max(workers, 1)) as pool:
+        pending: deque[tuple[T, Future]] = deque((item, pool.submit(fn, item)) for item in islice(iterator, ahead))
+        while pending:
+            item, future = pending.popleft()
+            for following in islice(iterator, 1):
+                pending.append((following, pool.submit(fn, following)))
+            yield item, future.result()
+
+
+def batched(items: Iterable[T], size: int) -> Iterator[list[T]]:
+    iterator = iter(items)
+    while batch := list(islice(iterator, size)):
+        yield batch
+
+
+def _call_backend(backend: CaptionBackend, requests: list[CaptionRequest]) -> list[CaptionResult]:
+    try:
+        results = backend.caption_batch(requests)
+    except Exception as error:  # a backend failure must not crash the batch job; it is recorded per tile
+        return [CaptionResult(raw=None, error=f"backend error: {type(error).__name__}: {error}") for _ in requests]
+    if len(results) != len(requests):
+        return [CaptionResult(raw=None, error=f"backend returned {len(results)} results for {len(requests)}")] * len(requests)
+    return results
+
+
+def _validate(result: CaptionResult) -> tuple[dict[str, Any] | None, str | None, bool]:
+    """(captions, error, malformed): malformed output is worth one retry; a backend error is not."""
+    if result.raw is None:
+        return None, result.error or "no output", False
+    try:
+        return parse_captions(result.raw).model_dump(), None, False
+    except CaptionParseError as error:
+        return None, str(error), True
+
+
+def _record(job, backend, request: CaptionRequest, result: CaptionResult, captions, error, attempts: int, seconds: float) -> CaptionRecord:
+    tile = request.tile
+    prompt_hash = request.prompt.hash if request.prompt else sha256_hex(result.raw or "")
+    return CaptionRecord(
+        run_id="", tile_id=tile.id, tile_path=tile.path, sensor=tile.sensor.value, model=backend.spec,
+        model_revision=backend.revision, template=job.template.version, prompt_hash=prompt_hash,
+        params=request.params, status=OK if captions is not None else FAILED, raw=result.raw, error=error,
+        captions=captions, tile=tile.to_dict(), attempts=attempts, duration_s=round(seconds, 4), created_at=now_iso(),
+    )  # fmt: skip
+
+
+def _unreadable_record(
+    job: CaptionJob, spec: str, revision: str, tile_id: str, path: str, reason: str, tile: Tile | None = None
+) -> CaptionRecord:
+    return CaptionRecord(
+        run_id="", tile_id=tile_id, tile_path=path, sensor=tile.sensor.value if tile else "",
+        model=spec, model_revision=revision, template=job.template.version, prompt_hash="",
+        params=job.generation_params, status=FAILED, error=f"unreadable tile: {reason}",
+        tile=tile.to_dict() if tile else {}, created_at=now_iso(),
+    )  # fmt: skip

@@ -1,0 +1,131 @@
+"""The caption store: one SQLite file per output folder, readable by any SQLite tool.
+
+SQLite rather than Parquet because the batch job appends a batch at a time and must survive kill -9:
+each batch is one transaction (all or nothing), and a UNIQUE key on (tile, model, template) makes a
+resumed run unable to duplicate a record. `sqlite3 DIR/captions.sqlite` or pandas read it directly.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from rsq.captioner.records import OK, CaptionRecord
+from rsq.errors import RsqError
+
+STORE_FILE = "captions.sqlite"
+JSON_COLUMNS = ("params", "captions", "tile")
+RECORD_COLUMNS = (
+    "run_id", "tile_id", "tile_path", "sensor", "model", "model_revision", "template", "prompt_hash",
+    "params", "status", "raw", "error", "captions", "tile", "attempts", "duration_s", "created_at",
+)  # fmt: skip
+MIGRATIONS = (
+    """
+    CREATE TABLE runs (
+        run_id TEXT PRIMARY KEY, started_at TEXT NOT NULL, finished_at TEXT,
+        model TEXT NOT NULL, template TEXT NOT NULL, params TEXT NOT NULL, rsq_version TEXT NOT NULL, counts TEXT
+    );
+    CREATE TABLE captions (
+        record_id INTEGER PRIMARY KEY,
+        run_id TEXT NOT NULL, tile_id TEXT NOT NULL, tile_path TEXT NOT NULL, sensor TEXT NOT NULL,
+        model TEXT NOT NULL, model_revision TEXT NOT NULL, template TEXT NOT NULL, prompt_hash TEXT NOT NULL,
+        params TEXT NOT NULL, status TEXT NOT NULL CHECK (status IN ('ok', 'failed')),
+        raw TEXT, error TEXT, captions TEXT, tile TEXT NOT NULL, attempts INTEGER NOT NULL,
+        duration_s REAL NOT NULL, created_at TEXT NOT NULL,
+        UNIQUE (tile_id, model, template)
+    );
+    """,
+)
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+class CaptionStore:
+    """Caption records in DIR/captions.sqlite, with schema migrations by `PRAGMA user_version`."""
+
+    def __init__(self, directory: str | Path, create: bool = True) -> None:
+        self.directory = Path(directory)
+        self.path = self.directory / STORE_FILE
+        if not create and not self.path.is_file():
+            raise RsqError(f"no caption store in {self.directory} (expected {STORE_FILE})")
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(self.path)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._migrate()
+
+    def _migrate(self) -> None:
+        version = self._db.execute("PRAGMA user_version").fetchone()[0]
+        for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+            self._db.executescript(f"BEGIN; {script}; PRAGMA user_version = {number}; COMMIT;")
+
+    def close(self) -> None:
+        self._db.close()
+
+    def start_run(self, run_id: str, model: str, template: str, params: dict[str, Any]) -> None:
+        from rsq import __version__
+
+        with self._db:
+            self._db.execute(
+                "INSERT INTO runs (run_id, started_at, model, template, params, rsq_version) VALUES (?,?,?,?,?,?)",
+                (run_id, now_iso(), model, template, json.dumps(params), __version__),
+            )
+
+    def finish_run(self, run_id: str, counts: dict[str, int]) -> None:
+        with self._db:
+            self._db.execute(
+                "UPDATE runs SET finished_at = ?, counts = ? WHERE run_id = ?", (now_iso(), json.dumps(counts), run_id)
+            )
+
+    def done_tile_ids(self, model: str, template: str) -> set[str]:
+        """Tiles already captioned successfully with this model and template version."""
+        rows = self._db.execute(
+            "SELECT tile_id FROM captions WHERE model = ? AND template = ? AND status = ?", (model, template, OK)
+        )
+        return {row[0] for row in rows}
+
+    def write(self, records: list[CaptionRecord]) -> None:
+        """Write a batch in one transaction; a failed record is replaced by a later attempt, an ok one never."""
+        rows = [tuple(_column_value(r, c) for c in RECORD_COLUMNS) for r in records]
+        updates = ", ".join(f"{c} = excluded.{c}" for c in RECORD_COLUMNS)
+        with self._db:
+            self._db.executemany(
+                f"INSERT INTO captions ({', '.join(RECORD_COLUMNS)}) VALUES ({', '.join('?' * len(RECORD_COLUMNS))}) "
+                f"ON CONFLICT (tile_id, model, template) DO UPDATE SET {updates} WHERE captions.status != 'ok'",
+                rows,
+            )
+
+    def records(self, status: str | None = None) -> Iterator[CaptionRecord]:
+        """All records in insertion order, optionally only those with `status`."""
+        query = f"SELECT {', '.join(RECORD_COLUMNS)} FROM captions"
+        args: tuple = ()
+        if status:
+            query, args = query + " WHERE status = ?", (status,)
+        for row in self._db.execute(query + " ORDER BY record_id", args):
+            values = dict(zip(RECORD_COLUMNS, row, strict=True))
+            for column in JSON_COLUMNS:
+                values[column] = json.loads(values[column]) if values[column] is not None else None
+            yield CaptionRecord(**values)
+
+    def stats(self) -> list[dict[str, Any]]:
+        """Record counts by status, model and template."""
+        rows = self._db.execute(
+            "SELECT status, model, template, COUNT(*) FROM captions GROUP BY status, model, template ORDER BY 2, 3, 1"
+        )
+        return [{"status": s, "model": m, "template": t, "count": n} for s, m, t, n in rows]
+
+    def runs(self) -> list[dict[str, Any]]:
+        cursor = self._db.execute("SELECT * FROM runs ORDER BY started_at")
+        names = [d[0] for d in cursor.description]
+        return [dict(zip(names, row, strict=True)) for row in cursor]
+
+
+def _column_value(record: CaptionRecord, column: str) -> Any:
+    value = getattr(record, column)
+    return json.dumps(value, ensure_ascii=False) if column in JSON_COLUMNS and value is not None else value

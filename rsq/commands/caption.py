@@ -1,0 +1,88 @@
+"""`rsq caption`: the batch job that writes structured captions for tiles."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from rsq.commands.common import DataOption, progress_bar, warn
+from rsq.errors import RsqError
+
+
+def caption(
+    sources: Annotated[list[str], typer.Argument(help="Tiles: files, folders, globs, manifests, STAC, data:NAME.")],
+    out: Annotated[Path, typer.Option("--out", help="Caption store folder (created or resumed).")],
+    model: Annotated[str | None, typer.Option("--model", help="Model spec: hf:, vllm:, openai:, annotations: (see `rsq models list`).")] = None,
+    prompt: Annotated[str | None, typer.Option("--prompt", help="Template name or .j2 path (default: structured; human-captions for annotations).")] = None,
+    variants: Annotated[int, typer.Option(help="Caption variants per tile.")] = 5,
+    batch_size: Annotated[int, typer.Option(help="Tiles per backend call.")] = 8,
+    limit: Annotated[int | None, typer.Option(help="Only the first N tiles of the sources (a rerun resumes the same N).")] = None,
+    workers: Annotated[int, typer.Option(help="Threads reading and rendering tiles ahead of the model.")] = 2,
+    temperature: Annotated[float | None, typer.Option(help="Override the template's temperature.")] = None,
+    max_new_tokens: Annotated[int | None, typer.Option(help="Override the template's token budget.")] = None,
+    seed: Annotated[int | None, typer.Option(help="Sampling seed.")] = None,
+    backend_opt: Annotated[list[str] | None, typer.Option("--backend-opt", help="KEY=VALUE passed to the backend (e.g. device=cuda, tensor_parallel_size=2, concurrency=8).")] = None,
+    engine: Annotated[str, typer.Option(help="local, or ray to map batches over a Ray cluster.")] = "local",
+    address: Annotated[str | None, typer.Option(help="Ray cluster address (default: a local Ray).")] = None,
+    ray_workers: Annotated[int, typer.Option(help="Ray actors, each holding one backend.")] = 2,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print one rendered prompt and stop.")] = False,
+    data: DataOption = None,
+) -> None:
+    """Caption tiles with a VLM (or import annotations) into DIR/captions.sqlite; resumable."""
+    from rsq.captioner.backends import DEFAULT_MODEL, make_backend, parse_spec
+    from rsq.captioner.batch import CaptionJob, prepare_request, run_job
+    from rsq.captioner.store import CaptionStore
+    from rsq.prompts import load_template
+    from rsq.sources import list_tiles, open_tiles
+
+    spec = model or DEFAULT_MODEL
+    scheme, _ = parse_spec(spec)
+    template = load_template(prompt or ("human-captions" if scheme == "annotations" else "structured"))
+    _check_template_fits(scheme, template.kind)
+    overrides = {k: v for k, v in {"temperature": temperature, "max_new_tokens": max_new_tokens, "seed": seed}.items() if v is not None}
+    job = CaptionJob(template, variants=variants, params=overrides, batch_size=batch_size, workers=workers)
+    refs = [ref for spec_ in sources for ref in list_tiles(spec_, data)]
+    if dry_run:
+        tiles, _ = open_tiles(refs[:1])
+        if not tiles:
+            raise RsqError("no readable tile to render a prompt for")
+        request = prepare_request(tiles[0], job, needs_image=False)
+        typer.echo(request.prompt.text if request.prompt else f"(annotation template {template.version})")
+        return
+    options = _parse_backend_options(backend_opt or [])
+    if scheme == "annotations":
+        options["template"] = template
+    store = CaptionStore(out)
+    if engine == "ray":
+        from rsq.captioner.ray_engine import run_job_on_ray
+
+        summary = run_job_on_ray(refs, store, spec, options, job, limit=limit, address=address, actors=ray_workers)
+    elif engine == "local":
+        backend = make_backend(spec, **options)
+        with progress_bar("captioning", "tiles") as bar:
+            summary = run_job(refs, store, backend, job, limit=limit, on_total=bar.set_total, on_progress=bar.advance)
+    else:
+        raise RsqError(f"--engine must be local or ray, not {engine!r}")
+    warn(f"run {summary.run_id}: {summary.ok} ok, {summary.failed} failed, {summary.already_done} already done -> {store.path}")
+
+
+def _check_template_fits(scheme: str, kind: str) -> None:
+    if (scheme == "annotations") != (kind == "annotation"):
+        wanted = "an annotation template (human-captions, labels)" if scheme == "annotations" else "a VLM template (structured, brief)"
+        raise RsqError(f"{scheme}: models need {wanted}")
+
+
+def _parse_backend_options(pairs: list[str]) -> dict[str, Any]:
+    options: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise RsqError(f"--backend-opt wants KEY=VALUE, got {pair!r}")
+        try:
+            options[key] = json.loads(value)
+        except json.JSONDecodeError:
+            options[key] = value
+    return options

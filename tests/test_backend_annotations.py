@@ -1,0 +1,87 @@
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from rsq.captioner.backends import make_backend
+from rsq.captioner.batch import CaptionJob, run_job
+from rsq.captioner.store import CaptionStore
+from rsq.cli import app
+from rsq.errors import RsqError
+from rsq.prompts import load_template
+from rsq.sources import list_tiles, ucm_captions
+
+
+def test_cli_imports_all_2100_ucm_human_captions(data_dir, tmp_path):
+    out = tmp_path / "ucm-human"
+    args = ["caption", "data:ucm", "--model", f"annotations:{data_dir}/ucm-captions/captions.jsonl", "--out", str(out)]
+    result = CliRunner().invoke(app, [*args, "--data", str(data_dir)])
+    assert result.exit_code == 0, result.output
+    records = list(CaptionStore(out).records())
+    assert len(records) == 2100 and all(r.status == "ok" for r in records)
+    truth = {item.id: item.captions for item in ucm_captions(data_dir)}
+    for record in records[::97]:
+        assert [v["one_sentence"] for v in record.captions["variants"]] == list(truth[record.tile_id])
+        assert record.template.startswith("human-captions@") and record.model_revision
+    again = CliRunner().invoke(app, [*args, "--data", str(data_dir)])
+    assert "0 ok, 0 failed, 2100 already done" in again.stderr
+
+
+def _import(tmp_path, annotation_file, template="human-captions", refs=None):
+    template = load_template(template)
+    backend = make_backend(f"annotations:{annotation_file}", template=template)
+    store = CaptionStore(tmp_path / "store")
+    run_job(refs, store, backend, CaptionJob(template, variants=1))
+    return {r.tile_id: r for r in store.records()}
+
+
+def test_coco_captions_json(data_dir, tmp_path):
+    refs = list_tiles("data:ucm:test", data_dir)[:3]
+    coco = {
+        "images": [{"id": 100 + i, "file_name": f"{ref.id}.tif"} for i, ref in enumerate(refs)],
+        "annotations": [{"image_id": 100, "caption": "A beach."}, {"image_id": 100, "caption": "Sand and sea."},
+                        {"image_id": 101, "caption": "A forest."}],
+    }  # fmt: skip
+    path = tmp_path / "coco.json"
+    path.write_text(json.dumps(coco))
+    records = _import(tmp_path, path, refs=refs)
+    assert [v["one_sentence"] for v in records[refs[0].id].captions["variants"]] == ["A beach.", "Sand and sea."]
+    assert records[refs[2].id].status == "failed"  # an image with no captions
+
+
+def test_csv_labels_crisislandmark_style(data_dir, tmp_path):
+    refs = list_tiles("data:sen1floods11", data_dir)
+    path = tmp_path / "labels.csv"
+    path.write_text("image,labels\nSpain_7370579_S1Hand.tif,flood;cropland;river\nSpain_7370579_S2Hand.tif,cropland\n")
+    records = _import(tmp_path, path, template="labels", refs=refs)
+    s1 = records["Spain_7370579_S1Hand"].captions
+    assert s1["variants"][0]["one_sentence"] == "flood. cropland. river"
+    assert [c["name"] for c in s1["land_cover"]] == ["flood", "cropland", "river"]
+
+
+def test_csv_rows_with_one_caption_each_merge(data_dir, tmp_path):
+    refs = list_tiles("data:ucm:test", data_dir)[:1]
+    path = tmp_path / "caps.csv"
+    path.write_text(f"id,caption\n{refs[0].id},First.\n{refs[0].id},Second.\n")
+    records = _import(tmp_path, path, refs=refs)
+    assert [v["one_sentence"] for v in records[refs[0].id].captions["variants"]] == ["First.", "Second."]
+
+
+def test_tiles_without_annotations_are_failed_records(data_dir, tmp_path):
+    path = tmp_path / "one.jsonl"
+    path.write_text('{"id": "nothing-here", "captions": ["x"]}\n')
+    records = _import(tmp_path, path, refs=list_tiles("data:sen1floods11", data_dir))
+    assert all(r.status == "failed" and "no annotation" in r.error for r in records.values())
+
+
+def test_wrong_template_kind_and_bad_files(tmp_path):
+    path = tmp_path / "a.jsonl"
+    path.write_text("{}\n")
+    with pytest.raises(RsqError, match="annotations need an annotation template"):
+        make_backend(f"annotations:{path}", template=load_template("brief"))
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text("{oops\n")
+    with pytest.raises(RsqError, match="cannot read annotations"):
+        make_backend(f"annotations:{bad}")
+    with pytest.raises(RsqError, match="not found"):
+        make_backend(f"annotations:{tmp_path}/none.jsonl")
