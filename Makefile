@@ -4,7 +4,6 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-DEMO_OUT ?= out/demo
 
 .PHONY: install demo test bench clean
 
@@ -17,12 +16,14 @@ $(STAMP): pyproject.toml constraints.txt
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/rsq tiles info data:sen1floods11 ../shared/data/rasters/rgbn.tif
-	$(BIN)/rsq tiles render data:sen1floods11 --out $(DEMO_OUT)
-	$(BIN)/rsq tiles render data:sen1floods11:s2 --view false --out $(DEMO_OUT)/s2-false-colour.png
+	$(BIN)/rsq demo
+	$(BIN)/rsq search "storage tanks near a harbour" --k 5
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+bench: $(STAMP)
+	$(BIN)/python bench/caption_throughput.py
 
 clean:
 	rm -rf $(VENV) out

@@ -11,7 +11,8 @@ import json
 import tempfile
 import time
 
-from rsq.captioner.batch import CaptionJob, prefetch, run_job
+from rsq.captioner.batch import CaptionJob, run_job
+from rsq.parallel import prefetch
 from rsq.captioner.records import CaptionResult
 from rsq.captioner.store import CaptionStore
 from rsq.imagery import read_pixels, render_rgb

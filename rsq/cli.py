@@ -6,7 +6,7 @@ import typer
 from typer.core import TyperGroup
 
 from rsq import __version__
-from rsq.commands import caption, captions, models, prompts, tiles
+from rsq.commands import caption, captions, models, prompts, search, tiles
 from rsq.errors import RsqError
 
 
@@ -28,6 +28,9 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.command("caption")(caption.caption)
+app.command("index")(search.index)
+app.command("search")(search.search)
+app.command("demo")(search.demo)
 app.add_typer(tiles.app, name="tiles")
 app.add_typer(prompts.app, name="prompts")
 app.add_typer(captions.app, name="captions")

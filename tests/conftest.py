@@ -27,3 +27,33 @@ def s2_path(data_dir: Path) -> Path:
 @pytest.fixture(scope="session")
 def ucm_tile_path(data_dir: Path) -> Path:
     return data_dir / "ucm-captions" / "images" / "1000.jpg"
+
+
+def import_annotations(tile_spec: str, annotation_file: Path, out: Path, data: Path, template: str = "human-captions") -> Path:
+    """Caption tiles by importing annotations (fast and real); returns the store folder."""
+    from rsq.captioner.backends import make_backend
+    from rsq.captioner.batch import CaptionJob, run_job
+    from rsq.captioner.store import CaptionStore
+    from rsq.prompts import load_template
+    from rsq.sources import list_tiles
+
+    loaded = load_template(template)
+    backend = make_backend(f"annotations:{annotation_file}", template=loaded)
+    run_job(list_tiles(tile_spec, data), CaptionStore(out), backend, CaptionJob(loaded))
+    return out
+
+
+@pytest.fixture(scope="session")
+def ucm_human_store(data_dir, tmp_path_factory) -> Path:
+    """All 2,100 UCM tiles with their human captions."""
+    return import_annotations("data:ucm", data_dir / "ucm-captions" / "captions.jsonl", tmp_path_factory.mktemp("ucm-human"), data_dir)
+
+
+@pytest.fixture(scope="session")
+def ucm_index(ucm_human_store, tmp_path_factory) -> Path:
+    """A hybrid index of the 2,100 UCM human captions (no thumbnails, to save time)."""
+    from rsq.textindex.build import build_index
+
+    out = tmp_path_factory.mktemp("ucm-index")
+    build_index([ucm_human_store], out, thumbnails=False)
+    return out

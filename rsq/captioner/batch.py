@@ -9,27 +9,21 @@ from __future__ import annotations
 import functools
 import time
 import uuid
-from collections import deque
-from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from itertools import islice
-from typing import Any, TypeVar
+from typing import Any
 
 from rsq.captioner.backends import CaptionBackend
 from rsq.captioner.records import FAILED, OK, CaptionRecord, CaptionRequest, CaptionResult
 from rsq.captioner.schema import CaptionParseError, output_schema, parse_captions
 from rsq.captioner.store import CaptionStore, now_iso
 from rsq.errors import TileError
+from rsq.parallel import batched, prefetch
 from rsq.imagery import Tile, read_pixels, render_rgb
 from rsq.imagery.render import resolve_view
 from rsq.prompts import PromptTemplate, sha256_hex
 from rsq.sources import TileRef, open_tiles
-
-T = TypeVar("T")
-R = TypeVar("R")
-
 
 @dataclass(frozen=True)
 class CaptionJob:
@@ -168,24 +162,6 @@ def caption_prepared(
     unreadable = [(t, e) for t, e in batch if isinstance(e, TileError)]
     records += [_unreadable_record(job, backend.spec, backend.revision, t.id, t.path, e.reason, t) for t, e in unreadable]
     return records
-
-
-def prefetch(fn: Callable[[T], R], items: list[T], workers: int, ahead: int = 64) -> Iterator[tuple[T, R]]:
-    """`fn` over `items` in a thread pool, in order, with at most `ahead` in flight; yields (item, result)."""
-    iterator = iter(items)
-    with ThreadPoolExecutor(max(workers, 1)) as pool:
-        pending: deque[tuple[T, Future]] = deque((item, pool.submit(fn, item)) for item in islice(iterator, ahead))
-        while pending:
-            item, future = pending.popleft()
-            for following in islice(iterator, 1):
-                pending.append((following, pool.submit(fn, following)))
-            yield item, future.result()
-
-
-def batched(items: Iterable[T], size: int) -> Iterator[list[T]]:
-    iterator = iter(items)
-    while batch := list(islice(iterator, size)):
-        yield batch
 
 
 def _call_backend(backend: CaptionBackend, requests: list[CaptionRequest]) -> list[CaptionResult]:

@@ -20,7 +20,9 @@ class HFBackend:
     def __init__(self, model: str, device: str | None = None, dtype: str | None = None, revision: str | None = None) -> None:
         import torch
         from transformers import AutoModelForImageTextToText, AutoProcessor
+        from transformers.utils import logging
 
+        logging.disable_progress_bar()
         self.spec = f"hf:{model}"
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         torch_dtype = getattr(torch, dtype) if dtype else (torch.bfloat16 if self.device == "cuda" else torch.float32)

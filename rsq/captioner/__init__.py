@@ -1,0 +1,1 @@
+"""Captioner: prompt templates x backends -> validated, provenance-carrying caption records."""

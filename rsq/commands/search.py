@@ -1,0 +1,142 @@
+"""`rsq index`, `rsq search` and `rsq demo`: build the hybrid index and query it."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from rsq.commands.common import DataOption, JsonOption, print_json_lines, warn
+from rsq.errors import RsqError
+
+DEMO_QUERIES = ("flooded farmland", "planes parked at an airport", "storage tanks near a harbour", "baseball field")
+
+
+def index(
+    captions: Annotated[list[Path], typer.Argument(help="Caption store folders written by `rsq caption`.")],
+    out: Annotated[Path | None, typer.Option("--out", help="Index folder (default $RSQ_HOME/indexes/default).")] = None,
+    embedder: Annotated[str | None, typer.Option(help="Text encoder: st:<hub id or folder> or onnx-int8:all-MiniLM-L6-v2.")] = None,
+    rebuild: Annotated[bool, typer.Option("--rebuild", help="Start afresh instead of adding to the index.")] = False,
+    faiss: Annotated[str, typer.Option(help="auto, flat (exact), hnsw or ivfpq; auto chooses by size.")] = "auto",
+    thumbnails: Annotated[bool, typer.Option(help="Store a thumbnail per tile.")] = True,
+) -> None:
+    """Add caption records to the hybrid index (BM25 + dense); a tile already there is replaced."""
+    from rsq.query.search import default_index_path
+    from rsq.textindex.build import build_index
+
+    target = out or default_index_path()
+    manifest = build_index(captions, target, embedder, rebuild, faiss, thumbnails, on_step=warn)
+    counts = manifest.counts
+    warn(f"index {target}: {counts['tiles']} tiles, {counts['variants']} caption variants ({manifest.embedder}, faiss {manifest.faiss})")
+
+
+def search(
+    query: Annotated[str | None, typer.Argument(help="What to find, in words.")] = None,
+    index_dir: Annotated[Path | None, typer.Option("--index", help="Index folder (default $RSQ_HOME/indexes/default).")] = None,
+    k: Annotated[int, typer.Option("--k", help="Number of tiles to return.")] = 10,
+    mode: Annotated[str, typer.Option(help="hybrid, bm25 or dense.")] = "hybrid",
+    fusion: Annotated[str | None, typer.Option(help="Hybrid fusion: rrf or weighted.")] = None,
+    alpha: Annotated[float | None, typer.Option(help="Weight of dense in weighted fusion (0..1).")] = None,
+    sensor: Annotated[str | None, typer.Option(help="Only tiles of this sensor (rgb, s2, s1, other).")] = None,
+    bbox: Annotated[str | None, typer.Option(help="minlon,minlat,maxlon,maxlat")] = None,
+    near: Annotated[str | None, typer.Option(help="lon,lat,km")] = None,
+    after: Annotated[str | None, typer.Option(help="Acquired on or after this date.")] = None,
+    before: Annotated[str | None, typer.Option(help="Acquired on or before this date.")] = None,
+    queries: Annotated[Path | None, typer.Option(help="A file of queries: one per line, or JSONL with a `query` field.")] = None,
+    embedder: Annotated[str | None, typer.Option(help="Refuse the index unless it was built with this encoder.")] = None,
+    json_lines: JsonOption = False,
+    explain: Annotated[bool, typer.Option("--explain", help="Add each mode's rank and the variant that matched.")] = False,
+) -> None:
+    """Find tiles by describing them."""
+    from rsq.query import Index, SearchQuery, parse_filters
+    from rsq.query.search import DEFAULT_ALPHA, DEFAULT_FUSION
+
+    texts = _read_queries(queries) if queries else [query or ""]
+    if queries and query:
+        raise RsqError("give either a QUERY or --queries FILE, not both")
+    searcher = Index(index_dir, embedder=embedder)
+    filters = parse_filters(sensor, bbox, near, after, before)
+    for text in texts:
+        request = SearchQuery(text, k, mode, fusion or DEFAULT_FUSION, DEFAULT_ALPHA if alpha is None else alpha, filters)
+        hits = searcher.search(request)
+        if json_lines or queries:
+            extra = {"query": text} if queries else {}
+            print_json_lines(extra | hit.to_dict(explain) for hit in hits)
+        else:
+            _print_hits(text, hits, explain)
+
+
+def demo(
+    data: DataOption = None,
+    out: Annotated[Path | None, typer.Option("--out", help="Index folder (default $RSQ_HOME/indexes/default).")] = None,
+) -> None:
+    """Build the default index from the 2,100 UCM human captions, then run a few searches."""
+    from rsq.captioner.backends import make_backend
+    from rsq.captioner.batch import CaptionJob, run_job
+    from rsq.captioner.store import CaptionStore
+    from rsq.config import data_root, rsq_home
+    from rsq.prompts import load_template
+    from rsq.query import Index, SearchQuery
+    from rsq.query.search import default_index_path
+    from rsq.sources import list_tiles
+
+    template = load_template("human-captions")
+    backend = make_backend(f"annotations:{data_root(data) / 'ucm-captions' / 'captions.jsonl'}", template=template)
+    store_dir = rsq_home() / "demo" / "ucm-human-captions"
+    summary = run_job(list_tiles("data:ucm", data), CaptionStore(store_dir), backend, CaptionJob(template))
+    warn(f"captions: {summary.ok} imported, {summary.already_done} already there ({store_dir})")
+    target = out or default_index_path()
+    index([store_dir], out=target, rebuild=True)
+    searcher = Index(target)
+    for text in DEMO_QUERIES:
+        _print_hits(text, searcher.search(SearchQuery(text, k=5)), explain=False)
+
+
+def _read_queries(path: Path) -> list[str]:
+    if not path.is_file():
+        raise RsqError(f"queries file {path} not found")
+    texts = []
+    for number, line in enumerate(path.read_text().splitlines(), start=1):
+        if not line.strip():
+            continue
+        if path.suffix == ".jsonl":
+            try:
+                texts.append(str(json.loads(line)["query"]))
+            except (json.JSONDecodeError, KeyError, TypeError):
+                raise RsqError(f"{path}:{number}: expected a JSON object with a 'query' field") from None
+        else:
+            texts.append(line.strip())
+    return texts
+
+
+def _print_hits(text: str, hits, explain: bool) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table("rank", "id", "score", "sensor", "best-matching caption", title=f"“{text}”", title_justify="left")
+    if explain:
+        table.add_column("ranks (bm25/dense)")
+    for hit in hits:
+        row = [str(hit.rank), hit.id, f"{hit.score:.4f}", hit.sensor, highlight(hit.caption, text)]
+        if explain:
+            row.append(" / ".join(str(hit.ranks.get(m) or "-") for m in ("bm25", "dense")))
+        table.add_row(*row)
+    Console(width=160).print(table if hits else f"no tiles match “{text}”")
+
+
+def highlight(caption: str, query: str) -> str:
+    """Rich markup with the caption words that share a stem with a query word in bold."""
+    from rich.markup import escape
+
+    from rsq.textindex.bm25 import query_terms
+
+    stems = {term[: max(4, len(term) - 2)] for term in query_terms(query) if len(term) > 2}
+
+    def mark(match: re.Match) -> str:
+        word = match.group(0)
+        return f"[bold yellow]{escape(word)}[/]" if any(word.lower().startswith(s) for s in stems) else escape(word)
+
+    return "".join(mark(m) if m.group(0).strip() and m.group(0)[0].isalnum() else escape(m.group(0)) for m in re.finditer(r"\w+|\W+", caption))

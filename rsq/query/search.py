@@ -1,0 +1,144 @@
+"""The one search code path: the CLI, the server and the evaluation all call `Index.search`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rsq.config import rsq_home
+from rsq.errors import RsqError
+from rsq.query.filters import Filters
+from rsq.query.fusion import FUSIONS, best_per_tile, ranks, reciprocal_rank_fusion, weighted_fusion
+from rsq.textindex.bm25 import Bm25Index, query_terms
+from rsq.textindex.catalog import Catalog
+from rsq.textindex.dense import VectorIndex
+from rsq.textindex.embedders import Embedder, make_embedder
+from rsq.textindex.layout import live_version
+from rsq.textindex.manifest import Manifest
+
+MODES = ("hybrid", "bm25", "dense")
+DEFAULT_FUSION = "rrf"
+DEFAULT_ALPHA = 0.5
+MIN_FETCH = 200
+
+
+def default_index_path() -> Path:
+    return rsq_home() / "indexes" / "default"
+
+
+@dataclass(frozen=True)
+class SearchQuery:
+    text: str
+    k: int = 10
+    mode: str = "hybrid"
+    fusion: str = DEFAULT_FUSION
+    alpha: float = DEFAULT_ALPHA
+    filters: Filters = field(default_factory=Filters)
+
+
+@dataclass
+class Hit:
+    rank: int
+    id: str
+    score: float
+    path: str
+    sensor: str
+    caption: str
+    scores: dict[str, float | None]
+    ranks: dict[str, int | None]
+    matched: dict[str, dict[str, Any]]  # mode -> the variant that matched (source, variant, snippet)
+
+    def to_dict(self, explain: bool = False) -> dict[str, Any]:
+        record = {"rank": self.rank, "id": self.id, "score": self.score, "path": self.path, "sensor": self.sensor,
+                  "caption": self.caption, "scores": self.scores}  # fmt: skip
+        if explain:
+            record |= {"ranks": self.ranks, "matched": self.matched}
+        return record
+
+
+class Index:
+    """An opened index version: BM25, vectors, tile and variant tables; the text encoder loads on first use."""
+
+    def __init__(self, root: str | Path | None = None, embedder: str | None = None) -> None:
+        self.root = Path(root) if root else default_index_path()
+        folder = live_version(self.root)
+        if folder is None:
+            raise RsqError(f"no index at {self.root}; build one with `rsq index` or `rsq demo`")
+        self.folder = folder
+        self.manifest = Manifest.read(folder)
+        if embedder and embedder != self.manifest.embedder:
+            raise RsqError(f"index {self.root} was built with {self.manifest.embedder}, not {embedder}; rebuild it or drop --embedder")
+        self.catalog = Catalog(folder / "catalog.sqlite")
+        self.bm25 = Bm25Index(folder / "bm25")
+        self.vectors = VectorIndex.load(folder, self.manifest.faiss)
+        self.tiles = self.catalog.tiles()
+        self.row_tile = self.catalog.row_tiles()
+        self._embedder: Embedder | None = None
+
+    @property
+    def embedder(self) -> Embedder:
+        if self._embedder is None:
+            encoder = make_embedder(self.manifest.embedder)
+            if encoder.dim != self.manifest.dim:
+                raise RsqError(f"{encoder.spec} gives {encoder.dim}-d vectors; the index holds {self.manifest.dim}-d")
+            self._embedder = encoder
+        return self._embedder
+
+    def search(self, query: SearchQuery) -> list[Hit]:
+        """The top-k tiles for a query; each mode scores a tile by its best caption variant."""
+        _check(query)
+        allowed = {t for t, row in self.tiles.items() if query.filters.accepts(row)} if query.filters.active else None
+        fetch = len(self.row_tile) if allowed is not None else max(MIN_FETCH, query.k * 20)
+        per_mode: dict[str, dict[str, tuple[float, int]]] = {}
+        if query.mode in ("bm25", "hybrid"):
+            per_mode["bm25"] = best_per_tile(self.bm25.search(query.text, fetch), self.row_tile)
+        if query.mode in ("dense", "hybrid"):
+            vector = self.embedder.encode([query.text])[0]
+            per_mode["dense"] = best_per_tile(self.vectors.search(vector, fetch), self.row_tile)
+        if allowed is not None:
+            per_mode = {m: {t: v for t, v in hits.items() if t in allowed} for m, hits in per_mode.items()}
+        final = self._fuse(query, per_mode)
+        return self._hits(final, per_mode, query.k)
+
+    def _fuse(self, query: SearchQuery, per_mode: dict[str, dict[str, tuple[float, int]]]) -> dict[str, float]:
+        scores = {mode: {t: s for t, (s, _) in hits.items()} for mode, hits in per_mode.items()}
+        if query.mode != "hybrid":
+            return scores[query.mode]
+        if query.fusion == "rrf":
+            return reciprocal_rank_fusion([ranks(s) for s in scores.values()])
+        return weighted_fusion(scores["bm25"], scores["dense"], query.alpha)
+
+    def _hits(self, final: dict[str, float], per_mode: dict[str, dict[str, tuple[float, int]]], k: int) -> list[Hit]:
+        top = sorted(final, key=lambda tile: (-final[tile], tile))[:k]
+        mode_ranks = {mode: ranks({t: s for t, (s, _) in hits.items()}) for mode, hits in per_mode.items()}
+        rows = {hits[t][1] for hits in per_mode.values() for t in top if t in hits}
+        variants = self.catalog.variants(rows)
+        results = []
+        for position, tile_id in enumerate(top, start=1):
+            matched = {m: variants[hits[tile_id][1]] for m, hits in per_mode.items() if tile_id in hits}
+            tile_ranks = {m: mode_ranks[m].get(tile_id) for m in per_mode}
+            best_mode = min(matched, key=lambda m: tile_ranks[m] or 1 << 30)
+            tile = self.tiles[tile_id]
+            results.append(
+                Hit(
+                    rank=position, id=tile_id, score=final[tile_id], path=tile.path, sensor=tile.sensor,
+                    caption=matched[best_mode]["snippet"],
+                    scores={m: (per_mode[m][tile_id][0] if tile_id in per_mode[m] else None) for m in per_mode} | {"fused": final[tile_id]},
+                    ranks=tile_ranks, matched=matched,
+                )  # fmt: skip
+            )
+        return results
+
+
+def _check(query: SearchQuery) -> None:
+    if not query_terms(query.text):
+        raise RsqError("empty query: describe what to find, e.g. rsq search \"flooded farmland\"")
+    if query.mode not in MODES:
+        raise RsqError(f"--mode must be one of {', '.join(MODES)}, not {query.mode!r}")
+    if query.fusion not in FUSIONS:
+        raise RsqError(f"--fusion must be one of {', '.join(FUSIONS)}, not {query.fusion!r}")
+    if not 0.0 <= query.alpha <= 1.0:
+        raise RsqError(f"--alpha must lie in 0..1, got {query.alpha}")
+    if query.k < 1:
+        raise RsqError(f"--k must be at least 1, got {query.k}")

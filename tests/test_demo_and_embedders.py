@@ -1,0 +1,28 @@
+import pytest
+from typer.testing import CliRunner
+
+from rsq.cli import app
+from rsq.query import Index, SearchQuery
+from rsq.textindex.build import build_index
+
+
+def test_onnx_int8_embedder_ranks_like_the_torch_model(ucm_human_store, ucm_index, tmp_path):
+    out = tmp_path / "onnx"
+    manifest = build_index([ucm_human_store], out, embedder="onnx-int8:all-MiniLM-L6-v2", thumbnails=False)
+    assert manifest.embedder == "onnx-int8:all-MiniLM-L6-v2" and manifest.dim == 384
+    onnx, torch_index = Index(out), Index(ucm_index)
+    for text in ("planes parked at an airport", "a river through a forest"):
+        query = SearchQuery(text, k=10, mode="dense")
+        onnx_ids = [h.id for h in onnx.search(query)]
+        torch_ids = [h.id for h in torch_index.search(query)]
+        assert len(set(onnx_ids) & set(torch_ids)) >= 7
+
+
+@pytest.mark.slow
+def test_demo_builds_the_default_index(data_dir, tmp_path, monkeypatch):
+    monkeypatch.setenv("RSQ_HOME", str(tmp_path))
+    result = CliRunner().invoke(app, ["demo", "--data", str(data_dir)])
+    assert result.exit_code == 0, result.output
+    assert "flooded farmland" in result.stdout and "storage tank" in result.stdout
+    plain = CliRunner().invoke(app, ["search", "storage tanks near a harbour", "--json", "--k", "3"])
+    assert plain.exit_code == 0, plain.output
