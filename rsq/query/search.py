@@ -21,6 +21,7 @@ MODES = ("hybrid", "bm25", "dense")
 DEFAULT_FUSION = "rrf"
 DEFAULT_ALPHA = 0.5
 MIN_FETCH = 200
+PerMode = dict[str, dict[str, tuple[float, int]]]  # mode -> tile -> (score, row of the best variant)
 
 
 def default_index_path() -> Path:
@@ -60,7 +61,7 @@ class Hit:
 class Index:
     """An opened index version: BM25, vectors, tile and variant tables; the text encoder loads on first use."""
 
-    def __init__(self, root: str | Path | None = None, embedder: str | None = None) -> None:
+    def __init__(self, root: str | Path | None = None, embedder: str | None = None, encoder: Embedder | None = None) -> None:
         self.root = Path(root) if root else default_index_path()
         folder = live_version(self.root)
         if folder is None:
@@ -74,7 +75,7 @@ class Index:
         self.vectors = VectorIndex.load(folder, self.manifest.faiss)
         self.tiles = self.catalog.tiles()
         self.row_tile = self.catalog.row_tiles()
-        self._embedder: Embedder | None = None
+        self._embedder: Embedder | None = encoder
 
     @property
     def embedder(self) -> Embedder:
@@ -88,28 +89,27 @@ class Index:
     def search(self, query: SearchQuery) -> list[Hit]:
         """The top-k tiles for a query; each mode scores a tile by its best caption variant."""
         _check(query)
-        allowed = {t for t, row in self.tiles.items() if query.filters.accepts(row)} if query.filters.active else None
-        fetch = len(self.row_tile) if allowed is not None else max(MIN_FETCH, query.k * 20)
-        per_mode: dict[str, dict[str, tuple[float, int]]] = {}
-        if query.mode in ("bm25", "hybrid"):
-            per_mode["bm25"] = best_per_tile(self.bm25.search(query.text, fetch), self.row_tile)
-        if query.mode in ("dense", "hybrid"):
-            vector = self.embedder.encode([query.text])[0]
-            per_mode["dense"] = best_per_tile(self.vectors.search(vector, fetch), self.row_tile)
+        [per_mode] = self.retrieve([query.text], query.mode, query.k, query.filters)
+        return self._hits(fuse(per_mode, query.mode, query.fusion, query.alpha), per_mode, query.k)
+
+    def retrieve(self, texts: list[str], mode: str, k: int, filters: Filters | None = None) -> list[PerMode]:
+        """Per query, per retrieval mode: tile -> (best variant score, its row). Batched over queries."""
+        filters = filters or Filters()
+        allowed = {t for t, row in self.tiles.items() if filters.accepts(row)} if filters.active else None
+        fetch = len(self.row_tile) if allowed is not None else max(MIN_FETCH, k * 20)
+        results: list[PerMode] = [{} for _ in texts]
+        if mode in ("bm25", "hybrid"):
+            for result, text in zip(results, texts, strict=True):
+                result["bm25"] = best_per_tile(self.bm25.search(text, fetch), self.row_tile)
+        if mode in ("dense", "hybrid"):
+            vectors = self.embedder.encode(texts)
+            for result, vector in zip(results, vectors, strict=True):
+                result["dense"] = best_per_tile(self.vectors.search(vector, fetch), self.row_tile)
         if allowed is not None:
-            per_mode = {m: {t: v for t, v in hits.items() if t in allowed} for m, hits in per_mode.items()}
-        final = self._fuse(query, per_mode)
-        return self._hits(final, per_mode, query.k)
+            results = [{m: {t: v for t, v in hits.items() if t in allowed} for m, hits in r.items()} for r in results]
+        return results
 
-    def _fuse(self, query: SearchQuery, per_mode: dict[str, dict[str, tuple[float, int]]]) -> dict[str, float]:
-        scores = {mode: {t: s for t, (s, _) in hits.items()} for mode, hits in per_mode.items()}
-        if query.mode != "hybrid":
-            return scores[query.mode]
-        if query.fusion == "rrf":
-            return reciprocal_rank_fusion([ranks(s) for s in scores.values()])
-        return weighted_fusion(scores["bm25"], scores["dense"], query.alpha)
-
-    def _hits(self, final: dict[str, float], per_mode: dict[str, dict[str, tuple[float, int]]], k: int) -> list[Hit]:
+    def _hits(self, final: dict[str, float], per_mode: PerMode, k: int) -> list[Hit]:
         top = sorted(final, key=lambda tile: (-final[tile], tile))[:k]
         mode_ranks = {mode: ranks({t: s for t, (s, _) in hits.items()}) for mode, hits in per_mode.items()}
         rows = {hits[t][1] for hits in per_mode.values() for t in top if t in hits}
@@ -129,6 +129,16 @@ class Index:
                 )  # fmt: skip
             )
         return results
+
+
+def fuse(per_mode: PerMode, mode: str, fusion: str = DEFAULT_FUSION, alpha: float = DEFAULT_ALPHA) -> dict[str, float]:
+    """Final tile scores: one mode's scores as they are, or the hybrid fusion of BM25 and dense."""
+    scores = {m: {t: s for t, (s, _) in hits.items()} for m, hits in per_mode.items()}
+    if mode != "hybrid":
+        return scores[mode]
+    if fusion == "rrf":
+        return reciprocal_rank_fusion([ranks(s) for s in scores.values()])
+    return weighted_fusion(scores["bm25"], scores["dense"], alpha)
 
 
 def _check(query: SearchQuery) -> None:

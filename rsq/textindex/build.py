@@ -15,7 +15,7 @@ from rsq.textindex.bm25 import Bm25Index
 from rsq.textindex.catalog import Catalog
 from rsq.textindex.dense import VectorIndex, choose_kind
 from rsq.textindex.documents import variant_docs
-from rsq.textindex.embedders import DEFAULT_EMBEDDER, make_embedder
+from rsq.textindex.embedders import DEFAULT_EMBEDDER, Embedder, make_embedder
 from rsq.textindex.layout import live_version, publish, start_build
 from rsq.textindex.manifest import Manifest
 
@@ -32,7 +32,6 @@ def build_index(
     on_step: Callable[[str], None] | None = None,
 ) -> Manifest:
     """Add the ok records of the caption stores to the index at `out` (a tile already there is replaced)."""
-    step = on_step or (lambda message: None)
     records = [r for folder in caption_dirs for r in CaptionStore(folder, create=False).records(OK)]
     if not records:
         raise RsqError("no ok caption records in " + ", ".join(str(d) for d in caption_dirs))
@@ -41,6 +40,22 @@ def build_index(
     if previous and embedder and embedder != previous.embedder:
         raise RsqError(f"{out} was built with {previous.embedder}; use --rebuild to switch to {embedder}")
     encoder = make_embedder(embedder or (previous.embedder if previous else DEFAULT_EMBEDDER))
+    return index_records(records, out, encoder, rebuild, faiss_kind, thumbnails, on_step)
+
+
+def index_records(
+    records: list[CaptionRecord],
+    out: Path,
+    encoder: Embedder,
+    rebuild: bool = False,
+    faiss_kind: str = "auto",
+    thumbnails: bool = True,
+    on_step: Callable[[str], None] | None = None,
+) -> Manifest:
+    """The build itself, from caption records and a loaded encoder (the evaluation reuses one encoder)."""
+    step = on_step or (lambda message: None)
+    base = None if rebuild else live_version(out)
+    previous = Manifest.read(base) if base else None
     docs = variant_docs(records)
     step(f"embedding {len(docs)} caption variants of {len({d.tile_id for d in docs})} tiles with {encoder.spec}")
     vectors = encoder.encode([d.dense_text for d in docs])
