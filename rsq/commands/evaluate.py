@@ -1,0 +1,73 @@
+"""`rsq eval BENCH` and `rsq eval compare A B`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from rsq.commands.common import DataOption, JsonOption, print_json_lines, warn
+
+app = typer.Typer(help="Measure retrieval on real benchmarks; compare runs.", no_args_is_help=True)
+BENCH_HELP = {
+    "ucm-t2i": "UCM test tiles (210) queried with their 1,050 human captions.",
+    "rsitmd-t2t": "RSITMD test captions, caption-to-caption leave-one-out.",
+    "rsicd-t2t": "RSICD test captions, caption-to-caption leave-one-out.",
+    "ucm-class": "Class names and paraphrases over all 2,100 UCM tiles (nDCG@10, mAP, WAP@10).",
+}
+
+
+def _register(name: str) -> None:
+    def command(
+        out: Annotated[Path | None, typer.Option("--out", help="Output folder (default runs/eval/BENCH).")] = None,
+        captions: Annotated[Path | None, typer.Option(help="A caption store to index (default: the human captions).")] = None,
+        embedder: Annotated[str | None, typer.Option(help="Text encoder spec.")] = None,
+        limit: Annotated[int | None, typer.Option(help="Only the first N images (quick runs).")] = None,
+        alphas: Annotated[str, typer.Option(help="Comma-separated alphas for the weighted-fusion sweep.")] = "0,0.1,0.2,0.3,0.4,0.5,0.6,0.7,0.8,0.9,1",
+        data: DataOption = None,
+    ) -> None:
+        from rsq.errors import RsqError
+        from rsq.eval.benchmarks import EvalOptions, run_benchmark
+        from rsq.eval.report import markdown_table, write_run
+
+        try:
+            sweep = tuple(float(a) for a in alphas.split(","))
+        except ValueError:
+            raise RsqError(f"--alphas wants numbers like 0,0.5,1, got {alphas!r}") from None
+        result = run_benchmark(name, EvalOptions(data, captions, embedder, limit, sweep))
+        paths = write_run(result, out or Path("runs") / "eval" / name)
+        typer.echo(markdown_table(result))
+        warn("wrote " + ", ".join(str(p) for p in paths))
+
+    command.__doc__ = BENCH_HELP[name]
+    app.command(name)(command)
+
+
+for _name in BENCH_HELP:
+    _register(_name)
+
+
+@app.command("compare")
+def compare(
+    run_a: Annotated[Path, typer.Argument(help="An eval output folder or results.json.")],
+    run_b: Annotated[Path, typer.Argument(help="Another run of the same benchmark.")],
+    json_lines: JsonOption = False,
+) -> None:
+    """Two runs side by side with their differences (B - A)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from rsq.eval.report import compare_runs, load_run
+
+    a, b = load_run(run_a), load_run(run_b)
+    rows = compare_runs(a, b)
+    if json_lines:
+        print_json_lines(rows)
+        return
+    table = Table("mode", "metric", f"A {run_a}", f"B {run_b}", "B - A", title=a["benchmark"])
+    for row in rows:
+        colour = "green" if row["delta"] > 0 else "red" if row["delta"] < 0 else ""
+        delta = f"{row['delta']:+.2f}"
+        table.add_row(row["mode"], row["metric"], f"{row['a']:.2f}", f"{row['b']:.2f}", f"[{colour}]{delta}[/]" if colour else delta)
+    Console(width=160).print(table)

@@ -1,0 +1,1 @@
+"""Evaluation: metrics, benchmarks on the shared data, reports and run comparison."""

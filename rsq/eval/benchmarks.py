@@ -1,0 +1,215 @@
+"""Benchmarks on the shared data, all through `Index.retrieve` + `fuse` (the search code path).
+
+- `rsitmd-t2t`, `rsicd-t2t`: caption-to-caption leave-one-out on the test captions: each image's
+  caption j is the query, its other four captions are indexed; j rotates over all five.
+- `ucm-t2i`: the 210 UCM test tiles indexed by a caption run, queried with their 1,050 human captions.
+  A run that holds those human captions word for word is evaluated leave-one-out (the query's own
+  caption is left out of the index); any other run (a VLM's) with all queries at once.
+- `ucm-class`: class names and paraphrases over all 2,100 UCM tiles; graded relevance.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rsq.captioner.records import OK, CaptionRecord
+from rsq.captioner.store import CaptionStore
+from rsq.config import data_root
+from rsq.errors import RsqError
+from rsq.eval.embedding_cache import CachedEmbedder
+from rsq.eval.metrics import mean_average_precision, mean_recall, ndcg_at_k, recall_table, weighted_map
+from rsq.eval.queries import CLASS_QUERIES, graded_relevance, shared_levels
+from rsq.prompts import load_template
+from rsq.query.search import DEFAULT_ALPHA, DEFAULT_FUSION, Index, fuse
+from rsq.sources import CaptionedImage, caption_corpus, ucm_captions
+from rsq.textindex.build import index_records
+from rsq.textindex.embedders import DEFAULT_EMBEDDER, make_embedder
+
+BENCHMARKS = ("ucm-t2i", "rsitmd-t2t", "rsicd-t2t", "ucm-class")
+DEFAULT_ALPHAS = tuple(round(0.1 * i, 1) for i in range(11))
+RECALL_DEPTH = 10
+
+
+@dataclass(frozen=True)
+class EvalOptions:
+    data: Path | None = None
+    captions: Path | None = None  # a caption store; default: the benchmark's human captions
+    embedder: str | None = None
+    limit: int | None = None  # first N images, for quick runs
+    alphas: tuple[float, ...] = DEFAULT_ALPHAS
+
+
+@dataclass
+class Rankings:
+    """Ranked tile ids per scoring configuration, and what is relevant for each query."""
+
+    ranked: dict[str, list[list[str]]] = field(default_factory=lambda: defaultdict(list))
+    relevant: list[Any] = field(default_factory=list)
+
+
+def configurations(alphas: tuple[float, ...]) -> dict[str, tuple[str, str, float]]:
+    """name -> (mode, fusion, alpha): the single modes, hybrid as `rsq search` defaults it, and each fusion."""
+    configs = {
+        "bm25": ("bm25", DEFAULT_FUSION, DEFAULT_ALPHA),
+        "dense": ("dense", DEFAULT_FUSION, DEFAULT_ALPHA),
+        "hybrid": ("hybrid", DEFAULT_FUSION, DEFAULT_ALPHA),
+        "hybrid_rrf": ("hybrid", "rrf", DEFAULT_ALPHA),
+    }
+    return configs | {f"hybrid_weighted@{a:.1f}": ("hybrid", "weighted", a) for a in alphas}
+
+
+def run_benchmark(name: str, options: EvalOptions) -> dict[str, Any]:
+    """Every number of one benchmark, with the configuration that produced it."""
+    runners: dict[str, Callable[[EvalOptions, Any, Path], dict[str, Any]]] = {
+        "rsitmd-t2t": lambda o, e, w: _caption_loo("rsitmd", o, e, w),
+        "rsicd-t2t": lambda o, e, w: _caption_loo("rsicd", o, e, w),
+        "ucm-t2i": _ucm_t2i,
+        "ucm-class": _ucm_class,
+    }
+    if name not in runners:
+        raise RsqError(f"unknown benchmark {name!r}; choose one of {', '.join(BENCHMARKS)}")
+    encoder = CachedEmbedder(make_embedder(options.embedder or DEFAULT_EMBEDDER))
+    with tempfile.TemporaryDirectory(prefix="rsq-eval-") as work:
+        result = runners[name](options, encoder, Path(work))
+    result["benchmark"] = name
+    result["config"] |= {"embedder": encoder.spec, "limit": options.limit, "alphas": list(options.alphas),
+                         "default_fusion": DEFAULT_FUSION, "default_alpha": DEFAULT_ALPHA}  # fmt: skip
+    return result
+
+
+def _caption_loo(corpus: str, options: EvalOptions, encoder, work: Path) -> dict[str, Any]:
+    items = caption_corpus(corpus, "test", options.data)[: options.limit]
+    records = human_records(items, f"{corpus}/test.jsonl")
+    rankings, manifest = _leave_one_out(items, records, options, encoder, work)
+    return {
+        "protocol": "leave-one-out (caption j queries the image's other four captions, j = 1..5)",
+        "config": {"data": str(data_root(options.data) / corpus / "test.jsonl"), "images": len(items), "index_manifest": manifest},
+        "modes": _recall_modes(rankings),
+        "note": "mR here is the mean of text-to-image R@1/5/10 (caption-to-caption retrieval has one direction)",
+    }
+
+
+def _ucm_t2i(options: EvalOptions, encoder, work: Path) -> dict[str, Any]:
+    items = ucm_captions(options.data, "test")[: options.limit]
+    records = _run_records(items, options)
+    own = {i.id: set(i.captions) for i in items}
+    holds_queries = any(v["one_sentence"] in own[r.tile_id] for r in records for v in r.captions["variants"])
+    if holds_queries:
+        rankings, manifest = _leave_one_out(items, records, options, encoder, work)
+        protocol = "leave-one-out (the caption run holds the human query captions; each query's own caption is left out)"
+    else:
+        queries = [(caption, item.id) for item in items for caption in item.captions]
+        rankings, manifest = _query_once(records, queries, options, encoder, work)
+        protocol = "full (all 5 human captions of each test tile query an index of the caption run)"
+    config = {"data": str(data_root(options.data) / "ucm-captions"), "tiles": len(items), "index_manifest": manifest,
+              "captions": str(options.captions) if options.captions else "human captions (ucm-captions/captions.jsonl)"}  # fmt: skip
+    return {"protocol": protocol, "config": config, "modes": _recall_modes(rankings),
+            "note": "text-only modes report text-to-image recall; mR is their mean"}  # fmt: skip
+
+
+def _ucm_class(options: EvalOptions, encoder, work: Path) -> dict[str, Any]:
+    items = ucm_captions(options.data)[: options.limit]
+    classes = {i.id: i.label for i in items}
+    records = _run_records(items, options)
+    index, manifest = _build(records, encoder, work / "all")
+    queries = [(text, label) for label, texts in CLASS_QUERIES.items() for text in texts if label in set(classes.values())]
+    rankings = _rank(index, [text for text, _ in queries], options.alphas, depth=len(classes))
+    modes = {}
+    for config, ranked in rankings.items():
+        gains = [{t: graded_relevance(label, c) for t, c in classes.items()} for _, label in queries]
+        levels = [{t: shared_levels(label, c) for t, c in classes.items()} for _, label in queries]
+        relevant = [{t for t, c in classes.items() if c == label} for _, label in queries]
+        modes[config] = {
+            "nDCG@10": 100 * sum(ndcg_at_k(r, g, 10) for r, g in zip(ranked, gains, strict=True)) / len(ranked),
+            "mAP": 100 * mean_average_precision(ranked, relevant),
+            "WAP@10": 100 * weighted_map(ranked, levels, k=10) / 2,  # levels run 0..2: scaled to 0..100
+        }
+    config = {"data": str(data_root(options.data) / "ucm-captions"), "tiles": len(items), "queries": len(queries),
+              "index_manifest": manifest, "relevance": "nDCG gain 2 same class, 1 other residential density; "
+              "mAP binary same class; WAP levels shared in a class/group hierarchy (rsq/eval/queries.py)",
+              "captions": str(options.captions) if options.captions else "human captions (ucm-captions/captions.jsonl)"}  # fmt: skip
+    return {"protocol": "class queries over all tiles", "config": config, "modes": modes}
+
+
+def human_records(items: list[CaptionedImage], source: str) -> list[CaptionRecord]:
+    """Caption records holding each image's human captions as variants (as `annotations:` writes them)."""
+    template = load_template("human-captions").version
+    return [
+        CaptionRecord(
+            run_id=f"human:{source}", tile_id=i.id, tile_path=str(i.path or ""), sensor="rgb", model=f"annotations:{source}",
+            model_revision="", template=template, prompt_hash="", params={}, status=OK,
+            captions={"variants": [{"one_sentence": c} for c in i.captions if c.strip()]},
+            tile={"id": i.id, "path": str(i.path or ""), "sensor": "rgb", "meta": {"class": i.label}},
+        )  # fmt: skip
+        for i in items
+    ]
+
+
+def _run_records(items: list[CaptionedImage], options: EvalOptions) -> list[CaptionRecord]:
+    if options.captions is None:
+        return human_records(items, "ucm-captions/captions.jsonl")
+    wanted = {i.id for i in items}
+    records = [r for r in CaptionStore(options.captions, create=False).records(OK) if r.tile_id in wanted]
+    if not records:
+        raise RsqError(f"{options.captions} holds no ok captions for the benchmark's tiles")
+    return records
+
+
+def _leave_one_out(items, records, options, encoder, work: Path) -> tuple[Rankings, dict[str, Any]]:
+    """Rotate the held-out caption j over 0..4: the index leaves caption j out, caption j queries."""
+    total = Rankings()
+    manifest: dict[str, Any] = {}
+    for j in range(5):
+        held_out = {i.id: i.captions[j] for i in items if j < len(i.captions) and i.captions[j].strip()}
+        kept = [_without_variant(r, held_out.get(r.tile_id)) for r in records]
+        index, manifest = _build([r for r in kept if r.captions["variants"]], encoder, work / f"rotation-{j}")
+        queries = list(held_out.items())
+        ranked = _rank(index, [text for _, text in queries], options.alphas, depth=RECALL_DEPTH)
+        for config, lists in ranked.items():
+            total.ranked[config] += lists
+        total.relevant += [{tile_id} for tile_id, _ in queries]
+    return total, manifest
+
+
+def _query_once(records, queries, options, encoder, work: Path) -> tuple[Rankings, dict[str, Any]]:
+    index, manifest = _build(records, encoder, work / "all")
+    rankings = Rankings(ranked=_rank(index, [text for text, _ in queries], options.alphas, depth=RECALL_DEPTH))
+    rankings.relevant = [{tile_id} for _, tile_id in queries]
+    return rankings, manifest
+
+
+def _without_variant(record: CaptionRecord, text: str | None) -> CaptionRecord:
+    """The record minus the first variant whose sentence is `text` (the held-out caption)."""
+    variants = list(record.captions["variants"])
+    position = next((n for n, v in enumerate(variants) if v["one_sentence"] == text), None)
+    if position is not None:
+        variants.pop(position)
+    return CaptionRecord(**{**record.to_dict(), "captions": {**record.captions, "variants": variants}})
+
+
+def _build(records: list[CaptionRecord], encoder, folder: Path) -> tuple[Index, dict[str, Any]]:
+    manifest = index_records(records, folder, encoder, rebuild=True, thumbnails=False)
+    return Index(folder, encoder=encoder), vars(manifest)
+
+
+def _rank(index: Index, texts: list[str], alphas: tuple[float, ...], depth: int) -> dict[str, list[list[str]]]:
+    """Top `depth` tile ids per configuration for every query, from one retrieval per query."""
+    ranked: dict[str, list[list[str]]] = defaultdict(list)
+    for per_mode in index.retrieve(texts, "hybrid", depth):
+        for name, (mode, fusion, alpha) in configurations(alphas).items():
+            scores = fuse(per_mode, mode, fusion, alpha)
+            ranked[name].append(sorted(scores, key=lambda tile: (-scores[tile], tile))[:depth])
+    return ranked
+
+
+def _recall_modes(rankings: Rankings) -> dict[str, dict[str, float]]:
+    modes = {}
+    for config, ranked in rankings.ranked.items():
+        table = recall_table(ranked, rankings.relevant)
+        modes[config] = table | {"mR": mean_recall(table)}
+    return modes

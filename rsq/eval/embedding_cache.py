@@ -1,0 +1,22 @@
+"""An embedder wrapper that encodes each distinct text once (the leave-one-out rotations repeat texts)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from rsq.textindex.embedders import Embedder
+
+
+class CachedEmbedder:
+    def __init__(self, base: Embedder) -> None:
+        self.base = base
+        self.spec, self.dim = base.spec, base.dim
+        self._cache: dict[str, np.ndarray] = {}
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        missing = list(dict.fromkeys(t for t in texts if t not in self._cache))
+        if missing:
+            self._cache.update(zip(missing, self.base.encode(missing), strict=True))
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        return np.stack([self._cache[t] for t in texts])

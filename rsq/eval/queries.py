@@ -1,0 +1,53 @@
+"""Class-level queries for `ucm-class`: each UC Merced class by name and by paraphrase, written for rsq."""
+
+from __future__ import annotations
+
+CLASS_QUERIES: dict[str, tuple[str, ...]] = {
+    "agricultural": ("agricultural land", "farmland with crop fields", "rows of cultivated fields"),
+    "airplane": ("airplanes", "planes parked at an airport", "aircraft on an apron"),
+    "baseballdiamond": ("baseball diamond", "a baseball field", "sports field with a sand infield"),
+    "beach": ("beach", "sandy shore with waves", "coastline where the sea meets sand"),
+    "buildings": ("buildings", "large buildings with roofs", "commercial buildings and parking"),
+    "chaparral": ("chaparral", "dry shrubland", "sparse bushes on bare soil"),
+    "denseresidential": ("dense residential area", "tightly packed houses", "crowded neighbourhood of homes"),
+    "forest": ("forest", "dense trees", "woodland canopy"),
+    "freeway": ("freeway", "a highway with several lanes", "motorway with cars"),
+    "golfcourse": ("golf course", "golf course with green fairways", "fairways, sand bunkers and a lake"),
+    "harbor": ("harbor", "boats moored in a harbour", "marina with docked yachts"),
+    "intersection": ("intersection", "a crossroads of two streets", "roads crossing each other"),
+    "mediumresidential": ("medium residential area", "houses with gardens and trees", "suburban homes along streets"),
+    "mobilehomepark": ("mobile home park", "rows of trailer homes", "mobile homes packed together"),
+    "overpass": ("overpass", "a bridge over a highway", "road passing over another road"),
+    "parkinglot": ("parking lot", "many cars parked", "car park full of vehicles"),
+    "river": ("river", "a river flowing through land", "a winding stream with banks"),
+    "runway": ("runway", "an airport runway", "long straight strip for aircraft"),
+    "sparseresidential": ("sparse residential area", "scattered houses", "a few homes among trees and lawns"),
+    "storagetanks": ("storage tanks", "round oil tanks", "cylindrical tanks at an industrial site"),
+    "tenniscourt": ("tennis court", "tennis courts", "sports courts with nets"),
+}
+
+RESIDENTIAL = ("denseresidential", "mediumresidential", "sparseresidential")
+
+# A two-level hierarchy for WAP: tiles sharing the group but not the class are one level relevant.
+GROUPS: dict[str, str] = {
+    **{c: "residential" for c in (*RESIDENTIAL, "mobilehomepark")},
+    **{c: "transport" for c in ("airplane", "runway", "freeway", "overpass", "intersection", "parkinglot")},
+    **{c: "sports" for c in ("baseballdiamond", "golfcourse", "tenniscourt")},
+    **{c: "water" for c in ("beach", "river", "harbor")},
+    **{c: "vegetation" for c in ("chaparral", "forest", "agricultural")},
+    **{c: "built" for c in ("buildings", "storagetanks")},
+}
+
+
+def graded_relevance(query_class: str, tile_class: str) -> float:
+    """nDCG gain: 2 for the query's class, 1 for another residential density, else 0."""
+    if tile_class == query_class:
+        return 2.0
+    return 1.0 if query_class in RESIDENTIAL and tile_class in RESIDENTIAL else 0.0
+
+
+def shared_levels(query_class: str, tile_class: str) -> float:
+    """WAP relevance: how many hierarchy levels (group, class) the tile shares with the query."""
+    if GROUPS[query_class] != GROUPS[tile_class]:
+        return 0.0
+    return 2.0 if query_class == tile_class else 1.0
