@@ -6,7 +6,7 @@ import typer
 from typer.core import TyperGroup
 
 from rsq import __version__
-from rsq.commands import caption, captions, evaluate, models, prompts, search, tiles
+from rsq.commands import caption, captions, evaluate, models, prompts, search, tiles, train
 from rsq.errors import RsqError
 
 
@@ -36,6 +36,7 @@ app.add_typer(prompts.app, name="prompts")
 app.add_typer(captions.app, name="captions")
 app.add_typer(models.app, name="models")
 app.add_typer(evaluate.app, name="eval")
+app.add_typer(train.app, name="train")
 
 
 @app.callback()

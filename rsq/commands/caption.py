@@ -36,7 +36,7 @@ def caption(
     from rsq.captioner.batch import CaptionJob, prepare_request, run_job
     from rsq.captioner.store import CaptionStore
     from rsq.prompts import load_template
-    from rsq.sources import list_tiles, open_tiles
+    from rsq.sources import list_many, open_tiles
 
     spec = model or DEFAULT_MODEL
     scheme, _ = parse_spec(spec)
@@ -44,7 +44,7 @@ def caption(
     _check_template_fits(scheme, template.kind)
     overrides = {k: v for k, v in {"temperature": temperature, "max_new_tokens": max_new_tokens, "seed": seed}.items() if v is not None}
     job = CaptionJob(template, variants=variants, params=overrides, batch_size=batch_size, workers=workers)
-    refs = [ref for spec_ in sources for ref in list_tiles(spec_, data)]
+    refs = list_many(sources, data)
     if dry_run:
         tiles, _ = open_tiles(refs[:1])
         if not tiles:

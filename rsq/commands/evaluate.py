@@ -24,7 +24,9 @@ def _register(name: str) -> None:
         captions: Annotated[Path | None, typer.Option(help="A caption store to index (default: the human captions).")] = None,
         embedder: Annotated[str | None, typer.Option(help="Text encoder spec.")] = None,
         limit: Annotated[int | None, typer.Option(help="Only the first N images (quick runs).")] = None,
-        alphas: Annotated[str, typer.Option(help="Comma-separated alphas for the weighted-fusion sweep.")] = "0,0.1,0.2,0.3,0.4,0.5,0.6,0.7,0.8,0.9,1",
+        alphas: Annotated[str, typer.Option(help="Comma-separated alphas for the weighted-fusion (and image-weight) sweep.")] = "0,0.1,0.2,0.3,0.4,0.5,0.6,0.7,0.8,0.9,1",
+        image_encoder: Annotated[str | None, typer.Option(help="closp:<checkpoint>: add image mode and hybrid with images (ucm-t2i).")] = None,
+        modes: Annotated[str | None, typer.Option(help="Report only these modes, comma-separated (e.g. image,hybrid).")] = None,
         data: DataOption = None,
     ) -> None:
         from rsq.errors import RsqError
@@ -35,7 +37,10 @@ def _register(name: str) -> None:
             sweep = tuple(float(a) for a in alphas.split(","))
         except ValueError:
             raise RsqError(f"--alphas wants numbers like 0,0.5,1, got {alphas!r}") from None
-        result = run_benchmark(name, EvalOptions(data, captions, embedder, limit, sweep))
+        if image_encoder and name != "ucm-t2i":
+            raise RsqError("--image-encoder applies to ucm-t2i, the benchmark with images and captions")
+        chosen = tuple(modes.split(",")) if modes else None
+        result = run_benchmark(name, EvalOptions(data, captions, embedder, limit, sweep, image_encoder, chosen))
         paths = write_run(result, out or Path("runs") / "eval" / name)
         typer.echo(markdown_table(result))
         warn("wrote " + ", ".join(str(p) for p in paths))

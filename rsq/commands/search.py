@@ -22,13 +22,22 @@ def index(
     rebuild: Annotated[bool, typer.Option("--rebuild", help="Start afresh instead of adding to the index.")] = False,
     faiss: Annotated[str, typer.Option(help="auto, flat (exact), hnsw or ivfpq; auto chooses by size.")] = "auto",
     thumbnails: Annotated[bool, typer.Option(help="Store a thumbnail per tile.")] = True,
+    images: Annotated[bool, typer.Option("--images", help="Also store an image embedding per tile.")] = False,
+    image_encoder: Annotated[str | None, typer.Option(help="closp:<checkpoint folder> for --images.")] = None,
 ) -> None:
     """Add caption records to the hybrid index (BM25 + dense); a tile already there is replaced."""
     from rsq.query.search import default_index_path
     from rsq.textindex.build import build_index
 
+    if images != bool(image_encoder):
+        raise RsqError("--images and --image-encoder closp:CKPT go together")
+    encoder = None
+    if image_encoder:
+        from rsq.closp.encoder import ClospEncoder
+
+        encoder = ClospEncoder(image_encoder)
     target = out or default_index_path()
-    manifest = build_index(captions, target, embedder, rebuild, faiss, thumbnails, on_step=warn)
+    manifest = build_index(captions, target, embedder, rebuild, faiss, thumbnails, on_step=warn, image_encoder=encoder)
     counts = manifest.counts
     warn(f"index {target}: {counts['tiles']} tiles, {counts['variants']} caption variants ({manifest.embedder}, faiss {manifest.faiss})")
 
@@ -37,7 +46,7 @@ def search(
     query: Annotated[str | None, typer.Argument(help="What to find, in words.")] = None,
     index_dir: Annotated[Path | None, typer.Option("--index", help="Index folder (default $RSQ_HOME/indexes/default).")] = None,
     k: Annotated[int, typer.Option("--k", help="Number of tiles to return.")] = 10,
-    mode: Annotated[str, typer.Option(help="hybrid, bm25 or dense.")] = "hybrid",
+    mode: Annotated[str, typer.Option(help="hybrid, bm25, dense or image (CLOSP image vectors).")] = "hybrid",
     fusion: Annotated[str | None, typer.Option(help="Hybrid fusion: rrf or weighted.")] = None,
     alpha: Annotated[float | None, typer.Option(help="Weight of dense in weighted fusion (0..1).")] = None,
     sensor: Annotated[str | None, typer.Option(help="Only tiles of this sensor (rgb, s2, s1, other).")] = None,
@@ -47,12 +56,15 @@ def search(
     before: Annotated[str | None, typer.Option(help="Acquired on or before this date.")] = None,
     queries: Annotated[Path | None, typer.Option(help="A file of queries: one per line, or JSONL with a `query` field.")] = None,
     embedder: Annotated[str | None, typer.Option(help="Refuse the index unless it was built with this encoder.")] = None,
+    image: Annotated[Path | None, typer.Option("--image", help="A query tile: a composed image + text query (WEICOM).")] = None,
+    lam: Annotated[float, typer.Option("--lam", help="Weight of the text in a composed query (0..1).")] = 0.5,
+    image_weight: Annotated[float | None, typer.Option(help="Share of image mode in hybrid when the index has image vectors.")] = None,
     json_lines: JsonOption = False,
     explain: Annotated[bool, typer.Option("--explain", help="Add each mode's rank and the variant that matched.")] = False,
 ) -> None:
     """Find tiles by describing them."""
     from rsq.query import Index, SearchQuery, parse_filters
-    from rsq.query.search import DEFAULT_ALPHA, DEFAULT_FUSION
+    from rsq.query.search import DEFAULT_ALPHA, DEFAULT_FUSION, DEFAULT_IMAGE_WEIGHT
 
     texts = _read_queries(queries) if queries else [query or ""]
     if queries and query:
@@ -60,7 +72,10 @@ def search(
     searcher = Index(index_dir, embedder=embedder)
     filters = parse_filters(sensor, bbox, near, after, before)
     for text in texts:
-        request = SearchQuery(text, k, mode, fusion or DEFAULT_FUSION, DEFAULT_ALPHA if alpha is None else alpha, filters)
+        request = SearchQuery(
+            text, k, mode, fusion or DEFAULT_FUSION, DEFAULT_ALPHA if alpha is None else alpha, filters,
+            DEFAULT_IMAGE_WEIGHT if image_weight is None else image_weight, str(image) if image else None, lam,
+        )  # fmt: skip
         hits = searcher.search(request)
         if json_lines or queries:
             extra = {"query": text} if queries else {}

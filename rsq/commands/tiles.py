@@ -19,18 +19,14 @@ def info(
     data: DataOption = None,
 ) -> None:
     """Show what each tile is: sensor, bands, shape, georeference, time."""
-    from rsq.sources import list_tiles, open_tiles
+    from rsq.sources import list_many, open_tiles
 
-    refs = [ref for spec in sources for ref in list_tiles(spec, data)]
-    tiles, skipped = open_tiles(refs)
+    tiles, skipped = open_tiles(list_many(sources, data))
     if json_lines:
         print_json_lines(tile.to_dict() for tile in tiles)
     else:
         _print_tile_table(tiles)
-    for skip in skipped:
-        warn(f"skipped {skip.path}: {skip.reason}")
-    if skipped:
-        raise typer.Exit(1)
+    _report_skipped(skipped)
 
 
 @app.command("render")
@@ -46,9 +42,9 @@ def render(
     from rsq.errors import TileError
     from rsq.imagery import read_pixels, render_rgb, thumbnail
     from rsq.imagery.render import resolve_view
-    from rsq.sources import Skipped, list_tiles, open_tiles
+    from rsq.sources import Skipped, list_many, open_tiles
 
-    tiles, skipped = open_tiles(ref for spec in sources for ref in list_tiles(spec, data))
+    tiles, skipped = open_tiles(list_many(sources, data))
     to_file = len(tiles) == 1 and not skipped and out.suffix.lower() in (".png", ".jpg", ".jpeg")
     for tile in tiles:
         try:
@@ -60,10 +56,7 @@ def render(
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(thumbnail(rgb, size or max(rgb.shape[:2]), fmt=target.suffix.lstrip(".")))
         warn(f"wrote {target} ({tile.sensor.value} tile, view {resolve_view(tile, view)})")
-    for skip in skipped:
-        warn(f"skipped {skip.path}: {skip.reason}")
-    if skipped:
-        raise typer.Exit(1)
+    _report_skipped(skipped)
 
 
 @app.command("chip")
@@ -81,6 +74,14 @@ def chip(
         raise RsqError(f"need --size > 0 and 0 <= --overlap < --size (got {size}, {overlap})")
     for path in chip_scene(scene, size, out, overlap):
         typer.echo(str(path))
+
+
+def _report_skipped(skipped) -> None:
+    """One stderr line per unreadable tile; exit code 1 when there were any."""
+    for skip in skipped:
+        warn(f"skipped {skip.path}: {skip.reason}")
+    if skipped:
+        raise typer.Exit(1)
 
 
 def _print_tile_table(tiles) -> None:

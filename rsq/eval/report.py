@@ -32,17 +32,27 @@ def load_run(path: Path) -> dict[str, Any]:
 
 
 def metric_names(result: dict[str, Any]) -> list[str]:
-    return list(next(iter(result["modes"].values())).keys())
+    """Every metric any mode reports, in first-seen order (image mode adds image-to-text recall)."""
+    names: dict[str, None] = {}
+    for values in result["modes"].values():
+        names |= dict.fromkeys(values)
+    return list(names)
 
 
 def main_modes(result: dict[str, Any]) -> list[str]:
     """The modes a summary shows: the single modes, hybrid as defaulted, RRF and the best weighted alpha."""
-    modes = [m for m in ("bm25", "dense", "hybrid", "hybrid_rrf", "image", "hybrid_image") if m in result["modes"]]
-    weighted = [m for m in result["modes"] if m.startswith("hybrid_weighted@")]
-    if weighted:
-        headline = metric_names(result)[-1] if "mR" not in metric_names(result) else "mR"
-        modes.append(max(weighted, key=lambda m: result["modes"][m][headline]))
+    modes = [m for m in ("bm25", "dense", "hybrid_text", "hybrid", "hybrid_rrf", "image") if m in result["modes"]]
+    headline = _headline(result)
+    for sweep in ("hybrid_weighted@", "hybrid_image@"):
+        swept = [m for m in result["modes"] if m.startswith(sweep)]
+        if swept:
+            modes.append(max(swept, key=lambda m: result["modes"][m].get(headline, 0.0)))
     return modes
+
+
+def _headline(result: dict[str, Any]) -> str:
+    metrics = metric_names(result)
+    return "mR" if "mR" in metrics else metrics[0]
 
 
 def markdown_table(result: dict[str, Any]) -> str:
@@ -51,7 +61,7 @@ def markdown_table(result: dict[str, Any]) -> str:
     lines += ["| mode | " + " | ".join(metrics) + " |", "|---|" + "---|" * len(metrics)]
     for mode in main_modes(result):
         values = result["modes"][mode]
-        lines.append(f"| {mode} | " + " | ".join(f"{values[m]:.2f}" for m in metrics) + " |")
+        lines.append(f"| {mode} | " + " | ".join(f"{values[m]:.2f}" if m in values else "-" for m in metrics) + " |")
     if result.get("note"):
         lines += ["", result["note"]]
     return "\n".join(lines) + "\n"
@@ -81,19 +91,21 @@ def _plot(result: dict[str, Any], path: Path) -> None:
     width = 0.8 / len(modes)
     for n, mode in enumerate(modes):
         positions = [i + n * width for i in range(len(metrics))]
-        bars.bar(positions, [result["modes"][mode][m] for m in metrics], width, label=mode)
+        bars.bar(positions, [result["modes"][mode].get(m, 0.0) for m in metrics], width, label=mode)
     bars.set_xticks([i + 0.4 - width / 2 for i in range(len(metrics))], metrics)
     bars.set_ylabel("%")
     bars.set_title(f"{result['benchmark']}: metrics per mode")
     bars.legend(fontsize=8, loc="lower right")
-    headline = "mR" if "mR" in metrics else metrics[0]
-    alphas = sorted((float(m.split("@")[1]), result["modes"][m][headline]) for m in result["modes"] if m.startswith("hybrid_weighted@"))
-    if alphas:
-        sweep.plot([a for a, _ in alphas], [v for _, v in alphas], marker="o", label="weighted fusion")
+    headline = _headline(result)
+    for prefix, label in (("hybrid_weighted@", "weighted fusion (alpha)"), ("hybrid_image@", "image weight in hybrid")):
+        points = sorted((float(m.split("@")[1]), result["modes"][m][headline]) for m in result["modes"] if m.startswith(prefix))
+        if points:
+            sweep.plot([a for a, _ in points], [v for _, v in points], marker="o", label=label)
+    if any("@" in m for m in result["modes"]):
         for mode, style in (("hybrid_rrf", "--"), ("bm25", ":"), ("dense", "-.")):
             if mode in result["modes"]:
                 sweep.axhline(result["modes"][mode][headline], linestyle=style, color="grey", label=mode)
-        sweep.set_xlabel("alpha (weight of dense)")
+        sweep.set_xlabel("alpha (weight of dense) / image weight")
         sweep.set_ylabel(headline)
         sweep.set_title("alpha sweep")
         sweep.legend(fontsize=8)

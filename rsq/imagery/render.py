@@ -84,7 +84,7 @@ def _band_index(tile: Tile, band: str) -> int:
 
 def _sar_composite(tile: Tile, pixels: np.ndarray) -> np.ndarray:
     vv, vh = (pixels[i] for i in _band_indices(tile, "sar", None)[:2])
-    if _is_linear_power(pixels):
+    if is_linear_power(pixels):
         vv, vh = (10.0 * np.log10(np.maximum(b, 1e-6)) for b in (vv, vh))
     channels = []
     for band, (low, high) in zip((vv, vh, vv - vh), SAR_DB_RANGES, strict=True):
@@ -92,7 +92,7 @@ def _sar_composite(tile: Tile, pixels: np.ndarray) -> np.ndarray:
     return _to_uint8(np.stack(channels))
 
 
-def _is_linear_power(pixels: np.ndarray) -> bool:
+def is_linear_power(pixels: np.ndarray) -> bool:
     """SAR in linear power has no negative values; in dB most are negative."""
     valid = pixels[np.isfinite(pixels)]
     return valid.size > 0 and float(valid.min()) >= 0.0

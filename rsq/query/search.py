@@ -14,14 +14,21 @@ from rsq.textindex.bm25 import Bm25Index, query_terms
 from rsq.textindex.catalog import Catalog
 from rsq.textindex.dense import VectorIndex
 from rsq.textindex.embedders import Embedder, make_embedder
+from rsq.textindex.images import ImageVectors
 from rsq.textindex.layout import live_version
 from rsq.textindex.manifest import Manifest
 
-MODES = ("hybrid", "bm25", "dense")
+MODES = ("hybrid", "bm25", "dense", "image")
 DEFAULT_FUSION = "weighted"  # measured: see README, "Choosing the hybrid default"
 DEFAULT_ALPHA = 0.7
+DEFAULT_IMAGE_WEIGHT = 0.3  # share of image mode in hybrid when the index holds image vectors
+GEO_WEIGHT = 0.5  # weight of GeoCLOSP location similarity in image mode when --near is given
 MIN_FETCH = 200
+NO_ROW = -1  # image-mode hits have no caption variant
 PerMode = dict[str, dict[str, tuple[float, int]]]  # mode -> tile -> (score, row of the best variant)
+
+
+_IMAGE_MATCH = {"source": "image embedding", "variant": None, "snippet": ""}
 
 
 def default_index_path() -> Path:
@@ -36,6 +43,9 @@ class SearchQuery:
     fusion: str = DEFAULT_FUSION
     alpha: float = DEFAULT_ALPHA
     filters: Filters = field(default_factory=Filters)
+    image_weight: float = DEFAULT_IMAGE_WEIGHT
+    image: str | None = None  # a query tile for a composed image + text query
+    lam: float = 0.5  # weight of the text in a composed query
 
 
 @dataclass
@@ -61,7 +71,9 @@ class Hit:
 class Index:
     """An opened index version: BM25, vectors, tile and variant tables; the text encoder loads on first use."""
 
-    def __init__(self, root: str | Path | None = None, embedder: str | None = None, encoder: Embedder | None = None) -> None:
+    def __init__(
+        self, root: str | Path | None = None, embedder: str | None = None, encoder: Embedder | None = None, image_encoder: Any = None
+    ) -> None:
         self.root = Path(root) if root else default_index_path()
         folder = live_version(self.root)
         if folder is None:
@@ -75,7 +87,9 @@ class Index:
         self.vectors = VectorIndex.load(folder, self.manifest.faiss)
         self.tiles = self.catalog.tiles()
         self.row_tile = self.catalog.row_tiles()
+        self.images = ImageVectors.load(folder)
         self._embedder: Embedder | None = encoder
+        self._image_encoder = image_encoder
 
     @property
     def embedder(self) -> Embedder:
@@ -86,16 +100,47 @@ class Index:
             self._embedder = encoder
         return self._embedder
 
+    @property
+    def image_encoder(self):
+        """The CLOSP encoder whose image vectors the index holds (its text tower serves image mode)."""
+        if self._image_encoder is None:
+            if self.images is None or not self.manifest.image_encoder:
+                raise RsqError(f"index {self.root} holds no image vectors; build it with `rsq index --images --image-encoder closp:CKPT`")
+            from rsq.closp.encoder import ClospEncoder
+
+            self._image_encoder = ClospEncoder(self.manifest.image_encoder)
+        return self._image_encoder
+
     def search(self, query: SearchQuery) -> list[Hit]:
         """The top-k tiles for a query; each mode scores a tile by its best caption variant."""
         _check(query)
+        if query.image:
+            per_mode = {"composed": self._composed(query)}
+            return self._hits({t: s for t, (s, _) in per_mode["composed"].items()}, per_mode, query.k)
         [per_mode] = self.retrieve([query.text], query.mode, query.k, query.filters)
-        return self._hits(fuse(per_mode, query.mode, query.fusion, query.alpha), per_mode, query.k)
+        return self._hits(fuse(per_mode, query.mode, query.fusion, query.alpha, query.image_weight), per_mode, query.k)
+
+    def _composed(self, query: SearchQuery) -> dict[str, tuple[float, int]]:
+        from rsq.imagery import read_tile
+        from rsq.query.composed import composed_scores
+
+        encoder = self.image_encoder
+        vectors, errors = encoder.encode_tiles([read_tile(query.image)])
+        if errors[0]:
+            raise RsqError(f"{query.image}: {errors[0]}")
+        text_vector = encoder.encode_texts([query.text])[0]
+        matrix = self.images.matrix
+        scores = composed_scores((matrix @ vectors[0])[None], (matrix @ text_vector)[None], query.lam)[0]
+        allowed = self._allowed(query.filters)
+        return {t: (float(s), NO_ROW) for t, s in zip(self.images.ids, scores, strict=True) if allowed is None or t in allowed}
+
+    def _allowed(self, filters: Filters) -> set[str] | None:
+        return {t for t, row in self.tiles.items() if filters.accepts(row)} if filters.active else None
 
     def retrieve(self, texts: list[str], mode: str, k: int, filters: Filters | None = None) -> list[PerMode]:
         """Per query, per retrieval mode: tile -> (best variant score, its row). Batched over queries."""
         filters = filters or Filters()
-        allowed = {t for t, row in self.tiles.items() if filters.accepts(row)} if filters.active else None
+        allowed = self._allowed(filters)
         fetch = len(self.row_tile) if allowed is not None else max(MIN_FETCH, k * 20)
         results: list[PerMode] = [{} for _ in texts]
         if mode in ("bm25", "hybrid"):
@@ -105,20 +150,32 @@ class Index:
             vectors = self.embedder.encode(texts)
             for result, vector in zip(results, vectors, strict=True):
                 result["dense"] = best_per_tile(self.vectors.search(vector, fetch), self.row_tile)
+        if mode == "image" or (mode == "hybrid" and self.images is not None):
+            for result, scores in zip(results, self._image_scores(texts, filters), strict=True):
+                result["image"] = {t: (s, NO_ROW) for t, s in scores.items()}
         if allowed is not None:
             results = [{m: {t: v for t, v in hits.items() if t in allowed} for m, hits in r.items()} for r in results]
         return results
 
+    def _image_scores(self, texts: list[str], filters: Filters) -> list[dict[str, float]]:
+        """Image-mode scores: CLOSP text tower against the tiles' image vectors (+ GeoCLOSP place term)."""
+        encoder = self.image_encoder
+        query_vectors = encoder.encode_texts(texts)
+        if filters.near and encoder.has_location:
+            query_vectors = query_vectors + GEO_WEIGHT * encoder.encode_location(*filters.near[:2])
+        return [self.images.scores(vector) for vector in query_vectors]
+
     def _hits(self, final: dict[str, float], per_mode: PerMode, k: int) -> list[Hit]:
         top = sorted(final, key=lambda tile: (-final[tile], tile))[:k]
         mode_ranks = {mode: ranks({t: s for t, (s, _) in hits.items()}) for mode, hits in per_mode.items()}
-        rows = {hits[t][1] for hits in per_mode.values() for t in top if t in hits}
+        rows = {hits[t][1] for hits in per_mode.values() for t in top if t in hits} - {NO_ROW}
         variants = self.catalog.variants(rows)
         results = []
         for position, tile_id in enumerate(top, start=1):
-            matched = {m: variants[hits[tile_id][1]] for m, hits in per_mode.items() if tile_id in hits}
+            matched = {m: variants.get(hits[tile_id][1], _IMAGE_MATCH) for m, hits in per_mode.items() if tile_id in hits}
             tile_ranks = {m: mode_ranks[m].get(tile_id) for m in per_mode}
-            best_mode = min(matched, key=lambda m: tile_ranks[m] or 1 << 30)
+            captioned = [m for m in matched if matched[m]["snippet"]] or list(matched)
+            best_mode = min(captioned, key=lambda m: tile_ranks[m] or 1 << 30)
             tile = self.tiles[tile_id]
             results.append(
                 Hit(
@@ -131,14 +188,17 @@ class Index:
         return results
 
 
-def fuse(per_mode: PerMode, mode: str, fusion: str = DEFAULT_FUSION, alpha: float = DEFAULT_ALPHA) -> dict[str, float]:
-    """Final tile scores: one mode's scores as they are, or the hybrid fusion of BM25 and dense."""
+def fuse(
+    per_mode: PerMode, mode: str, fusion: str = DEFAULT_FUSION, alpha: float = DEFAULT_ALPHA, image_weight: float = DEFAULT_IMAGE_WEIGHT
+) -> dict[str, float]:
+    """Final tile scores: one mode as it is, or the hybrid of BM25 and dense (and image mode when present)."""
     scores = {m: {t: s for t, (s, _) in hits.items()} for m, hits in per_mode.items()}
     if mode != "hybrid":
         return scores[mode]
     if fusion == "rrf":
         return reciprocal_rank_fusion([ranks(s) for s in scores.values()])
-    return weighted_fusion(scores["bm25"], scores["dense"], alpha)
+    text = weighted_fusion(scores["bm25"], scores["dense"], alpha)
+    return weighted_fusion(text, scores["image"], image_weight) if "image" in scores else text
 
 
 def _check(query: SearchQuery) -> None:
@@ -148,7 +208,8 @@ def _check(query: SearchQuery) -> None:
         raise RsqError(f"--mode must be one of {', '.join(MODES)}, not {query.mode!r}")
     if query.fusion not in FUSIONS:
         raise RsqError(f"--fusion must be one of {', '.join(FUSIONS)}, not {query.fusion!r}")
-    if not 0.0 <= query.alpha <= 1.0:
-        raise RsqError(f"--alpha must lie in 0..1, got {query.alpha}")
+    for name, value in (("--alpha", query.alpha), ("--image-weight", query.image_weight), ("--lam", query.lam)):
+        if not 0.0 <= value <= 1.0:
+            raise RsqError(f"{name} must lie in 0..1, got {value}")
     if query.k < 1:
         raise RsqError(f"--k must be at least 1, got {query.k}")

@@ -37,6 +37,11 @@ def list_tiles(spec: str, data: str | Path | None = None) -> list[TileRef]:
     return [_ref(p) for p in matches if p.is_file()]
 
 
+def list_many(specs: list[str], data: str | Path | None = None) -> list[TileRef]:
+    """`list_tiles` over several specs, in order."""
+    return [ref for spec in specs for ref in list_tiles(spec, data)]
+
+
 def read_manifest(path: Path) -> list[TileRef]:
     """One tile per JSON line with a `path` (or `image`/`href`), optional `id`, other fields as metadata."""
     refs = []

@@ -15,6 +15,7 @@ from rsq.textindex.bm25 import Bm25Index
 from rsq.textindex.catalog import Catalog
 from rsq.textindex.dense import VectorIndex, choose_kind
 from rsq.textindex.documents import variant_docs
+from rsq.textindex.images import ImageVectors
 from rsq.textindex.embedders import DEFAULT_EMBEDDER, Embedder, make_embedder
 from rsq.textindex.layout import live_version, publish, start_build
 from rsq.textindex.manifest import Manifest
@@ -30,8 +31,12 @@ def build_index(
     faiss_kind: str = "auto",
     thumbnails: bool = True,
     on_step: Callable[[str], None] | None = None,
+    image_encoder: Any = None,
 ) -> Manifest:
-    """Add the ok records of the caption stores to the index at `out` (a tile already there is replaced)."""
+    """Add the ok records of the caption stores to the index at `out` (a tile already there is replaced).
+
+    With an `image_encoder` (a `ClospEncoder`), each tile also gets an image embedding.
+    """
     records = [r for folder in caption_dirs for r in CaptionStore(folder, create=False).records(OK)]
     if not records:
         raise RsqError("no ok caption records in " + ", ".join(str(d) for d in caption_dirs))
@@ -39,8 +44,11 @@ def build_index(
     previous = Manifest.read(base) if base else None
     if previous and embedder and embedder != previous.embedder:
         raise RsqError(f"{out} was built with {previous.embedder}; use --rebuild to switch to {embedder}")
+    if previous and previous.image_encoder and image_encoder and image_encoder.spec != previous.image_encoder:
+        raise RsqError(f"{out} holds image vectors from {previous.image_encoder}; use --rebuild to switch to {image_encoder.spec}")
     encoder = make_embedder(embedder or (previous.embedder if previous else DEFAULT_EMBEDDER))
-    return index_records(records, out, encoder, rebuild, faiss_kind, thumbnails, on_step)
+    images = _image_vectors(records, image_encoder, on_step) if image_encoder else None
+    return index_records(records, out, encoder, rebuild, faiss_kind, thumbnails, on_step, images, image_encoder and image_encoder.spec)
 
 
 def index_records(
@@ -51,8 +59,10 @@ def index_records(
     faiss_kind: str = "auto",
     thumbnails: bool = True,
     on_step: Callable[[str], None] | None = None,
+    images: ImageVectors | None = None,
+    image_encoder: str | None = None,
 ) -> Manifest:
-    """The build itself, from caption records and a loaded encoder (the evaluation reuses one encoder)."""
+    """The build itself, from caption records, a loaded text encoder and precomputed image vectors."""
     step = on_step or (lambda message: None)
     base = None if rebuild else live_version(out)
     previous = Manifest.read(base) if base else None
@@ -78,11 +88,32 @@ def index_records(
     catalog.upsert_tiles(tiles, _thumbnails(tiles) if thumbnails else {})
     catalog.add_runs({(r.run_id, r.model, r.template) for r in records})
     manifest = _manifest(catalog, encoder.spec, encoder.dim, kind)
+    manifest.image_encoder = _save_images(work, images, image_encoder or (previous and previous.image_encoder), base is not None)
     catalog.close()
     dense.save(work)
     manifest.write(work)
     publish(out, work)
     return manifest
+
+
+def _image_vectors(records: list[CaptionRecord], encoder: Any, on_step: Callable[[str], None] | None) -> ImageVectors:
+    from rsq.imagery import Tile
+
+    tiles = [Tile.from_dict(t) for t in _latest_tiles(records) if t.get("band_names")]
+    if on_step:
+        on_step(f"encoding {len(tiles)} tiles with {encoder.spec}")
+    vectors, errors = encoder.encode_tiles(tiles)
+    readable = [n for n, error in enumerate(errors) if error is None]
+    return ImageVectors([tiles[n].id for n in readable], vectors[readable])
+
+
+def _save_images(work: Path, images: ImageVectors | None, spec: str | None, incremental: bool) -> str | None:
+    """Merge new image vectors into the version being built; returns the encoder spec the index now holds."""
+    existing = ImageVectors.load(work) if incremental else None
+    if images is None:
+        return spec if existing else None
+    (existing.merged(images) if existing else images).save(work)
+    return spec
 
 
 def _latest_tiles(records: list[CaptionRecord]) -> list[dict[str, Any]]:

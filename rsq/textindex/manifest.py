@@ -20,6 +20,7 @@ class Manifest:
     templates: list[str] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=dict)
     built_at: str = ""
+    image_encoder: str | None = None  # closp:<checkpoint> when the index holds image vectors
 
     def write(self, folder: Path) -> None:
         (folder / MANIFEST).write_text(json.dumps(asdict(self), indent=2) + "\n")

@@ -35,6 +35,8 @@ REGISTRY: dict[str, BackendInfo] = {
                     "any OpenAI-compatible chat-completions server: openai:<base url>#<model>"),
         BackendInfo("annotations", "rsq.captioner.backends.annotations:AnnotationsBackend", None,
                     "import captions or labels from JSONL, COCO captions JSON or CSV"),
+        BackendInfo("closp", "rsq.captioner.backends.closp:ClospTagger", None,
+                    "zero-shot tags from a CLOSP checkpoint (rsq train closp), CPU, no VLM"),
     )
 }  # fmt: skip
 

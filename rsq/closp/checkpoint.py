@@ -1,0 +1,62 @@
+"""Checkpoints: `model.safetensors` + `config.json` in a folder; also CLOSP checkpoints published by its authors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from rsq.closp.config import ClospConfig
+from rsq.closp.model import ClospModel
+from rsq.errors import RsqError
+
+WEIGHTS = "model.safetensors"
+# Published CLOSP parameter prefixes -> rsq's (their text_model.* is the frozen MiniLM rsq loads itself).
+PUBLISHED_PREFIXES = {
+    "s1_encoder.": "towers.s1.backbone.",
+    "s2_encoder.": "towers.s2.backbone.",
+    "s1_projection.": "towers.s1.projection.",
+    "s2_projection.": "towers.s2.projection.",
+}
+PUBLISHED_BACKBONES = {"rn": "timm:resnet50", "vs": "timm:vit_small_patch16_224", "vl": "timm:vit_large_patch16_224"}
+
+
+def save_checkpoint(model: ClospModel, folder: Path) -> None:
+    from safetensors.torch import save_file
+
+    folder.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    save_file(state, str(folder / WEIGHTS))
+    model.config.write(folder)
+
+
+def load_checkpoint(folder: str | Path, device: str = "cpu") -> ClospModel:
+    """A model from an rsq checkpoint folder, or from a folder holding a published CLOSP-RN/VS/VL file."""
+    from safetensors.torch import load_file
+
+    folder = Path(folder)
+    if not (folder / WEIGHTS).is_file():
+        raise RsqError(f"{folder}: no {WEIGHTS}; train one with `rsq train closp`")
+    state = load_file(str(folder / WEIGHTS), device="cpu")
+    if (folder / "config.json").is_file() and not any(k.startswith("s2_projection.") for k in state):
+        config = ClospConfig.read(folder)
+    else:
+        config, state = published_config(folder.name, state)
+    model = ClospModel(config)
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    if missing or unexpected:
+        raise RsqError(f"{folder}: weights do not fit the model (missing {missing[:3]}, unexpected {unexpected[:3]})")
+    return model.to(device).eval()
+
+
+def published_config(name: str, state: dict[str, torch.Tensor]) -> tuple[ClospConfig, dict[str, torch.Tensor]]:
+    """Map a published CLOSP state dict (s1_encoder, s2_encoder, *_projection) onto rsq's layout."""
+    variant = next((v for v in PUBLISHED_BACKBONES if name.lower().endswith(f"-{v}")), "rn")
+    renamed = {}
+    for key, value in state.items():
+        prefix = next((p for p in PUBLISHED_PREFIXES if key.startswith(p)), None)
+        if prefix:
+            renamed[PUBLISHED_PREFIXES[prefix] + key[len(prefix) :]] = value
+    renamed["logit_scale"] = torch.tensor(0.0)  # published models use a fixed scale of 1
+    config = ClospConfig(sensors=["s2", "s1"], backbone=PUBLISHED_BACKBONES[variant], image_size=224 if variant != "rn" else 128)
+    return config, renamed

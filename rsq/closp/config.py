@@ -1,0 +1,37 @@
+"""ClospConfig: everything needed to rebuild a CLOSP model, saved as JSON beside its weights."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from rsq.errors import RsqError
+
+SENSOR_CHANNELS = {"rgb": 3, "s2": 13, "s1": 2}
+
+
+@dataclass
+class ClospConfig:
+    sensors: list[str] = field(default_factory=lambda: ["rgb", "s2", "s1"])
+    backbone: str = "cnn"  # rsq's small CNN, or timm:<name>
+    widths: list[int] = field(default_factory=lambda: [32, 64, 128, 256, 256])
+    embed_dim: int = 384
+    image_size: int = 128  # tiles are resized to this for encoding; training crops from it
+    crop_size: int = 96
+    text_model: str = "sentence-transformers/all-MiniLM-L6-v2"
+    max_tokens: int = 64
+    geo: bool = False  # GeoCLOSP: add the location tower
+    harmonics: int = 10  # spherical-harmonic degree L of the location encoder
+    siren_hidden: int = 256
+    siren_layers: int = 2
+
+    def write(self, folder: Path) -> None:
+        (folder / "config.json").write_text(json.dumps(asdict(self), indent=2) + "\n")
+
+    @classmethod
+    def read(cls, folder: Path) -> ClospConfig:
+        try:
+            return cls(**json.loads((folder / "config.json").read_text()))
+        except (OSError, json.JSONDecodeError, TypeError) as error:
+            raise RsqError(f"{folder}: not a CLOSP checkpoint (config.json: {error})") from None

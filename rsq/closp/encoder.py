@@ -1,0 +1,68 @@
+"""`closp:<checkpoint>`: a trained CLOSP model as an image encoder, a text encoder and a location encoder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from rsq.closp.checkpoint import load_checkpoint
+from rsq.closp.inputs import model_input, tower_for
+from rsq.closp.text import TextTower
+from rsq.errors import RsqError, TileError
+from rsq.imagery import Tile
+
+BATCH = 64
+
+
+class ClospEncoder:
+    """Tiles, texts and (for GeoCLOSP) places in one L2-normalised space."""
+
+    def __init__(self, spec: str, device: str = "cpu") -> None:
+        if not spec.startswith("closp:"):
+            raise RsqError(f"image encoder spec must be closp:<checkpoint folder>, got {spec!r}")
+        self.spec = spec
+        self.folder = Path(spec.removeprefix("closp:")).expanduser()
+        self.model = load_checkpoint(self.folder, device)
+        self.device = device
+        self.text = TextTower(self.model.config.text_model, self.model.config.max_tokens, device)
+        self.dim = self.model.config.embed_dim
+
+    @property
+    def has_location(self) -> bool:
+        return self.model.location is not None
+
+    def encode_tiles(self, tiles: list[Tile]) -> tuple[np.ndarray, list[str | None]]:
+        """(N, dim) vectors, zero rows for tiles that could not be read, and per-tile error or None."""
+        import torch
+
+        vectors = np.zeros((len(tiles), self.dim), dtype=np.float32)
+        errors: list[str | None] = [None] * len(tiles)
+        groups: dict[str, list[tuple[int, np.ndarray]]] = {}
+        for n, tile in enumerate(tiles):
+            tower = tower_for(tile)
+            if tower not in self.model.towers:
+                errors[n] = f"this checkpoint has no {tower} tower"
+                continue
+            try:
+                groups.setdefault(tower, []).append((n, model_input(tile, self.model.config.image_size)))
+            except TileError as error:
+                errors[n] = error.reason
+        with torch.inference_mode():
+            for tower, items in groups.items():
+                for start in range(0, len(items), BATCH):
+                    chunk = items[start : start + BATCH]
+                    batch = torch.from_numpy(np.stack([array for _, array in chunk])).to(self.device)
+                    encoded = self.model.encode_images(tower, batch).cpu().numpy()
+                    for (n, _), vector in zip(chunk, encoded, strict=True):
+                        vectors[n] = vector
+        return vectors, errors
+
+    def encode_texts(self, texts: list[str]) -> np.ndarray:
+        return self.text.encode(texts)
+
+    def encode_location(self, lon: float, lat: float) -> np.ndarray:
+        import torch
+
+        with torch.inference_mode():
+            return self.model.encode_locations(torch.tensor([[lon, lat]], dtype=torch.float32)).cpu().numpy()[0]

@@ -1,0 +1,46 @@
+"""Tiles to model inputs per sensor: RGB views scaled to 0..1, Sentinel-2 reflectance / 10000, Sentinel-1 dB as is."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from rsq.errors import TileError
+from rsq.imagery import Sensor, Tile, read_pixels, render_rgb
+from rsq.imagery.render import is_linear_power
+
+S2_SCALE = 10000.0
+
+
+def tower_for(tile: Tile) -> str:
+    """Which vision tower reads this tile: SAR and Sentinel-2 have their own; anything else goes through RGB."""
+    return {Sensor.S1: "s1", Sensor.S2: "s2"}.get(tile.sensor, "rgb")
+
+
+def model_input(tile: Tile, size: int, pixels: np.ndarray | None = None) -> np.ndarray:
+    """(C, size, size) float32 for the tile's tower; no-data becomes 0."""
+    pixels = read_pixels(tile) if pixels is None else pixels
+    tower = tower_for(tile)
+    if tower == "s2":
+        if pixels.shape[0] != 13:
+            raise TileError(tile.path, f"the Sentinel-2 tower needs 13 bands, this tile has {pixels.shape[0]}")
+        array = pixels / S2_SCALE
+    elif tower == "s1":
+        array = _to_db(pixels[:2])
+    else:
+        array = render_rgb(tile, pixels).transpose(2, 0, 1).astype(np.float32) / 255.0
+    return resize(np.nan_to_num(array, nan=0.0).astype(np.float32), size)
+
+
+def resize(array: np.ndarray, size: int) -> np.ndarray:
+    """Bilinear resize of (C, H, W) to (C, size, size)."""
+    import torch
+    import torch.nn.functional as F
+
+    if array.shape[1:] == (size, size):
+        return array
+    tensor = torch.from_numpy(np.ascontiguousarray(array))[None]
+    return F.interpolate(tensor, size=(size, size), mode="bilinear", align_corners=False, antialias=True)[0].numpy()
+
+
+def _to_db(bands: np.ndarray) -> np.ndarray:
+    return 10.0 * np.log10(np.maximum(bands, 1e-6)) if is_linear_power(bands) else bands

@@ -1,0 +1,52 @@
+"""`rsq train closp`: train CLOSP image towers into the text space on the shared data."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from rsq.commands.common import DataOption, progress_bar, warn
+
+app = typer.Typer(help="Train rsq's own encoders.", no_args_is_help=True)
+
+
+@app.command("closp")
+def closp(
+    out: Annotated[Path, typer.Option("--out", help="Checkpoint folder (model.safetensors + config.json).")],
+    data: DataOption = None,
+    splits: Annotated[str, typer.Option(help="UCM splits for the optical tower, comma-separated.")] = "train",
+    flood: Annotated[bool, typer.Option(help="Also train the S1 and S2 towers on Sen1Floods11 sub-chips.")] = True,
+    geo: Annotated[bool, typer.Option("--geo", help="GeoCLOSP: add the location tower and its contrastive term.")] = False,
+    epochs: Annotated[int, typer.Option(help="Passes over the data.")] = 80,
+    batch_size: Annotated[int, typer.Option(help="Images per step.")] = 128,
+    lr: Annotated[float, typer.Option(help="Peak learning rate (OneCycle).")] = 2e-3,
+    size: Annotated[int, typer.Option(help="Tiles are resized to this many pixels.")] = 128,
+    crop: Annotated[int, typer.Option(help="Random training crops of this many pixels.")] = 96,
+    backbone: Annotated[str, typer.Option(help="cnn (rsq's, from scratch) or timm:<name>.")] = "cnn",
+    limit: Annotated[int | None, typer.Option(help="Only the first N UCM tiles (quick runs).")] = None,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    device: Annotated[str | None, typer.Option(help="cpu or cuda (default: cuda when present).")] = None,
+) -> None:
+    """Train CLOSP: the optical tower on UCM captions, S1/S2 towers on flood sub-chips with label captions."""
+    import torch
+
+    from rsq.closp.checkpoint import save_checkpoint
+    from rsq.closp.config import ClospConfig
+    from rsq.closp.data import flood_sets, ucm_set
+    from rsq.closp.train import TrainOptions, train_closp
+
+    started = time.perf_counter()
+    optical = ucm_set(data, tuple(splits.split(",")), size)
+    if limit:
+        optical.images, optical.caption_ids = optical.images[:limit], optical.caption_ids[:limit]
+    sets = [optical] + (flood_sets(data, 64, size) if flood else [])
+    config = ClospConfig(sensors=[s.sensor for s in sets], backbone=backbone, image_size=size, crop_size=crop, geo=geo)
+    options = TrainOptions(epochs, batch_size, lr, seed=seed, device=device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    warn(f"training on {', '.join(f'{len(s)} {s.sensor}' for s in sets)} images, {epochs} epochs, {options.device}")
+    with progress_bar("training", "steps") as bar:
+        model = train_closp(sets, config, options, on_step=lambda step, total, loss: (bar.set_total(total), bar.advance(1)))
+    save_checkpoint(model, out)
+    warn(f"wrote {out} in {time.perf_counter() - started:.0f} s")

@@ -1,0 +1,111 @@
+"""CLOSP end to end on the shared data: train (tiny), reload, index image vectors, search, compose, tag, evaluate."""
+
+import json
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from rsq.captioner.schema import parse_captions
+from rsq.captioner.store import CaptionStore
+from rsq.cli import app
+from rsq.closp.checkpoint import load_checkpoint
+from rsq.closp.encoder import ClospEncoder
+from rsq.imagery import read_tile
+from rsq.query import Index, SearchQuery, parse_filters
+from rsq.query.search import GEO_WEIGHT
+from rsq.sources import list_tiles
+
+pytestmark = pytest.mark.model
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def checkpoint(data_dir, tmp_path_factory):
+    out = tmp_path_factory.mktemp("closp") / "ckpt"
+    args = ["train", "closp", "--out", str(out), "--data", str(data_dir), "--limit", "96", "--epochs", "2",
+            "--batch-size", "32", "--size", "64", "--crop", "48", "--geo", "--seed", "1"]  # fmt: skip
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    return out
+
+
+@pytest.fixture(scope="module")
+def image_index(checkpoint, data_dir, tmp_path_factory):
+    from conftest import import_annotations
+
+    root = tmp_path_factory.mktemp("img-index")
+    ucm = import_annotations("data:ucm:test", data_dir / "ucm-captions" / "captions.jsonl", root / "ucm", data_dir)
+    labels = root / "labels.csv"
+    labels.write_text("image,labels\nSpain_7370579_S1Hand.tif,flood;water\nSpain_7370579_S2Hand.tif,flood;farmland\n")
+    flood = import_annotations("data:sen1floods11", labels, root / "flood", data_dir, template="labels")
+    out = root / "index"
+    args = ["index", str(ucm), str(flood), "--out", str(out), "--images", "--image-encoder", f"closp:{checkpoint}", "--no-thumbnails"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    return out
+
+
+def test_checkpoint_has_every_tower_and_reloads_to_identical_outputs(checkpoint, data_dir):
+    assert (checkpoint / "model.safetensors").is_file()
+    config = json.loads((checkpoint / "config.json").read_text())
+    assert config["sensors"] == ["rgb", "s1", "s2"] and config["geo"] is True
+    tiles = [read_tile(r.path, r.id) for r in list_tiles("data:sen1floods11", data_dir) + list_tiles("data:ucm:test", data_dir)[:3]]
+    first, errors = ClospEncoder(f"closp:{checkpoint}").encode_tiles(tiles)
+    second, _ = ClospEncoder(f"closp:{checkpoint}").encode_tiles(tiles)
+    assert errors == [None] * 5 and np.array_equal(first, second)
+    assert np.allclose(np.linalg.norm(first, axis=1), 1.0, atol=1e-5)
+    assert load_checkpoint(checkpoint).location is not None
+
+
+def test_image_mode_and_hybrid_use_the_image_vectors(image_index, checkpoint):
+    index = Index(image_index)
+    assert index.manifest.image_encoder == f"closp:{checkpoint}" and len(index.images.ids) == 212
+    hits = index.search(SearchQuery("flood water", k=5, mode="image"))
+    assert len(hits) == 5 and set(hits[0].scores) == {"image", "fused"}
+    hybrid = index.search(SearchQuery("flood", k=3, mode="hybrid"))
+    assert "image" in hybrid[0].scores and hybrid[0].id.startswith("Spain_7370579")
+
+
+def test_geoclosp_near_adds_the_location_similarity(image_index):
+    index = Index(image_index)
+    plain = {h.id: h.score for h in index.search(SearchQuery("flood", k=2, mode="image", filters=parse_filters(sensor="s1")))}
+    near = index.search(SearchQuery("flood", k=2, mode="image", filters=parse_filters(near="-0.76,38.1,20")))
+    encoder = index.image_encoder
+    location = encoder.encode_location(-0.76, 38.1)
+    s1 = index.images.matrix[index.images.ids.index("Spain_7370579_S1Hand")]
+    expected = plain["Spain_7370579_S1Hand"] + GEO_WEIGHT * float(s1 @ location)
+    assert {h.id: h.score for h in near}["Spain_7370579_S1Hand"] == pytest.approx(expected, abs=1e-5)
+
+
+def test_composed_query_from_the_cli(image_index, data_dir):
+    query = data_dir / "ucm-captions" / "images" / "1991.jpg"  # a test tile
+    args = ["search", "with more trees", "--image", str(query), "--lam", "0.0", "--index", str(image_index), "--json", "--k", "1"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["id"] == "1991"  # lam 0: the query image itself is the nearest
+    no_images = runner.invoke(app, ["search", "x", "--mode", "image", "--index", str(image_index.parent / "ucm")])
+    assert no_images.exit_code == 2
+
+
+def test_tagger_writes_schema_valid_captions_for_the_ucm_test_tiles(checkpoint, data_dir, tmp_path):
+    out = tmp_path / "tags"
+    args = ["caption", "data:ucm:test", "data:sen1floods11", "--model", f"closp:{checkpoint}", "--out", str(out), "--variants", "3", "--data", str(data_dir)]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    records = list(CaptionStore(out).records())
+    assert len(records) == 212 and all(r.status == "ok" for r in records)
+    captions = parse_captions(records[0].raw)
+    assert len(captions.variants) == 3 and len(captions.land_cover) == 3
+    assert sum(c.share for c in captions.land_cover) == pytest.approx(1.0, abs=0.01)
+
+
+def test_eval_ucm_t2i_image_and_hybrid(checkpoint, data_dir, tmp_path):
+    args = ["eval", "ucm-t2i", "--modes", "image,hybrid", "--image-encoder", f"closp:{checkpoint}", "--limit", "30",
+            "--alphas", "0.5", "--out", str(tmp_path), "--data", str(data_dir)]  # fmt: skip
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert set(results["modes"]) == {"image", "hybrid"}
+    assert {"R@1", "i2t_R@1", "mR"} <= set(results["modes"]["image"])
+    assert results["config"]["image_encoder"] == f"closp:{checkpoint}"
