@@ -27,7 +27,7 @@ class ClospTagger:
         self.encoder = ClospEncoder(f"closp:{checkpoint}")
         self.spec = f"closp:{checkpoint}"
         self.revision = self.encoder.folder.name
-        self.scale = float(self.encoder.model.logit_scale.exp().clamp(max=100))
+        self.scale = float(self.encoder.model.logit_scale.detach().exp().clamp(max=100))
         self.phrases = {name: list(group) for name, group in (("land", LAND_COVER), ("objects", OBJECTS), ("density", DENSITY), ("events", EVENTS))}
         self.vectors = {name: self.encoder.encode_texts(group) for name, group in self.phrases.items()}
 
