@@ -63,6 +63,7 @@ def test_image_mode_and_hybrid_use_the_image_vectors(image_index, checkpoint):
     assert index.manifest.image_encoder == f"closp:{checkpoint}" and len(index.images.ids) == 212
     hits = index.search(SearchQuery("flood water", k=5, mode="image"))
     assert len(hits) == 5 and set(hits[0].scores) == {"image", "fused"}
+    assert all(h.caption for h in hits)  # image-mode hits still show one of the tile's captions
     hybrid = index.search(SearchQuery("flood", k=3, mode="hybrid"))
     assert "image" in hybrid[0].scores and hybrid[0].id.startswith("Spain_7370579")
 

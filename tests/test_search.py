@@ -57,7 +57,7 @@ def test_cli_explain_and_table(ucm_index):
     record = json.loads(explained.stdout.splitlines()[0])
     assert record["ranks"] == {"dense": 1} and record["matched"]["dense"]["snippet"] == record["caption"]
     table = runner.invoke(app, ["search", "tennis court", "--index", str(ucm_index), "--explain"])
-    assert table.exit_code == 0 and "tennis" in table.stdout.lower() and "ranks" in table.stdout
+    assert table.exit_code == 0 and "tennis" in table.stdout.lower() and "rank per mode" in table.stdout
 
 
 def test_queries_file(ucm_index, tmp_path):

@@ -133,11 +133,11 @@ def _print_hits(text: str, hits, explain: bool) -> None:
 
     table = Table("rank", "id", "score", "sensor", "best-matching caption", title=f"“{text}”", title_justify="left")
     if explain:
-        table.add_column("ranks (bm25/dense)")
+        table.add_column("rank per mode")
     for hit in hits:
         row = [str(hit.rank), hit.id, f"{hit.score:.4f}", hit.sensor, highlight(hit.caption, text)]
         if explain:
-            row.append(" / ".join(str(hit.ranks.get(m) or "-") for m in ("bm25", "dense")))
+            row.append(", ".join(f"{mode} {rank or '-'}" for mode, rank in hit.ranks.items()))
         table.add_row(*row)
     Console(width=160).print(table if hits else f"no tiles match “{text}”")
 

@@ -170,6 +170,7 @@ class Index:
         mode_ranks = {mode: ranks({t: s for t, (s, _) in hits.items()}) for mode, hits in per_mode.items()}
         rows = {hits[t][1] for hits in per_mode.values() for t in top if t in hits} - {NO_ROW}
         variants = self.catalog.variants(rows)
+        fallback = self.catalog.first_snippets(top)
         results = []
         for position, tile_id in enumerate(top, start=1):
             matched = {m: variants.get(hits[tile_id][1], _IMAGE_MATCH) for m, hits in per_mode.items() if tile_id in hits}
@@ -180,7 +181,7 @@ class Index:
             results.append(
                 Hit(
                     rank=position, id=tile_id, score=final[tile_id], path=tile.path, sensor=tile.sensor,
-                    caption=matched[best_mode]["snippet"],
+                    caption=matched[best_mode]["snippet"] or fallback.get(tile_id, ""),
                     scores={m: (per_mode[m][tile_id][0] if tile_id in per_mode[m] else None) for m in per_mode} | {"fused": final[tile_id]},
                     ranks=tile_ranks, matched=matched,
                 )  # fmt: skip

@@ -102,6 +102,15 @@ class Catalog:
                 found[row] = {"tile_id": tile_id, "source": source, "variant": variant, "snippet": snippet}
         return found
 
+    def first_snippets(self, tile_ids: list[str]) -> dict[str, str]:
+        """A caption to show for tiles found without a caption match (image and composed queries)."""
+        found: dict[str, str] = {}
+        for start in range(0, len(tile_ids), 500):
+            chunk = tile_ids[start : start + 500]
+            query = f"SELECT tile_id, snippet FROM variants WHERE live = 1 AND tile_id IN ({','.join('?' * len(chunk))}) ORDER BY row DESC"
+            found |= dict(self.db.execute(query, chunk))  # the lowest row wins: the first variant
+        return found
+
     def row_tiles(self) -> dict[int, str]:
         """Live row -> tile id, for turning variant hits into tile scores."""
         return dict(self.db.execute("SELECT row, tile_id FROM variants WHERE live = 1"))
