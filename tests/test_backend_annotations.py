@@ -41,7 +41,7 @@ def test_coco_captions_json(data_dir, tmp_path):
         "images": [{"id": 100 + i, "file_name": f"{ref.id}.tif"} for i, ref in enumerate(refs)],
         "annotations": [{"image_id": 100, "caption": "A beach."}, {"image_id": 100, "caption": "Sand and sea."},
                         {"image_id": 101, "caption": "A forest."}],
-    }  # fmt: skip
+    }
     path = tmp_path / "coco.json"
     path.write_text(json.dumps(coco))
     records = _import(tmp_path, path, refs=refs)

@@ -22,7 +22,7 @@ def test_caption_cli_on_ucm_and_sentinel_tiles(arch, tiny_models, data_dir, tmp_
     args = [
         "caption", "data:sen1floods11", "data:ucm:test", "--limit", "22", "--model", f"hf:{tiny_models[arch]}",
         "--prompt", "brief", "--batch-size", "8", "--max-new-tokens", "400", "--data", str(data_dir), "--out", str(out),
-    ]  # fmt: skip
+    ]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     records = list(CaptionStore(out).records())
@@ -41,7 +41,7 @@ def test_structured_multi_variant_output(tiny_models, data_dir, tmp_path):
     args = [
         "caption", "data:sen1floods11:s1", "--model", f"hf:{tiny_models['qwen2vl']}", "--variants", "2",
         "--max-new-tokens", "3000", "--temperature", "0.8", "--seed", "3", "--data", str(data_dir), "--out", str(out),
-    ]  # fmt: skip
+    ]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     [record] = CaptionStore(out).records()

@@ -46,12 +46,12 @@ def test_engine_and_requests(fake_vllm):
     assert fake_vllm["engine_kwargs"] == {
         "model": "Qwen/Qwen2-VL-2B-Instruct", "revision": None, "tensor_parallel_size": 2, "max_model_len": 4096,
         "limit_mm_per_prompt": {"image": 1},
-    }  # fmt: skip
+    }
     tile = Tile("t", "t.jpg", Sensor.RGB, ("red", "green", "blue"), (3, 8, 8), "uint8")
     request = CaptionRequest(
         tile, np.zeros((8, 8, 3), np.uint8), RenderedPrompt("describe", "h"), output_schema("brief"),
         {"temperature": 0.5, "max_new_tokens": 64, "variants": 1},
-    )  # fmt: skip
+    )
     results = backend.caption_batch([request, request])
     assert [r.raw for r in results] == ['{"one_sentence": "fields"}'] * 2
     conversations, params = fake_vllm["chat"]

@@ -20,7 +20,7 @@ def test_ray_engine_writes_the_same_records(data_dir, tmp_path):
             "caption", "data:ucm:test", "--limit", "8", "--engine", "ray", "--ray-workers", "2", "--batch-size", "2",
             "--model", f"hf:{model}", "--prompt", "brief", "--max-new-tokens", "400", "--data", str(data_dir),
             "--out", str(out),
-        ]  # fmt: skip
+        ]
         result = CliRunner().invoke(app, args)
         assert result.exit_code == 0, result.output
         records = list(CaptionStore(out).records())

@@ -33,7 +33,7 @@ def test_kill_9_mid_run_then_resume(data_dir, tmp_path):
             sys.executable, "-m", "rsq", "caption", "data:ucm:test", "--limit", "60", "--batch-size", "4",
             "--model", f"openai:{server['url']}#tiny", "--backend-opt", "concurrency=1", "--prompt", "brief",
             "--data", str(data_dir), "--out", str(out),
-        ]  # fmt: skip
+        ]
         process = subprocess.Popen(command, stderr=subprocess.DEVNULL)
         deadline = time.time() + 60
         while _count(db_path) < 12 and time.time() < deadline and process.poll() is None:

@@ -22,7 +22,7 @@ def test_export_jsonl_has_provenance_fields(human_run):
     records = [json.loads(line) for line in result.stdout.splitlines()]
     assert len(records) == 210
     assert {"tile_id", "tile_path", "sensor", "model", "model_revision", "template", "prompt_hash", "params", "raw",
-            "status", "error", "duration_s", "created_at", "run_id", "captions"} <= set(records[0])  # fmt: skip
+            "status", "error", "duration_s", "created_at", "run_id", "captions"} <= set(records[0])
 
 
 def test_stats(human_run):

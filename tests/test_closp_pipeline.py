@@ -24,7 +24,7 @@ runner = CliRunner()
 def checkpoint(data_dir, tmp_path_factory):
     out = tmp_path_factory.mktemp("closp") / "ckpt"
     args = ["train", "closp", "--out", str(out), "--data", str(data_dir), "--limit", "96", "--epochs", "2",
-            "--batch-size", "32", "--size", "64", "--crop", "48", "--geo", "--seed", "1"]  # fmt: skip
+            "--batch-size", "32", "--size", "64", "--crop", "48", "--geo", "--seed", "1"]
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     return out
@@ -103,7 +103,7 @@ def test_tagger_writes_schema_valid_captions_for_the_ucm_test_tiles(checkpoint, 
 
 def test_eval_ucm_t2i_image_and_hybrid(checkpoint, data_dir, tmp_path):
     args = ["eval", "ucm-t2i", "--modes", "image,hybrid", "--image-encoder", f"closp:{checkpoint}", "--limit", "30",
-            "--alphas", "0.5", "--out", str(tmp_path), "--data", str(data_dir)]  # fmt: skip
+            "--alphas", "0.5", "--out", str(tmp_path), "--data", str(data_dir)]
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     results = json.loads((tmp_path / "results.json").read_text())

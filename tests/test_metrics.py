@@ -5,7 +5,7 @@ import pytest
 from rsq.eval.metrics import (
     average_precision, dcg, mean_average_precision, mean_recall, ndcg_at_k, recall_at_k, recall_table,
     weighted_average_precision, weighted_map,
-)  # fmt: skip
+)
 
 
 def test_recall_text_to_image_and_image_to_text():

@@ -19,7 +19,7 @@ def index(ucm_index):
     "query, expected",
     [("baseball field", "baseballdiamond"), ("planes parked at an airport", "airplane"),
      ("storage tanks", "storagetanks"), ("tennis court", "tenniscourt"), ("a beach with waves", "beach")],
-)  # fmt: skip
+)
 @pytest.mark.parametrize("mode, fusion", [("bm25", "rrf"), ("dense", "rrf"), ("hybrid", "rrf"), ("hybrid", "weighted")])
 def test_expected_class_comes_first(index, query, expected, mode, fusion):
     hits = index.search(SearchQuery(query, k=5, mode=mode, fusion=fusion))
@@ -72,7 +72,7 @@ def test_queries_file(ucm_index, tmp_path):
 
 
 ADVERSARIAL = ['"unbalanced quote', "title:field AND", "(a OR b) AND NOT c", "[1 TO 5] {x}", "baseball^3 field~2",
-               "ünïcödé 飞机 مطار", "plane " * 2000, "a\x00b\tc\nd", "-field +court", "*", "\\"]  # fmt: skip
+               "ünïcödé 飞机 مطار", "plane " * 2000, "a\x00b\tc\nd", "-field +court", "*", "\\"]
 
 
 @pytest.mark.parametrize("text", ADVERSARIAL)

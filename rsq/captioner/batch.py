@@ -63,7 +63,7 @@ def prompt_context(tile: Tile, view: str, variants: int) -> dict[str, Any]:
         "id": tile.id, "sensor": tile.sensor.value, "band_names": list(tile.band_names), "width": tile.width,
         "height": tile.height, "gsd_m": tile.gsd_m, "place": tile.meta.get("place"),
         "date": tile.time.date().isoformat() if tile.time else None, "lon": lon, "lat": lat,
-    }  # fmt: skip
+    }
     return {"tile": facts, "view": view, "variants": variants}
 
 
@@ -192,7 +192,7 @@ def _record(job, backend, request: CaptionRequest, result: CaptionResult, captio
         model_revision=backend.revision, template=job.template.version, prompt_hash=prompt_hash,
         params=request.params, status=OK if captions is not None else FAILED, raw=result.raw, error=error,
         captions=captions, tile=tile.to_dict(), attempts=attempts, duration_s=round(seconds, 4), created_at=now_iso(),
-    )  # fmt: skip
+    )
 
 
 def _unreadable_record(
@@ -203,4 +203,4 @@ def _unreadable_record(
         model=spec, model_revision=revision, template=job.template.version, prompt_hash="",
         params=job.generation_params, status=FAILED, error=f"unreadable tile: {reason}",
         tile=tile.to_dict() if tile else {}, created_at=now_iso(),
-    )  # fmt: skip
+    )

@@ -22,7 +22,7 @@ JSON_COLUMNS = ("params", "captions", "tile")
 RECORD_COLUMNS = (
     "run_id", "tile_id", "tile_path", "sensor", "model", "model_revision", "template", "prompt_hash",
     "params", "status", "raw", "error", "captions", "tile", "attempts", "duration_s", "created_at",
-)  # fmt: skip
+)
 MIGRATIONS = (
     """
     CREATE TABLE runs (

@@ -39,7 +39,7 @@ class ProgressBar:
             TextColumn(label), BarColumn(), MofNCompleteColumn(),
             TextColumn(f"{{task.fields[rate]}} {unit}/s"), TimeRemainingColumn(),
             disable=not sys.stderr.isatty(),
-        )  # fmt: skip
+        )
         self._task = self._progress.add_task(label, total=None, rate="-")
 
     def set_total(self, total: int) -> None:

@@ -71,5 +71,5 @@ def diff(a: NameArgument, b: NameArgument) -> None:
     lines = difflib.unified_diff(
         first.path.read_text().splitlines(keepends=True), second.path.read_text().splitlines(keepends=True),
         fromfile=first.version, tofile=second.version,
-    )  # fmt: skip
+    )
     typer.echo("".join(lines), nl=False)

@@ -75,7 +75,7 @@ def search(
         request = SearchQuery(
             text, k, mode, fusion or DEFAULT_FUSION, DEFAULT_ALPHA if alpha is None else alpha, filters,
             DEFAULT_IMAGE_WEIGHT if image_weight is None else image_weight, str(image) if image else None, lam,
-        )  # fmt: skip
+        )
         hits = searcher.search(request)
         if json_lines or queries:
             extra = {"query": text} if queries else {}

@@ -97,7 +97,7 @@ def run_benchmark(name: str, options: EvalOptions) -> dict[str, Any]:
     result["benchmark"] = name
     result["config"] |= {"embedder": encoder.spec, "limit": options.limit, "alphas": list(options.alphas),
                          "default_fusion": DEFAULT_FUSION, "default_alpha": DEFAULT_ALPHA,
-                         "image_encoder": options.image_encoder, "default_image_weight": DEFAULT_IMAGE_WEIGHT}  # fmt: skip
+                         "image_encoder": options.image_encoder, "default_image_weight": DEFAULT_IMAGE_WEIGHT}
     return result
 
 
@@ -127,14 +127,14 @@ def _ucm_t2i(options: EvalOptions, encoder, work: Path) -> dict[str, Any]:
         rankings, manifest = _query_once(records, queries, options, encoder, work, images)
         protocol = "full (all 5 human captions of each test tile query an index of the caption run)"
     config = {"data": str(data_root(options.data) / "ucm-captions"), "tiles": len(items), "index_manifest": manifest,
-              "captions": str(options.captions) if options.captions else "human captions (ucm-captions/captions.jsonl)"}  # fmt: skip
+              "captions": str(options.captions) if options.captions else "human captions (ucm-captions/captions.jsonl)"}
     modes = _recall_modes(rankings)
     if images:
         modes["image"] |= images.image_to_text(items)
         modes["image"]["mR"] = mean_recall(modes["image"])
     return {"protocol": protocol, "config": config, "modes": modes,
             "note": "caption modes report text-to-image recall and mR is their mean; image mode adds image-to-text "
-                    "(a tile's image vector ranks the 1,050 test captions through the CLOSP text tower), mR of six"}  # fmt: skip
+                    "(a tile's image vector ranks the 1,050 test captions through the CLOSP text tower), mR of six"}
 
 
 def _ucm_class(options: EvalOptions, encoder, work: Path) -> dict[str, Any]:
@@ -157,7 +157,7 @@ def _ucm_class(options: EvalOptions, encoder, work: Path) -> dict[str, Any]:
     config = {"data": str(data_root(options.data) / "ucm-captions"), "tiles": len(items), "queries": len(queries),
               "index_manifest": manifest, "relevance": "nDCG gain 2 same class, 1 other residential density; "
               "mAP binary same class; WAP levels shared in a class/group hierarchy (rsq/eval/queries.py)",
-              "captions": str(options.captions) if options.captions else "human captions (ucm-captions/captions.jsonl)"}  # fmt: skip
+              "captions": str(options.captions) if options.captions else "human captions (ucm-captions/captions.jsonl)"}
     return {"protocol": "class queries over all tiles", "config": config, "modes": modes}
 
 
@@ -170,7 +170,7 @@ def human_records(items: list[CaptionedImage], source: str) -> list[CaptionRecor
             model_revision="", template=template, prompt_hash="", params={}, status=OK,
             captions={"variants": [{"one_sentence": c} for c in i.captions if c.strip()]},
             tile={"id": i.id, "path": str(i.path or ""), "sensor": "rgb", "meta": {"class": i.label}},
-        )  # fmt: skip
+        )
         for i in items
     ]
 

@@ -62,7 +62,7 @@ class Hit:
 
     def to_dict(self, explain: bool = False) -> dict[str, Any]:
         record = {"rank": self.rank, "id": self.id, "score": self.score, "path": self.path, "sensor": self.sensor,
-                  "caption": self.caption, "scores": self.scores}  # fmt: skip
+                  "caption": self.caption, "scores": self.scores}
         if explain:
             record |= {"ranks": self.ranks, "matched": self.matched}
         return record
@@ -184,7 +184,7 @@ class Index:
                     caption=matched[best_mode]["snippet"] or fallback.get(tile_id, ""),
                     scores={m: (per_mode[m][tile_id][0] if tile_id in per_mode[m] else None) for m in per_mode} | {"fused": final[tile_id]},
                     ranks=tile_ranks, matched=matched,
-                )  # fmt: skip
+                )
             )
         return results
 

@@ -120,7 +120,9 @@ class Catalog:
         return row[0] if row else None
 
     def counts(self) -> dict[str, int]:
-        one = lambda sql: self.db.execute(sql).fetchone()[0]  # noqa: E731
+        def one(sql: str) -> int:
+            return self.db.execute(sql).fetchone()[0]
+
         return {
             "tiles": one("SELECT COUNT(DISTINCT tile_id) FROM variants WHERE live = 1"),
             "variants": one("SELECT COUNT(*) FROM variants WHERE live = 1"),

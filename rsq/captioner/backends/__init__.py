@@ -38,7 +38,7 @@ REGISTRY: dict[str, BackendInfo] = {
         BackendInfo("closp", "rsq.captioner.backends.closp:ClospTagger", None,
                     "zero-shot tags from a CLOSP checkpoint (rsq train closp), CPU, no VLM"),
     )
-}  # fmt: skip
+}
 
 
 class CaptionBackend(Protocol):

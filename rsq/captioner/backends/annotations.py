@@ -74,7 +74,7 @@ def _coco_records(coco: dict[str, Any]) -> list[dict[str, Any]]:
         {"id": Path(image["file_name"]).stem, "file_name": image["file_name"], "image_id": image["id"],
          "captions": captions.get(image["id"], [])}
         for image in coco["images"]
-    ]  # fmt: skip
+    ]
 
 
 def _csv_records(path: Path) -> list[dict[str, Any]]:

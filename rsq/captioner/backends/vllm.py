@@ -32,7 +32,7 @@ class VLLMBackend:
         self.engine = vllm.LLM(
             model=model, revision=revision, tensor_parallel_size=tensor_parallel_size,
             max_model_len=max_model_len, limit_mm_per_prompt={"image": 1},
-        )  # fmt: skip
+        )
 
     def caption_batch(self, requests: list[CaptionRequest]) -> list[CaptionResult]:
         conversations = [chat_messages(r, inline_image=True) for r in requests]
