@@ -27,9 +27,9 @@ class TrainingSet:
         return len(self.images)
 
 
-def ucm_set(data: str | Path | None, splits: tuple[str, ...], size: int) -> TrainingSet:
-    """UCM tiles of the given splits at `size` px, each with its five human captions."""
-    items = [i for split in splits for i in ucm_captions(data, split)]
+def ucm_set(data: str | Path | None, splits: tuple[str, ...], size: int, limit: int | None = None) -> TrainingSet:
+    """UCM tiles of the given splits (the first `limit`) at `size` px, each with its five human captions."""
+    items = [i for split in splits for i in ucm_captions(data, split)][:limit]
     texts = sorted({c for i in items for c in i.captions if c.strip()})
     index = {text: n for n, text in enumerate(texts)}
 

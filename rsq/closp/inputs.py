@@ -6,7 +6,7 @@ import numpy as np
 
 from rsq.errors import TileError
 from rsq.imagery import Sensor, Tile, read_pixels, render_rgb
-from rsq.imagery.render import is_linear_power
+from rsq.imagery.render import sar_db
 
 S2_SCALE = 10000.0
 
@@ -25,7 +25,7 @@ def model_input(tile: Tile, size: int, pixels: np.ndarray | None = None) -> np.n
             raise TileError(tile.path, f"the Sentinel-2 tower needs 13 bands, this tile has {pixels.shape[0]}")
         array = pixels / S2_SCALE
     elif tower == "s1":
-        array = _to_db(pixels[:2])
+        array = sar_db(pixels[:2])
     else:
         array = render_rgb(tile, pixels).transpose(2, 0, 1).astype(np.float32) / 255.0
     return resize(np.nan_to_num(array, nan=0.0).astype(np.float32), size)
@@ -41,6 +41,3 @@ def resize(array: np.ndarray, size: int) -> np.ndarray:
     tensor = torch.from_numpy(np.ascontiguousarray(array))[None]
     return F.interpolate(tensor, size=(size, size), mode="bilinear", align_corners=False, antialias=True)[0].numpy()
 
-
-def _to_db(bands: np.ndarray) -> np.ndarray:
-    return 10.0 * np.log10(np.maximum(bands, 1e-6)) if is_linear_power(bands) else bands

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from rsq.textindex.embedders import MINILM_IDS, _packaged_minilm
+from rsq.textindex.embedders import MINILM_IDS, packaged_minilm
 
 BATCH = 128
 
@@ -18,7 +18,7 @@ class TextTower:
         from transformers.utils import logging
 
         logging.disable_progress_bar()
-        source = (_packaged_minilm() if model in MINILM_IDS else None) or model
+        source = (packaged_minilm() if model in MINILM_IDS else None) or model
         self.tokenizer = AutoTokenizer.from_pretrained(source)
         self.model = AutoModel.from_pretrained(source).to(device).eval().requires_grad_(False)
         self.max_tokens, self.device = max_tokens, device

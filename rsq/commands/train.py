@@ -39,9 +39,7 @@ def closp(
     from rsq.closp.train import TrainOptions, train_closp
 
     started = time.perf_counter()
-    optical = ucm_set(data, tuple(splits.split(",")), size)
-    if limit:
-        optical.images, optical.caption_ids = optical.images[:limit], optical.caption_ids[:limit]
+    optical = ucm_set(data, tuple(splits.split(",")), size, limit)
     sets = [optical] + (flood_sets(data, 64, size) if flood else [])
     config = ClospConfig(sensors=[s.sensor for s in sets], backbone=backbone, image_size=size, crop_size=crop, geo=geo)
     options = TrainOptions(epochs, batch_size, lr, seed=seed, device=device or ("cuda" if torch.cuda.is_available() else "cpu"))

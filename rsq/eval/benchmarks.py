@@ -144,11 +144,11 @@ def _ucm_class(options: EvalOptions, encoder, work: Path) -> dict[str, Any]:
     index, manifest = _build(records, encoder, work / "all")
     queries = [(text, label) for label, texts in CLASS_QUERIES.items() for text in texts if label in set(classes.values())]
     rankings = _rank(index, [text for text, _ in queries], options.alphas, depth=len(classes))
+    gains = [{t: graded_relevance(label, c) for t, c in classes.items()} for _, label in queries]
+    levels = [{t: shared_levels(label, c) for t, c in classes.items()} for _, label in queries]
+    relevant = [{t for t, c in classes.items() if c == label} for _, label in queries]
     modes = {}
     for config, ranked in rankings.items():
-        gains = [{t: graded_relevance(label, c) for t, c in classes.items()} for _, label in queries]
-        levels = [{t: shared_levels(label, c) for t, c in classes.items()} for _, label in queries]
-        relevant = [{t for t, c in classes.items() if c == label} for _, label in queries]
         modes[config] = {
             "nDCG@10": 100 * sum(ndcg_at_k(r, g, 10) for r, g in zip(ranked, gains, strict=True)) / len(ranked),
             "mAP": 100 * mean_average_precision(ranked, relevant),

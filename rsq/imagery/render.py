@@ -83,19 +83,18 @@ def _band_index(tile: Tile, band: str) -> int:
 
 
 def _sar_composite(tile: Tile, pixels: np.ndarray) -> np.ndarray:
-    vv, vh = (pixels[i] for i in _band_indices(tile, "sar", None)[:2])
-    if is_linear_power(pixels):
-        vv, vh = (10.0 * np.log10(np.maximum(b, 1e-6)) for b in (vv, vh))
+    vv, vh = sar_db(pixels[_band_indices(tile, "sar", None)[:2]])
     channels = []
     for band, (low, high) in zip((vv, vh, vv - vh), SAR_DB_RANGES, strict=True):
         channels.append((band - low) / (high - low))
     return _to_uint8(np.stack(channels))
 
 
-def is_linear_power(pixels: np.ndarray) -> bool:
-    """SAR in linear power has no negative values; in dB most are negative."""
-    valid = pixels[np.isfinite(pixels)]
-    return valid.size > 0 and float(valid.min()) >= 0.0
+def sar_db(bands: np.ndarray) -> np.ndarray:
+    """SAR bands in dB: linear power (no negative values) is converted, dB (mostly negative) passes through."""
+    valid = bands[np.isfinite(bands)]
+    linear = valid.size > 0 and float(valid.min()) >= 0.0
+    return 10.0 * np.log10(np.maximum(bands, 1e-6)) if linear else bands
 
 
 def _stretch(band: np.ndarray, low_pct: float, high_pct: float) -> np.ndarray:

@@ -170,7 +170,8 @@ class Index:
         mode_ranks = {mode: ranks({t: s for t, (s, _) in hits.items()}) for mode, hits in per_mode.items()}
         rows = {hits[t][1] for hits in per_mode.values() for t in top if t in hits} - {NO_ROW}
         variants = self.catalog.variants(rows)
-        fallback = self.catalog.first_snippets(top)
+        uncaptioned = [t for t in top if not any(t in hits and hits[t][1] in variants for hits in per_mode.values())]
+        fallback = self.catalog.first_snippets(uncaptioned) if uncaptioned else {}
         results = []
         for position, tile_id in enumerate(top, start=1):
             matched = {m: variants.get(hits[tile_id][1], _IMAGE_MATCH) for m, hits in per_mode.items() if tile_id in hits}

