@@ -52,8 +52,8 @@ def ucm_human_store(data_dir, tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def ucm_index(ucm_human_store, tmp_path_factory) -> Path:
     """A hybrid index of the 2,100 UCM human captions (no thumbnails, to save time)."""
-    from rsq.textindex.build import build_index
+    from rsq.textindex.build import BuildOptions, build_index
 
     out = tmp_path_factory.mktemp("ucm-index")
-    build_index([ucm_human_store], out, thumbnails=False)
+    build_index([ucm_human_store], out, BuildOptions(thumbnails=False))
     return out

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
+
 from rsq.captioner.records import CaptionRequest, CaptionResult
 
 
@@ -37,3 +39,35 @@ class FakeBackend:
         assert request.image is not None and request.image.dtype.name == "uint8" and request.image.shape[2] == 3
         variants = [{"one_sentence": f"tile {request.tile.id} variant {i}"} for i in range(request.params["variants"])]
         return CaptionResult(raw=json.dumps({"variants": variants, "keywords": [request.tile.sensor.value]}))
+
+
+class HashEmbedder:
+    """A text encoder for unit tests: each word hashed into one of `dim` dimensions, L2-normalised."""
+
+    def __init__(self, dim: int = 32, spec: str = "fake:hash") -> None:
+        self.spec, self.dim = spec, dim
+        self.calls: list[int] = []
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        import hashlib
+
+
+        self.calls.append(len(texts))
+        vectors = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for row, text in enumerate(texts):
+            for word in text.lower().split():
+                vectors[row, int(hashlib.md5(word.encode()).hexdigest(), 16) % self.dim] += 1.0
+        vectors[:, 0] += 1e-3
+        return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+
+
+def caption_record(tile_id: str, sentences: list[str], model: str = "fake:model", tile: dict | None = None, run_id: str = "run-1"):
+    """An ok caption record holding `sentences` as its variants (for index tests that need no tiles)."""
+    from rsq.captioner.records import OK, CaptionRecord
+
+    tile = {"id": tile_id, "path": f"{tile_id}.tif", "sensor": "rgb", **(tile or {})}
+    return CaptionRecord(
+        run_id=run_id, tile_id=tile_id, tile_path=tile["path"], sensor=tile["sensor"], model=model, model_revision="",
+        template="fake@000000000000", prompt_hash="", params={}, status=OK,
+        captions={"variants": [{"one_sentence": s} for s in sentences]}, tile=tile,
+    )

@@ -60,7 +60,7 @@ def test_checkpoint_has_every_tower_and_reloads_to_identical_outputs(checkpoint,
 
 def test_image_mode_and_hybrid_use_the_image_vectors(image_index, checkpoint):
     index = Index(image_index)
-    assert index.manifest.image_encoder == f"closp:{checkpoint}" and len(index.images.ids) == 212
+    assert index.manifest.image_encoder == f"closp:{checkpoint}" and index.manifest.counts["images"] == 212
     hits = index.search(SearchQuery("flood water", k=5, mode="image"))
     assert len(hits) == 5 and set(hits[0].scores) == {"image", "fused"}
     assert all(h.caption for h in hits)  # image-mode hits still show one of the tile's captions
@@ -74,7 +74,7 @@ def test_geoclosp_near_adds_the_location_similarity(image_index):
     near = index.search(SearchQuery("flood", k=2, mode="image", filters=parse_filters(near="-0.76,38.1,20")))
     encoder = index.image_encoder
     location = encoder.encode_location(-0.76, 38.1)
-    s1 = index.images.matrix[index.images.ids.index("Spain_7370579_S1Hand")]
+    s1 = index.snapshot.image_vector("Spain_7370579_S1Hand")
     expected = plain["Spain_7370579_S1Hand"] + GEO_WEIGHT * float(s1 @ location)
     assert {h.id: h.score for h in near}["Spain_7370579_S1Hand"] == pytest.approx(expected, abs=1e-5)
 

@@ -3,14 +3,17 @@ from datetime import UTC, datetime
 import pytest
 
 from rsq.errors import RsqError
-from rsq.query.filters import Filters, haversine_km, parse_filters
+import numpy as np
+
 from rsq.query.fusion import best_per_tile, min_max, ranks, reciprocal_rank_fusion, weighted_fusion
-from rsq.textindex.catalog import TileRow
+from rsq.textindex.columns import Columns, TileAttrs
+from rsq.textindex.filters import Filters, haversine_km, parse_filters
 
 
 def test_best_per_tile_takes_the_max_over_variants():
-    row_tile = {0: "a", 1: "a", 2: "b", 3: "c"}
-    assert best_per_tile([(0, 0.2), (1, 0.9), (2, 0.5), (9, 5.0)], row_tile) == {"a": (0.9, 1), "b": (0.5, 2)}
+    rows, tkeys, scores = np.array([0, 1, 2, 7]), np.array([10, 10, 20, 10]), np.array([0.2, 0.9, 0.5, 0.9])
+    assert best_per_tile(rows, tkeys, scores) == {10: (pytest.approx(0.9), 1), 20: (pytest.approx(0.5), 2)}
+    assert best_per_tile(np.array([]), np.array([]), np.array([])) == {}
 
 
 def test_ranks_break_ties_by_id():
@@ -32,26 +35,44 @@ def test_weighted_fusion_by_hand():
     assert min_max({"x": 3.0, "y": 3.0}) == {"x": 1.0, "y": 1.0}
 
 
-def _row(tile_id, lon=None, lat=None, bounds=None, time=None, sensor="s1"):
-    return TileRow(tile_id, f"{tile_id}.tif", sensor, lon, lat, bounds, time, {})
+def _tiles(*records):
+    return Columns.build(list(range(len(records))), [TileAttrs.of(r) for r in records])
 
 
-def test_filters():
-    murcia = _row("m", -0.76, 38.1, (-0.78, 38.08, -0.74, 38.13), "2019-09-17T00:00:00+00:00")
-    paris = _row("p", 2.35, 48.86, None, "2020-01-01T00:00:00+00:00", sensor="s2")
-    plain = _row("u", sensor="rgb")
-    near = parse_filters(near="-0.7,38.1,10")
-    assert near.accepts(murcia) and not near.accepts(paris) and not near.accepts(plain)
-    box = parse_filters(bbox="-0.75,38.0,0,39")  # overlaps the tile's bounds but not its centre
-    assert box.accepts(murcia) and not box.accepts(paris)
-    assert parse_filters(after="2019-09-17", before="2019-09-17").accepts(murcia)
-    assert not parse_filters(after="2019-09-18").accepts(murcia) and not parse_filters(before="2019-12-31").accepts(plain)
-    assert parse_filters(sensor="s2").accepts(paris) and not parse_filters(sensor="s2").accepts(murcia)
-    assert not Filters().active and Filters().accepts(plain)
+def _kept(columns, **filters):
+    mask = columns.mask(parse_filters(**filters))
+    return [n for n in range(len(columns)) if mask is None or mask[n]]
+
+
+def test_filters_as_one_mask_over_the_columns():
+    murcia = {"sensor": "s1", "center": (-0.76, 38.1), "bounds": (-0.78, 38.08, -0.74, 38.13), "time": "2019-09-17T00:00:00+00:00"}
+    paris = {"sensor": "s2", "center": (2.35, 48.86), "time": "2020-01-01T00:00:00+00:00"}
+    plain = {"sensor": "rgb"}
+    tiles = _tiles(murcia, paris, plain)
+    assert _kept(tiles, near="-0.7,38.1,10") == [0]
+    assert _kept(tiles, bbox="-0.75,38.0,0,39") == [0]  # overlaps the tile's bounds but not its centre
+    assert _kept(tiles, bbox="2,48,3,49") == [1]  # a tile with a centre only is a point
+    assert _kept(tiles, after="2019-09-17", before="2019-09-17") == [0]
+    assert _kept(tiles, after="2019-09-18") == [1] and _kept(tiles, before="2019-12-31") == [0]
+    assert _kept(tiles, sensor="s2") == [1] and _kept(tiles, sensor="rgb") == [2]
+    assert _kept(tiles) == [0, 1, 2] and not Filters().active
     assert haversine_km(0, 0, 0, 1) == pytest.approx(111.19, abs=0.01)
 
 
-@pytest.mark.parametrize("kwargs, message", [({"bbox": "1,2,3"}, "--bbox"), ({"near": "a,b,c"}, "--near"), ({"after": "yesterday"}, "--after")])
+def test_near_box_holds_the_circle_and_wraps_at_the_antimeridian():
+    west, south, east, north = parse_filters(near="10,50,100").near_box()
+    assert south < 50 - 0.89 and north > 50 + 0.89 and west < 10 - 1.39 and east > 10 + 1.39
+    assert haversine_km(10, 50, west, 50) >= 100 and haversine_km(10, 50, 10, north) >= 99.99
+    assert parse_filters(near="179.9,0,50").near_box()[::2] == (-180.0, 180.0)
+    tiles = _tiles({"sensor": "s1", "center": (-179.9, 0.0)})
+    assert _kept(tiles, near="179.9,0,50") == [0]
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"bbox": "1,2,3"}, "--bbox"), ({"near": "a,b,c"}, "--near"), ({"after": "yesterday"}, "--after"),
+    ({"bbox": "10,0,5,1"}, "--bbox"), ({"near": "0,95,10"}, "--near"), ({"near": "0,0,-1"}, "--near"),
+    ({"near": "nan,0,1"}, "--near"), ({"sensor": "landsat"}, "--sensor"), ({"after": "2020-01-02", "before": "2020-01-01"}, "--after"),
+])
 def test_malformed_filters(kwargs, message):
     with pytest.raises(RsqError, match=message):
         parse_filters(**kwargs)

@@ -23,8 +23,8 @@ def index(ucm_index):
 @pytest.mark.parametrize("mode, fusion", [("bm25", "rrf"), ("dense", "rrf"), ("hybrid", "rrf"), ("hybrid", "weighted")])
 def test_expected_class_comes_first(index, query, expected, mode, fusion):
     hits = index.search(SearchQuery(query, k=5, mode=mode, fusion=fusion))
-    assert index.tiles[hits[0].id].meta["class"] == expected
-    assert sum(index.tiles[h.id].meta["class"] == expected for h in hits) >= 4
+    assert index.tile(hits[0].id).meta["class"] == expected
+    assert sum(index.tile(h.id).meta["class"] == expected for h in hits) >= 4
 
 
 def test_hits_explain_which_variant_matched(index):
@@ -38,7 +38,7 @@ def test_manifest_records_provenance(index):
     manifest = index.manifest
     assert manifest.embedder == "st:sentence-transformers/all-MiniLM-L6-v2" and manifest.dim == 384
     assert manifest.counts == {"tiles": 2100, "variants": 10500, "dead_variants": 0}
-    assert manifest.faiss == "flat" and manifest.templates[0].startswith("human-captions@")
+    assert manifest.faiss == "auto" and manifest.templates[0].startswith("human-captions@")
     assert manifest.caption_runs[0]["model"].startswith("annotations:")
 
 

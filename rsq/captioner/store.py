@@ -113,6 +113,12 @@ class CaptionStore:
                 values[column] = json.loads(values[column]) if values[column] is not None else None
             yield CaptionRecord(**values)
 
+    def count(self, status: str | None = None) -> int:
+        """How many records (with `status`, when given) the store holds."""
+        if status:
+            return self._db.execute("SELECT COUNT(*) FROM captions WHERE status = ?", (status,)).fetchone()[0]
+        return self._db.execute("SELECT COUNT(*) FROM captions").fetchone()[0]
+
     def stats(self) -> list[dict[str, Any]]:
         """Record counts by status, model and template."""
         rows = self._db.execute(

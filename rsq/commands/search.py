@@ -9,37 +9,59 @@ from typing import Annotated
 
 import typer
 
-from rsq.commands.common import DataOption, JsonOption, print_json_lines, warn
+from rsq.commands.common import DataOption, JsonOption, print_json_lines, progress_bar, warn
 from rsq.errors import RsqError
 
 DEMO_QUERIES = ("flooded farmland", "planes parked at an airport", "storage tanks near a harbour", "baseball field")
 
 
 def index(
-    captions: Annotated[list[Path], typer.Argument(help="Caption store folders written by `rsq caption`.")],
+    captions: Annotated[list[Path] | None, typer.Argument(help="Caption store folders written by `rsq caption`.")] = None,
     out: Annotated[Path | None, typer.Option("--out", help="Index folder (default $RSQ_HOME/indexes/default).")] = None,
     embedder: Annotated[str | None, typer.Option(help="Text encoder: st:<hub id or folder> or onnx-int8:all-MiniLM-L6-v2.")] = None,
     rebuild: Annotated[bool, typer.Option("--rebuild", help="Start afresh instead of adding to the index.")] = False,
-    faiss: Annotated[str, typer.Option(help="auto, flat (exact), hnsw or ivfpq; auto chooses by size.")] = "auto",
+    compact: Annotated[bool, typer.Option("--compact", help="Merge all segments and drop replaced rows for good.")] = False,
+    faiss: Annotated[str, typer.Option(help="auto, flat (exact) or ivf; auto picks per segment by size.")] = "auto",
     thumbnails: Annotated[bool, typer.Option(help="Store a thumbnail per tile.")] = True,
     images: Annotated[bool, typer.Option("--images", help="Also store an image embedding per tile.")] = False,
     image_encoder: Annotated[str | None, typer.Option(help="closp:<checkpoint folder> for --images.")] = None,
+    batch_size: Annotated[int, typer.Option(help="Texts per embedder batch.")] = 64,
+    device: Annotated[str | None, typer.Option(help="Embedder device, e.g. cpu or cuda:0 (default: the GPU when there is one).")] = None,
+    wait: Annotated[bool, typer.Option("--wait/--no-wait", help="Wait for another writer of the index, or refuse at once.")] = True,
 ) -> None:
-    """Add caption records to the hybrid index (BM25 + dense); a tile already there is replaced."""
+    """Add caption records to the hybrid index (BM25 + dense); a changed record replaces its older version."""
     from rsq.query.search import default_index_path
-    from rsq.textindex.build import build_index
+    from rsq.textindex.build import BuildOptions
+    from rsq.textindex.vectors import choose_kind
 
+    choose_kind(faiss, 0)
+    if not captions and not compact:
+        raise RsqError("give caption store folders to index, or --compact to merge an index's segments")
     if images != bool(image_encoder):
         raise RsqError("--images and --image-encoder closp:CKPT go together")
+    if batch_size < 1:
+        raise RsqError(f"--batch-size must be at least 1, got {batch_size}")
     encoder = None
     if image_encoder:
         from rsq.closp.encoder import ClospEncoder
 
         encoder = ClospEncoder(image_encoder)
-    target = out or default_index_path()
-    manifest = build_index(captions, target, embedder, rebuild, faiss, thumbnails, on_step=warn, image_encoder=encoder)
-    counts = manifest.counts
-    warn(f"index {target}: {counts['tiles']} tiles, {counts['variants']} caption variants ({manifest.embedder}, faiss {manifest.faiss})")
+    options = BuildOptions(embedder, rebuild, faiss, thumbnails, batch_size, device, wait, compact, image_encoder)
+    _build(captions or [], out or default_index_path(), options, encoder)
+
+
+def _build(captions: list[Path], target: Path, options, image_encoder=None) -> None:
+    """Run a build with a progress bar and report what it did."""
+    from rsq.textindex.build import build_index
+
+    with progress_bar("indexing", "records") as bar:
+        report = build_index(captions, target, options, image_encoder, on_step=warn, progress=bar)
+    counts, manifest = report.manifest.counts, report.manifest
+    added = report.records
+    warn(f"index {target}: {counts['tiles']} tiles, {counts['variants']} caption variants ({manifest.embedder}); "
+         f"{added.added} records added ({added.replaced} replacing older ones), {added.skipped} already indexed"
+         + (f", {report.images} image vectors" if report.images else "") + (f", {report.merges} merges" if report.merges else ""))
+    warn(f"{report.texts} texts embedded in {report.seconds:.1f} s: {report.throughput}")
 
 
 def search(
@@ -56,9 +78,10 @@ def search(
     before: Annotated[str | None, typer.Option(help="Acquired on or before this date.")] = None,
     queries: Annotated[Path | None, typer.Option(help="A file of queries: one per line, or JSONL with a `query` field.")] = None,
     embedder: Annotated[str | None, typer.Option(help="Refuse the index unless it was built with this encoder.")] = None,
-    image: Annotated[Path | None, typer.Option("--image", help="A query tile: a composed image + text query (WEICOM).")] = None,
+    image: Annotated[str | None, typer.Option("--image", help="A query image file or the id of an indexed tile: a composed image + text query (WEICOM).")] = None,
     lam: Annotated[float, typer.Option("--lam", help="Weight of the text in a composed query (0..1).")] = 0.5,
     image_weight: Annotated[float | None, typer.Option(help="Share of image mode in hybrid when the index has image vectors.")] = None,
+    query_encoder: Annotated[str | None, typer.Option(envvar="RSQ_QUERY_ENCODER", help="auto, torch or onnx-int8 (auto: int8 ONNX for MiniLM indexes, no PyTorch start-up).")] = None,
     json_lines: JsonOption = False,
     explain: Annotated[bool, typer.Option("--explain", help="Add each mode's rank and the variant that matched.")] = False,
 ) -> None:
@@ -69,12 +92,12 @@ def search(
     texts = _read_queries(queries) if queries else [query or ""]
     if queries and query:
         raise RsqError("give either a QUERY or --queries FILE, not both")
-    searcher = Index(index_dir, embedder=embedder)
     filters = parse_filters(sensor, bbox, near, after, before)
+    searcher = Index(index_dir, embedder=embedder, query_encoder=query_encoder)
     for text in texts:
         request = SearchQuery(
             text, k, mode, fusion or DEFAULT_FUSION, DEFAULT_ALPHA if alpha is None else alpha, filters,
-            DEFAULT_IMAGE_WEIGHT if image_weight is None else image_weight, str(image) if image else None, lam,
+            DEFAULT_IMAGE_WEIGHT if image_weight is None else image_weight, image, lam,
         )
         hits = searcher.search(request)
         if json_lines or queries:
@@ -97,6 +120,7 @@ def demo(
     from rsq.query import Index, SearchQuery
     from rsq.query.search import default_index_path
     from rsq.sources import list_tiles
+    from rsq.textindex.build import BuildOptions
 
     template = load_template("human-captions")
     backend = make_backend(f"annotations:{data_root(data) / 'ucm-captions' / 'captions.jsonl'}", template=template)
@@ -104,7 +128,7 @@ def demo(
     summary = run_job(list_tiles("data:ucm", data), CaptionStore(store_dir), backend, CaptionJob(template))
     warn(f"captions: {summary.ok} imported, {summary.already_done} already there ({store_dir})")
     target = out or default_index_path()
-    index([store_dir], out=target, rebuild=True)
+    _build([store_dir], target, BuildOptions(rebuild=True))
     searcher = Index(target)
     for text in DEMO_QUERIES:
         _print_hits(text, searcher.search(SearchQuery(text, k=5)), explain=False)

@@ -29,9 +29,8 @@ from rsq.eval.queries import CLASS_QUERIES, graded_relevance, shared_levels
 from rsq.prompts import load_template
 from rsq.query.search import DEFAULT_ALPHA, DEFAULT_FUSION, DEFAULT_IMAGE_WEIGHT, Index, fuse
 from rsq.sources import CaptionedImage, caption_corpus, ucm_captions
-from rsq.textindex.build import index_records
+from rsq.textindex.build import BuildOptions, index_records
 from rsq.textindex.embedders import DEFAULT_EMBEDDER, make_embedder
-from rsq.textindex.images import ImageVectors
 
 BENCHMARKS = ("ucm-t2i", "rsitmd-t2t", "rsicd-t2t", "ucm-class")
 DEFAULT_ALPHAS = tuple(round(0.1 * i, 1) for i in range(11))
@@ -190,7 +189,8 @@ class _TileImages:
     """CLOSP image vectors of the benchmark tiles, and the encoder for the image->text direction."""
 
     encoder: Any
-    vectors: ImageVectors
+    ids: list[str]
+    matrix: np.ndarray  # (tiles, dim), L2-normalised rows
 
     @classmethod
     def encode(cls, items: list[CaptionedImage], spec: str) -> _TileImages:
@@ -201,13 +201,19 @@ class _TileImages:
         vectors, errors = encoder.encode_tiles([read_tile(i.path, i.id) for i in items])
         if any(errors):
             raise RsqError(f"cannot encode benchmark tiles: {next(e for e in errors if e)}")
-        return cls(encoder, ImageVectors([i.id for i in items], vectors))
+        return cls(encoder, [i.id for i in items], np.asarray(vectors, dtype=np.float32))
+
+    def lookup(self, tiles: list[dict[str, Any]]) -> tuple[np.ndarray, list[bool]]:
+        """The precomputed vectors of `tiles`, for the index build (`EncodeImages`)."""
+        position = {tile_id: n for n, tile_id in enumerate(self.ids)}
+        readable = [t["id"] in position for t in tiles]
+        return self.matrix[[position[t["id"]] for t in tiles if t["id"] in position]], readable
 
     def image_to_text(self, items: list[CaptionedImage]) -> dict[str, float]:
         captions = [(c, i.id) for i in items for c in i.captions]
-        similarity = self.vectors.matrix @ self.encoder.encode_texts([c for c, _ in captions]).T
+        similarity = self.matrix @ self.encoder.encode_texts([c for c, _ in captions]).T
         ranked = [[int(j) for j in np.argsort(-row, kind="stable")[:RECALL_DEPTH]] for row in similarity]
-        relevant = [{j for j, (_, owner) in enumerate(captions) if owner == tile} for tile in self.vectors.ids]
+        relevant = [{j for j, (_, owner) in enumerate(captions) if owner == tile} for tile in self.ids]
         return recall_table(ranked, relevant, prefix="i2t_")
 
 
@@ -244,9 +250,9 @@ def _without_variant(record: CaptionRecord, text: str | None) -> CaptionRecord:
 
 
 def _build(records: list[CaptionRecord], encoder, folder: Path, images: _TileImages | None = None) -> tuple[Index, dict[str, Any]]:
-    vectors, spec = (images.vectors, images.encoder.spec) if images else (None, None)
-    manifest = index_records(records, folder, encoder, rebuild=True, thumbnails=False, images=vectors, image_encoder=spec)
-    return Index(folder, encoder=encoder, image_encoder=images and images.encoder), vars(manifest)
+    options = BuildOptions(rebuild=True, thumbnails=False, image_spec=images.encoder.spec if images else None)
+    report = index_records(records, folder, encoder, options, images.lookup if images else None)
+    return Index(folder, encoder=encoder, image_encoder=images and images.encoder), report.manifest.to_dict()
 
 
 def _rank(index: Index, texts: list[str], alphas: tuple[float, ...], depth: int) -> dict[str, list[list[str]]]:

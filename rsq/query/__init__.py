@@ -1,6 +1,6 @@
 """Query: parse, retrieve per mode, fuse, filter, explain."""
 
-from rsq.query.filters import Filters, parse_filters
+from rsq.textindex.filters import Filters, parse_filters
 from rsq.query.search import Hit, Index, SearchQuery
 
 __all__ = ["Filters", "Hit", "Index", "SearchQuery", "parse_filters"]

@@ -4,18 +4,20 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+import numpy as np
+
 RRF_K = 60
 FUSIONS = ("rrf", "weighted")
 
 
-def best_per_tile(hits: list[tuple[int, float]], row_tile: Mapping[int, str]) -> dict[str, tuple[float, int]]:
-    """A tile scores the maximum over its caption variants: tile -> (score, row of the best variant)."""
-    best: dict[str, tuple[float, int]] = {}
-    for row, score in hits:
-        tile = row_tile.get(row)
-        if tile is not None and (tile not in best or score > best[tile][0]):
-            best[tile] = (score, row)
-    return best
+def best_per_tile(rows: np.ndarray, tkeys: np.ndarray, scores: np.ndarray) -> dict[int, tuple[float, int]]:
+    """A tile scores the maximum over its caption variants: tile key -> (score, row of the best variant)."""
+    if not len(rows):
+        return {}
+    order = np.argsort(-np.asarray(scores), kind="stable")
+    _, first = np.unique(np.asarray(tkeys)[order], return_index=True)
+    best = order[first]
+    return {int(tkeys[i]): (float(scores[i]), int(rows[i])) for i in best}
 
 
 def ranks(scores: Mapping[str, float]) -> dict[str, int]:

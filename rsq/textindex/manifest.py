@@ -1,13 +1,11 @@
-"""manifest.json: what an index holds and how it was built."""
+"""What an index holds and how it was built; part of every generation (commit point)."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
-from rsq.errors import RsqError
+from typing import Any
 
-MANIFEST = "manifest.json"
+from rsq.errors import RsqError
 
 
 @dataclass
@@ -15,19 +13,20 @@ class Manifest:
     rsq_version: str
     embedder: str
     dim: int
-    faiss: str
+    faiss: str  # the --faiss choice: auto, flat or ivf (applied per segment)
     caption_runs: list[dict[str, str]] = field(default_factory=list)
     templates: list[str] = field(default_factory=list)
-    counts: dict[str, int] = field(default_factory=dict)
+    counts: dict[str, int] = field(default_factory=dict)  # tiles, variants, dead_variants, images
     built_at: str = ""
     image_encoder: str | None = None  # closp:<checkpoint> when the index holds image vectors
+    image_dim: int | None = None
 
-    def write(self, folder: Path) -> None:
-        (folder / MANIFEST).write_text(json.dumps(asdict(self), indent=2) + "\n")
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
 
     @classmethod
-    def read(cls, folder: Path) -> Manifest:
+    def from_dict(cls, record: dict[str, Any]) -> Manifest:
         try:
-            return cls(**json.loads((folder / MANIFEST).read_text()))
-        except (OSError, json.JSONDecodeError, TypeError) as error:
-            raise RsqError(f"{folder / MANIFEST} is not a valid rsq index manifest ({error})") from None
+            return cls(**record)
+        except TypeError as error:
+            raise RsqError(f"not a valid rsq index manifest ({error})") from None

@@ -1,0 +1,78 @@
+"""Merging segments: a size-tiered policy run after every write, and `compact` (rsq index --compact).
+
+Segments of one kind merge only with their neighbours in row order. After a write, the newest two merge
+while the newer holds at least half as many live rows as the older: the shape of a binary counter, so an
+index of n rows has O(log n) segments and a row is rewritten O(log n) times, while adding 10 tiles to a
+large index touches only small segments. No merge grows past MAX_SEGMENT_ROWS, which bounds the memory a
+merge needs; a segment more than a third dead is rewritten alone. A merge drops dead rows for good: from
+the vectors, from BM25 and from the catalog. Readers of older generations keep the files they opened.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from rsq.textindex.columns import Columns
+from rsq.textindex.segments import CAPTIONS, SegmentInfo
+from rsq.textindex.writer import KINDS, IndexWriter
+
+MAX_SEGMENT_ROWS = 2_000_000
+DEAD_SHARE = 1 / 3
+
+
+def plan_merges(segments: list[SegmentInfo], compact: bool = False) -> list[list[SegmentInfo]]:
+    """Groups of neighbouring segments (one kind, row order) to merge, each group into one segment."""
+    groups: list[list[SegmentInfo]] = [[s] for s in segments]
+    if compact:
+        groups = _pack(segments)
+    else:
+        while len(groups) >= 2 and 2 * _live(groups[-1]) >= _live(groups[-2]) and _live(groups[-1]) + _live(groups[-2]) <= MAX_SEGMENT_ROWS:
+            groups[-2:] = [groups[-2] + groups[-1]]
+    return [g for g in groups if len(g) > 1 or g[0].dead > (0 if compact else DEAD_SHARE * g[0].count)]
+
+
+def merge(writer: IndexWriter, compact: bool = False) -> int:
+    """Apply the policy (or compact everything) and commit each merge; returns the number of merges."""
+    merges = 0
+    for kind in KINDS:
+        for group in plan_merges([s for s in writer.segments if s.kind == kind], compact):
+            merge_group(writer, group)
+            writer.commit()
+            merges += 1
+    return merges
+
+
+def merge_group(writer: IndexWriter, group: list[SegmentInfo]) -> None:
+    """Replace neighbouring segments by one holding their live rows; dead rows are removed everywhere."""
+    kind = group[0].kind
+    rows, columns, vectors, dropped = [], [], [], []
+    for info in group:
+        segment = writer.segment(info)
+        dead = writer.tombstones(info)
+        keep = np.flatnonzero(~dead)
+        rows.append(np.asarray(segment.rows[keep]))
+        columns.append(segment.columns.take(keep))
+        vectors.append(segment.vectors.vectors()[keep])
+        dropped.append(np.asarray(segment.rows[dead]))
+    kept_rows, dropped_rows = np.concatenate(rows), np.concatenate(dropped).tolist()
+    merged = writer.write_segment(kind, kept_rows, Columns.concat(columns), np.concatenate(vectors)) if len(kept_rows) else None
+    writer.replace_segments(group, merged)
+    if kind == CAPTIONS and dropped_rows:
+        writer.bm25.delete_rows(dropped_rows)
+    writer.catalog.drop_rows(kind, dropped_rows)
+    writer.count_rows(kind, dead=-len(dropped_rows))
+
+
+def _live(group: list[SegmentInfo]) -> int:
+    return sum(s.live for s in group)
+
+
+def _pack(segments: list[SegmentInfo]) -> list[list[SegmentInfo]]:
+    """Neighbours packed greedily into groups of at most MAX_SEGMENT_ROWS live rows."""
+    groups: list[list[SegmentInfo]] = []
+    for segment in segments:
+        if groups and _live(groups[-1]) + segment.live <= MAX_SEGMENT_ROWS:
+            groups[-1].append(segment)
+        else:
+            groups.append([segment])
+    return groups

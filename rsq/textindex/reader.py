@@ -1,0 +1,160 @@
+"""Reading one generation of an index: its segments, BM25 searcher and catalog, opened once and kept.
+
+Opening maps files and reads one small JSON file: nothing is loaded per tile. A snapshot never changes
+what it sees; `Snapshot.open` takes the newest generation, so a long-lived reader (`rsq.query.Index`)
+moves to a newer one by opening a new snapshot.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+
+from rsq.errors import RsqError
+from rsq.textindex.bm25 import Bm25Reader
+from rsq.textindex.catalog import Catalog, TileRow
+from rsq.textindex.commit import Generation, is_index, latest
+from rsq.textindex.filters import Filters
+from rsq.textindex.segments import CAPTIONS, IMAGES, Hits, Segment
+
+OPEN_ATTEMPTS = 3
+
+
+class Snapshot:
+    def __init__(self, root: Path, generation: Generation) -> None:
+        self.root, self.generation, self.manifest = root, generation, generation.manifest
+        folder = root / generation.epoch
+        self.segments = {kind: [Segment(folder / "segments" / info.name, info) for info in generation.of_kind(kind)]
+                         for kind in (CAPTIONS, IMAGES)}
+        self.catalog = Catalog(folder / "catalog.sqlite")
+        self.bm25 = Bm25Reader(folder / "bm25")
+        self._starts = {kind: np.array([s.info.lo for s in segments], dtype=np.int64) for kind, segments in self.segments.items()}
+
+    @classmethod
+    def open(cls, root: Path) -> Snapshot:
+        """The newest generation of the index at `root`, retried if a writer removes it while it opens."""
+        if not is_index(root):
+            raise RsqError(f"no index at {root}; build one with `rsq index` or `rsq demo`")
+        for attempt in range(OPEN_ATTEMPTS):
+            generation = latest(root)
+            if generation is None:
+                raise RsqError(f"no index at {root} yet: its first build has not finished")
+            try:
+                return cls(root, generation)
+            except RsqError:
+                newer = latest(root)
+                if attempt + 1 == OPEN_ATTEMPTS or newer is None or newer.number == generation.number:
+                    raise
+        raise AssertionError("unreachable")
+
+    def is_current(self) -> bool:
+        """Whether this snapshot still shows the newest generation (a cheap directory listing)."""
+        from rsq.textindex.commit import generation_numbers
+
+        numbers = generation_numbers(self.root)
+        return not numbers or numbers[-1] == self.generation.number
+
+    def close(self) -> None:
+        self.catalog.close()
+
+    # --- retrieval ------------------------------------------------------------------------------------
+
+    def bm25_hits(self, text: str, limit: int, filters: Filters) -> Hits:
+        """The best `limit` live caption rows by BM25 that pass the filters."""
+        counts = self.manifest.counts
+        dead_share = counts.get("dead_variants", 0) / max(1, counts.get("variants", 0) + counts.get("dead_variants", 0))
+        fetch = math.ceil(limit / max(0.05, 1 - dead_share)) + 16
+        while True:
+            raw = self.bm25.search(text, fetch, filters)
+            keep = self.accepts(CAPTIONS, raw.rows, filters)
+            if np.count_nonzero(keep) >= limit or len(raw.rows) < fetch or fetch >= self.bm25.documents:
+                return Hits(raw.rows[keep][:limit], raw.tkeys[keep][:limit], raw.scores[keep][:limit])
+            fetch *= 4
+
+    def vector_hits(self, kind: str, queries: np.ndarray, limit: int, filters: Filters) -> list[Hits]:
+        """Per query, the best `limit` live rows of `kind` by inner product that pass the filters."""
+        per_segment = [segment.search(queries, limit, filters) for segment in self.segments[kind]]
+        return [Hits.merged([hits[n] for hits in per_segment], limit) for n in range(len(queries))]
+
+    def accepts(self, kind: str, rows: np.ndarray, filters: Filters) -> np.ndarray:
+        """Which rows are live in this generation and pass the filters exactly (rows found by BM25)."""
+        keep = np.zeros(len(rows), dtype=bool)
+        if not len(rows) or not len(self._starts[kind]):
+            return keep
+        owner = np.searchsorted(self._starts[kind], rows, side="right") - 1
+        for number in np.unique(owner[owner >= 0]):
+            segment = self.segments[kind][number]
+            mine = np.flatnonzero(owner == number)
+            positions = segment.positions(rows[mine])
+            live = segment.is_live(positions)
+            if filters.active and np.any(live):
+                found = positions[live]
+                passes = segment.columns.take(found).mask(filters)
+                live[np.flatnonzero(live)] = passes
+            keep[mine] = live
+        return keep
+
+    def image_rows(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Vectors and tile keys of image rows that `vector_hits` returned (the candidates of a composed query)."""
+        owner = np.searchsorted(self._starts[IMAGES], rows, side="right") - 1
+        vectors, tkeys = [], []
+        for row, number in zip(rows, owner, strict=True):
+            segment = self.segments[IMAGES][number]
+            position = int(segment.positions(np.array([row]))[0])
+            vectors.append(segment.vectors.vector(position))
+            tkeys.append(int(segment.columns.tkeys[position]))
+        dim = self.manifest.image_dim or 0
+        return (np.array(vectors, dtype=np.float32).reshape(len(rows), dim), np.array(tkeys, dtype=np.int64))
+
+    def image_vector(self, tile_id: str) -> np.ndarray | None:
+        """The live image vector of a tile, if the index holds one."""
+        tkey = self.catalog.tkey(tile_id)
+        if tkey is None or not self.manifest.image_encoder:
+            return None
+        records = self.catalog.live_records(tkey, IMAGES, self.generation.next_row.get(IMAGES, 0))
+        for record in reversed(records):
+            row = np.array([record["first_row"]], dtype=np.int64)
+            owner = int(np.searchsorted(self._starts[IMAGES], row, side="right")[0]) - 1
+            if owner >= 0:
+                segment = self.segments[IMAGES][owner]
+                position = segment.positions(row)
+                if segment.is_live(position)[0]:
+                    return segment.vectors.vector(int(position[0]))
+        return None
+
+    def image_moments(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """(mean vector, mean outer product) of the image vectors, for normalising composed-query scores."""
+        segments = self.segments[IMAGES]
+        if not segments:
+            return None
+        weights = np.array([s.info.count for s in segments], dtype=np.float64)
+        combined = sum(w * np.asarray(s.moments(), dtype=np.float64) for w, s in zip(weights / weights.sum(), segments, strict=True))
+        return combined[0], combined[1:]
+
+    # --- display --------------------------------------------------------------------------------------
+
+    def tile_ids(self, tkeys) -> dict[int, str]:
+        return self.catalog.tile_ids(tkeys)
+
+    def tile(self, tile_id: str) -> TileRow | None:
+        """The newest committed version of a tile's metadata."""
+        version = self._newest_version(tile_id)
+        return self.catalog.versions([version])[version] if version is not None else None
+
+    def thumbnail(self, tile_id: str) -> bytes | None:
+        version = self._newest_version(tile_id)
+        return self.catalog.thumbnail(version) if version is not None else None
+
+    def caption_records(self, tile_id: str) -> list[dict]:
+        """The tile's live caption records with their provenance and structured captions."""
+        tkey = self.catalog.tkey(tile_id)
+        return [] if tkey is None else self.catalog.live_records(tkey, CAPTIONS, self.generation.next_row[CAPTIONS])
+
+    def _newest_version(self, tile_id: str) -> int | None:
+        tkey = self.catalog.tkey(tile_id)
+        if tkey is None:
+            return None
+        records = self.catalog.live_records(tkey, CAPTIONS, self.generation.next_row[CAPTIONS])
+        return max(r["tver"] for r in records) if records else None

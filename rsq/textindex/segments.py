@@ -1,0 +1,165 @@
+"""Immutable segments: a run of rows with their tile columns, their vectors and, per generation, tombstones.
+
+    SEGMENT/rows.npy           global row ids, ascending (int64)
+    SEGMENT/tkeys.npy …geo.npy tile key and filter columns (rsq.textindex.columns)
+    SEGMENT/vectors.faiss      FAISS index, ids = positions (rsq.textindex.vectors)
+    SEGMENT/moments.npy        image segments: mean and second moment of the vectors (composed queries)
+    SEGMENT/del-<gen>.npy      tombstones as of generation <gen>, packed bits (a new file per change)
+
+A segment's files never change once written; deleting rows writes a new tombstone file, which the next
+generation names. `SegmentInfo` is how a generation records a segment, with every file's size so a
+missing or truncated file is caught on open.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rsq.errors import RsqError
+from rsq.textindex.columns import Columns
+from rsq.textindex.filters import Filters
+from rsq.textindex.vectors import VectorFile
+
+CAPTIONS, IMAGES = "captions", "images"
+VECTORS = "vectors.faiss"
+MOMENTS = "moments.npy"
+
+
+@dataclass(frozen=True)
+class SegmentInfo:
+    name: str
+    kind: str  # CAPTIONS or IMAGES
+    lo: int  # rows lie in [lo, hi)
+    hi: int
+    count: int
+    dead: int = 0
+    deletes: str | None = None
+    files: dict[str, int] = field(default_factory=dict)  # file name -> size in bytes
+
+    @property
+    def live(self) -> int:
+        return self.count - self.dead
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, record: dict[str, Any]) -> SegmentInfo:
+        return cls(**record)
+
+
+@dataclass(frozen=True)
+class Hits:
+    """Retrieved rows, best first: global row ids, their tile keys and scores."""
+
+    rows: np.ndarray
+    tkeys: np.ndarray
+    scores: np.ndarray
+
+    @classmethod
+    def empty(cls) -> Hits:
+        return cls(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.float32))
+
+    @classmethod
+    def merged(cls, parts: list[Hits], limit: int) -> Hits:
+        """The best `limit` of several hit lists."""
+        parts = [p for p in parts if len(p.rows)]
+        if not parts:
+            return cls.empty()
+        rows, tkeys, scores = (np.concatenate([getattr(p, f) for p in parts]) for f in ("rows", "tkeys", "scores"))
+        order = np.argsort(-scores, kind="stable")[:limit]
+        return cls(rows[order], tkeys[order], scores[order])
+
+
+def write_segment(folder: Path, info: SegmentInfo, rows: np.ndarray, columns: Columns, vectors: np.ndarray, faiss_kind: str) -> SegmentInfo:
+    """Write a new segment's files into `folder` (created here); returns its info with the file sizes."""
+    folder.mkdir(parents=True)
+    np.save(folder / "rows.npy", np.asarray(rows, dtype=np.int64))
+    columns.save(folder)
+    VectorFile.build(vectors, faiss_kind).save(folder / VECTORS)
+    if info.kind == IMAGES:
+        np.save(folder / MOMENTS, _moments(vectors))
+    return replace(info, files={p.name: p.stat().st_size for p in sorted(folder.iterdir())})
+
+
+def write_deletes(folder: Path, generation: int, deleted: np.ndarray, info: SegmentInfo) -> SegmentInfo:
+    """A new tombstone file for the segment as of `generation`."""
+    name = f"del-{generation:09d}.npy"
+    np.save(folder / name, np.packbits(deleted, bitorder="little"))
+    files = {k: v for k, v in info.files.items() if not k.startswith("del-")} | {name: (folder / name).stat().st_size}
+    return replace(info, dead=int(np.count_nonzero(deleted)), deletes=name, files=files)
+
+
+class Segment:
+    """An opened segment: memory-mapped rows, columns and vectors, with its tombstones."""
+
+    def __init__(self, folder: Path, info: SegmentInfo) -> None:
+        check_files(folder, info)
+        self.folder, self.info = folder, info
+        self.rows = np.load(folder / "rows.npy", mmap_mode="r")
+        self.columns = Columns.load(folder)
+        self.vectors = VectorFile.open(folder / VECTORS)
+        self.deleted = self._deleted()
+
+    def _deleted(self) -> np.ndarray | None:
+        if not self.info.deletes:
+            return None
+        packed = np.load(self.folder / self.info.deletes)
+        return np.unpackbits(packed, count=self.info.count, bitorder="little").astype(bool)
+
+    def allowed(self, filters: Filters) -> np.ndarray | None:
+        """Rows a search may return: live and passing the filters (None: all rows)."""
+        mask = self.columns.mask(filters)
+        if self.deleted is None:
+            return mask
+        live = ~self.deleted
+        return live if mask is None else mask & live
+
+    def search(self, queries: np.ndarray, k: int, filters: Filters) -> list[Hits]:
+        """The best `k` allowed rows for each query."""
+        scores, positions = self.vectors.search(queries, k, self.allowed(filters))
+        hits = []
+        for row_scores, row_positions in zip(scores, positions, strict=True):
+            found = row_positions >= 0
+            chosen = row_positions[found]
+            hits.append(Hits(np.asarray(self.rows[chosen]), np.asarray(self.columns.tkeys[chosen]), row_scores[found]))
+        return hits
+
+    def positions(self, rows: np.ndarray) -> np.ndarray:
+        """Positions of `rows` in this segment; -1 for rows it does not hold."""
+        if len(self.rows) == 0:
+            return np.full(len(rows), -1, dtype=np.int64)
+        at = np.searchsorted(self.rows, rows).clip(0, len(self.rows) - 1)
+        return np.where(self.rows[at] == rows, at, -1)
+
+    def is_live(self, positions: np.ndarray) -> np.ndarray:
+        live = positions >= 0
+        if self.deleted is not None:
+            live[live] = ~self.deleted[positions[live]]
+        return live
+
+    def moments(self) -> np.ndarray:
+        return np.load(self.folder / MOMENTS, mmap_mode="r")
+
+
+def check_files(folder: Path, info: SegmentInfo) -> None:
+    """Refuse a segment whose files are missing or not the size the generation recorded."""
+    for name, size in info.files.items():
+        path = folder / name
+        try:
+            actual = path.stat().st_size
+        except OSError:
+            raise RsqError(f"index damaged: {path} is missing; rebuild the index (rsq index --rebuild)") from None
+        if actual != size:
+            raise RsqError(f"index damaged: {path} has {actual} bytes, expected {size}; rebuild the index (rsq index --rebuild)")
+
+
+def _moments(vectors: np.ndarray) -> np.ndarray:
+    """(dim + 1, dim): the mean vector, then the mean outer product; they give any query's score mean and spread."""
+    matrix = np.asarray(vectors, dtype=np.float64)
+    count = max(len(matrix), 1)
+    return np.vstack([matrix.sum(axis=0) / count, matrix.T @ matrix / count]).astype(np.float32)

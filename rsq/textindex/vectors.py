@@ -1,0 +1,111 @@
+"""One segment's vectors in FAISS, searched by inner product and opened memory-mapped.
+
+A segment below `IVF_ABOVE` rows is searched exactly (IndexFlatIP); a larger one through IVF-Flat with
+about 2·√n lists. FAISS ids are the segment's row positions 0..n-1. A filter or tombstones arrive as a
+boolean mask and become an `IDSelectorBitmap`, so FAISS skips excluded rows itself; the IVF probe count
+grows as the mask thins (nprobe / share of rows kept), and a mask that keeps few rows is scored exactly
+over all lists, so a filtered search still returns every match it can.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+
+from rsq.errors import RsqError
+
+KINDS = ("auto", "flat", "ivf")
+IVF_ABOVE = 50_000
+NPROBE = 16
+EXACT_BELOW = 4_096  # a mask keeping at most this many rows scans every IVF list
+TRAIN_PER_LIST = 40
+
+
+def choose_kind(kind: str, count: int) -> str:
+    """`auto`: exact search below IVF_ABOVE rows, IVF-Flat above."""
+    if kind not in KINDS:
+        raise RsqError(f"--faiss must be one of {', '.join(KINDS)}, not {kind!r}")
+    if kind != "auto":
+        return kind
+    return "flat" if count < IVF_ABOVE else "ivf"
+
+
+class VectorFile:
+    """A FAISS index over one segment's rows (ids = positions)."""
+
+    def __init__(self, index) -> None:
+        self.index = index
+
+    @classmethod
+    def build(cls, vectors: np.ndarray, kind: str) -> VectorFile:
+        import faiss
+
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        dim = vectors.shape[1]
+        if choose_kind(kind, len(vectors)) == "flat":
+            index = faiss.IndexFlatIP(dim)
+        else:
+            nlist = max(1, min(65_536, int(2 * math.sqrt(len(vectors)))))
+            index = faiss.IndexIVFFlat(faiss.IndexFlatIP(dim), dim, nlist, faiss.METRIC_INNER_PRODUCT)
+            index.cp.niter = 10
+            sample = np.random.default_rng(0).permutation(len(vectors))[: nlist * TRAIN_PER_LIST]
+            index.train(vectors[np.sort(sample)])
+        index.add(vectors)
+        return cls(index)
+
+    def save(self, path: Path) -> None:
+        import faiss
+
+        faiss.write_index(self.index, str(path))
+
+    @classmethod
+    def open(cls, path: Path) -> VectorFile:
+        """Memory-mapped and read-only: opening costs no copy, whatever the size."""
+        import faiss
+
+        return cls(faiss.read_index(str(path), faiss.IO_FLAG_MMAP_IFC | faiss.IO_FLAG_READ_ONLY))
+
+    @property
+    def kind(self) -> str:
+        return "flat" if self.index.__class__.__name__.startswith("IndexFlat") else "ivf"
+
+    def __len__(self) -> int:
+        return int(self.index.ntotal)
+
+    def search(self, queries: np.ndarray, k: int, allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(scores, positions), each (len(queries), k'), best first; -1 positions pad missing results."""
+        import faiss
+
+        queries = np.ascontiguousarray(np.atleast_2d(queries), dtype=np.float32)
+        kept = len(self) if allowed is None else int(np.count_nonzero(allowed))
+        k = min(k, kept)
+        if k == 0:
+            return np.zeros((len(queries), 0), np.float32), np.zeros((len(queries), 0), np.int64)
+        bitmap = np.packbits(allowed, bitorder="little") if allowed is not None else None
+        selector = faiss.IDSelectorBitmap(len(allowed), faiss.swig_ptr(bitmap)) if bitmap is not None else None
+        if self.kind == "flat":
+            params = faiss.SearchParameters(sel=selector) if selector else None
+        else:
+            params = faiss.SearchParametersIVF(sel=selector, nprobe=self._nprobe(kept))
+        scores, positions = self.index.search(queries, k, params=params)
+        return scores, positions
+
+    def _nprobe(self, kept: int) -> int:
+        nlist = self.index.nlist
+        if kept <= EXACT_BELOW:
+            return nlist
+        return min(nlist, math.ceil(NPROBE * len(self) / kept))
+
+    def vectors(self) -> np.ndarray:
+        """All vectors in position order (for merges)."""
+        if self.kind == "flat":
+            return self.index.reconstruct_n(0, len(self))
+        self.index.make_direct_map()
+        return self.index.reconstruct_n(0, len(self))
+
+    def vector(self, position: int) -> np.ndarray:
+        if self.kind != "flat" and self.index.direct_map.type == 0:
+            self.index.make_direct_map()
+        return self.index.reconstruct(int(position))

@@ -1,0 +1,373 @@
+"""The index writer: the only code that changes an index folder.
+
+Under the writer lock it first undoes what a killed writer left, then appends caption and image records
+as new rows (BM25 documents, catalog rows, a buffer that becomes a segment), tombstones the rows of the
+records they replace, and publishes a generation at each `commit`. Nothing that exists is rewritten:
+segments are immutable and a tombstone change is a new small file. Merging lives in `rsq.textindex.merge`.
+
+A record's key is (tile, kind, source): re-indexing the same caption run skips identical records (so a
+killed build resumes without re-embedding) and replaces changed ones; another model's captions of the
+same tile are kept beside them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rsq.captioner.records import OK, CaptionRecord
+from rsq.errors import RsqError
+from rsq.textindex.bm25 import Bm25Writer
+from rsq.textindex.catalog import Catalog
+from rsq.textindex.columns import Columns, TileAttrs
+from rsq.textindex.commit import (
+    Generation, Journal, claim_folder, collect_garbage, latest, new_epoch, new_segment_name, publish, undo_unfinished,
+)
+from rsq.textindex.documents import VariantDoc, record_docs, record_source
+from rsq.textindex.lock import WriterLock
+from rsq.textindex.manifest import Manifest
+from rsq.textindex.segments import CAPTIONS, IMAGES, Segment, SegmentInfo, write_deletes, write_segment
+from rsq.textindex.vectors import choose_kind
+
+SEGMENT_ROWS = 200_000  # a buffer this large is written out as a segment: bounded memory whatever the input
+KINDS = (CAPTIONS, IMAGES)
+
+Embed = Callable[[list[str]], np.ndarray]
+Thumbnails = Callable[[list[dict[str, Any]]], list[bytes | None]]
+
+
+@dataclass
+class AddReport:
+    added: int = 0  # records indexed
+    skipped: int = 0  # identical records the index already holds
+    replaced: int = 0  # records that replaced an older version of themselves
+
+    def __iadd__(self, other: AddReport) -> AddReport:
+        self.added, self.skipped, self.replaced = self.added + other.added, self.skipped + other.skipped, self.replaced + other.replaced
+        return self
+
+
+@dataclass
+class _Buffer:
+    """Rows of one kind not yet written as a segment."""
+
+    lo: int
+    tkeys: list[int] = field(default_factory=list)
+    attrs: list[TileAttrs] = field(default_factory=list)
+    vectors: list[np.ndarray] = field(default_factory=list)
+    killed: set[int] = field(default_factory=set)
+
+    @property
+    def count(self) -> int:
+        return len(self.tkeys)
+
+
+def fingerprint(*parts: Any) -> str:
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:20]
+
+
+def record_tile(record: CaptionRecord) -> dict[str, Any]:
+    """The tile a record describes, as stored with it (a text-only record has just id, path and sensor)."""
+    return record.tile or {"id": record.tile_id, "path": record.tile_path, "sensor": record.sensor}
+
+
+class IndexWriter:
+    """`with IndexWriter(out) as writer:` add records, `commit()`; leaving the block releases the lock."""
+
+    def __init__(self, root: Path, embedder: str | None = None, rebuild: bool = False, faiss_kind: str = "auto",
+                 wait: bool = True, on_wait: Callable[[str], None] | None = None) -> None:
+        choose_kind(faiss_kind, 0)
+        self.root, self.rebuild, self.faiss_kind = Path(root), rebuild, faiss_kind
+        self._requested_embedder = embedder
+        self._lock = WriterLock(self.root, wait, on_wait)
+
+    # --- opening -------------------------------------------------------------------------------------
+
+    def __enter__(self) -> IndexWriter:
+        claim_folder(self.root)
+        self._lock.__enter__()
+        try:
+            self._open()
+        except BaseException:
+            self._lock.__exit__(None, None, None)
+            raise
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        try:
+            self.bm25.close()
+            self.catalog.close()
+        finally:
+            self._lock.__exit__(None, None, None)
+
+    def _open(self) -> None:
+        live = latest(self.root)
+        undo_unfinished(self.root, live)
+        self.journal = Journal(self.root)
+        self.number = live.number if live else 0
+        if live is None or self.rebuild:
+            self._start_epoch(live)
+        else:
+            self._continue(live)
+        self.catalog = Catalog(self.root / self.epoch / "catalog.sqlite", writable=True)
+        self.bm25 = Bm25Writer(self.root / self.epoch / "bm25")
+        if live is not None and not self.rebuild:
+            self.catalog.drop_uncommitted(self.next_row)
+            self.bm25.delete_from(self.next_row[CAPTIONS])
+            self.bm25.commit()
+        self.buffers = {kind: _Buffer(self.next_row[kind]) for kind in KINDS}
+        self._opened: dict[str, Segment] = {}
+        self._dirty: dict[str, np.ndarray] = {}  # segment name -> tombstones changed since the last commit
+        self._changed = False
+
+    def _start_epoch(self, live: Generation | None) -> None:
+        from rsq import __version__
+
+        self.epoch = new_epoch()
+        self.journal.record(self.epoch)
+        (self.root / self.epoch / "segments").mkdir(parents=True)
+        spec = self._requested_embedder or (live.manifest.embedder if live else None)
+        self.manifest = Manifest(rsq_version=__version__, embedder=spec or "", dim=0, faiss=self.faiss_kind,
+                                 counts={"tiles": 0, "variants": 0, "dead_variants": 0})
+        self.next_row = {kind: 0 for kind in KINDS}
+        self.segments: list[SegmentInfo] = []
+
+    def _continue(self, live: Generation) -> None:
+        manifest = live.manifest
+        if self._requested_embedder and manifest.embedder and self._requested_embedder != manifest.embedder:
+            raise RsqError(f"{self.root} was built with {manifest.embedder}; use --rebuild to switch to {self._requested_embedder}")
+        self.epoch = live.epoch
+        self.manifest = Manifest.from_dict(manifest.to_dict())
+        self.next_row = dict(live.next_row)
+        self.segments = list(live.segments)
+
+    @property
+    def embedder(self) -> str | None:
+        return self.manifest.embedder or None
+
+    def use_embedder(self, spec: str) -> None:
+        """Name the text encoder of a new index (an existing one keeps its own)."""
+        if self.manifest.embedder and self.manifest.embedder != spec:
+            raise RsqError(f"{self.root} was built with {self.manifest.embedder}; use --rebuild to switch to {spec}")
+        self.manifest.embedder = spec
+
+    # --- adding --------------------------------------------------------------------------------------
+
+    def add_captions(self, records: list[CaptionRecord], embed: Embed, thumbnails: Thumbnails | None = None) -> AddReport:
+        """Index the ok records; identical ones already indexed are skipped, changed ones replace theirs."""
+        report = AddReport()
+        usable = [r for r in records if r.status == OK and r.captions and r.captions.get("variants")]
+        tkeys = self.catalog.tile_keys([r.tile_id for r in usable])
+        latest_of_key = {(tkeys[r.tile_id], record_source(r)): r for r in usable}
+        report.skipped += len(usable) - len(latest_of_key)
+        stored = self.catalog.newest_records(CAPTIONS, list(latest_of_key), self.next_row[CAPTIONS])
+        todo = []
+        for key, record in latest_of_key.items():
+            digest = fingerprint(record.captions, record_tile(record))
+            old = stored.get(key)
+            if old is not None and old.fingerprint == digest:
+                report.skipped += 1
+            else:
+                todo.append((key[0], record, digest, old))
+        if not todo:
+            return report
+        docs = [record_docs(record) for _, record, _, _ in todo]
+        vectors = embed([doc.dense_text for group in docs for doc in group])
+        self._check_dim("dim", vectors)
+        new_tiles = {tkey for tkey, *_ in todo} - self.catalog.captioned([tkey for tkey, *_ in todo], self.next_row[CAPTIONS])
+        versions = self._versions([(tkey, record_tile(record)) for tkey, record, _, _ in todo], thumbnails)
+        replaced = [old for *_, old in todo if old is not None]
+        self._kill(CAPTIONS, [row for old in replaced for row in range(old.first_row, old.first_row + old.n_rows)])
+        self._append_captions(todo, docs, versions, vectors)
+        self.manifest.counts["tiles"] += len(new_tiles)
+        self._note_runs(record for _, record, _, _ in todo)
+        report.added, report.replaced = len(todo), len(replaced)
+        return report
+
+    def _append_captions(self, todo: list, docs: list[list[VariantDoc]], versions: list[int], vectors: np.ndarray) -> None:
+        row = self.next_row[CAPTIONS]
+        rows, tkeys, attrs, flat_docs, variants = [], [], [], [], []
+        for (tkey, record, digest, _), group, tver in zip(todo, docs, versions, strict=True):
+            tile_attrs = TileAttrs.of(record_tile(record))
+            provenance = {"run_id": record.run_id, "model": record.model, "template": record.template, "captions": record.captions}
+            rid = self.catalog.add_record(CAPTIONS, tkey, tver, record_source(record), digest, row, len(group), provenance)
+            for number, doc in enumerate(group):
+                rows.append(row + number)
+                variants.append((row + number, rid, doc.variant, doc.snippet))
+            tkeys += [tkey] * len(group)
+            attrs += [tile_attrs] * len(group)
+            flat_docs += group
+            row += len(group)
+        self.catalog.add_variants(variants)
+        self.bm25.add(rows, tkeys, attrs, flat_docs)
+        self._buffer(CAPTIONS, tkeys, attrs, vectors)
+        self.count_rows(CAPTIONS, live=len(rows))
+
+    def images_needed(self, tiles: list[dict[str, Any]], spec: str) -> list[dict[str, Any]]:
+        """The tiles whose image vector from encoder `spec` the index lacks or holds for other metadata."""
+        if self.manifest.image_encoder and self.manifest.image_encoder != spec:
+            raise RsqError(f"{self.root} holds image vectors from {self.manifest.image_encoder}; use --rebuild to switch to {spec}")
+        tkeys = self.catalog.tile_keys([t["id"] for t in tiles])
+        stored = self.catalog.newest_records(IMAGES, [(tkeys[t["id"]], spec) for t in tiles], self.next_row[IMAGES])
+        unique = {t["id"]: t for t in tiles}
+        return [t for t in unique.values() if (old := stored.get((tkeys[t["id"]], spec))) is None or old.fingerprint != fingerprint(t)]
+
+    def add_images(self, tiles: list[dict[str, Any]], vectors: np.ndarray, spec: str) -> int:
+        """One image vector per tile (from `images_needed`), replacing the tile's older one."""
+        if not tiles:
+            return 0
+        self.manifest.image_encoder = spec
+        self._check_dim("image_dim", vectors)
+        tkeys = self.catalog.tile_keys([t["id"] for t in tiles])
+        stored = self.catalog.newest_records(IMAGES, [(tkeys[t["id"]], spec) for t in tiles], self.next_row[IMAGES])
+        self._kill(IMAGES, [old.first_row for old in stored.values()])
+        versions = self._versions([(tkeys[t["id"]], t) for t in tiles], None)
+        row = self.next_row[IMAGES]
+        for offset, (tile, tver) in enumerate(zip(tiles, versions, strict=True)):
+            self.catalog.add_record(IMAGES, tkeys[tile["id"]], tver, spec, fingerprint(tile), row + offset, 1)
+        self._buffer(IMAGES, [tkeys[t["id"]] for t in tiles], [TileAttrs.of(t) for t in tiles], vectors)
+        self.count_rows(IMAGES, live=len(tiles))
+        return len(tiles)
+
+    def _check_dim(self, name: str, vectors: np.ndarray) -> None:
+        dim = int(vectors.shape[1])
+        if getattr(self.manifest, name) and getattr(self.manifest, name) != dim:
+            raise RsqError(f"{self.root} holds {getattr(self.manifest, name)}-d vectors; the encoder gives {dim}-d; use --rebuild")
+        setattr(self.manifest, name, dim)
+
+    def _versions(self, tiles: list[tuple[int, dict[str, Any]]], thumbnails: Thumbnails | None) -> list[int]:
+        """The stored version of each (tile key, tile record), adding new versions with their thumbnails."""
+        keyed = [(tkey, fingerprint(tile)) for tkey, tile in tiles]
+        known = self.catalog.known_versions(list(dict.fromkeys(keyed)))
+        fresh = {key: tile for key, (_, tile) in zip(keyed, tiles, strict=True) if key not in known}
+        images = thumbnails(list(fresh.values())) if thumbnails and fresh else [None] * len(fresh)
+        for (tkey, digest), tile, image in zip(fresh, fresh.values(), images, strict=True):
+            known[(tkey, digest)] = self.catalog.add_version(tkey, digest, tile, image)
+        return [known[key] for key in keyed]
+
+    def _note_runs(self, records) -> None:
+        runs = {(r["run_id"], r["model"], r["template"]) for r in self.manifest.caption_runs}
+        runs |= {(r.run_id, r.model, r.template) for r in records}
+        self.manifest.caption_runs = [{"run_id": i, "model": m, "template": t} for i, m, t in sorted(runs)]
+        self.manifest.templates = sorted({t for _, _, t in runs})
+
+    # --- rows, tombstones and segments ---------------------------------------------------------------
+
+    def _buffer(self, kind: str, tkeys: list[int], attrs: list[TileAttrs], vectors: np.ndarray) -> None:
+        buffer = self.buffers[kind]
+        buffer.tkeys += tkeys
+        buffer.attrs += attrs
+        buffer.vectors.append(np.asarray(vectors, dtype=np.float32))
+        self.next_row[kind] += len(tkeys)
+        self._changed = True
+        if buffer.count >= SEGMENT_ROWS:
+            self._flush(kind)
+
+    def _flush(self, kind: str) -> None:
+        """Write the buffer of `kind` as a new segment (published at the next commit)."""
+        buffer = self.buffers[kind]
+        if buffer.count:
+            rows = np.arange(buffer.lo, buffer.lo + buffer.count, dtype=np.int64)
+            vectors = np.concatenate(buffer.vectors)
+            info = self.write_segment(kind, rows, Columns.build(buffer.tkeys, buffer.attrs), vectors)
+            self.replace_segments([], info)
+            if buffer.killed:
+                killed = np.zeros(info.count, dtype=bool)
+                killed[np.array(sorted(buffer.killed)) - buffer.lo] = True
+                self._dirty[info.name] = killed
+        self.buffers[kind] = _Buffer(self.next_row[kind])
+
+    def write_segment(self, kind: str, rows: np.ndarray, columns: Columns, vectors: np.ndarray) -> SegmentInfo:
+        """Write a new segment of this epoch, noted in the journal first (it joins the index via `add_segment`)."""
+        name = new_segment_name(self.number + 1)
+        relative = f"{self.epoch}/segments/{name}"
+        self.journal.record(relative)
+        info = SegmentInfo(name, kind, int(rows[0]), int(rows[-1]) + 1, len(rows))
+        return write_segment(self.root / relative, info, rows, columns, vectors, self.faiss_kind)
+
+    def segment(self, info: SegmentInfo) -> Segment:
+        """An opened segment (cached; its tombstones as of the last commit)."""
+        if info.name not in self._opened:
+            self._opened[info.name] = Segment(self.root / self.epoch / "segments" / info.name, info)
+        return self._opened[info.name]
+
+    def tombstones(self, info: SegmentInfo) -> np.ndarray:
+        """The segment's tombstones including this writer's uncommitted ones."""
+        if info.name not in self._dirty:
+            deleted = self.segment(info).deleted
+            self._dirty[info.name] = np.zeros(info.count, bool) if deleted is None else deleted.copy()
+        return self._dirty[info.name]
+
+    def _kill(self, kind: str, rows: list[int]) -> None:
+        """Tombstone rows (of replaced records), wherever they are: the buffer or a segment."""
+        if not rows:
+            return
+        wanted = np.unique(np.asarray(rows, dtype=np.int64))
+        buffer = self.buffers[kind]
+        in_buffer = set(wanted[wanted >= buffer.lo].tolist()) - buffer.killed
+        buffer.killed |= in_buffer
+        killed = len(in_buffer)
+        for info in [s for s in self.segments if s.kind == kind]:
+            inside = wanted[(wanted >= info.lo) & (wanted < info.hi)]
+            if len(inside):
+                positions = self.segment(info).positions(inside)
+                positions = positions[positions >= 0]
+                mask = self.tombstones(info)
+                killed += int(np.count_nonzero(~mask[positions]))
+                mask[positions] = True
+        self.count_rows(kind, live=-killed, dead=killed)
+
+    def count_rows(self, kind: str, live: int = 0, dead: int = 0) -> None:
+        """Keep the manifest's live and dead row counts of `kind` current."""
+        counts = self.manifest.counts
+        live_name, dead_name = ("variants", "dead_variants") if kind == CAPTIONS else ("images", "dead_images")
+        counts[live_name] = counts.get(live_name, 0) + live
+        counts[dead_name] = counts.get(dead_name, 0) + dead
+        self._changed = True
+
+    def replace_segments(self, old: list[SegmentInfo], new: SegmentInfo | None) -> None:
+        """Swap merged segments for their merge (or for nothing, when every row was dead)."""
+        names = {s.name for s in old}
+        self.segments = sorted([s for s in self.segments if s.name not in names] + ([new] if new else []), key=lambda s: (s.kind, s.lo))
+        for name in names:
+            self._dirty.pop(name, None)
+        self._changed = True
+
+    @property
+    def uncommitted_rows(self) -> int:
+        return sum(b.count for b in self.buffers.values())
+
+    # --- committing ----------------------------------------------------------------------------------
+
+    def commit(self) -> Generation | None:
+        """Publish everything added so far as the next generation (None when nothing changed)."""
+        for kind in KINDS:
+            self._flush(kind)
+        if not self._changed:
+            return None
+        number = self.number + 1
+        for name, deleted in self._dirty.items():
+            position = next(i for i, s in enumerate(self.segments) if s.name == name)
+            info = self.segments[position]
+            self.journal.record(f"{self.epoch}/segments/{name}/del-{number:09d}.npy")
+            self.segments[position] = write_deletes(self.root / self.epoch / "segments" / name, number, deleted, info)
+        self.bm25.commit()
+        self.catalog.commit()
+        self.manifest.built_at = datetime.now(UTC).isoformat(timespec="seconds")
+        generation = Generation(number, self.epoch, replace(self.manifest, counts=dict(self.manifest.counts)), dict(self.next_row), list(self.segments))
+        publish(self.root, generation)
+        self.journal.close()
+        self.journal = Journal(self.root)
+        self.number = number
+        for name in self._dirty:
+            self._opened.pop(name, None)
+        self._dirty, self._changed = {}, False
+        collect_garbage(self.root)
+        return generation
