@@ -40,7 +40,7 @@ def test_info_skips_corrupt_tiles_and_says_so(data_dir, tmp_path):
     good = data_dir / "ucm-captions" / "images" / "1.jpg"
     result = runner.invoke(app, ["tiles", "info", str(tmp_path / "broken.tif"), str(good), "--json"])
     assert result.exit_code == 1
-    assert json.loads(result.stdout)["id"] == "1"
+    assert json.loads(result.stdout)["id"] == "1.jpg"
     assert "skipped" in result.stderr and "broken.tif" in result.stderr
     assert "Traceback" not in result.output
 

@@ -78,3 +78,25 @@ def test_filters_on_georeferenced_tiles(data_dir, tmp_path):
     assert ids(after="2019-09-18") == ["Spain_7370579_S2Hand"] and ids(before="2019-09-17") == ["Spain_7370579_S1Hand"]
     cli = CliRunner().invoke(app, ["search", "flood", "--index", str(out), "--near", "-0.76,38.1,5", "--sensor", "s2", "--json"])
     assert [json.loads(line)["id"] for line in cli.stdout.splitlines()] == ["Spain_7370579_S2Hand"]
+
+
+def test_a_text_only_archive_from_an_annotation_file(tmp_path):
+    archive = tmp_path / "archive.jsonl"
+    rows = [
+        {"id": "scene-1/chip-3", "captions": ["A flooded river plain with submerged fields."], "time": "2021-07-15", "lon": 6.9, "lat": 50.9, "sensor": "s2"},
+        {"id": "scene-2/chip-1", "captions": ["Dry farmland with a few farm buildings."], "bbox": [2.0, 48.0, 3.0, 49.0]},
+    ]
+    archive.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    store, out = tmp_path / "store", tmp_path / "index"
+    result = CliRunner().invoke(app, ["caption", "--model", f"annotations:{archive}", "--out", str(store)])
+    assert result.exit_code == 0, result.output
+    assert CliRunner().invoke(app, ["index", str(store), "--out", str(out)]).exit_code == 0
+    index = Index(out)
+    assert [h.id for h in index.search(SearchQuery("flooded fields", k=1))] == ["scene-1/chip-3"]
+    assert index.tile("scene-1/chip-3").sensor == "s2" and index.thumbnail("scene-1/chip-3") is None
+    july = parse_filters(after="2021-07-01", before="2021-07-31")
+    assert [h.id for h in index.search(SearchQuery("river farmland", filters=july))] == ["scene-1/chip-3"]
+    paris = parse_filters(bbox="2.2,48.5,2.5,48.9")
+    assert [h.id for h in index.search(SearchQuery("river farmland", filters=paris))] == ["scene-2/chip-1"]
+    nothing = CliRunner().invoke(app, ["caption", "--model", "hf:some/model", "--out", str(tmp_path / "x")])
+    assert nothing.exit_code == 2 and "give the tiles" in nothing.stderr

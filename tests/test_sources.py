@@ -3,7 +3,7 @@ import json
 import pytest
 
 from rsq.errors import SourceError
-from rsq.sources import caption_corpus, list_tiles, open_tiles, sen1floods11, ucm_captions
+from rsq.sources import caption_corpus, list_many, list_tiles, open_tiles, sen1floods11, ucm_captions
 
 
 def test_ucm_captions_splits_and_classes(data_dir):
@@ -47,9 +47,9 @@ def test_dataset_specs(data_dir):
 def test_folder_and_glob(data_dir):
     folder = data_dir / "sen1floods11"
     assert [r.id for r in list_tiles(str(folder))] == [
-        "Spain_7370579_LabelHand", "Spain_7370579_S1Hand", "Spain_7370579_S2Hand"
+        "Spain_7370579_LabelHand.tif", "Spain_7370579_S1Hand.tif", "Spain_7370579_S2Hand.tif"
     ]
-    assert [r.id for r in list_tiles(str(folder / "*S?Hand.tif"))] == ["Spain_7370579_S1Hand", "Spain_7370579_S2Hand"]
+    assert [r.id for r in list_tiles(str(folder / "*S?Hand.tif"))] == ["Spain_7370579_S1Hand.tif", "Spain_7370579_S2Hand.tif"]
     with pytest.raises(SourceError, match="no such file"):
         list_tiles(str(folder / "*.nothing"))
 
@@ -62,7 +62,7 @@ def test_jsonl_manifest_resolves_relative_paths(data_dir, tmp_path):
     manifest.write_text("\n".join(json.dumps(line) for line in lines) + "\n\n")
     tiles, skipped = open_tiles(list_tiles(str(manifest)))
     assert not skipped
-    assert [t.id for t in tiles] == ["flood-s1", "a"]
+    assert [t.id for t in tiles] == ["flood-s1", "a.jpg"]
     assert tiles[0].time.hour == 6 and tiles[0].meta == {"place": "Murcia"}
 
 
@@ -94,5 +94,26 @@ def test_unreadable_tiles_are_skipped_and_recorded(data_dir, tmp_path):
     (tmp_path / "broken.tif").write_bytes(b"nope")
     (tmp_path / "good.jpg").write_bytes((data_dir / "ucm-captions/images/7.jpg").read_bytes())
     tiles, skipped = open_tiles(list_tiles(str(tmp_path)))
-    assert [t.id for t in tiles] == ["good"]
-    assert skipped[0].id == "broken" and "not a readable raster" in skipped[0].reason
+    assert [t.id for t in tiles] == ["good.jpg"]
+    assert skipped[0].id == "broken.tif" and "not a readable raster" in skipped[0].reason
+
+
+def test_same_named_files_in_nested_folders_get_unique_ids(data_dir, tmp_path):
+    jpeg = (data_dir / "ucm-captions/images/7.jpg").read_bytes()
+    for name in ("a/1.jpg", "b/1.jpg", "a/1.png", "a/deeper/B04.tif", "b/deeper/B04.tif"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_bytes(jpeg)
+    ids = [r.id for r in list_tiles(str(tmp_path))]
+    assert ids == ["a/1.jpg", "a/1.png", "a/deeper/B04.tif", "b/1.jpg", "b/deeper/B04.tif"]
+    assert [r.id for r in list_tiles(str(tmp_path / "*" / "deeper" / "B04.tif"))] == ["a/deeper/B04.tif", "b/deeper/B04.tif"]
+    assert [r.id for r in list_tiles(str(tmp_path / "a" / "1.jpg"))] == ["1.jpg"]
+
+
+def test_clashing_ids_across_sources_are_skipped_with_the_reason(data_dir, tmp_path):
+    jpeg = (data_dir / "ucm-captions/images/7.jpg").read_bytes()
+    for name in ("x/1.jpg", "y/1.jpg"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_bytes(jpeg)
+    refs, clashes = list_many([str(tmp_path / "x"), str(tmp_path / "y"), str(tmp_path / "x")])
+    assert [r.path for r in refs] == [tmp_path / "x" / "1.jpg"]
+    assert len(clashes) == 1 and clashes[0].path == str(tmp_path / "y" / "1.jpg") and "already taken" in clashes[0].reason

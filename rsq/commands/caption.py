@@ -13,8 +13,8 @@ from rsq.errors import RsqError
 
 
 def caption(
-    sources: Annotated[list[str], typer.Argument(help="Tiles: files, folders, globs, manifests, STAC, data:NAME.")],
     out: Annotated[Path, typer.Option("--out", help="Caption store folder (created or resumed).")],
+    sources: Annotated[list[str] | None, typer.Argument(help="Tiles: files, folders, globs, manifests, STAC, data:NAME (none with annotations: captions every record of the file, without tile files).")] = None,
     model: Annotated[str | None, typer.Option("--model", help="Model spec: hf:, vllm:, openai:, annotations: (see `rsq models list`).")] = None,
     prompt: Annotated[str | None, typer.Option("--prompt", help="Template name or .j2 path (default: structured; human-captions for annotations).")] = None,
     variants: Annotated[int, typer.Option(help="Caption variants per tile.")] = 5,
@@ -36,7 +36,7 @@ def caption(
     from rsq.captioner.batch import CaptionJob, prepare_request, run_job
     from rsq.captioner.store import CaptionStore
     from rsq.prompts import load_template
-    from rsq.sources import list_many, open_tiles
+    from rsq.sources import open_tiles
 
     spec = model or DEFAULT_MODEL
     scheme, _ = parse_spec(spec)
@@ -44,7 +44,7 @@ def caption(
     _check_template_fits(scheme, template.kind)
     overrides = {k: v for k, v in {"temperature": temperature, "max_new_tokens": max_new_tokens, "seed": seed}.items() if v is not None}
     job = CaptionJob(template, variants=variants, params=overrides, batch_size=batch_size, workers=workers)
-    refs = list_many(sources, data)
+    refs, clashes = _tile_refs(sources or [], scheme, spec, data)
     if dry_run:
         tiles, _ = open_tiles(refs[:1])
         if not tiles:
@@ -66,7 +66,28 @@ def caption(
             summary = run_job(refs, store, backend, job, limit=limit, on_total=bar.set_total, on_progress=bar.advance)
     else:
         raise RsqError(f"--engine must be local or ray, not {engine!r}")
-    warn(f"run {summary.run_id}: {summary.ok} ok, {summary.failed} failed, {summary.already_done} already done -> {store.path}")
+    for clash in clashes:
+        warn(f"skipped {clash.path}: {clash.reason}")
+    failed = summary.failed + len(clashes)
+    warn(f"run {summary.run_id}: {summary.ok} ok, {failed} failed, {summary.already_done} already done -> {store.path}")
+    if failed:
+        raise typer.Exit(1)
+
+
+def _tile_refs(sources: list[str], scheme: str, spec: str, data):
+    """The tiles to caption, and those skipped for a clashing id; with no sources, an annotation file's own records."""
+    from rsq.captioner.backends import parse_spec
+    from rsq.sources import list_many
+    from rsq.sources.annotations import annotation_refs
+
+    if sources:
+        return list_many(sources, data)
+    if scheme != "annotations":
+        raise RsqError("give the tiles to caption (files, folders, globs, manifests, STAC, data:NAME)")
+    path = Path(parse_spec(spec)[1]).expanduser()
+    if not path.is_file():
+        raise RsqError(f"annotation file {path} not found")
+    return annotation_refs(path), []
 
 
 def _check_template_fits(scheme: str, kind: str) -> None:

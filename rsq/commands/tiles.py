@@ -21,7 +21,9 @@ def info(
     """Show what each tile is: sensor, bands, shape, georeference, time."""
     from rsq.sources import list_many, open_tiles
 
-    tiles, skipped = open_tiles(list_many(sources, data))
+    refs, clashes = list_many(sources, data)
+    tiles, skipped = open_tiles(refs)
+    skipped = clashes + skipped
     if json_lines:
         print_json_lines(tile.to_dict() for tile in tiles)
     else:
@@ -44,7 +46,9 @@ def render(
     from rsq.imagery.render import resolve_view
     from rsq.sources import Skipped, list_many, open_tiles
 
-    tiles, skipped = open_tiles(list_many(sources, data))
+    refs, clashes = list_many(sources, data)
+    tiles, skipped = open_tiles(refs)
+    skipped = clashes + skipped
     to_file = len(tiles) == 1 and not skipped and out.suffix.lower() in (".png", ".jpg", ".jpeg")
     for tile in tiles:
         try:

@@ -50,6 +50,24 @@ class Tile:
         return record
 
     @classmethod
+    def described(cls, tile_id: str, meta: dict[str, Any]) -> Tile:
+        """A tile known only by metadata (no file): sensor, time, and place from `lon`/`lat` or `bbox`."""
+        from rsq.imagery.timeparse import parse_time
+
+        extra = dict(meta)
+        sensor = str(extra.pop("sensor", "other"))
+        moment = parse_time(extra.pop("time", None) or extra.pop("datetime", None) or extra.pop("date", None))
+        bbox = extra.pop("bbox", None)
+        lon, lat = extra.pop("lon", None), extra.pop("lat", None)
+        bounds = tuple(float(v) for v in bbox) if isinstance(bbox, list | tuple) and len(bbox) == 4 else None
+        if isinstance(lon, int | float) and isinstance(lat, int | float):
+            center = (float(lon), float(lat))
+        else:
+            center = ((bounds[0] + bounds[2]) / 2, (bounds[1] + bounds[3]) / 2) if bounds else None
+        return cls(tile_id, "", Sensor(sensor) if sensor in Sensor._value2member_map_ else Sensor.OTHER, (), (0, 0, 0), "",
+                   bounds=bounds, center=center, time=moment, meta=extra)
+
+    @classmethod
     def from_dict(cls, record: dict[str, Any]) -> Tile:
         """Inverse of `to_dict`."""
         values = dict(record)

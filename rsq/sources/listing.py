@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from rsq.errors import SourceError
-from rsq.sources.refs import TileRef
+from rsq.sources.refs import Skipped, TileRef
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".tif", ".tiff"}
 MANIFEST_PATH_KEYS = ("path", "image", "href")
@@ -16,7 +16,12 @@ STAC_ASSET_KEYS = ("image", "visual", "data")
 
 
 def list_tiles(spec: str, data: str | Path | None = None) -> list[TileRef]:
-    """Tiles named by `spec`: `data:NAME[:SPLIT]`, a folder, a .jsonl manifest, a STAC .json, a file or a glob."""
+    """Tiles named by `spec`: `data:NAME[:SPLIT]`, a folder, a .jsonl manifest, a STAC .json, a file or a glob.
+
+    A tile's id is unique within its source: the path relative to the folder (or to the glob's fixed
+    part), the manifest's `id` or else its path as written, the STAC item id; named datasets keep their
+    published ids.
+    """
     if spec.startswith("data:"):
         from rsq.sources.datasets import dataset_tiles
 
@@ -24,22 +29,31 @@ def list_tiles(spec: str, data: str | Path | None = None) -> list[TileRef]:
         return dataset_tiles(name, split or None, data)
     path = Path(spec).expanduser()
     if path.is_dir():
-        return [_ref(p) for p in sorted(path.rglob("*")) if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()]
+        return [_ref(p, path) for p in sorted(path.rglob("*")) if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()]
     if path.is_file() and path.suffix.lower() == ".jsonl":
         return read_manifest(path)
     if path.is_file() and path.suffix.lower() == ".json":
         return read_stac(path)
     if path.is_file():
-        return [_ref(path)]
+        return [_ref(path, path.parent)]
     matches = sorted(Path(p) for p in glob.glob(spec, recursive=True))
     if not matches:
         raise SourceError(f"{spec}: no such file, folder, manifest or glob match")
-    return [_ref(p) for p in matches if p.is_file()]
+    base = _fixed_part(spec)
+    return [_ref(p, base) for p in matches if p.is_file()]
 
 
-def list_many(specs: list[str], data: str | Path | None = None) -> list[TileRef]:
-    """`list_tiles` over several specs, in order."""
-    return [ref for spec in specs for ref in list_tiles(spec, data)]
+def list_many(specs: list[str], data: str | Path | None = None) -> tuple[list[TileRef], list[Skipped]]:
+    """`list_tiles` over several specs, in order; a tile listed twice counts once, and a second tile
+    claiming an id already taken is skipped, with the reason."""
+    refs: dict[str, TileRef] = {}
+    clashes: list[Skipped] = []
+    for spec in specs:
+        for ref in list_tiles(spec, data):
+            first = refs.setdefault(ref.id, ref)
+            if first is not ref and first.path.resolve() != ref.path.resolve():
+                clashes.append(Skipped(ref.id, str(ref.path), f"tile id {ref.id!r} is already taken by {first.path}; give each tile a unique id (a manifest with ids)"))
+    return list(refs.values()), clashes
 
 
 def read_manifest(path: Path) -> list[TileRef]:
@@ -52,8 +66,8 @@ def read_manifest(path: Path) -> list[TileRef]:
         key = next((k for k in MANIFEST_PATH_KEYS if k in record), None)
         if key is None:
             raise SourceError(f"{path}:{number}: no 'path' field")
-        tile_path = _resolve(path.parent, str(record.pop(key)))
-        refs.append(TileRef(str(record.pop("id", tile_path.stem)), tile_path, record))
+        written = str(record.pop(key))
+        refs.append(TileRef(str(record.pop("id", Path(written).as_posix())), _resolve(path.parent, written), record))
     return refs
 
 
@@ -105,5 +119,15 @@ def _resolve(base: Path, href: str) -> Path:
     return href_path if href_path.is_absolute() else base / href_path
 
 
-def _ref(path: Path) -> TileRef:
-    return TileRef(path.stem, path)
+def _ref(path: Path, root: Path) -> TileRef:
+    return TileRef(path.relative_to(root).as_posix(), path)
+
+
+def _fixed_part(pattern: str) -> Path:
+    """The folder a glob pattern starts from: its leading parts without wildcards."""
+    fixed = []
+    for part in Path(pattern).expanduser().parts[:-1]:
+        if glob.has_magic(part):
+            break
+        fixed.append(part)
+    return Path(*fixed) if fixed else Path(".")

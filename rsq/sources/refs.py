@@ -18,6 +18,7 @@ class TileRef:
     id: str
     path: Path
     meta: dict[str, Any] = field(default_factory=dict)
+    pixels: bool = True  # False: a tile known only by its metadata (captions imported without the image)
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,9 @@ def open_tiles(refs: Iterable[TileRef]) -> tuple[list[Tile], list[Skipped]]:
     """Read each ref's metadata; unreadable tiles are skipped and recorded, never raised."""
     tiles, skipped = [], []
     for ref in refs:
+        if not ref.pixels:
+            tiles.append(Tile.described(ref.id, ref.meta))
+            continue
         try:
             tiles.append(read_tile(ref.path, ref.id, ref.meta))
         except TileError as error:
