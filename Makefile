@@ -23,7 +23,9 @@ test: $(STAMP)
 	$(BIN)/python -m pytest
 
 bench: $(STAMP)
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[bench]'
 	$(BIN)/python bench/caption_throughput.py
+	$(BIN)/python bench/index_scale.py
 
 clean:
 	rm -rf $(VENV) out

@@ -27,6 +27,7 @@ def _register(name: str) -> None:
         alphas: Annotated[str, typer.Option(help="Comma-separated alphas for the weighted-fusion (and image-weight) sweep.")] = "0,0.1,0.2,0.3,0.4,0.5,0.6,0.7,0.8,0.9,1",
         image_encoder: Annotated[str | None, typer.Option(help="closp:<checkpoint>: add image mode and hybrid with images (ucm-t2i).")] = None,
         modes: Annotated[str | None, typer.Option(help="Report only these modes, comma-separated (e.g. image,hybrid).")] = None,
+        query_encoder: Annotated[str | None, typer.Option(help="Encode queries with another runtime of the index's model: onnx-int8 (default: the index's own encoder).")] = None,
         data: DataOption = None,
     ) -> None:
         from rsq.errors import RsqError
@@ -40,7 +41,7 @@ def _register(name: str) -> None:
         if image_encoder and name != "ucm-t2i":
             raise RsqError("--image-encoder applies to ucm-t2i, the benchmark with images and captions")
         chosen = tuple(modes.split(",")) if modes else None
-        result = run_benchmark(name, EvalOptions(data, captions, embedder, limit, sweep, image_encoder, chosen))
+        result = run_benchmark(name, EvalOptions(data, captions, embedder, limit, sweep, image_encoder, chosen, query_encoder))
         paths = write_run(result, out or Path("runs") / "eval" / name)
         typer.echo(markdown_table(result))
         warn("wrote " + ", ".join(str(p) for p in paths))

@@ -30,7 +30,7 @@ from rsq.prompts import load_template
 from rsq.query.search import DEFAULT_ALPHA, DEFAULT_FUSION, DEFAULT_IMAGE_WEIGHT, Index, fuse
 from rsq.sources import CaptionedImage, caption_corpus, ucm_captions
 from rsq.textindex.build import BuildOptions, index_records
-from rsq.textindex.embedders import DEFAULT_EMBEDDER, make_embedder
+from rsq.textindex.embedders import DEFAULT_EMBEDDER, make_embedder, query_encoder
 
 BENCHMARKS = ("ucm-t2i", "rsitmd-t2t", "rsicd-t2t", "ucm-class")
 DEFAULT_ALPHAS = tuple(round(0.1 * i, 1) for i in range(11))
@@ -46,6 +46,7 @@ class EvalOptions:
     alphas: tuple[float, ...] = DEFAULT_ALPHAS
     image_encoder: str | None = None  # closp:<checkpoint>: add image mode (ucm-t2i)
     modes: tuple[str, ...] | None = None  # report only these configurations
+    query_encoder: str | None = None  # e.g. onnx-int8: queries through another runtime of the index's model
 
 
 @dataclass
@@ -87,6 +88,8 @@ def run_benchmark(name: str, options: EvalOptions) -> dict[str, Any]:
     if name not in runners:
         raise RsqError(f"unknown benchmark {name!r}; choose one of {', '.join(BENCHMARKS)}")
     encoder = CachedEmbedder(make_embedder(options.embedder or DEFAULT_EMBEDDER))
+    if options.query_encoder:
+        encoder.queries = CachedEmbedder(query_encoder(encoder.spec, options.query_encoder))
     with tempfile.TemporaryDirectory(prefix="rsq-eval-") as work:
         result = runners[name](options, encoder, Path(work))
     if options.modes:
@@ -96,7 +99,8 @@ def run_benchmark(name: str, options: EvalOptions) -> dict[str, Any]:
     result["benchmark"] = name
     result["config"] |= {"embedder": encoder.spec, "limit": options.limit, "alphas": list(options.alphas),
                          "default_fusion": DEFAULT_FUSION, "default_alpha": DEFAULT_ALPHA,
-                         "image_encoder": options.image_encoder, "default_image_weight": DEFAULT_IMAGE_WEIGHT}
+                         "image_encoder": options.image_encoder, "default_image_weight": DEFAULT_IMAGE_WEIGHT,
+                         "query_encoder": encoder.queries.spec}
     return result
 
 
@@ -252,7 +256,7 @@ def _without_variant(record: CaptionRecord, text: str | None) -> CaptionRecord:
 def _build(records: list[CaptionRecord], encoder, folder: Path, images: _TileImages | None = None) -> tuple[Index, dict[str, Any]]:
     options = BuildOptions(rebuild=True, thumbnails=False, image_spec=images.encoder.spec if images else None)
     report = index_records(records, folder, encoder, options, images.lookup if images else None)
-    return Index(folder, encoder=encoder, image_encoder=images and images.encoder), report.manifest.to_dict()
+    return Index(folder, encoder=encoder.queries, image_encoder=images and images.encoder), report.manifest.to_dict()
 
 
 def _rank(index: Index, texts: list[str], alphas: tuple[float, ...], depth: int) -> dict[str, list[list[str]]]:

@@ -12,6 +12,7 @@ class CachedEmbedder:
         self.base = base
         self.spec, self.dim = base.spec, base.dim
         self._cache: dict[str, np.ndarray] = {}
+        self.queries: CachedEmbedder = self  # what encodes queries: itself, or another runtime of the same model
 
     def encode(self, texts: list[str]) -> np.ndarray:
         missing = list(dict.fromkeys(t for t in texts if t not in self._cache))

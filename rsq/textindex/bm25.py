@@ -49,11 +49,11 @@ def _schema():
     return builder.build()
 
 
-def _with_analyzer(index):
-    """Simple tokens, lower-cased, English stop words removed, Porter-stemmed (registered on every open)."""
+def _analyzer():
+    """Simple tokens, lower-cased, English stop words removed, Porter-stemmed."""
     import tantivy
 
-    analyzer = (
+    return (
         tantivy.TextAnalyzerBuilder(tantivy.Tokenizer.simple())
         .filter(tantivy.Filter.remove_long(40))
         .filter(tantivy.Filter.lowercase())
@@ -61,7 +61,11 @@ def _with_analyzer(index):
         .filter(tantivy.Filter.stemmer("english"))
         .build()
     )
-    index.register_tokenizer(ANALYZER, analyzer)
+
+
+def _with_analyzer(index):
+    """Custom analyzers are not stored in the index: registered on every open."""
+    index.register_tokenizer(ANALYZER, _analyzer())
     return index
 
 
@@ -120,6 +124,7 @@ class Bm25Reader:
             self.index = _with_analyzer(tantivy.Index.open(str(folder)))
             self.index.config_reader("Manual")
             self.searcher = self.index.searcher()
+            self.analyzer = _analyzer()
         except (OSError, ValueError) as error:
             raise RsqError(f"index damaged: the BM25 part {folder} cannot be opened ({error}); rebuild the index") from None
 
@@ -129,14 +134,13 @@ class Bm25Reader:
 
     def search(self, text: str, limit: int, filters: Filters) -> Hits:
         """The best `limit` documents for the words of `text` that pass the filters' engine-side tests."""
-        terms = query_terms(text)
-        if not terms or limit <= 0:
+        import tantivy
+
+        query = self._text_query(text)
+        if query is None or limit <= 0:
             return Hits.empty()
-        query = self.index.parse_query(" ".join(terms), list(FIELD_BOOSTS), field_boosts=FIELD_BOOSTS)
         restriction = self._filter_query(filters)
         if restriction is not None:
-            import tantivy
-
             query = tantivy.Query.boolean_query(
                 [(tantivy.Occur.Must, query), (tantivy.Occur.Must, tantivy.Query.const_score_query(restriction, 0.0))]
             )
@@ -149,6 +153,18 @@ class Bm25Reader:
             np.array(self.searcher.fast_field_values("tkey", addresses), dtype=np.int64),
             np.array([score for score, _ in hits], dtype=np.float32),
         )
+
+    def _text_query(self, text: str):
+        """Any of the query's analysed words in any caption field, each field with its boost (no query syntax)."""
+        import tantivy
+
+        tokens = list(dict.fromkeys(self.analyzer.analyze(" ".join(query_terms(text)))))[:MAX_QUERY_TERMS]
+        if not tokens:
+            return None
+        schema, should = self.index.schema, tantivy.Occur.Should
+        clauses = [(should, tantivy.Query.boost_query(tantivy.Query.term_query(schema, field, token, index_option="freq"), boost))
+                   for token in tokens for field, boost in FIELD_BOOSTS.items()]
+        return tantivy.Query.boolean_query(clauses)
 
     def _filter_query(self, filters: Filters):
         """Sensor as a term, time and place as fast-field ranges; `near` as its bounding box (exact distance later)."""

@@ -36,7 +36,7 @@ CREATE TABLE IF NOT EXISTS variants (row INTEGER PRIMARY KEY, rid INTEGER NOT NU
 """
 CHUNK = 500
 SQLITE_HEADER = b"SQLite format 3\x00"
-LIVE_RECORD = """rid = (SELECT MAX(r2.rid) FROM records r2 WHERE r2.tkey = r.tkey AND r2.kind = r.kind
+LIVE_RECORD = """rid = (SELECT MAX(r2.rid) FROM records r2 INDEXED BY records_key WHERE r2.tkey = r.tkey AND r2.kind = r.kind
                  AND r2.source = r.source AND r2.first_row < :below)"""
 
 
@@ -117,12 +117,10 @@ class Catalog:
 
     def known_versions(self, versions: list[tuple[int, str]]) -> dict[tuple[int, str], int]:
         """(tkey, fingerprint) -> tver for the tile versions already stored."""
-        found: dict[tuple[int, str], int] = {}
-        for tkey, fingerprint in versions:
-            row = self._rows("SELECT tver FROM tiles WHERE tkey = ? AND fingerprint = ?", (tkey, fingerprint))
-            if row:
-                found[(tkey, fingerprint)] = row[0][0]
-        return found
+        wanted = set(versions)
+        query = "SELECT tkey, fingerprint, tver FROM tiles WHERE tkey IN ({marks})"
+        return {(tkey, digest): tver for tkey, digest, tver in self._in_chunks(query, list({t for t, _ in wanted}))
+                if (tkey, digest) in wanted}
 
     def add_version(self, tkey: int, fingerprint: str, record: dict[str, Any], thumbnail: bytes | None) -> int:
         cursor = self.db.execute(
@@ -133,18 +131,19 @@ class Catalog:
 
     def newest_records(self, kind: str, keys: list[tuple[int, str]], below: int) -> dict[tuple[int, str], StoredRecord]:
         """(tkey, source) -> the newest record of that key whose rows lie below row id `below`."""
+        wanted = set(keys)
+        query = ("SELECT rid, tkey, source, fingerprint, first_row, n_rows FROM records INDEXED BY records_key"
+                 " WHERE tkey IN ({marks}) AND kind = ? AND first_row < ?")
         found: dict[tuple[int, str], StoredRecord] = {}
-        for tkey, source in dict.fromkeys(keys):
-            row = self._rows(
-                "SELECT rid, tkey, fingerprint, first_row, n_rows FROM records WHERE tkey = ? AND kind = ? AND source = ?"
-                " AND first_row < ? ORDER BY rid DESC LIMIT 1", (tkey, kind, source, below))
-            if row:
-                found[(tkey, source)] = StoredRecord(*row[0])
+        for rid, tkey, source, digest, first_row, n_rows in self._in_chunks(query, list({t for t, _ in wanted}), kind, below):
+            key = (tkey, source)
+            if key in wanted and (key not in found or rid > found[key].rid):
+                found[key] = StoredRecord(rid, tkey, digest, first_row, n_rows)
         return found
 
     def captioned(self, tkeys: list[int], below: int) -> set[int]:
         """The tiles among `tkeys` that already have a caption record below row id `below`."""
-        query = "SELECT DISTINCT tkey FROM records WHERE tkey IN ({marks}) AND kind = 'captions' AND first_row < ?"
+        query = "SELECT DISTINCT tkey FROM records INDEXED BY records_key WHERE tkey IN ({marks}) AND kind = 'captions' AND first_row < ?"
         return {row[0] for row in self._in_chunks(query, list(tkeys), below)}
 
     def add_record(self, kind: str, tkey: int, tver: int, source: str, fingerprint: str, first_row: int, n_rows: int,
@@ -205,7 +204,7 @@ class Catalog:
 
     def live_records(self, tkey: int, kind: str, below: int) -> list[dict[str, Any]]:
         """The live records of a tile: per source, the newest one committed below row id `below`."""
-        query = (f"SELECT rid, tver, source, first_row, n_rows, run_id, model, template, captions FROM records r"
+        query = (f"SELECT rid, tver, source, first_row, n_rows, run_id, model, template, captions FROM records r INDEXED BY records_key"
                  f" WHERE tkey = :tkey AND kind = :kind AND first_row < :below AND {LIVE_RECORD} ORDER BY rid")
         with self._lock:
             cursor = self.db.execute(query, {"tkey": tkey, "kind": kind, "below": below})
@@ -220,7 +219,7 @@ class Catalog:
         found: dict[int, str] = {}
         for tkey in tkeys:
             row = self._rows(
-                "SELECT v.snippet FROM records r JOIN variants v ON v.row = r.first_row WHERE r.tkey = ? AND r.kind = 'captions'"
+                "SELECT v.snippet FROM records r INDEXED BY records_key JOIN variants v ON v.row = r.first_row WHERE r.tkey = ? AND r.kind = 'captions'"
                 " AND r.first_row < ? ORDER BY r.rid DESC LIMIT 1", (tkey, below))
             if row:
                 found[tkey] = row[0][0]

