@@ -3,8 +3,10 @@
 For each size (tiles, two caption variants each, from bench/corpus.py): build throughput (and the embedder's
 own rate), disk, open time and memory in a fresh process, query latency p50/p99 per mode (bm25, dense,
 hybrid) without and with each filter (sensor, time, bbox, near), dense recall@10 against exact search, and
-adding 10 tiles. Peers: bm25s for BM25, NumPy brute force for dense, txtai's hybrid index at one size.
-Query vectors are computed beforehand, so latencies are rsq's own cost; the query encoder is timed apart.
+adding 10 tiles. Two query sets: 200 sentences (RSITMD test captions, never in the corpus) and 63 short
+queries (the ucm-class names and paraphrases). Peers: bm25s for BM25, NumPy brute force for dense,
+txtai's hybrid index at one size. Query vectors are computed beforehand, so latencies are rsq's own cost;
+the query encoder is timed apart.
 
 Run: .venv/bin/python bench/index_scale.py --sizes 10000,100000,1000000   (needs `pip install -e '.[bench]'`)
 Writes bench/results/index-<size>.json, bench/results/index-txtai.json and bench/results/index.md.
@@ -27,6 +29,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).parent))
 import corpus  # noqa: E402
 
+from rsq.eval.queries import CLASS_QUERIES  # noqa: E402
 from rsq.query import Index, SearchQuery, parse_filters  # noqa: E402
 from rsq.textindex.build import BuildOptions, index_records  # noqa: E402
 from rsq.textindex.embedders import DEFAULT_EMBEDDER, make_embedder, packaged_minilm, query_encoder  # noqa: E402
@@ -40,7 +43,7 @@ FILTERS = {
     "near": {"near": "10,50,300"},
 }
 MODES = ("bm25", "dense", "hybrid")
-SHORT_QUERIES = ("flooded farmland", "planes parked at an airport", "storage tanks", "a river through a forest", "baseball field")
+SHORT_QUERIES = [text for texts in CLASS_QUERIES.values() for text in texts]
 
 
 class Precomputed:
@@ -96,7 +99,10 @@ print(json.dumps({{"open_s": round(opened, 4), "rss_mb_before_open": round(befor
 
 
 def vectors_mb(index: Path) -> float:
-    return round(sum(p.stat().st_size for p in index.rglob("vectors.faiss")) / 2**20, 1)
+    """The live generation's vector files (what memory-mapping may bring into memory)."""
+    from rsq.textindex.commit import latest
+
+    return round(sum(s.files["vectors.faiss"] for s in latest(index).segments) / 2**20, 1)
 
 
 def latencies(index: Index, queries: list[str]) -> dict[str, dict[str, dict[str, float]]]:
@@ -114,18 +120,23 @@ def latencies(index: Index, queries: list[str]) -> dict[str, dict[str, dict[str,
 
 
 def dense_recall(index: Index, matrix: np.ndarray, row_tiles: np.ndarray, queries: list[str], vectors: dict[str, np.ndarray]) -> float:
-    """Tile-level recall@10 of rsq's dense mode against exact search over every variant vector."""
+    """Tile-level recall@10 of rsq's dense mode against exact search over every variant vector. Ties count:
+    the corpus repeats sentences, so a hit whose true score reaches the exact 10th-best tile's is a match."""
     found = 0
     for query in queries:
         scores = matrix @ vectors[query]
         order = np.argsort(-scores)[:400]
-        exact = list(dict.fromkeys(row_tiles[order].tolist()))[:10]
-        got = [h.id for h in index.search(SearchQuery(query, k=10, mode="dense"))]
-        found += len(set(exact) & set(got))
+        best: dict[str, float] = {}
+        for position in order:
+            best.setdefault(row_tiles[position], float(scores[position]))
+        tenth = sorted(best.values(), reverse=True)[min(9, len(best) - 1)]
+        hits = index.search(SearchQuery(query, k=10, mode="dense"))
+        found += sum(hit.scores["dense"] >= tenth - 1e-5 for hit in hits)
     return round(found / (10 * len(queries)), 4)
 
 
-def peer_bm25s(texts: list[str], queries: list[str]) -> dict[str, float]:
+def build_bm25s(texts: list[str]):
+    """bm25s over the same caption variants, with the same English stop words and Porter-family stemmer."""
     import bm25s
     import Stemmer
 
@@ -133,7 +144,13 @@ def peer_bm25s(texts: list[str], queries: list[str]) -> dict[str, float]:
     started = time.perf_counter()
     retriever = bm25s.BM25()
     retriever.index(bm25s.tokenize(texts, stopwords="en", stemmer=stemmer, show_progress=False), show_progress=False)
-    built = time.perf_counter() - started
+    return retriever, stemmer, round(time.perf_counter() - started, 2)
+
+
+def peer_bm25s(built, queries: list[str]) -> dict[str, float]:
+    import bm25s
+
+    retriever, stemmer, _ = built
 
     def search(query: str) -> None:
         tokens = bm25s.tokenize([query], stopwords="en", stemmer=stemmer, show_progress=False)
@@ -141,7 +158,7 @@ def peer_bm25s(texts: list[str], queries: list[str]) -> dict[str, float]:
 
     for query in queries[:20]:
         search(query)
-    return {"build_s": round(built, 2)} | percentiles(timed(search, queries))
+    return percentiles(timed(search, queries))
 
 
 def peer_numpy(matrix: np.ndarray, queries: list[str], vectors: dict[str, np.ndarray]) -> dict[str, float]:
@@ -154,18 +171,15 @@ def peer_numpy(matrix: np.ndarray, queries: list[str], vectors: dict[str, np.nda
 
 def all_vectors(index: Index) -> tuple[np.ndarray, np.ndarray]:
     """Every live caption vector and the tile id of its row (for the exact peer)."""
-    snapshot = index.snapshot
-    matrices, tkeys = [], []
-    for segment in snapshot.segments["captions"]:
-        live = np.ones(segment.info.count, bool) if segment.deleted is None else ~segment.deleted
+    matrices, tiles = [], []
+    for segment in index.snapshot.segments["captions"]:
+        live = np.flatnonzero(segment.is_live(np.arange(segment.info.count)))
         matrices.append(segment.vectors.vectors()[live])
-        tkeys.append(np.asarray(segment.columns.tkeys)[live])
-    keys = np.concatenate(tkeys)
-    ids = snapshot.tile_ids(np.unique(keys).tolist())
-    return np.concatenate(matrices), np.array([ids[k] for k in keys.tolist()])
+        tiles.append(segment.columns.tiles.get(live))
+    return np.concatenate(matrices), np.concatenate(tiles)
 
 
-def run_size(size: int, encoder, pool: list[str], queries: list[str], vectors: dict[str, np.ndarray], work: Path) -> dict:
+def run_size(size: int, encoder, pool: list[str], query_sets: dict[str, list[str]], vectors: dict[str, np.ndarray], work: Path) -> dict:
     out = work / f"index-{size}"
     shutil.rmtree(out, ignore_errors=True)
     print(f"[{size}] building with {encoder.spec} ({type(encoder).__name__})", flush=True)
@@ -183,22 +197,25 @@ def run_size(size: int, encoder, pool: list[str], queries: list[str], vectors: d
     result |= probe_open(out)
     index = Index(out, encoder=Precomputed(vectors, encoder.spec))
     print(f"[{size}] queries", flush=True)
-    result["queries"] = latencies(index, queries)
+    result["queries"] = {name: latencies(index, queries) for name, queries in query_sets.items()}
     matrix, row_tiles = all_vectors(index)
-    result["dense_recall_at_10"] = dense_recall(index, matrix, row_tiles, queries[:100], vectors)
+    result["dense_recall_at_10"] = dense_recall(index, matrix, row_tiles, query_sets["sentences"][:100], vectors)
     print(f"[{size}] peers", flush=True)
     texts = [v["one_sentence"] for record in corpus.records(size, pool) for v in record.captions["variants"]]
-    result["peers"] = {"bm25s": peer_bm25s(texts, queries), "numpy_dense": peer_numpy(matrix, queries, vectors)}
-    del matrix
+    bm25s_index = build_bm25s(texts)
+    del texts
+    result["peers"] = {name: {"bm25s": peer_bm25s(bm25s_index, queries), "numpy_dense": peer_numpy(matrix, queries, vectors)}
+                       for name, queries in query_sets.items()}
+    result["peers"]["bm25s_build_s"] = bm25s_index[2]
+    del matrix, bm25s_index
     added = timed(lambda n: index_records(corpus.records(10, pool, start=size + 10 * n), out, encoder, BuildOptions(thumbnails=False)), range(3))
     result["add_10_tiles_s"] = [round(t, 3) for t in added]
-    result["ratios"] = ratios(result)
+    result["ratios"] = {name: ratios(result["queries"][name], result["peers"][name]) for name in query_sets}
     return result
 
 
-def ratios(result: dict) -> dict[str, float]:
+def ratios(queries: dict, peers: dict) -> dict[str, float]:
     """Peer time / rsq time (above 1: rsq is faster)."""
-    queries, peers = result["queries"], result["peers"]
     return {
         "bm25_vs_bm25s_p50": round(peers["bm25s"]["p50_ms"] / queries["bm25"]["none"]["p50_ms"], 2),
         "bm25_vs_bm25s_p99": round(peers["bm25s"]["p99_ms"] / queries["bm25"]["none"]["p99_ms"], 2),
@@ -207,7 +224,7 @@ def ratios(result: dict) -> dict[str, float]:
     }
 
 
-def run_txtai(size: int, encoder, pool: list[str], queries: list[str], work: Path) -> dict:
+def run_txtai(size: int, encoder, pool: list[str], query_sets: dict[str, list[str]], work: Path) -> dict:
     """txtai's hybrid index (BM25 + dense, its own encoder) against rsq hybrid, both encoding the query."""
     from txtai import Embeddings
 
@@ -216,27 +233,74 @@ def run_txtai(size: int, encoder, pool: list[str], queries: list[str], work: Pat
     started = time.perf_counter()
     embeddings = Embeddings(path=packaged_minilm(), hybrid=True, content=False)
     embeddings.index(texts)
-    txtai_build = time.perf_counter() - started
-    for query in queries[:20]:
-        embeddings.search(query, 10)
-    txtai = percentiles(timed(lambda q: embeddings.search(q, 10), queries))
+    result = {"tiles": size, "documents": len(texts), "txtai_build_s": round(time.perf_counter() - started, 2)}
     out = work / f"index-txtai-{size}"
     shutil.rmtree(out, ignore_errors=True)
-    report = index_records(records, out, encoder, BuildOptions(thumbnails=False))
+    result["rsq_build_s"] = round(index_records(records, out, encoder, BuildOptions(thumbnails=False)).seconds, 2)
     index = Index(out)  # the default query encoder, as `rsq search` uses it
-    for query in queries[:20]:
-        index.search(SearchQuery(query, k=10))
-    rsq = percentiles(timed(lambda q: index.search(SearchQuery(q, k=10)), queries))
-    return {"tiles": size, "documents": len(texts), "txtai_build_s": round(txtai_build, 2), "rsq_build_s": round(report.seconds, 2),
-            "txtai_hybrid": txtai, "rsq_hybrid_with_query_encoder": rsq, "query_encoder": index.embedder.spec,
-            "ratio_p50": round(txtai["p50_ms"] / rsq["p50_ms"], 2), "ratio_p99": round(txtai["p99_ms"] / rsq["p99_ms"], 2)}
+    result["query_encoder"] = index.embedder.spec
+    for name, queries in query_sets.items():
+        for query in queries[:20]:
+            embeddings.search(query, 10)
+            index.search(SearchQuery(query, k=10))
+        txtai = percentiles(timed(lambda q: embeddings.search(q, 10), queries))
+        rsq = percentiles(timed(lambda q: index.search(SearchQuery(q, k=10)), queries))
+        result[name] = {"txtai_hybrid": txtai, "rsq_hybrid_with_query_encoder": rsq,
+                        "ratio_p50": round(txtai["p50_ms"] / rsq["p50_ms"], 2), "ratio_p99": round(txtai["p99_ms"] / rsq["p99_ms"], 2)}
+    return result
 
 
-def encoder_latency() -> dict:
+def encoder_latency(query_sets: dict[str, list[str]]) -> dict:
+    """The default query encoder, one query at a time, per query set."""
     encoder = query_encoder(DEFAULT_EMBEDDER)
     for query in SHORT_QUERIES:
         encoder.encode([query])
-    return {"spec": encoder.spec} | percentiles(timed(lambda q: encoder.encode([q]), list(SHORT_QUERIES) * 40))
+    return {"spec": encoder.spec} | {name: percentiles(timed(lambda q: encoder.encode([q]), queries * 3)) for name, queries in query_sets.items()}
+
+
+def table(sizes: list[int]) -> str:
+    """The README table, from the result files of one run."""
+    runs = [json.loads((RESULTS / f"index-{size}.json").read_text()) for size in sizes]
+    txtai = json.loads((RESULTS / "index-txtai.json").read_text()) if (RESULTS / "index-txtai.json").is_file() else None
+    encoder = json.loads((RESULTS / "index-encoder.json").read_text())
+
+    def cells(make) -> str:
+        return " | ".join(make(run) for run in runs)
+
+    def latency(run, mode, name, queries="sentences") -> str:
+        entry = run["queries"][queries][mode][name]
+        return f"{entry['p50_ms']:.1f} / {entry['p99_ms']:.1f}"
+
+    def versus(run, queries, mode, peer) -> str:
+        ours, theirs = run["queries"][queries][mode]["none"], run["peers"][queries][peer]
+        return f"{ours['p50_ms']:.1f} / {ours['p99_ms']:.1f} vs {theirs['p50_ms']:.1f} / {theirs['p99_ms']:.1f} (**{theirs['p50_ms'] / ours['p50_ms']:.2f}× / {theirs['p99_ms'] / ours['p99_ms']:.2f}×**)"
+
+    lines = [
+        "| | " + " | ".join(f"{run['tiles']:,} tiles ({run['variants']:,} rows)" for run in runs) + " |",
+        "|---" * (len(runs) + 1) + "|",
+        "| caption vectors | " + cells(lambda r: "real MiniLM" if r["encoder"] != "StandInEncoder" else "stand-in (mean of real sentence vectors)") + " |",
+        "| build: texts/s (share of the embedder's own rate) | " + cells(lambda r: f"{r['build_texts_per_s']:,.0f} ({100 * r['build_share_of_embedder_rate']:.1f}%)" if r["encoder"] != "StandInEncoder" else f"{r['build_s']:.0f} s in all (index cost only)") + " |",
+        "| disk, of which vectors (MB) | " + cells(lambda r: f"{r['disk_mb']:,.0f}, {r['vectors_mb']:,.0f}") + " |",
+        "| open (s); RSS after open / after 50 searches (MB) | " + cells(lambda r: f"{r['open_s']:.2f}; {r['rss_mb_after_open']:.0f} / {r['rss_mb_after_50_searches']:.0f}") + " |",
+        "| add 10 tiles (s, three runs) | " + cells(lambda r: ", ".join(f"{t:.2f}" for t in r["add_10_tiles_s"])) + " |",
+    ]
+    for queries in ("sentences", "short"):
+        lines.append(f"| **hybrid p50 / p99 ms, {queries}** | " + cells(lambda r: latency(r, "hybrid", "none", queries)) + " |")
+        for name in ("sensor", "time", "bbox", "near"):
+            lines.append(f"| hybrid + `{name}` filter, {queries} | " + cells(lambda r, n=name: latency(r, "hybrid", n, queries)) + " |")
+        lines.append(f"| BM25 vs bm25s, {queries} (p50 / p99 ms, bm25s ÷ rsq) | " + cells(lambda r: versus(r, queries, "bm25", "bm25s")) + " |")
+        lines.append(f"| dense vs NumPy brute force, {queries} | " + cells(lambda r: versus(r, queries, "dense", "numpy_dense")) + " |")
+    lines.append("| dense recall@10 (tiles, against exact search) | " + cells(lambda r: f"{r['dense_recall_at_10']:.3f}") + " |")
+    notes = [f"Query encoder ({encoder['spec']}, one query): p50 / p99 {encoder['short']['p50_ms']:.1f} / {encoder['short']['p99_ms']:.1f} ms "
+             f"for short queries, {encoder['sentences']['p50_ms']:.1f} / {encoder['sentences']['p99_ms']:.1f} ms for sentences."]
+    if txtai:
+        for queries in ("sentences", "short"):
+            entry = txtai[queries]
+            notes.append(f"txtai hybrid at {txtai['tiles']:,} tiles, {queries}, query encoding included in both: txtai "
+                         f"{entry['txtai_hybrid']['p50_ms']:.1f} / {entry['txtai_hybrid']['p99_ms']:.1f} ms, rsq "
+                         f"{entry['rsq_hybrid_with_query_encoder']['p50_ms']:.1f} / {entry['rsq_hybrid_with_query_encoder']['p99_ms']:.1f} ms "
+                         f"(**{entry['ratio_p50']:.2f}× / {entry['ratio_p99']:.2f}×**); builds {txtai['txtai_build_s']:.0f} s and {txtai['rsq_build_s']:.0f} s.")
+    return "\n".join(lines) + "\n\n" + "\n".join(f"- {note}" for note in notes)
 
 
 def main() -> None:
@@ -246,22 +310,28 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--txtai", type=int, default=20_000, help="size of the txtai comparison (0: skip)")
     parser.add_argument("--work", type=Path, default=None, help="folder for the indexes (default: a temporary one)")
+    parser.add_argument("--table", action="store_true", help="print the README table of the last run and stop")
     args = parser.parse_args()
+    if args.table:
+        print(table([int(s) for s in args.sizes.split(",")]))
+        return
     RESULTS.mkdir(exist_ok=True)
     work = args.work or Path(tempfile.mkdtemp(prefix="rsq-bench-"))
-    pool, queries = corpus.sentences(), corpus.queries(args.queries)
+    pool = corpus.sentences()
+    query_sets = {"sentences": corpus.queries(args.queries), "short": SHORT_QUERIES}
     real = make_embedder(DEFAULT_EMBEDDER)
     stand_in = corpus.StandInEncoder(pool, corpus.sentence_vectors(pool, real), real.spec)
     query_side = query_encoder(DEFAULT_EMBEDDER)
-    vectors = dict(zip(queries, query_side.encode(queries), strict=True))
+    every_query = [q for queries in query_sets.values() for q in queries]
+    vectors = dict(zip(every_query, query_side.encode(every_query), strict=True))
     machine = {"cores": os.cpu_count(), "query_vectors_from": query_side.spec}
-    (RESULTS / "index-encoder.json").write_text(json.dumps(encoder_latency() | machine, indent=1))
+    (RESULTS / "index-encoder.json").write_text(json.dumps(encoder_latency(query_sets) | machine, indent=1))
     for size in (int(s) for s in args.sizes.split(",")):
-        result = run_size(size, real if size <= args.real_up_to else stand_in, pool, queries, vectors, work)
+        result = run_size(size, real if size <= args.real_up_to else stand_in, pool, query_sets, vectors, work)
         (RESULTS / f"index-{size}.json").write_text(json.dumps(result | machine, indent=1))
         print(json.dumps(result["ratios"]), flush=True)
     if args.txtai:
-        result = run_txtai(args.txtai, real, pool, queries, work)
+        result = run_txtai(args.txtai, real, pool, query_sets, work)
         (RESULTS / "index-txtai.json").write_text(json.dumps(result | machine, indent=1))
     if not args.work:
         shutil.rmtree(work, ignore_errors=True)

@@ -11,8 +11,8 @@ from rsq.textindex.filters import Filters, haversine_km, parse_filters
 
 
 def test_best_per_tile_takes_the_max_over_variants():
-    rows, tkeys, scores = np.array([0, 1, 2, 7]), np.array([10, 10, 20, 10]), np.array([0.2, 0.9, 0.5, 0.9])
-    assert best_per_tile(rows, tkeys, scores) == {10: (pytest.approx(0.9), 1), 20: (pytest.approx(0.5), 2)}
+    rows, tiles, scores = np.array([0, 1, 2, 7]), np.array(["a", "a", "b", "a"], dtype=object), np.array([0.2, 0.9, 0.5, 0.9])
+    assert best_per_tile(rows, tiles, scores) == {"a": (pytest.approx(0.9), 1), "b": (pytest.approx(0.5), 2)}
     assert best_per_tile(np.array([]), np.array([]), np.array([])) == {}
 
 
@@ -36,7 +36,7 @@ def test_weighted_fusion_by_hand():
 
 
 def _tiles(*records):
-    return Columns.build(list(range(len(records))), [TileAttrs.of(r) for r in records])
+    return Columns.build([str(n) for n in range(len(records))], [TileAttrs.of(r) for r in records])
 
 
 def _kept(columns, **filters):

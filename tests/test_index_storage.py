@@ -230,9 +230,11 @@ def test_kill_9_at_random_points_leaves_the_last_generation_unchanged(tmp_path):
 
 def _all_ids(out):
     snapshot = Snapshot.open(out)
-    tkeys = np.concatenate([np.asarray(s.columns.tkeys)[~(s.deleted if s.deleted is not None else np.zeros(s.info.count, bool))]
-                            for s in snapshot.segments["captions"]])
-    return snapshot.tile_ids(tkeys.tolist()).values()
+    ids = []
+    for segment in snapshot.segments["captions"]:
+        live = np.flatnonzero(segment.is_live(np.arange(segment.info.count)))
+        ids += segment.columns.tiles.get(live).tolist()
+    return ids
 
 
 def _segment_dirs(out):
@@ -254,8 +256,8 @@ def test_a_damaged_index_is_refused_with_the_part_named(tmp_path, damage):
     epoch = out / generation.epoch
     segment = epoch / "segments" / generation.segments[0].name
     if damage == "missing segment file":
-        (segment / "tkeys.npy").unlink()
-        part = "tkeys.npy"
+        (segment / "tiles.bin").unlink()
+        part = "tiles.bin"
     elif damage == "truncated vectors":
         with open(segment / "vectors.faiss", "r+b") as handle:
             handle.truncate(100)
@@ -309,3 +311,29 @@ def test_out_must_be_an_index_or_empty(tmp_path):
     (legacy / "CURRENT").write_text("v-1")
     with pytest.raises(RsqError, match="old format"):
         _build(_records(3), legacy)
+    _build(_records(3), legacy, rebuild=True)  # adopted, its old files left as they are
+    assert (legacy / "CURRENT").read_text() == "v-1" and latest(legacy).manifest.counts["tiles"] == 3
+
+
+def test_index_command_checks_its_options_first(tmp_path, ucm_human_store):
+    out = tmp_path / "index"
+    cases = [([], "give caption store folders"), ([str(ucm_human_store), "--faiss", "hnsw"], "--faiss must be one of auto, flat, ivf"),
+             ([str(ucm_human_store), "--batch-size", "0"], "--batch-size must be at least 1"),
+             ([str(ucm_human_store), "--images"], "--images and --image-encoder"),
+             ([str(ucm_human_store), "--device", "toaster"], "is not a device name"),
+             ([str(ucm_human_store), "--device", "cuda:7"], "no such CUDA device"),
+             ([str(tmp_path / "nowhere")], "no caption store")]
+    for args, message in cases:
+        result = runner.invoke(app, ["index", *args, "--out", str(out)])
+        assert result.exit_code == 2 and message in result.stderr and "Traceback" not in result.output, (args, result.output)
+    assert not out.exists() or not latest(out)
+
+
+def test_compact_from_the_command_line(tmp_path):
+    out = tmp_path / "index"
+    for start in (0, 10):
+        _build(_records(10, start=start), out)
+    _build([caption_record("t3", ["a zebra crossing"])], out)
+    result = runner.invoke(app, ["index", "--compact", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert len(latest(out).segments) == 1 and latest(out).manifest.counts["dead_variants"] == 0

@@ -32,6 +32,7 @@ def index(
     """Add caption records to the hybrid index (BM25 + dense); a changed record replaces its older version."""
     from rsq.query.search import default_index_path
     from rsq.textindex.build import BuildOptions
+    from rsq.textindex.embedders import check_device
     from rsq.textindex.vectors import choose_kind
 
     choose_kind(faiss, 0)
@@ -41,6 +42,7 @@ def index(
         raise RsqError("--images and --image-encoder closp:CKPT go together")
     if batch_size < 1:
         raise RsqError(f"--batch-size must be at least 1, got {batch_size}")
+    check_device(device)
     encoder = None
     if image_encoder:
         from rsq.closp.encoder import ClospEncoder

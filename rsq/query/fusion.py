@@ -10,14 +10,12 @@ RRF_K = 60
 FUSIONS = ("rrf", "weighted")
 
 
-def best_per_tile(rows: np.ndarray, tkeys: np.ndarray, scores: np.ndarray) -> dict[int, tuple[float, int]]:
-    """A tile scores the maximum over its caption variants: tile key -> (score, row of the best variant)."""
-    if not len(rows):
-        return {}
-    order = np.argsort(-np.asarray(scores), kind="stable")
-    _, first = np.unique(np.asarray(tkeys)[order], return_index=True)
-    best = order[first]
-    return {int(tkeys[i]): (float(scores[i]), int(rows[i])) for i in best}
+def best_per_tile(rows: np.ndarray, tiles: np.ndarray, scores: np.ndarray) -> dict[str, tuple[float, int]]:
+    """A tile scores the maximum over its caption variants: tile -> (score, row of the best variant)."""
+    best: dict[str, tuple[float, int]] = {}
+    for position in np.argsort(-np.asarray(scores), kind="stable").tolist():
+        best.setdefault(tiles[position], (float(scores[position]), int(rows[position])))
+    return best
 
 
 def ranks(scores: Mapping[str, float]) -> dict[str, int]:

@@ -149,13 +149,7 @@ class Index:
         if mode == "image" or (mode == "hybrid" and self.manifest.image_encoder):
             for result, hits in zip(found, snapshot.vector_hits(IMAGES, self._image_queries(texts, filters), max(MIN_FETCH, k * 4), filters), strict=True):
                 result["image"] = hits
-        return self._by_tile_id(snapshot, found)
-
-    @staticmethod
-    def _by_tile_id(snapshot: Snapshot, found: list[dict[str, Hits]]) -> list[PerMode]:
-        per_key = [{mode: best_per_tile(h.rows, h.tkeys, h.scores) for mode, h in result.items()} for result in found]
-        ids = snapshot.tile_ids({tkey for result in per_key for hits in result.values() for tkey in hits})
-        return [{mode: {ids[t]: v for t, v in hits.items()} for mode, hits in result.items()} for result in per_key]
+        return [{mode: best_per_tile(h.rows, h.tiles, h.scores) for mode, h in result.items()} for result in found]
 
     def _image_queries(self, texts: list[str], filters: Filters) -> np.ndarray:
         """Image-mode query vectors: the CLOSP text tower (+ the GeoCLOSP place term with --near)."""
@@ -178,13 +172,12 @@ class Index:
         while True:
             by_image, by_text = snapshot.vector_hits(IMAGES, np.stack([image_vector, text_vector]), fetch, query.filters)
             rows = np.unique(np.concatenate([by_image.rows, by_text.rows]))
-            vectors, tkeys = snapshot.image_rows(rows)
+            vectors, tiles = snapshot.image_rows(rows)
             scores = composed_scores(vectors @ image_vector, vectors @ text_vector, query.lam, spreads)[0]
             exhausted = len(by_image.rows) < fetch and len(by_text.rows) < fetch
             bound = composed_scores(by_image.scores[-1:], by_text.scores[-1:], query.lam, spreads)[0, 0] if len(by_image.rows) and len(by_text.rows) else -1.0
             if exhausted or np.sort(scores)[::-1][min(query.k, len(scores)) - 1] >= bound:
-                ids = snapshot.tile_ids(tkeys)
-                return {ids[int(t)]: (float(s), int(r)) for t, s, r in zip(tkeys, scores, rows, strict=True)}
+                return {tile: (float(s), int(r)) for tile, s, r in zip(tiles, scores, rows, strict=True)}
             fetch *= 4
 
     def _query_image(self, snapshot: Snapshot, image: str) -> np.ndarray:

@@ -1,26 +1,25 @@
 """BM25 over caption variants with tantivy: English stemming and stop words, per-field boosts, filters on
 fast fields, and any user text safe.
 
-One tantivy index per epoch holds every caption row as a document: the row id and tile key as fast
-fields (read back without touching stored documents), the tile's sensor, time, centre and bounds as
-filter fields, and the caption fields. tantivy is itself segmented (immutable segments, an atomic
+One tantivy index per epoch holds every caption row as a document: the row id as a fast field (read
+back without touching stored documents), the tile's sensor, grid cells and acquisition
+day as filter terms (rsq.textindex.filterterms), and the caption fields. tantivy is itself segmented (immutable segments, an atomic
 meta.json); rsq appends documents and removes them only when a merge drops replaced rows, so a reader
 holding an older searcher keeps a consistent view.
 """
 
 from __future__ import annotations
 
-import math
 import re
 from pathlib import Path
 
 import numpy as np
 
 from rsq.errors import RsqError
-from rsq.textindex.columns import GEO, TileAttrs
+from rsq.textindex.columns import TileAttrs
 from rsq.textindex.documents import FIELD_BOOSTS, VariantDoc
+from rsq.textindex.filterterms import box_cells, cell_terms, date_terms, range_dates
 from rsq.textindex.filters import Filters
-from rsq.textindex.segments import Hits
 
 WORD = re.compile(r"\w+", re.UNICODE)
 MAX_QUERY_TERMS = 64
@@ -39,11 +38,8 @@ def _schema():
 
     builder = tantivy.SchemaBuilder()
     builder.add_integer_field("row", indexed=True, fast=True)
-    builder.add_integer_field("tkey", fast=True)
-    builder.add_text_field("sensor", tokenizer_name="raw", index_option="basic")
-    builder.add_integer_field("time", fast=True)
-    for name in GEO:
-        builder.add_float_field(name, fast=True)
+    for name in ("sensor", "cell", "day"):
+        builder.add_text_field(name, tokenizer_name="raw", index_option="basic")
     for name in FIELD_BOOSTS:
         builder.add_text_field(name, tokenizer_name=ANALYZER, index_option="freq")
     return builder.build()
@@ -79,20 +75,21 @@ class Bm25Writer:
         self.index = _with_analyzer(tantivy.Index(_schema(), path=str(folder), reuse=True))
         self.writer = self.index.writer(heap_size=WRITER_HEAP, num_threads=1)
 
-    def add(self, rows: list[int], tkeys: list[int], attrs: list[TileAttrs], docs: list[VariantDoc]) -> None:
+    def add(self, rows: list[int], attrs: list[TileAttrs], docs: list[VariantDoc]) -> None:
         import tantivy
 
-        for row, tkey, tile, doc in zip(rows, tkeys, attrs, docs, strict=True):
+        for row, tile, doc in zip(rows, attrs, docs, strict=True):
             fields = {name: text for name, text in doc.fields.items() if text}
-            document = tantivy.Document(row=row, tkey=tkey, **fields)
-            if tile.sensor:
-                document.add_text("sensor", tile.sensor)
-            if tile.time is not None:
-                document.add_integer("time", tile.time)
-            for name, value in zip(GEO, tile.geo, strict=True):
-                if not math.isnan(value):
-                    document.add_float(name, value)
+            document = tantivy.Document(row=row, **fields)
+            for name, terms in self.filter_terms(tile).items():
+                for term in terms:
+                    document.add_text(name, term)
             self.writer.add_document(document)
+
+    @staticmethod
+    def filter_terms(tile: TileAttrs) -> dict[str, list[str]]:
+        return {"sensor": [tile.sensor] if tile.sensor else [], "cell": cell_terms(*tile.geo[:2]) if tile.located else [],
+                "day": date_terms(tile.time) if tile.time is not None else []}
 
     def delete_rows(self, rows: list[int]) -> None:
         import tantivy
@@ -132,27 +129,24 @@ class Bm25Reader:
     def documents(self) -> int:
         return int(self.searcher.num_docs)
 
-    def search(self, text: str, limit: int, filters: Filters) -> Hits:
-        """The best `limit` documents for the words of `text` that pass the filters' engine-side tests."""
+    def search(self, text: str, limit: int, filters: Filters, extent: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+        """(rows, scores) of the best `limit` documents for the words of `text` that pass the filters' terms (a
+        superset: the exact test is the caller's); `extent` widens a bbox by the largest tile half-extent."""
         import tantivy
 
         query = self._text_query(text)
         if query is None or limit <= 0:
-            return Hits.empty()
-        restriction = self._filter_query(filters)
+            return np.zeros(0, np.int64), np.zeros(0, np.float32)
+        restriction = self._filter_query(filters, extent)
         if restriction is not None:
             query = tantivy.Query.boolean_query(
                 [(tantivy.Occur.Must, query), (tantivy.Occur.Must, tantivy.Query.const_score_query(restriction, 0.0))]
             )
         hits = self.searcher.search(query, limit, count=False).hits
         if not hits:
-            return Hits.empty()
-        addresses = [address for _, address in hits]
-        return Hits(
-            np.array(self.searcher.fast_field_values("row", addresses), dtype=np.int64),
-            np.array(self.searcher.fast_field_values("tkey", addresses), dtype=np.int64),
-            np.array([score for score, _ in hits], dtype=np.float32),
-        )
+            return np.zeros(0, np.int64), np.zeros(0, np.float32)
+        rows = self.searcher.fast_field_values("row", [address for _, address in hits])
+        return np.array(rows, dtype=np.int64), np.array([score for score, _ in hits], dtype=np.float32)
 
     def _text_query(self, text: str):
         """Any of the query's analysed words in any caption field, each field with its boost (no query syntax)."""
@@ -166,24 +160,25 @@ class Bm25Reader:
                    for token in tokens for field, boost in FIELD_BOOSTS.items()]
         return tantivy.Query.boolean_query(clauses)
 
-    def _filter_query(self, filters: Filters):
-        """Sensor as a term, time and place as fast-field ranges; `near` as its bounding box (exact distance later)."""
+    def _filter_query(self, filters: Filters, extent: float):
+        """Sensor as a term, time as day/month/year terms, place as grid cells (`near` by its bounding box)."""
         import tantivy
 
         if not filters.active:
             return None
-        schema, integer, real = self.index.schema, tantivy.FieldType.Integer, tantivy.FieldType.Float
-        clauses = []
+        schema, clauses = self.index.schema, []
         if filters.sensor:
             clauses.append(tantivy.Query.term_query(schema, "sensor", filters.sensor))
         after, before = filters.time_range()
         if after is not None or before is not None:
-            clauses.append(tantivy.Query.range_query(schema, "time", integer, after, before))
+            clauses.append(tantivy.Query.term_set_query(schema, "day", range_dates(after, before)))
+        boxes = []
         if filters.bbox:
-            min_lon, min_lat, max_lon, max_lat = filters.bbox
-            clauses += [tantivy.Query.range_query(schema, "west", real, None, max_lon), tantivy.Query.range_query(schema, "east", real, min_lon, None),
-                        tantivy.Query.range_query(schema, "south", real, None, max_lat), tantivy.Query.range_query(schema, "north", real, min_lat, None)]
+            west, south, east, north = filters.bbox
+            boxes.append((west - extent, south - extent, east + extent, north + extent))
         if filters.near:
-            west, south, east, north = filters.near_box()
-            clauses += [tantivy.Query.range_query(schema, "lon", real, west, east), tantivy.Query.range_query(schema, "lat", real, south, north)]
-        return tantivy.Query.boolean_query([(tantivy.Occur.Must, clause) for clause in clauses])
+            boxes.append(filters.near_box())
+        for cells in (box_cells(*box) for box in boxes):
+            if cells is not None:  # a box too large to narrow anything is left to the exact test
+                clauses.append(tantivy.Query.term_set_query(schema, "cell", cells))
+        return tantivy.Query.boolean_query([(tantivy.Occur.Must, clause) for clause in clauses]) if clauses else None

@@ -82,6 +82,7 @@ class Catalog:
             uri = f"file:{path}?mode={'rwc' if writable else 'ro'}"
             self.db = sqlite3.connect(uri, uri=True, check_same_thread=False, isolation_level=None if not writable else "DEFERRED")
             self.db.execute("PRAGMA busy_timeout = 30000")
+            self.db.execute("PRAGMA mmap_size = 1073741824")  # read pages through the page cache, no copies
             if writable:
                 self.db.executescript(SCHEMA)
         except sqlite3.DatabaseError as error:
@@ -175,10 +176,6 @@ class Catalog:
             self.db.executemany("DELETE FROM variants WHERE row = ?", [(r,) for r in rows])
 
     # --- reading -------------------------------------------------------------------------------------
-
-    def tile_ids(self, tkeys: Iterable[int]) -> dict[int, str]:
-        keys = [int(k) for k in dict.fromkeys(tkeys)]
-        return dict(self._in_chunks("SELECT tkey, tile_id FROM tile_keys WHERE tkey IN ({marks})", keys))
 
     def tkey(self, tile_id: str) -> int | None:
         row = self._rows("SELECT tkey FROM tile_keys WHERE tile_id = ?", (tile_id,))

@@ -1,12 +1,16 @@
 """Per-row tile attributes as numpy columns: which tile a row belongs to, and what filters test.
 
-A segment stores its columns as plain `.npy` files, opened memory-mapped; a filter becomes one vectorised
-mask over them (`Columns.mask`), which FAISS then applies as an ID-selector bitmap.
+A segment stores its columns as `.npy` files, opened memory-mapped, plus a sorted index of the sensor,
+time and centre-longitude columns (values ascending, with their positions). A filter finds the narrowest
+of its ranges by binary search; when that range is narrow, every condition is tested on its rows only (the
+cost follows the rows kept, not the segment's size), otherwise in one vectorised pass over the columns.
+FAISS applies the result as an ID-selector bitmap.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import mmap
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +22,9 @@ from rsq.textindex.filters import SENSORS, Filters, haversine_km
 SENSOR_CODES = {name: code for code, name in enumerate(SENSORS, start=1)}  # 0: unknown
 NO_TIME = np.iinfo(np.int64).min
 GEO = ("lon", "lat", "west", "south", "east", "north")
-FILES = ("tkeys", "sensor", "time", "geo")
+FILES = ("sensor", "time", "geo")
+INDEXED = ("sensor", "time", "lon")
+NARROW_SHARE = 16  # a range keeping at most 1/16 of the rows is evaluated on those rows only
 
 
 @dataclass(frozen=True)
@@ -41,46 +47,168 @@ class TileAttrs:
         geo = (*center, *bounds) if center else (float("nan"),) * 6
         return cls(str(tile.get("sensor") or ""), int(moment.timestamp()) if moment else None, tuple(float(v) for v in geo))
 
+    @property
+    def located(self) -> bool:
+        return not np.isnan(self.geo[0])
+
+
+@dataclass(frozen=True)
+class SortedColumn:
+    """A column's values in ascending order and the positions they come from: a range is two binary searches."""
+
+    keys: np.ndarray
+    order: np.ndarray  # int32 positions
+
+    @classmethod
+    def of(cls, values: np.ndarray) -> SortedColumn:
+        order = np.argsort(values, kind="stable").astype(np.int32)
+        return cls(np.asarray(values)[order], order)
+
+    def bounds(self, low: float, high: float) -> tuple[int, int]:
+        return int(np.searchsorted(self.keys, low, "left")), int(np.searchsorted(self.keys, high, "right"))
+
+
+@dataclass(frozen=True)
+class Strings:
+    """Variable-length strings as one UTF-8 buffer and offsets (an Arrow-style string column)."""
+
+    offsets: np.ndarray  # int64, n + 1
+    data: Any  # bytes, or an mmap of the saved buffer
+
+    @classmethod
+    def of(cls, texts: list[str]) -> Strings:
+        encoded = [t.encode() for t in texts]
+        offsets = np.zeros(len(encoded) + 1, dtype=np.int64)
+        offsets[1:] = np.cumsum([len(e) for e in encoded])
+        return cls(offsets, b"".join(encoded))
+
+    @classmethod
+    def concat(cls, parts: list[Strings]) -> Strings:
+        shifts = np.cumsum([0] + [int(p.offsets[-1]) for p in parts[:-1]])
+        offsets = np.concatenate([[0]] + [np.asarray(p.offsets[1:]) + shift for p, shift in zip(parts, shifts, strict=True)])
+        return cls(offsets.astype(np.int64), b"".join(bytes(p.data[: int(p.offsets[-1])]) for p in parts))
+
+    def __len__(self) -> int:
+        return len(self.offsets) - 1
+
+    def get(self, positions: np.ndarray) -> np.ndarray:
+        """The strings at `positions`, as an object array."""
+        starts, ends = np.asarray(self.offsets[positions]).tolist(), np.asarray(self.offsets[np.asarray(positions) + 1]).tolist()
+        data = self.data
+        return np.array([data[a:b].decode() for a, b in zip(starts, ends, strict=True)], dtype=object)
+
+    def take(self, positions: np.ndarray) -> Strings:
+        return Strings.of(self.get(positions).tolist())
+
+    def save(self, folder: Path, name: str) -> None:
+        np.save(folder / f"{name}.offsets.npy", self.offsets)
+        (folder / f"{name}.bin").write_bytes(bytes(self.data[: int(self.offsets[-1])]))
+
+    @classmethod
+    def load(cls, folder: Path, name: str) -> Strings:
+        offsets = np.load(folder / f"{name}.offsets.npy", mmap_mode="r")
+        with open(folder / f"{name}.bin", "rb") as handle:
+            data = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) if int(offsets[-1]) else b""
+        return cls(offsets, data)
+
 
 @dataclass(frozen=True)
 class Columns:
-    tkeys: np.ndarray  # int64: the tile each row belongs to
+    tiles: Strings  # the id of the tile each row belongs to
     sensor: np.ndarray  # uint8 code, 0 unknown
     time: np.ndarray  # int64 epoch seconds, NO_TIME unknown
     geo: np.ndarray  # float64 (6, n): GEO rows, NaN unknown
+    extent: float = 0.0  # the largest half-width or half-height of a tile's bounds, in degrees
+    index: dict[str, SortedColumn] = field(default_factory=dict)  # sorted views of INDEXED columns (saved segments)
 
     def __len__(self) -> int:
-        return len(self.tkeys)
+        return len(self.sensor)
 
     @classmethod
-    def build(cls, tkeys: list[int], attrs: list[TileAttrs]) -> Columns:
+    def build(cls, tile_ids: list[str], attrs: list[TileAttrs]) -> Columns:
         geo = np.array([a.geo for a in attrs], dtype=np.float64).reshape(len(attrs), 6).T
         return cls(
-            np.asarray(tkeys, dtype=np.int64),
+            Strings.of(tile_ids),
             np.array([SENSOR_CODES.get(a.sensor, 0) for a in attrs], dtype=np.uint8),
             np.array([NO_TIME if a.time is None else a.time for a in attrs], dtype=np.int64),
             np.ascontiguousarray(geo),
+            _extent(geo),
         )
 
     @classmethod
     def concat(cls, parts: list[Columns]) -> Columns:
-        return cls(*(np.concatenate([getattr(p, f) for p in parts], axis=-1) for f in FILES))
+        arrays = [np.concatenate([getattr(p, f) for p in parts], axis=-1) for f in FILES]
+        return cls(Strings.concat([p.tiles for p in parts]), *arrays, max((p.extent for p in parts), default=0.0))
 
-    def take(self, positions: np.ndarray) -> Columns:
-        return Columns(self.tkeys[positions], self.sensor[positions], self.time[positions], self.geo[:, positions])
+    def take(self, positions: np.ndarray, with_tiles: bool = True) -> Columns:
+        tiles = self.tiles.take(positions) if with_tiles else Strings.of([""] * len(positions))
+        return Columns(tiles, self.sensor[positions], self.time[positions], self.geo[:, positions], self.extent)
 
     def save(self, folder: Path) -> None:
+        self.tiles.save(folder, "tiles")
         for name in FILES:
             np.save(folder / f"{name}.npy", np.ascontiguousarray(getattr(self, name)))
+        for name in INDEXED:
+            column = SortedColumn.of(self._values(name))
+            np.save(folder / f"{name}.keys.npy", column.keys)
+            np.save(folder / f"{name}.order.npy", column.order)
 
     @classmethod
-    def load(cls, folder: Path) -> Columns:
-        return cls(*(np.load(folder / f"{name}.npy", mmap_mode="r") for name in FILES))
+    def load(cls, folder: Path, extent: float) -> Columns:
+        arrays = [np.load(folder / f"{name}.npy", mmap_mode="r") for name in FILES]
+        index = {name: SortedColumn(np.load(folder / f"{name}.keys.npy", mmap_mode="r"), np.load(folder / f"{name}.order.npy", mmap_mode="r"))
+                 for name in INDEXED}
+        return cls(Strings.load(folder, "tiles"), *arrays, extent, index)
+
+    def _values(self, name: str) -> np.ndarray:
+        return self.geo[0] if name == "lon" else getattr(self, name)
 
     def mask(self, filters: Filters) -> np.ndarray | None:
         """Rows that pass `filters` (None when no filter is set); rows lacking a tested fact fail."""
         if not filters.active:
             return None
+        narrowest = self._narrowest(filters)
+        if narrowest is None or narrowest[2] - narrowest[1] > len(self) // NARROW_SHARE:
+            return self._exact(filters)  # a wide filter: one vectorised pass over the columns is cheaper
+        name, start, stop = narrowest
+        candidates = np.asarray(self.index[name].order[start:stop])
+        if name == "lon":  # a longitude slab: keep the rows in the latitude band before reading the rest
+            south, north = self._latitudes(filters)
+            latitudes = self.geo[1][candidates]
+            candidates = candidates[(latitudes >= south) & (latitudes <= north)]
+        mask = np.zeros(len(self), dtype=bool)
+        mask[candidates[self.take(candidates, with_tiles=False)._exact(filters)]] = True
+        return mask
+
+    def _narrowest(self, filters: Filters) -> tuple[str, int, int] | None:
+        """The indexed range the filters imply that holds the fewest rows: (column, start, stop) in its order."""
+        if not self.index:
+            return None
+        ranges = []
+        if filters.sensor:
+            code = SENSOR_CODES[filters.sensor]
+            ranges.append(("sensor", code, code))
+        after, before = filters.time_range()
+        if after is not None or before is not None:
+            ranges.append(("time", NO_TIME + 1 if after is None else after, np.iinfo(np.int64).max if before is None else before))
+        if filters.bbox:
+            ranges.append(("lon", filters.bbox[0] - self.extent, filters.bbox[2] + self.extent))
+        if filters.near and (box := filters.near_box())[2] - box[0] < 360:
+            ranges.append(("lon", box[0], box[2]))
+        spans = [(name, *self.index[name].bounds(low, high)) for name, low, high in ranges]
+        return min(spans, key=lambda span: span[2] - span[1]) if spans else None
+
+    def _latitudes(self, filters: Filters) -> tuple[float, float]:
+        """The band of centre latitudes the place filters allow."""
+        south, north = -90.0, 90.0
+        if filters.bbox:
+            south, north = max(south, filters.bbox[1] - self.extent), min(north, filters.bbox[3] + self.extent)
+        if filters.near:
+            box = filters.near_box()
+            south, north = max(south, box[1]), min(north, box[3])
+        return south, north
+
+    def _exact(self, filters: Filters) -> np.ndarray:
         keep = np.ones(len(self), dtype=bool)
         if filters.sensor:
             keep &= self.sensor == SENSOR_CODES[filters.sensor]
@@ -113,3 +241,11 @@ class Columns:
         centre_lon, centre_lat, km = filters.near
         inside[rows] = haversine_km(lon[rows], lat[rows], centre_lon, centre_lat) <= km
         return inside
+
+
+def _extent(geo: np.ndarray) -> float:
+    lon, lat, west, south, east, north = geo
+    with np.errstate(invalid="ignore"):
+        spans = np.concatenate([lon - west, east - lon, lat - south, north - lat])
+    spans = spans[~np.isnan(spans)]
+    return float(spans.max()) if len(spans) else 0.0

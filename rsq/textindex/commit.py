@@ -25,14 +25,14 @@ from typing import Any
 
 from rsq.errors import RsqError
 from rsq.textindex.manifest import Manifest
-from rsq.textindex.segments import SegmentInfo
+from rsq.textindex.segments import SegmentInfo, sync
 
 MARKER = "RSQ-INDEX"
 FORMAT = "rsq-index 2"
 GENERATION = re.compile(r"^gen-(\d{9})\.json$")
-KEEP_GENERATIONS = 2
+KEEP_GENERATIONS = 1  # readers hold what they opened; one opening a generation being removed retries the newer one
 PENDING = "pending"
-SEGMENT_FILE = re.compile(r"^(rows|tkeys|sensor|time|geo|moments|del-\d{9})\.npy$|^vectors\.faiss$")
+SEGMENT_FILE = re.compile(r"^(rows|sensor|time|geo|moments|del-\d{9}|tiles\.offsets|(sensor|time|lon)\.(keys|order))\.npy$|^vectors\.faiss$|^tiles\.bin$")
 CATALOG_FILES = ("catalog.sqlite", "catalog.sqlite-wal", "catalog.sqlite-shm", "catalog.sqlite-journal")
 TANTIVY_OWN_FILES = ("meta.json", ".managed.json", ".tantivy-meta.lock", ".tantivy-writer.lock")
 
@@ -70,15 +70,17 @@ def is_index(root: Path) -> bool:
     return (root / MARKER).is_file()
 
 
-def claim_folder(root: Path) -> None:
-    """Make `root` an rsq index folder: created if missing, adopted if empty, refused if it holds other things."""
+def claim_folder(root: Path, rebuild: bool = False) -> None:
+    """Make `root` an rsq index folder: created if missing, adopted if empty (or, to rebuild, if it holds an
+    index in rsq's first format, whose files are left in place), refused if it holds anything else."""
     if root.exists() and not root.is_dir():
         raise RsqError(f"{root} is a file, not a folder: --out wants a folder")
     if is_index(root):
         return
-    if (root / "CURRENT").is_file():
-        raise RsqError(f"{root} holds an index in rsq's old format (CURRENT, v-*); build into a new folder and delete the old one")
-    if root.is_dir() and any(root.iterdir()):
+    legacy = (root / "CURRENT").is_file()
+    if legacy and not rebuild:
+        raise RsqError(f"{root} holds an index in rsq's old format (CURRENT, v-*): rebuild it with --rebuild")
+    if root.is_dir() and any(root.iterdir()) and not legacy:
         raise RsqError(f"{root} is not empty and is not an rsq index; choose a new or empty folder for --out")
     try:
         root.mkdir(parents=True, exist_ok=True)
@@ -122,7 +124,7 @@ def publish(root: Path, generation: Generation) -> None:
         handle.flush()
         os.fsync(handle.fileno())
     os.replace(temporary, final)
-    sync_dir(root)
+    sync(root)
 
 
 def new_epoch() -> str:
@@ -248,11 +250,3 @@ def _remove_if_empty(folder: Path) -> None:
         folder.rmdir()
     except OSError:
         pass
-
-
-def sync_dir(path: Path) -> None:
-    descriptor = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)

@@ -31,6 +31,7 @@ class Snapshot:
         self.catalog = Catalog(folder / "catalog.sqlite")
         self.bm25 = Bm25Reader(folder / "bm25")
         self._starts = {kind: np.array([s.info.lo for s in segments], dtype=np.int64) for kind, segments in self.segments.items()}
+        self._extent = max((info.extent for info in generation.of_kind(CAPTIONS)), default=0.0)
 
     @classmethod
     def open(cls, root: Path) -> Snapshot:
@@ -62,15 +63,16 @@ class Snapshot:
     # --- retrieval ------------------------------------------------------------------------------------
 
     def bm25_hits(self, text: str, limit: int, filters: Filters) -> Hits:
-        """The best `limit` live caption rows by BM25 that pass the filters."""
+        """The best `limit` live caption rows by BM25 that pass the filters (as terms inside tantivy, then the
+        exact test of `accepts` on the hits)."""
         counts = self.manifest.counts
         dead_share = counts.get("dead_variants", 0) / max(1, counts.get("variants", 0) + counts.get("dead_variants", 0))
         fetch = math.ceil(limit / max(0.05, 1 - dead_share)) + 16
         while True:
-            raw = self.bm25.search(text, fetch, filters)
-            keep = self.accepts(CAPTIONS, raw.rows, filters)
-            if np.count_nonzero(keep) >= limit or len(raw.rows) < fetch or fetch >= self.bm25.documents:
-                return Hits(raw.rows[keep][:limit], raw.tkeys[keep][:limit], raw.scores[keep][:limit])
+            rows, scores = self.bm25.search(text, fetch, filters, self._extent)
+            keep, tiles = self.visible(CAPTIONS, rows, filters)
+            if np.count_nonzero(keep) >= limit or len(rows) < fetch or fetch >= self.bm25.documents:
+                return Hits(rows[keep][:limit], tiles[keep][:limit], scores[keep][:limit])
             fetch *= 4
 
     def vector_hits(self, kind: str, queries: np.ndarray, limit: int, filters: Filters) -> list[Hits]:
@@ -78,35 +80,32 @@ class Snapshot:
         per_segment = [segment.search(queries, limit, filters) for segment in self.segments[kind]]
         return [Hits.merged([hits[n] for hits in per_segment], limit) for n in range(len(queries))]
 
-    def accepts(self, kind: str, rows: np.ndarray, filters: Filters) -> np.ndarray:
-        """Which rows are live in this generation and pass the filters exactly (rows found by BM25)."""
-        keep = np.zeros(len(rows), dtype=bool)
-        if not len(rows) or not len(self._starts[kind]):
-            return keep
-        owner = np.searchsorted(self._starts[kind], rows, side="right") - 1
+    def visible(self, kind: str, rows: np.ndarray, filters: Filters) -> tuple[np.ndarray, np.ndarray]:
+        """Which rows (found by BM25) are live in this generation and pass the filters exactly, and their tiles."""
+        keep, tiles = np.zeros(len(rows), dtype=bool), np.full(len(rows), "", dtype=object)
+        owner = np.searchsorted(self._starts[kind], rows, side="right") - 1 if len(self._starts[kind]) else np.full(len(rows), -1)
         for number in np.unique(owner[owner >= 0]):
             segment = self.segments[kind][number]
             mine = np.flatnonzero(owner == number)
             positions = segment.positions(rows[mine])
             live = segment.is_live(positions)
             if filters.active and np.any(live):
-                found = positions[live]
-                passes = segment.columns.take(found).mask(filters)
-                live[np.flatnonzero(live)] = passes
+                live[np.flatnonzero(live)] = segment.columns.take(positions[live], with_tiles=False).mask(filters)
             keep[mine] = live
-        return keep
+            tiles[mine[live]] = segment.columns.tiles.get(positions[live])
+        return keep, tiles
 
     def image_rows(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Vectors and tile keys of image rows that `vector_hits` returned (the candidates of a composed query)."""
+        """Vectors and tile ids of image rows that `vector_hits` returned (the candidates of a composed query)."""
         owner = np.searchsorted(self._starts[IMAGES], rows, side="right") - 1
-        vectors, tkeys = [], []
+        vectors, tiles = [], []
         for row, number in zip(rows, owner, strict=True):
             segment = self.segments[IMAGES][number]
-            position = int(segment.positions(np.array([row]))[0])
-            vectors.append(segment.vectors.vector(position))
-            tkeys.append(int(segment.columns.tkeys[position]))
+            position = segment.positions(np.array([row]))
+            vectors.append(segment.vectors.vector(int(position[0])))
+            tiles.append(segment.columns.tiles.get(position)[0])
         dim = self.manifest.image_dim or 0
-        return (np.array(vectors, dtype=np.float32).reshape(len(rows), dim), np.array(tkeys, dtype=np.int64))
+        return np.array(vectors, dtype=np.float32).reshape(len(rows), dim), np.array(tiles, dtype=object)
 
     def image_vector(self, tile_id: str) -> np.ndarray | None:
         """The live image vector of a tile, if the index holds one."""
@@ -134,9 +133,6 @@ class Snapshot:
         return combined[0], combined[1:]
 
     # --- display --------------------------------------------------------------------------------------
-
-    def tile_ids(self, tkeys) -> dict[int, str]:
-        return self.catalog.tile_ids(tkeys)
 
     def tile(self, tile_id: str) -> TileRow | None:
         """The newest committed version of a tile's metadata."""

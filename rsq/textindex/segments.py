@@ -1,7 +1,9 @@
 """Immutable segments: a run of rows with their tile columns, their vectors and, per generation, tombstones.
 
     SEGMENT/rows.npy           global row ids, ascending (int64)
-    SEGMENT/tkeys.npy …geo.npy tile key and filter columns (rsq.textindex.columns)
+    SEGMENT/tiles.bin …geo.npy the tile id of each row (tiles.bin + tiles.offsets.npy), the filter columns
+                               (sensor, time, geo) and sorted indexes of three of them (sensor, time,
+                               lon: *.keys.npy + *.order.npy; rsq.textindex.columns)
     SEGMENT/vectors.faiss      FAISS index, ids = positions (rsq.textindex.vectors)
     SEGMENT/moments.npy        image segments: mean and second moment of the vectors (composed queries)
     SEGMENT/del-<gen>.npy      tombstones as of generation <gen>, packed bits (a new file per change)
@@ -13,6 +15,7 @@ missing or truncated file is caught on open.
 
 from __future__ import annotations
 
+import os
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -39,6 +42,7 @@ class SegmentInfo:
     dead: int = 0
     deletes: str | None = None
     files: dict[str, int] = field(default_factory=dict)  # file name -> size in bytes
+    extent: float = 0.0  # the largest tile half-extent in degrees (how far a bbox filter must look beyond its box)
 
     @property
     def live(self) -> int:
@@ -54,15 +58,15 @@ class SegmentInfo:
 
 @dataclass(frozen=True)
 class Hits:
-    """Retrieved rows, best first: global row ids, their tile keys and scores."""
+    """Retrieved rows, best first: global row ids, the ids of their tiles, and scores."""
 
     rows: np.ndarray
-    tkeys: np.ndarray
+    tiles: np.ndarray  # object array of tile ids
     scores: np.ndarray
 
     @classmethod
     def empty(cls) -> Hits:
-        return cls(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.float32))
+        return cls(np.zeros(0, np.int64), np.zeros(0, dtype=object), np.zeros(0, np.float32))
 
     @classmethod
     def merged(cls, parts: list[Hits], limit: int) -> Hits:
@@ -70,9 +74,9 @@ class Hits:
         parts = [p for p in parts if len(p.rows)]
         if not parts:
             return cls.empty()
-        rows, tkeys, scores = (np.concatenate([getattr(p, f) for p in parts]) for f in ("rows", "tkeys", "scores"))
+        rows, tiles, scores = (np.concatenate([getattr(p, f) for p in parts]) for f in ("rows", "tiles", "scores"))
         order = np.argsort(-scores, kind="stable")[:limit]
-        return cls(rows[order], tkeys[order], scores[order])
+        return cls(rows[order], tiles[order], scores[order])
 
 
 def write_segment(folder: Path, info: SegmentInfo, rows: np.ndarray, columns: Columns, vectors: np.ndarray, faiss_kind: str) -> SegmentInfo:
@@ -83,13 +87,16 @@ def write_segment(folder: Path, info: SegmentInfo, rows: np.ndarray, columns: Co
     VectorFile.build(vectors, faiss_kind).save(folder / VECTORS)
     if info.kind == IMAGES:
         np.save(folder / MOMENTS, _moments(vectors))
-    return replace(info, files={p.name: p.stat().st_size for p in sorted(folder.iterdir())})
+    files = sorted(folder.iterdir())
+    sync(*files, folder, folder.parent)
+    return replace(info, files={p.name: p.stat().st_size for p in files}, extent=columns.extent)
 
 
 def write_deletes(folder: Path, generation: int, deleted: np.ndarray, info: SegmentInfo) -> SegmentInfo:
     """A new tombstone file for the segment as of `generation`."""
     name = f"del-{generation:09d}.npy"
     np.save(folder / name, np.packbits(deleted, bitorder="little"))
+    sync(folder / name, folder)
     files = {k: v for k, v in info.files.items() if not k.startswith("del-")} | {name: (folder / name).stat().st_size}
     return replace(info, dead=int(np.count_nonzero(deleted)), deletes=name, files=files)
 
@@ -101,9 +108,10 @@ class Segment:
         check_files(folder, info)
         self.folder, self.info = folder, info
         self.rows = np.load(folder / "rows.npy", mmap_mode="r")
-        self.columns = Columns.load(folder)
+        self.columns = Columns.load(folder, info.extent)
         self.vectors = VectorFile.open(folder / VECTORS)
         self.deleted = self._deleted()
+        self._live = None if self.deleted is None else ~self.deleted
 
     def _deleted(self) -> np.ndarray | None:
         if not self.info.deletes:
@@ -114,19 +122,20 @@ class Segment:
     def allowed(self, filters: Filters) -> np.ndarray | None:
         """Rows a search may return: live and passing the filters (None: all rows)."""
         mask = self.columns.mask(filters)
-        if self.deleted is None:
+        if self._live is None:
             return mask
-        live = ~self.deleted
-        return live if mask is None else mask & live
+        return self._live if mask is None else mask & self._live
 
     def search(self, queries: np.ndarray, k: int, filters: Filters) -> list[Hits]:
-        """The best `k` allowed rows for each query."""
+        """The best `k` allowed rows for each query; scores rounded to 1e-6, so identical captions tie exactly
+        whichever kernel scored them (ties then break by tile id, the same way every time)."""
         scores, positions = self.vectors.search(queries, k, self.allowed(filters))
+        scores = np.round(scores, 6)
         hits = []
         for row_scores, row_positions in zip(scores, positions, strict=True):
             found = row_positions >= 0
             chosen = row_positions[found]
-            hits.append(Hits(np.asarray(self.rows[chosen]), np.asarray(self.columns.tkeys[chosen]), row_scores[found]))
+            hits.append(Hits(np.asarray(self.rows[chosen]), self.columns.tiles.get(chosen), row_scores[found]))
         return hits
 
     def positions(self, rows: np.ndarray) -> np.ndarray:
@@ -156,6 +165,16 @@ def check_files(folder: Path, info: SegmentInfo) -> None:
             raise RsqError(f"index damaged: {path} is missing; rebuild the index (rsq index --rebuild)") from None
         if actual != size:
             raise RsqError(f"index damaged: {path} has {actual} bytes, expected {size}; rebuild the index (rsq index --rebuild)")
+
+
+def sync(*paths: Path) -> None:
+    """fsync files and folders, so a commit point never names data still only in the page cache."""
+    for path in paths:
+        descriptor = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(descriptor)
+        finally:
+            os.close(descriptor)
 
 
 def _moments(vectors: np.ndarray) -> np.ndarray:

@@ -59,14 +59,14 @@ class _Buffer:
     """Rows of one kind not yet written as a segment."""
 
     lo: int
-    tkeys: list[int] = field(default_factory=list)
+    tiles: list[str] = field(default_factory=list)
     attrs: list[TileAttrs] = field(default_factory=list)
     vectors: list[np.ndarray] = field(default_factory=list)
     killed: set[int] = field(default_factory=set)
 
     @property
     def count(self) -> int:
-        return len(self.tkeys)
+        return len(self.tiles)
 
 
 def fingerprint(*parts: Any) -> str:
@@ -91,7 +91,7 @@ class IndexWriter:
     # --- opening -------------------------------------------------------------------------------------
 
     def __enter__(self) -> IndexWriter:
-        claim_folder(self.root)
+        claim_folder(self.root, self.rebuild)
         self._lock.__enter__()
         try:
             self._open()
@@ -193,7 +193,7 @@ class IndexWriter:
 
     def _append_captions(self, todo: list, docs: list[list[VariantDoc]], versions: list[int], vectors: np.ndarray) -> None:
         row = self.next_row[CAPTIONS]
-        rows, tkeys, attrs, flat_docs, variants = [], [], [], [], []
+        rows, tiles, attrs, flat_docs, variants = [], [], [], [], []
         for (tkey, record, digest, _), group, tver in zip(todo, docs, versions, strict=True):
             tile_attrs = TileAttrs.of(record_tile(record))
             provenance = {"run_id": record.run_id, "model": record.model, "template": record.template, "captions": record.captions}
@@ -201,13 +201,13 @@ class IndexWriter:
             for number, doc in enumerate(group):
                 rows.append(row + number)
                 variants.append((row + number, rid, doc.variant, doc.snippet))
-            tkeys += [tkey] * len(group)
+            tiles += [record.tile_id] * len(group)
             attrs += [tile_attrs] * len(group)
             flat_docs += group
             row += len(group)
         self.catalog.add_variants(variants)
-        self.bm25.add(rows, tkeys, attrs, flat_docs)
-        self._buffer(CAPTIONS, tkeys, attrs, vectors)
+        self.bm25.add(rows, attrs, flat_docs)
+        self._buffer(CAPTIONS, tiles, attrs, vectors)
         self.count_rows(CAPTIONS, live=len(rows))
 
     def images_needed(self, tiles: list[dict[str, Any]], spec: str) -> list[dict[str, Any]]:
@@ -232,7 +232,7 @@ class IndexWriter:
         row = self.next_row[IMAGES]
         for offset, (tile, tver) in enumerate(zip(tiles, versions, strict=True)):
             self.catalog.add_record(IMAGES, tkeys[tile["id"]], tver, spec, fingerprint(tile), row + offset, 1)
-        self._buffer(IMAGES, [tkeys[t["id"]] for t in tiles], [TileAttrs.of(t) for t in tiles], vectors)
+        self._buffer(IMAGES, [t["id"] for t in tiles], [TileAttrs.of(t) for t in tiles], vectors)
         self.count_rows(IMAGES, live=len(tiles))
         return len(tiles)
 
@@ -260,12 +260,12 @@ class IndexWriter:
 
     # --- rows, tombstones and segments ---------------------------------------------------------------
 
-    def _buffer(self, kind: str, tkeys: list[int], attrs: list[TileAttrs], vectors: np.ndarray) -> None:
+    def _buffer(self, kind: str, tiles: list[str], attrs: list[TileAttrs], vectors: np.ndarray) -> None:
         buffer = self.buffers[kind]
-        buffer.tkeys += tkeys
+        buffer.tiles += tiles
         buffer.attrs += attrs
         buffer.vectors.append(np.asarray(vectors, dtype=np.float32))
-        self.next_row[kind] += len(tkeys)
+        self.next_row[kind] += len(tiles)
         self._changed = True
         if buffer.count >= SEGMENT_ROWS:
             self._flush(kind)
@@ -276,7 +276,7 @@ class IndexWriter:
         if buffer.count:
             rows = np.arange(buffer.lo, buffer.lo + buffer.count, dtype=np.int64)
             vectors = np.concatenate(buffer.vectors)
-            info = self.write_segment(kind, rows, Columns.build(buffer.tkeys, buffer.attrs), vectors)
+            info = self.write_segment(kind, rows, Columns.build(buffer.tiles, buffer.attrs), vectors)
             self.replace_segments([], info)
             if buffer.killed:
                 killed = np.zeros(info.count, dtype=bool)
