@@ -81,7 +81,7 @@ def test_wrong_template_kind_and_bad_files(tmp_path):
         make_backend(f"annotations:{path}", template=load_template("brief"))
     bad = tmp_path / "bad.jsonl"
     bad.write_text("{oops\n")
-    with pytest.raises(RsqError, match="cannot read annotations"):
+    with pytest.raises(RsqError, match="bad.jsonl:1: not valid JSON"):
         make_backend(f"annotations:{bad}")
     with pytest.raises(RsqError, match="not found"):
         make_backend(f"annotations:{tmp_path}/none.jsonl")

@@ -25,6 +25,9 @@ from rsq.imagery.render import resolve_view
 from rsq.prompts import PromptTemplate, sha256_hex
 from rsq.sources import TileRef, open_tiles
 
+VIEW_SIDE = 1344  # the longest side of the view a VLM gets (Qwen2-VL: 48 patches of 28 px); larger tiles are read decimated
+
+
 @dataclass(frozen=True)
 class CaptionJob:
     """What to caption with: the template, variants per tile, generation parameters, batching."""
@@ -70,7 +73,7 @@ def prompt_context(tile: Tile, view: str, variants: int) -> dict[str, Any]:
 def prepare_request(tile: Tile, job: CaptionJob, needs_image: bool) -> CaptionRequest:
     """Render the tile's view and the prompt; raises TileError for unreadable pixels."""
     view = resolve_view(tile, "auto")
-    image = render_rgb(tile, read_pixels(tile), view) if needs_image else None
+    image = render_rgb(tile, read_pixels(tile, max_side=VIEW_SIDE), view) if needs_image else None
     prompt = job.template.render(**prompt_context(tile, view, job.variants)) if job.template.kind == "vlm" else None
     return CaptionRequest(tile, image, prompt, job.schema, job.generation_params)
 
@@ -132,12 +135,13 @@ def new_run_id() -> str:
 
 
 def write_records(store: CaptionStore, summary: JobSummary, records: list[CaptionRecord]) -> None:
-    """Stamp the records with the run id and write them as one transaction."""
+    """Stamp the records with the run id and write them as one transaction; the summary counts what was written."""
     for record in records:
         record.run_id = summary.run_id
     if records:
-        store.write(records)
-        summary.add(records)
+        written = store.write(records)
+        summary.add(written)
+        summary.already_done += len(records) - len(written)
 
 
 def finish_job(store: CaptionStore, summary: JobSummary) -> JobSummary:
@@ -165,10 +169,13 @@ def caption_prepared(
 
 
 def _call_backend(backend: CaptionBackend, requests: list[CaptionRequest]) -> list[CaptionResult]:
+    """The backend's results; when a whole batch fails, each tile is tried alone, so one bad tile fails alone."""
     try:
         results = backend.caption_batch(requests)
     except Exception as error:  # a backend failure must not crash the batch job; it is recorded per tile
-        return [CaptionResult(raw=None, error=f"backend error: {type(error).__name__}: {error}") for _ in requests]
+        if len(requests) > 1:
+            return [result for request in requests for result in _call_backend(backend, [request])]
+        return [CaptionResult(raw=None, error=f"backend error: {type(error).__name__}: {error}")]
     if len(results) != len(requests):
         return [CaptionResult(raw=None, error=f"backend returned {len(results)} results for {len(requests)}")] * len(requests)
     return results

@@ -13,6 +13,7 @@ SENTENCE_CHARS = 300
 PARAGRAPH_CHARS = 1200
 WORD_CHARS = 40
 LIST_ITEMS = 12
+MAX_VARIANTS = 10
 Word = Annotated[str, Field(max_length=WORD_CHARS)]
 
 
@@ -63,7 +64,7 @@ class Event(_Strict):
 class Captions(_Strict):
     """Everything a captioner says about one tile; only a variant's `one_sentence` is required."""
 
-    variants: list[Variant] = Field(min_length=1, max_length=10)
+    variants: list[Variant] = Field(min_length=1, max_length=MAX_VARIANTS)
     land_cover: list[LandCover] = Field(default_factory=list, max_length=LIST_ITEMS)
     objects: list[ObjectNote] = Field(default_factory=list, max_length=LIST_ITEMS)
     events: list[Event] = Field(default_factory=list, max_length=LIST_ITEMS)

@@ -16,6 +16,7 @@ from typing import Any
 
 from rsq.captioner.records import OK, CaptionRecord
 from rsq.errors import RsqError
+from rsq.sqlitefile import check_header, connect_read_only, database_error
 
 STORE_FILE = "captions.sqlite"
 JSON_COLUMNS = ("params", "captions", "tile")
@@ -50,18 +51,38 @@ class CaptionStore:
     """Caption records in DIR/captions.sqlite, with schema migrations by `PRAGMA user_version`."""
 
     def __init__(self, directory: str | Path, create: bool = True) -> None:
+        """`create=True` opens (or makes) the store to write; `create=False` opens an existing one read-only,
+        writing nothing to it (`rsq captions`, `rsq index`)."""
         self.directory = Path(directory)
         self.path = self.directory / STORE_FILE
         if not create and not self.path.is_file():
             raise RsqError(f"no caption store in {self.directory} (expected {STORE_FILE})")
-        self.directory.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(self.path)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._migrate()
+        try:
+            self._db = self._open_to_write() if create else connect_read_only(self.path, "caption store")
+            self._check_version(migrate=create)
+        except sqlite3.Error as error:
+            raise database_error(self.path, "caption store", error) from None
 
-    def _migrate(self) -> None:
+    def _open_to_write(self) -> sqlite3.Connection:
+        if self.directory.exists() and not self.directory.is_dir():
+            raise RsqError(f"{self.directory} is a file; --out wants a folder for the caption store")
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise RsqError(f"cannot create {self.directory}: {error.strerror}") from None
+        if self.path.exists():
+            check_header(self.path, "caption store")
+        db = sqlite3.connect(self.path)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")
+        return db
+
+    def _check_version(self, migrate: bool) -> None:
         version = self._db.execute("PRAGMA user_version").fetchone()[0]
+        if version > len(MIGRATIONS):
+            raise RsqError(f"{self.path} was written by a newer rsq (schema {version}); upgrade rsq to read it")
+        if version < len(MIGRATIONS) and not migrate:
+            raise RsqError(f"{self.path} is empty or from an older rsq; run `rsq caption` on it first")
         for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
             self._db.executescript(f"BEGIN; {script}; PRAGMA user_version = {number}; COMMIT;")
 
@@ -71,17 +92,18 @@ class CaptionStore:
     def start_run(self, run_id: str, model: str, template: str, params: dict[str, Any]) -> None:
         from rsq import __version__
 
-        with self._db:
-            self._db.execute(
-                "INSERT INTO runs (run_id, started_at, model, template, params, rsq_version) VALUES (?,?,?,?,?,?)",
-                (run_id, now_iso(), model, template, json.dumps(params), __version__),
-            )
+        self._execute("INSERT INTO runs (run_id, started_at, model, template, params, rsq_version) VALUES (?,?,?,?,?,?)",
+                      (run_id, now_iso(), model, template, json.dumps(params), __version__))
 
     def finish_run(self, run_id: str, counts: dict[str, int]) -> None:
-        with self._db:
-            self._db.execute(
-                "UPDATE runs SET finished_at = ?, counts = ? WHERE run_id = ?", (now_iso(), json.dumps(counts), run_id)
-            )
+        self._execute("UPDATE runs SET finished_at = ?, counts = ? WHERE run_id = ?", (now_iso(), json.dumps(counts), run_id))
+
+    def _execute(self, sql: str, args: tuple) -> None:
+        try:
+            with self._db:
+                self._db.execute(sql, args)
+        except sqlite3.Error as error:
+            raise database_error(self.path, "caption store", error) from None
 
     def done_tile_ids(self, model: str, template: str) -> set[str]:
         """Tiles already captioned successfully with this model and template version."""
@@ -90,16 +112,33 @@ class CaptionStore:
         )
         return {row[0] for row in rows}
 
-    def write(self, records: list[CaptionRecord]) -> None:
-        """Write a batch in one transaction; a failed record is replaced by a later attempt, an ok one never."""
-        rows = [tuple(_column_value(r, c) for c in RECORD_COLUMNS) for r in records]
+    def write(self, records: list[CaptionRecord]) -> list[CaptionRecord]:
+        """Write a batch in one transaction; a failed record is replaced by a later attempt, an ok one never.
+        Returns the records written (not those an ok record of the same tile, model and template kept out)."""
         updates = ", ".join(f"{c} = excluded.{c}" for c in RECORD_COLUMNS)
-        with self._db:
-            self._db.executemany(
-                f"INSERT INTO captions ({', '.join(RECORD_COLUMNS)}) VALUES ({', '.join('?' * len(RECORD_COLUMNS))}) "
-                f"ON CONFLICT (tile_id, model, template) DO UPDATE SET {updates} WHERE captions.status != 'ok'",
-                rows,
-            )
+        try:
+            with self._db:
+                self._db.execute("BEGIN IMMEDIATE")
+                kept_out = self._ok_keys(records)
+                written = [r for r in records if (r.tile_id, r.model, r.template) not in kept_out]
+                self._db.executemany(
+                    f"INSERT INTO captions ({', '.join(RECORD_COLUMNS)}) VALUES ({', '.join('?' * len(RECORD_COLUMNS))}) "
+                    f"ON CONFLICT (tile_id, model, template) DO UPDATE SET {updates} WHERE captions.status != 'ok'",
+                    [tuple(_column_value(r, c) for c in RECORD_COLUMNS) for r in written],
+                )
+        except sqlite3.Error as error:
+            raise database_error(self.path, "caption store", error) from None
+        return written
+
+    def _ok_keys(self, records: list[CaptionRecord]) -> set[tuple[str, str, str]]:
+        keys = {(r.tile_id, r.model, r.template) for r in records}
+        found = set()
+        for tile_id, model, template in keys:
+            row = self._db.execute("SELECT 1 FROM captions WHERE tile_id = ? AND model = ? AND template = ? AND status = ?",
+                                   (tile_id, model, template, OK)).fetchone()
+            if row:
+                found.add((tile_id, model, template))
+        return found
 
     def records(self, status: str | None = None) -> Iterator[CaptionRecord]:
         """All records in insertion order, optionally only those with `status`."""

@@ -18,7 +18,7 @@ def tower_for(tile: Tile) -> str:
 
 def model_input(tile: Tile, size: int, pixels: np.ndarray | None = None) -> np.ndarray:
     """(C, size, size) float32 for the tile's tower; no-data becomes 0."""
-    pixels = read_pixels(tile) if pixels is None else pixels
+    pixels = read_pixels(tile, max_side=2 * size) if pixels is None else pixels
     tower = tower_for(tile)
     if tower == "s2":
         if pixels.shape[0] != 13:

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from rsq.commands.common import DataOption, progress_bar, warn
+from rsq.commands.common import DataOption, check_range, progress_bar, warn
 from rsq.errors import RsqError
 
 
@@ -32,18 +32,26 @@ def caption(
     data: DataOption = None,
 ) -> None:
     """Caption tiles with a VLM (or import annotations) into DIR/captions.sqlite; resumable."""
-    from rsq.captioner.backends import DEFAULT_MODEL, make_backend, parse_spec
+    from rsq.captioner.backends import DEFAULT_MODEL, check_options, make_backend, parse_spec
     from rsq.captioner.batch import CaptionJob, prepare_request, run_job
     from rsq.captioner.store import CaptionStore
+    from rsq.captioner.schema import MAX_VARIANTS
     from rsq.prompts import load_template
     from rsq.sources import open_tiles
 
+    for flag, value, low, high in (("--variants", variants, 1, MAX_VARIANTS), ("--batch-size", batch_size, 1, None), ("--limit", limit, 1, None),
+                                   ("--workers", workers, 1, 64), ("--ray-workers", ray_workers, 1, None), ("--temperature", temperature, 0, 2),
+                                   ("--max-new-tokens", max_new_tokens, 1, None)):
+        check_range(flag, value, low, high)
+    if engine not in ("local", "ray"):
+        raise RsqError(f"--engine must be local or ray, not {engine!r}")
     spec = model or DEFAULT_MODEL
     scheme, _ = parse_spec(spec)
     template = load_template(prompt or ("human-captions" if scheme == "annotations" else "structured"))
     _check_template_fits(scheme, template.kind)
     overrides = {k: v for k, v in {"temperature": temperature, "max_new_tokens": max_new_tokens, "seed": seed}.items() if v is not None}
     job = CaptionJob(template, variants=variants, params=overrides, batch_size=batch_size, workers=workers)
+    options = check_options(spec, _parse_backend_options(backend_opt or []))
     refs, clashes = _tile_refs(sources or [], scheme, spec, data)
     if dry_run:
         tiles, _ = open_tiles(refs[:1])
@@ -52,7 +60,6 @@ def caption(
         request = prepare_request(tiles[0], job, needs_image=False)
         typer.echo(request.prompt.text if request.prompt else f"(annotation template {template.version})")
         return
-    options = _parse_backend_options(backend_opt or [])
     if scheme == "annotations":
         options["template"] = template
     store = CaptionStore(out)
@@ -60,12 +67,10 @@ def caption(
         from rsq.captioner.ray_engine import run_job_on_ray
 
         summary = run_job_on_ray(refs, store, spec, options, job, limit=limit, address=address, actors=ray_workers)
-    elif engine == "local":
+    else:
         backend = make_backend(spec, **options)
         with progress_bar("captioning", "tiles") as bar:
             summary = run_job(refs, store, backend, job, limit=limit, on_total=bar.set_total, on_progress=bar.advance)
-    else:
-        raise RsqError(f"--engine must be local or ray, not {engine!r}")
     for clash in clashes:
         warn(f"skipped {clash.path}: {clash.reason}")
     failed = summary.failed + len(clashes)

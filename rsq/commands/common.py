@@ -18,6 +18,17 @@ DataOption = Annotated[
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON lines instead of a table.")]
 
 
+def check_range(flag: str, value: float | None, low: float | None = None, high: float | None = None) -> None:
+    """Refuse an option value outside [low, high] before any work starts (None: the option was not given)."""
+    from rsq.errors import RsqError
+
+    if value is None:
+        return
+    if (low is not None and value < low) or (high is not None and value > high):
+        bounds = f"between {low} and {high}" if low is not None and high is not None else f"at least {low}" if low is not None else f"at most {high}"
+        raise RsqError(f"{flag} must be {bounds}, got {value}")
+
+
 def print_json_lines(records: Iterable[dict[str, Any]]) -> None:
     """One JSON object per line on stdout."""
     for record in records:

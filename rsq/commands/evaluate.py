@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from rsq.commands.common import DataOption, JsonOption, print_json_lines, warn
+from rsq.commands.common import DataOption, JsonOption, check_range, print_json_lines, warn
 
 app = typer.Typer(help="Measure retrieval on real benchmarks; compare runs.", no_args_is_help=True)
 BENCH_HELP = {
@@ -31,7 +31,7 @@ def _register(name: str) -> None:
         data: DataOption = None,
     ) -> None:
         from rsq.errors import RsqError
-        from rsq.eval.benchmarks import EvalOptions, run_benchmark
+        from rsq.eval.benchmarks import EvalOptions, configurations, run_benchmark
         from rsq.eval.report import markdown_table, write_run
 
         try:
@@ -40,9 +40,18 @@ def _register(name: str) -> None:
             raise RsqError(f"--alphas wants numbers like 0,0.5,1, got {alphas!r}") from None
         if image_encoder and name != "ucm-t2i":
             raise RsqError("--image-encoder applies to ucm-t2i, the benchmark with images and captions")
-        chosen = tuple(modes.split(",")) if modes else None
+        check_range("--limit", limit, 1)
+        for alpha in sweep:
+            check_range("--alphas", alpha, 0, 1)
+        target = out or Path("runs") / "eval" / name
+        if target.exists() and not target.is_dir():
+            raise RsqError(f"--out {target} is a file; it wants a folder for results.json, results.md and results.png")
+        chosen = tuple(m.strip() for m in modes.split(",")) if modes else None
+        measured = set(configurations(sweep, with_image=bool(image_encoder)))
+        if chosen and (unknown := [m for m in chosen if m not in measured]):
+            raise RsqError(f"--modes: {', '.join(unknown)} not measured here; choose from {', '.join(sorted(measured))}")
         result = run_benchmark(name, EvalOptions(data, captions, embedder, limit, sweep, image_encoder, chosen, query_encoder))
-        paths = write_run(result, out or Path("runs") / "eval" / name)
+        paths = write_run(result, target)
         typer.echo(markdown_table(result))
         warn("wrote " + ", ".join(str(p) for p in paths))
 

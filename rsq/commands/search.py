@@ -32,7 +32,7 @@ def index(
     """Add caption records to the hybrid index (BM25 + dense); a changed record replaces its older version."""
     from rsq.query.search import default_index_path
     from rsq.textindex.build import BuildOptions
-    from rsq.textindex.embedders import check_device
+    from rsq.devices import check_device
     from rsq.textindex.vectors import choose_kind
 
     choose_kind(faiss, 0)
@@ -91,22 +91,33 @@ def search(
     from rsq.query import Index, SearchQuery, parse_filters
     from rsq.query.search import DEFAULT_ALPHA, DEFAULT_FUSION, DEFAULT_IMAGE_WEIGHT
 
-    texts = _read_queries(queries) if queries else [query or ""]
     if queries and query:
         raise RsqError("give either a QUERY or --queries FILE, not both")
+    lines = _read_queries(queries) if queries else [(0, query or "")]
     filters = parse_filters(sensor, bbox, near, after, before)
     searcher = Index(index_dir, embedder=embedder, query_encoder=query_encoder)
-    for text in texts:
+    failed = 0
+    for number, text in lines:
         request = SearchQuery(
             text, k, mode, fusion or DEFAULT_FUSION, DEFAULT_ALPHA if alpha is None else alpha, filters,
             DEFAULT_IMAGE_WEIGHT if image_weight is None else image_weight, image, lam,
         )
-        hits = searcher.search(request)
+        try:
+            hits = searcher.search(request)
+        except RsqError as error:
+            if not queries:
+                raise
+            warn(f"{queries}:{number}: {error}; skipped")  # one bad query never stops the batch
+            failed += 1
+            continue
         if json_lines or queries:
             extra = {"query": text} if queries else {}
             print_json_lines(extra | hit.to_dict(explain) for hit in hits)
         else:
             _print_hits(text, hits, explain)
+    if failed:
+        warn(f"{failed} of {len(lines)} queries failed")
+        raise typer.Exit(1)
 
 
 def demo(
@@ -136,21 +147,31 @@ def demo(
         _print_hits(text, searcher.search(SearchQuery(text, k=5)), explain=False)
 
 
-def _read_queries(path: Path) -> list[str]:
+def _read_queries(path: Path) -> list[tuple[int, str]]:
+    """(line number, query) per non-empty line: plain text, or JSONL with a `query` string per line."""
     if not path.is_file():
         raise RsqError(f"queries file {path} not found")
-    texts = []
-    for number, line in enumerate(path.read_text().splitlines(), start=1):
+    try:
+        content = path.read_text()
+    except UnicodeDecodeError:
+        raise RsqError(f"{path}: not a UTF-8 text file") from None
+    queries = []
+    for number, line in enumerate(content.splitlines(), start=1):
         if not line.strip():
             continue
         if path.suffix == ".jsonl":
             try:
-                texts.append(str(json.loads(line)["query"]))
+                text = json.loads(line)["query"]
             except (json.JSONDecodeError, KeyError, TypeError):
                 raise RsqError(f"{path}:{number}: expected a JSON object with a 'query' field") from None
+            if not isinstance(text, str):
+                raise RsqError(f"{path}:{number}: 'query' must be a string, not {json.dumps(text)}")
+            queries.append((number, text))
         else:
-            texts.append(line.strip())
-    return texts
+            queries.append((number, line.strip()))
+    if not queries:
+        raise RsqError(f"{path}: no queries in the file")
+    return queries
 
 
 def _print_hits(text: str, hits, explain: bool) -> None:

@@ -40,27 +40,51 @@ def render(
     size: Annotated[int | None, typer.Option(help="Shrink to fit this many pixels on the longer side.")] = None,
     data: DataOption = None,
 ) -> None:
-    """Render tiles of any sensor as 8-bit RGB images."""
-    from rsq.errors import TileError
-    from rsq.imagery import read_pixels, render_rgb, thumbnail
+    """Render tiles of any sensor as 8-bit RGB images (a file per tile, named by its id, inside --out)."""
+    from rsq.errors import RsqError, TileError
+    from rsq.imagery import VIEWS, read_pixels, render_rgb, thumbnail
     from rsq.imagery.render import resolve_view
+    from rsq.safepath import inside
     from rsq.sources import Skipped, list_many, open_tiles
 
+    chosen = _check_render_options(view, bands, size, VIEWS)
     refs, clashes = list_many(sources, data)
     tiles, skipped = open_tiles(refs)
     skipped = clashes + skipped
     to_file = len(tiles) == 1 and not skipped and out.suffix.lower() in (".png", ".jpg", ".jpeg")
+    if not to_file and out.exists() and not out.is_dir():
+        raise RsqError(f"--out {out} is a file; for several tiles (or one without an image suffix) it must be a folder")
     for tile in tiles:
         try:
-            rgb = render_rgb(tile, read_pixels(tile), view=view, bands=bands.split(",") if bands else None)
-        except TileError as error:
-            skipped.append(Skipped(tile.id, error.path, error.reason))
+            target = out if to_file else inside(out, tile.id, ".png")
+            rgb = render_rgb(tile, read_pixels(tile, max_side=size), view=view, bands=chosen)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(thumbnail(rgb, size or max(rgb.shape[:2]), fmt=target.suffix.lstrip(".")))
+        except (TileError, RsqError, OSError) as error:
+            skipped.append(Skipped(tile.id, getattr(error, "path", tile.path), getattr(error, "reason", None) or _reason(error)))
             continue
-        target = out if to_file else out / f"{tile.id}.png"
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(thumbnail(rgb, size or max(rgb.shape[:2]), fmt=target.suffix.lstrip(".")))
         warn(f"wrote {target} ({tile.sensor.value} tile, view {resolve_view(tile, view)})")
     _report_skipped(skipped)
+
+
+def _check_render_options(view: str, bands: str | None, size: int | None, views: tuple[str, ...]) -> list[str] | None:
+    """All render options checked before any tile is read; returns the band names."""
+    from rsq.errors import RsqError
+
+    if view not in views:
+        raise RsqError(f"--view must be one of {', '.join(views)}, not {view!r}")
+    if size is not None and size < 1:
+        raise RsqError(f"--size must be at least 1 pixel, got {size}")
+    if bands is None:
+        return None
+    names = [b.strip() for b in bands.split(",")]
+    if len(names) != 3 or not all(names):
+        raise RsqError(f"--bands wants three band names or 1-based indices, e.g. B12,B8,B4; got {bands!r}")
+    return names
+
+
+def _reason(error: Exception) -> str:
+    return error.strerror if isinstance(error, OSError) and error.strerror else str(error)
 
 
 @app.command("chip")

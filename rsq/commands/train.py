@@ -8,7 +8,8 @@ from typing import Annotated
 
 import typer
 
-from rsq.commands.common import DataOption, progress_bar, warn
+from rsq.commands.common import DataOption, check_range, progress_bar, warn
+from rsq.errors import RsqError
 
 app = typer.Typer(help="Train rsq's own encoders.", no_args_is_help=True)
 
@@ -31,6 +32,16 @@ def closp(
     device: Annotated[str | None, typer.Option(help="cpu or cuda (default: cuda when present).")] = None,
 ) -> None:
     """Train CLOSP: the optical tower on UCM captions, S1/S2 towers on flood sub-chips with label captions."""
+    for flag, value, low, high in (("--epochs", epochs, 1, None), ("--batch-size", batch_size, 2, None), ("--lr", lr, 1e-8, 1.0),
+                                   ("--size", size, 16, 1024), ("--crop", crop, 8, size), ("--limit", limit, 1, None)):
+        check_range(flag, value, low, high)
+    if out.exists() and not out.is_dir():
+        raise RsqError(f"--out {out} is a file; it wants a folder for model.safetensors and config.json")
+    if not backbone == "cnn" and not backbone.startswith("timm:"):
+        raise RsqError(f"--backbone must be cnn or timm:<name>, not {backbone!r}")
+    from rsq.devices import check_device
+
+    check_device(device)
     import torch
 
     from rsq.closp.checkpoint import save_checkpoint

@@ -24,11 +24,18 @@ def write_run(result: dict[str, Any], out: Path) -> list[Path]:
 
 
 def load_run(path: Path) -> dict[str, Any]:
+    """A results.json written by `rsq eval`, checked for the shape the comparison reads."""
     file = path / RESULTS if path.is_dir() else path
     try:
-        return json.loads(file.read_text())
-    except (OSError, json.JSONDecodeError) as error:
+        result = json.loads(file.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
         raise RsqError(f"{file}: not an rsq eval results file ({error})") from None
+    modes = result.get("modes") if isinstance(result, dict) else None
+    if not isinstance(result, dict) or not isinstance(result.get("benchmark"), str) or not isinstance(modes, dict) or not all(
+        isinstance(metrics, dict) and all(isinstance(v, int | float) for v in metrics.values()) for metrics in modes.values()
+    ):
+        raise RsqError(f"{file}: not an rsq eval results file (needs 'benchmark' and 'modes' of numeric metrics)")
+    return result
 
 
 def metric_names(result: dict[str, Any]) -> list[str]:

@@ -25,9 +25,13 @@ def chip_scene(scene: str | Path, size: int, out_dir: str | Path, overlap: int =
     from rasterio.windows import Window
     from rasterio.windows import transform as window_transform
 
+    from rasterio.errors import RasterioError
+
     scene, out_dir = Path(scene), Path(out_dir)
     if not scene.is_file():
         raise TileError(scene, "file not found")
+    if out_dir.exists() and not out_dir.is_dir():
+        raise TileError(out_dir, "is a file; --out wants a folder for the chips")
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
     with open_raster(scene) as ds:
@@ -36,7 +40,10 @@ def chip_scene(scene: str | Path, size: int, out_dir: str | Path, overlap: int =
             for col in chip_offsets(ds.width, size, overlap):
                 window = Window(col, row, min(size, ds.width - col), min(size, ds.height - row))
                 path = out_dir / f"{scene.stem}_r{row}_c{col}.tif"
-                _write_chip(ds, window, path, profile, window_transform(window, ds.transform))
+                try:
+                    _write_chip(ds, window, path, profile, window_transform(window, ds.transform))
+                except RasterioError as error:
+                    raise TileError(scene, f"cannot read the window at row {row}, column {col} ({error}); {len(written)} chips written") from None
                 written.append(path)
     return written
 

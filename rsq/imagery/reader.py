@@ -18,6 +18,7 @@ PIL_SUFFIXES = {".jpg", ".jpeg", ".png"}
 TIME_TAGS = ("ACQUISITION_TIME", "ACQUISITIONDATETIME", "DATE_ACQUIRED", "SENSING_TIME", "DATETIME", "TIFFTAG_DATETIME")
 EXIF_TIME_TAGS = (36867, 306)  # DateTimeOriginal, DateTime
 _METRES_PER_DEGREE = 111_320.0
+MAX_VALUES = 100_000_000  # pixels x bands read at once: 400 MB of float32
 
 
 def read_tile(path: str | Path, tile_id: str | None = None, meta: dict[str, Any] | None = None) -> Tile:
@@ -33,17 +34,35 @@ def read_tile(path: str | Path, tile_id: str | None = None, meta: dict[str, Any]
     return Tile(id=tile_id or path.stem, path=str(path), time=time, meta=meta, **fields)
 
 
-def read_pixels(tile: Tile) -> np.ndarray:
-    """The tile's pixels as float32 (bands, height, width), NaN where there is no data."""
+def read_pixels(tile: Tile, max_side: int | None = None) -> np.ndarray:
+    """The tile's pixels as float32 (bands, height, width), NaN where there is no data.
+
+    With `max_side`, a larger tile is read decimated so that its longer side fits (GDAL uses the file's
+    overviews when it has them; JPEGs decode at a reduced scale). What would still need more than
+    MAX_VALUES values is refused with a TileError rather than exhausting memory.
+    """
     path = Path(tile.path)
+    height, width = _read_shape(tile, max_side)
+    if tile.shape[0] * height * width > MAX_VALUES:
+        advice = "read it decimated (a size, e.g. --size 1024)" if max_side is None else "cut it into chips (rsq tiles chip)"
+        raise TileError(path, f"{tile.width} x {tile.height} px in {tile.shape[0]} band(s) is too large to read whole; {advice}")
     if path.suffix.lower() in PIL_SUFFIXES:
-        pixels = _pil_pixels(path, tile.sensor)
+        pixels = _pil_pixels(path, tile.sensor, (width, height))
     else:
-        pixels = _raster_pixels(path)
+        pixels = _raster_pixels(path, (tile.shape[0], height, width))
     if pixels.shape[0] != tile.shape[0]:
         raise TileError(path, f"has {pixels.shape[0]} bands, expected {tile.shape[0]}")
     pixels[~np.isfinite(pixels)] = np.nan
     return pixels
+
+
+def _read_shape(tile: Tile, max_side: int | None) -> tuple[int, int]:
+    """(height, width) to read: the tile's own, or shrunk so the longer side is at most `max_side`."""
+    longer = max(tile.height, tile.width, 1)
+    if max_side is None or longer <= max_side:
+        return tile.height, tile.width
+    scale = max_side / longer
+    return max(1, round(tile.height * scale)), max(1, round(tile.width * scale))
 
 
 def _pil_metadata(path: Path) -> dict[str, Any]:
@@ -61,12 +80,15 @@ def _pil_metadata(path: Path) -> dict[str, Any]:
     return {"sensor": sensor, "band_names": names, "shape": (bands, size[1], size[0]), "dtype": "uint8", "time": time}
 
 
-def _pil_pixels(path: Path, sensor: Sensor) -> np.ndarray:
+def _pil_pixels(path: Path, sensor: Sensor, size: tuple[int, int]) -> np.ndarray:
     from PIL import Image
 
     try:
         with Image.open(path) as image:
+            image.draft("RGB" if sensor == Sensor.RGB else "L", size)  # JPEG: decode at a reduced scale
             image = image.convert("RGB" if sensor == Sensor.RGB else "F")
+            if image.size != size:
+                image = image.resize(size, Image.Resampling.BOX)
             array = np.asarray(image, dtype=np.float32)
     except (OSError, ValueError, Image.DecompressionBombError) as error:
         raise TileError(path, f"image data is corrupt ({error})") from None
@@ -96,14 +118,15 @@ def _raster_metadata(path: Path) -> dict[str, Any]:
     return fields
 
 
-def _raster_pixels(path: Path) -> np.ndarray:
+def _raster_pixels(path: Path, shape: tuple[int, int, int]) -> np.ndarray:
+    from rasterio.enums import Resampling
     from rasterio.errors import RasterioError
 
     with open_raster(path) as ds:
         try:
-            masked = ds.read(masked=True, out_dtype="float32")
-        except RasterioError as error:
-            raise TileError(path, f"raster data is corrupt ({error})") from None
+            masked = ds.read(masked=True, out_dtype="float32", out_shape=shape, resampling=Resampling.average)
+        except (RasterioError, MemoryError) as error:
+            raise TileError(path, f"raster data is corrupt or unreadable ({error or type(error).__name__})") from None
     return np.ma.filled(masked, np.nan).astype(np.float32, copy=False)
 
 

@@ -43,6 +43,8 @@ class PromptTemplate:
             text = _compiled(self.body).render(**context).strip() + "\n"
         except jinja2.UndefinedError as error:
             raise RsqError(f"template {self.name}: {error.message}") from None
+        except (jinja2.TemplateError, TypeError, ValueError, AttributeError) as error:  # a template or its data went wrong
+            raise RsqError(f"template {self.name}: {type(error).__name__}: {error}") from None
         return RenderedPrompt(text, sha256_hex(text))
 
 
@@ -65,6 +67,8 @@ def load_template(name_or_path: str | Path) -> PromptTemplate:
         names = ", ".join(t.name for t in list_templates())
         raise RsqError(f"no prompt template {str(name_or_path)!r}; shipped templates: {names}")
     front, body = _split_front_matter(path)
+    if not isinstance(front, dict) or not isinstance(front.get("params") or {}, dict):
+        raise RsqError(f"{path}: front matter must be a YAML mapping (name, kind, schema, params: a mapping)")
     name = str(front.get("name", path.stem))
     kind = str(front.get("kind", "vlm"))
     if kind not in KINDS:
@@ -84,7 +88,10 @@ def load_template(name_or_path: str | Path) -> PromptTemplate:
 def _split_front_matter(path: Path) -> tuple[dict[str, Any], str]:
     import yaml
 
-    text = path.read_text()
+    try:
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError) as error:
+        raise RsqError(f"{path}: cannot read the template ({error})") from None
     if not text.startswith("---\n"):
         return {}, text
     header, sep, body = text[4:].partition("\n---\n")
@@ -99,9 +106,12 @@ def _split_front_matter(path: Path) -> tuple[dict[str, Any], str]:
 
 def _versioned_source(path: Path, body: str) -> str:
     """The file's text followed by every partial it includes, so editing a partial changes the version."""
-    from jinja2 import meta
+    from jinja2 import TemplateSyntaxError, meta
 
-    included = meta.find_referenced_templates(_environment().parse(body))
+    try:
+        included = meta.find_referenced_templates(_environment().parse(body))
+    except TemplateSyntaxError as error:
+        raise RsqError(f"{path}: template syntax error on line {error.lineno} of the body: {error.message}") from None
     parts = [path.read_text()]
     for name in sorted(n for n in included if n):
         partial = PROMPTS_DIR / name

@@ -33,30 +33,81 @@ def annotation_refs(path: Path) -> list[TileRef]:
     return refs
 
 
+def checked_record(record: dict[str, Any]) -> dict[str, Any]:
+    """The record with its caption and label fields as the templates expect them: `captions` and `labels`
+    lists of strings (one string becomes a list of one), `caption` and `label` strings; anything else is refused."""
+    checked = dict(record)
+    for name in ("captions", "labels"):
+        if name in checked:
+            checked[name] = _text_list(name, checked[name], numbers=name == "labels")
+    for name in ("caption", "label"):
+        if name in checked:
+            checked[name] = _text_list(name, checked[name], numbers=name == "label")[0] if checked[name] is not None else None
+            if checked[name] is None:
+                raise RsqError(f"{name} is null")
+    if not any(name in checked for name in TEXT_FIELDS):
+        raise RsqError(f"the record has none of the fields {', '.join(TEXT_FIELDS)}")
+    return checked
+
+
+def _text_list(name: str, value: Any, numbers: bool) -> list[str]:
+    allowed = (str, int, float) if numbers else (str,)
+    if isinstance(value, allowed) and not isinstance(value, bool):
+        return [str(value)]
+    if isinstance(value, list) and all(isinstance(v, allowed) and not isinstance(v, bool) for v in value):
+        return [str(v) for v in value]
+    kind = "strings or numbers" if numbers else "strings"
+    raise RsqError(f"{name} must be a list of {kind} or one of them, not {json.dumps(value)[:80]}")
+
+
 def read_annotations(path: Path) -> list[dict[str, Any]]:
     """Annotation records from JSONL, COCO captions JSON or CSV; one record per image."""
     suffix = path.suffix.lower()
+    if suffix not in (".jsonl", ".json", ".csv"):
+        raise RsqError(f"{path}: annotations must be .jsonl, COCO captions .json or .csv")
     try:
         if suffix == ".jsonl":
-            return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+            return _jsonl_records(path)
         if suffix == ".json":
-            return _coco_records(json.loads(path.read_text()))
-        if suffix == ".csv":
-            return _csv_records(path)
-    except (json.JSONDecodeError, KeyError, csv.Error, UnicodeDecodeError) as error:
+            return _coco_records(path, json.loads(path.read_text()))
+        return _csv_records(path)
+    except (json.JSONDecodeError, csv.Error, UnicodeDecodeError) as error:
         raise RsqError(f"{path}: cannot read annotations ({type(error).__name__}: {error})") from None
-    raise RsqError(f"{path}: annotations must be .jsonl, COCO captions .json or .csv")
+    except OSError as error:
+        raise RsqError(f"{path}: cannot read annotations ({error.strerror})") from None
 
 
-def _coco_records(coco: dict[str, Any]) -> list[dict[str, Any]]:
-    captions: dict[Any, list[str]] = defaultdict(list)
-    for annotation in coco["annotations"]:
+def _jsonl_records(path: Path) -> list[dict[str, Any]]:
+    records = []
+    for number, line in enumerate(path.read_text().splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as error:
+            raise RsqError(f"{path}:{number}: not valid JSON ({error.msg})") from None
+        if not isinstance(record, dict):
+            raise RsqError(f"{path}:{number}: expected a JSON object, not {type(record).__name__}")
+        records.append(record)
+    return records
+
+
+def _coco_records(path: Path, coco: Any) -> list[dict[str, Any]]:
+    images, annotations = (coco.get("images"), coco.get("annotations")) if isinstance(coco, dict) else (None, None)
+    if not isinstance(images, list) or not isinstance(annotations, list):
+        raise RsqError(f"{path}: a COCO captions file is an object with 'images' and 'annotations' lists")
+    captions: dict[Any, list[Any]] = defaultdict(list)
+    for number, annotation in enumerate(annotations):
+        if not isinstance(annotation, dict) or "image_id" not in annotation or "caption" not in annotation:
+            raise RsqError(f"{path}: annotation {number} needs 'image_id' and 'caption'")
         captions[annotation["image_id"]].append(annotation["caption"])
-    return [
-        {"id": Path(image["file_name"]).stem, "file_name": image["file_name"], "image_id": image["id"],
-         "captions": captions.get(image["id"], [])}
-        for image in coco["images"]
-    ]
+    records = []
+    for number, image in enumerate(images):
+        if not isinstance(image, dict) or not isinstance(image.get("file_name"), str) or "id" not in image:
+            raise RsqError(f"{path}: image {number} needs 'id' and a 'file_name' string")
+        records.append({"id": Path(image["file_name"]).stem, "file_name": image["file_name"], "image_id": image["id"],
+                        "captions": captions.get(image["id"], [])})
+    return records
 
 
 def _csv_records(path: Path) -> list[dict[str, Any]]:

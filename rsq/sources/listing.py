@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import glob
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +30,7 @@ def list_tiles(spec: str, data: str | Path | None = None) -> list[TileRef]:
         return dataset_tiles(name, split or None, data)
     path = Path(spec).expanduser()
     if path.is_dir():
-        return [_ref(p, path) for p in sorted(path.rglob("*")) if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()]
+        return _folder(path)
     if path.is_file() and path.suffix.lower() == ".jsonl":
         return read_manifest(path)
     if path.is_file() and path.suffix.lower() == ".json":
@@ -59,15 +60,20 @@ def list_many(specs: list[str], data: str | Path | None = None) -> tuple[list[Ti
 def read_manifest(path: Path) -> list[TileRef]:
     """One tile per JSON line with a `path` (or `image`/`href`), optional `id`, other fields as metadata."""
     refs = []
-    for number, line in enumerate(path.read_text().splitlines(), start=1):
+    for number, line in enumerate(_text(path).splitlines(), start=1):
         if not line.strip():
             continue
         record = _manifest_record(path, number, line)
         key = next((k for k in MANIFEST_PATH_KEYS if k in record), None)
         if key is None:
             raise SourceError(f"{path}:{number}: no 'path' field")
-        written = str(record.pop(key))
-        refs.append(TileRef(str(record.pop("id", Path(written).as_posix())), _resolve(path.parent, written), record))
+        written = record.pop(key)
+        if not isinstance(written, str) or not written.strip():
+            raise SourceError(f"{path}:{number}: '{key}' must be a file path, not {json.dumps(written)}")
+        tile_id = record.pop("id", Path(written).as_posix())
+        if not isinstance(tile_id, str | int) or isinstance(tile_id, bool) or not str(tile_id).strip():
+            raise SourceError(f"{path}:{number}: 'id' must be a string or a number, not {json.dumps(tile_id)}")
+        refs.append(TileRef(str(tile_id), _resolve(path.parent, written), record))
     return refs
 
 
@@ -76,10 +82,25 @@ def read_stac(path: Path) -> list[TileRef]:
     import pystac
 
     try:
-        collection = pystac.ItemCollection.from_file(str(path))
-    except (ValueError, KeyError, json.JSONDecodeError, pystac.STACError) as error:
+        document = json.loads(_text(path))
+    except json.JSONDecodeError as error:
+        raise SourceError(f"{path}: not JSON ({error.msg})") from None
+    if not isinstance(document, dict) or not isinstance(document.get("features"), list):
+        raise SourceError(f"{path}: not a STAC ItemCollection (a FeatureCollection object with a 'features' list)")
+    try:
+        collection = pystac.ItemCollection.from_dict(document)
+    except (ValueError, KeyError, TypeError, AttributeError, pystac.STACError, pystac.STACTypeError) as error:
         raise SourceError(f"{path}: not a STAC ItemCollection ({error})") from None
     return [_stac_ref(path, item) for item in collection]
+
+
+def _text(path: Path) -> str:
+    try:
+        return path.read_text()
+    except UnicodeDecodeError:
+        raise SourceError(f"{path}: not a UTF-8 text file") from None
+    except OSError as error:
+        raise SourceError(f"{path}: cannot read ({error.strerror})") from None
 
 
 def _stac_ref(path: Path, item: Any) -> TileRef:
@@ -117,6 +138,22 @@ def _manifest_record(path: Path, number: int, line: str) -> dict[str, Any]:
 def _resolve(base: Path, href: str) -> Path:
     href_path = Path(href.removeprefix("file://")).expanduser()
     return href_path if href_path.is_absolute() else base / href_path
+
+
+def _folder(root: Path) -> list[TileRef]:
+    """Every image file below `root`, in path order; folders reached twice (a link loop) are walked once."""
+    refs, seen = [], set()
+    for folder, subfolders, files in os.walk(root, followlinks=True):
+        real = os.path.realpath(folder)
+        if real in seen:
+            subfolders[:] = []
+            continue
+        seen.add(real)
+        subfolders.sort()
+        refs += [_ref(Path(folder) / name, root) for name in files if Path(name).suffix.lower() in IMAGE_SUFFIXES]
+    if not refs:
+        raise SourceError(f"{root}: no image files ({', '.join(sorted(IMAGE_SUFFIXES))}) in this folder or below")
+    return sorted(refs, key=lambda ref: ref.id)
 
 
 def _ref(path: Path, root: Path) -> TileRef:

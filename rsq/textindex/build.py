@@ -168,7 +168,7 @@ def _thumbnails(tiles: list[dict[str, Any]]) -> list[bytes | None]:
     def make(record: dict[str, Any]) -> bytes | None:
         try:
             tile = Tile.from_dict(record)
-            return thumbnail(render_rgb(tile, read_pixels(tile)), THUMBNAIL_SIZE, fmt="jpeg")
+            return thumbnail(render_rgb(tile, read_pixels(tile, max_side=2 * THUMBNAIL_SIZE)), THUMBNAIL_SIZE, fmt="jpeg")
         except (TileError, KeyError, TypeError, ValueError):  # moved, unreadable or partial tile metadata
             return None
 

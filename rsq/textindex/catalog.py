@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from rsq.errors import RsqError
+from rsq.sqlitefile import connect_read_only
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS tile_keys (tkey INTEGER PRIMARY KEY, tile_id TEXT NOT NULL UNIQUE);
@@ -35,7 +36,6 @@ CREATE UNIQUE INDEX IF NOT EXISTS records_rows ON records (kind, first_row);
 CREATE TABLE IF NOT EXISTS variants (row INTEGER PRIMARY KEY, rid INTEGER NOT NULL, variant INTEGER NOT NULL, snippet TEXT NOT NULL);
 """
 CHUNK = 500
-SQLITE_HEADER = b"SQLite format 3\x00"
 LIVE_RECORD = """rid = (SELECT MAX(r2.rid) FROM records r2 INDEXED BY records_key WHERE r2.tkey = r.tkey AND r2.kind = r.kind
                  AND r2.source = r.source AND r2.first_row < :below)"""
 
@@ -71,29 +71,31 @@ class StoredRecord:
 
 
 class Catalog:
-    """One SQLite file per epoch in rollback-journal mode: the writer appends in one transaction per commit,
-    readers open it read-only and write nothing (no -wal or -shm files to need write access to)."""
+    """One SQLite file per epoch, in rollback-journal mode: the writer appends in one transaction per commit,
+    readers open it read-only (no -wal or -shm files, which a closing writer would delete under a reader).
+    Each commit returns the file's size, which the generation records, so a truncated catalog is caught on open."""
 
-    def __init__(self, path: Path, writable: bool = False) -> None:
+    def __init__(self, path: Path, writable: bool = False, min_size: int = 0) -> None:
         self.path = path
-        if not writable:
-            check_sqlite(path)
         try:
-            uri = f"file:{path}?mode={'rwc' if writable else 'ro'}"
-            self.db = sqlite3.connect(uri, uri=True, check_same_thread=False, isolation_level=None if not writable else "DEFERRED")
+            if writable:
+                self.db = sqlite3.connect(path, check_same_thread=False)
+                self.db.executescript(SCHEMA)
+            else:
+                self.db = connect_read_only(path, "index catalog", min_size, recover=True)
             self.db.execute("PRAGMA busy_timeout = 30000")
             self.db.execute("PRAGMA mmap_size = 1073741824")  # read pages through the page cache, no copies
-            if writable:
-                self.db.executescript(SCHEMA)
-        except sqlite3.DatabaseError as error:
-            raise RsqError(f"index damaged: {path} is not a readable catalog ({error}); rebuild the index") from None
+        except (RsqError, sqlite3.DatabaseError) as error:
+            raise RsqError(f"index damaged: {error}; rebuild the index (rsq index --rebuild)") from None
         self._lock = threading.Lock()
 
     def close(self) -> None:
         self.db.close()
 
-    def commit(self) -> None:
+    def commit(self) -> int:
+        """Commit and return the file's size (it only grows)."""
         self.db.commit()
+        return self.path.stat().st_size
 
     def _rows(self, sql: str, args: Iterable[Any] = ()) -> list[tuple]:
         with self._lock:
@@ -225,21 +227,3 @@ class Catalog:
     def thumbnail(self, tver: int) -> bytes | None:
         row = self._rows("SELECT thumbnail FROM tiles WHERE tver = ?", (tver,))
         return row[0][0] if row else None
-
-
-def check_sqlite(path: Path) -> None:
-    """Refuse a catalog that is missing, not SQLite, or shorter than its header says."""
-    try:
-        with open(path, "rb") as handle:
-            header = handle.read(100)
-        size = path.stat().st_size
-    except OSError:
-        raise RsqError(f"index damaged: {path} is missing; rebuild the index (rsq index --rebuild)") from None
-    if len(header) < 100 or not header.startswith(SQLITE_HEADER):
-        raise RsqError(f"index damaged: {path} is not an SQLite catalog; rebuild the index (rsq index --rebuild)")
-    page_size = int.from_bytes(header[16:18], "big")
-    page_size = 65536 if page_size == 1 else page_size
-    pages = int.from_bytes(header[28:32], "big")
-    header_size_valid = header[24:28] == header[92:96]  # SQLite's rule for trusting the in-header page count
-    if header_size_valid and size < page_size * pages:
-        raise RsqError(f"index damaged: {path} is truncated ({size} of {page_size * pages} bytes); rebuild the index")

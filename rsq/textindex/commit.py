@@ -45,6 +45,7 @@ class Generation:
     next_row: dict[str, int]  # segment kind -> the next row id
     segments: list[SegmentInfo] = field(default_factory=list)
     created_at: str = ""
+    catalog_bytes: int = 0  # the catalog's size after this commit (it only grows): a smaller file is damaged
 
     def of_kind(self, kind: str) -> list[SegmentInfo]:
         return [s for s in self.segments if s.kind == kind]
@@ -58,12 +59,13 @@ class Generation:
 
     def to_dict(self) -> dict[str, Any]:
         return {"format": FORMAT, "number": self.number, "epoch": self.epoch, "created_at": self.created_at,
-                "next_row": self.next_row, "manifest": self.manifest.to_dict(), "segments": [s.to_dict() for s in self.segments]}
+                "next_row": self.next_row, "catalog_bytes": self.catalog_bytes, "manifest": self.manifest.to_dict(),
+                "segments": [s.to_dict() for s in self.segments]}
 
     @classmethod
     def from_dict(cls, record: dict[str, Any]) -> Generation:
         return cls(record["number"], record["epoch"], Manifest.from_dict(record["manifest"]), dict(record["next_row"]),
-                   [SegmentInfo.from_dict(s) for s in record["segments"]], record.get("created_at", ""))
+                   [SegmentInfo.from_dict(s) for s in record["segments"]], record.get("created_at", ""), record.get("catalog_bytes", 0))
 
 
 def is_index(root: Path) -> bool:

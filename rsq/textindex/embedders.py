@@ -107,20 +107,6 @@ def make_embedder(spec: str | None = None, device: str | None = None, batch_size
     raise RsqError(f"unknown embedder {spec!r}: use st:<hub id or folder> or {OnnxMiniLMEmbedder.spec}")
 
 
-def check_device(device: str | None) -> None:
-    """Refuse a device name torch does not know, or a GPU that is not there, before any work starts."""
-    if device is None:
-        return
-    import torch
-
-    try:
-        parsed = torch.device(device)
-    except (RuntimeError, ValueError):
-        raise RsqError(f"--device {device!r} is not a device name (cpu, cuda, cuda:1, mps)") from None
-    if parsed.type == "cuda" and (not torch.cuda.is_available() or (parsed.index or 0) >= torch.cuda.device_count()):
-        raise RsqError(f"--device {device}: no such CUDA device here ({torch.cuda.device_count()} found)")
-
-
 def query_encoder(spec: str, choice: str | None = None) -> Embedder:
     """What encodes queries for an index built with `spec`: `choice` (or $RSQ_QUERY_ENCODER), default auto."""
     choice = choice or os.environ.get("RSQ_QUERY_ENCODER") or "auto"

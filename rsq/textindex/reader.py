@@ -28,7 +28,7 @@ class Snapshot:
         folder = root / generation.epoch
         self.segments = {kind: [Segment(folder / "segments" / info.name, info) for info in generation.of_kind(kind)]
                          for kind in (CAPTIONS, IMAGES)}
-        self.catalog = Catalog(folder / "catalog.sqlite")
+        self.catalog = Catalog(folder / "catalog.sqlite", min_size=generation.catalog_bytes)
         self.bm25 = Bm25Reader(folder / "bm25")
         self._starts = {kind: np.array([s.info.lo for s in segments], dtype=np.int64) for kind, segments in self.segments.items()}
         self._extent = max((info.extent for info in generation.of_kind(CAPTIONS)), default=0.0)

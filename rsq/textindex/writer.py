@@ -359,9 +359,10 @@ class IndexWriter:
             self.journal.record(f"{self.epoch}/segments/{name}/del-{number:09d}.npy")
             self.segments[position] = write_deletes(self.root / self.epoch / "segments" / name, number, deleted, info)
         self.bm25.commit()
-        self.catalog.commit()
+        catalog_bytes = self.catalog.commit()
         self.manifest.built_at = datetime.now(UTC).isoformat(timespec="seconds")
-        generation = Generation(number, self.epoch, replace(self.manifest, counts=dict(self.manifest.counts)), dict(self.next_row), list(self.segments))
+        generation = Generation(number, self.epoch, replace(self.manifest, counts=dict(self.manifest.counts)), dict(self.next_row),
+                                list(self.segments), catalog_bytes=catalog_bytes)
         publish(self.root, generation)
         self.journal.close()
         self.journal = Journal(self.root)

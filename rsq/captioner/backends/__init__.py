@@ -62,9 +62,40 @@ def parse_spec(spec: str) -> tuple[str, str]:
 def make_backend(spec: str, **options: Any) -> CaptionBackend:
     """Instantiate the backend a spec names; options go to its constructor."""
     scheme, rest = parse_spec(spec)
+    return backend_class(scheme)(rest, **check_options(spec, options))
+
+
+def backend_class(scheme: str) -> type:
     module_name, class_name = REGISTRY[scheme].target.split(":")
-    backend_class = getattr(importlib.import_module(module_name), class_name)
-    return backend_class(rest, **options)
+    return getattr(importlib.import_module(module_name), class_name)
+
+
+def check_options(spec: str, options: dict[str, Any]) -> dict[str, Any]:
+    """Refuse options the backend does not take, or of the wrong type, naming the ones it does take."""
+    import inspect
+
+    scheme, _ = parse_spec(spec)
+    parameters = dict(list(inspect.signature(backend_class(scheme).__init__).parameters.items())[2:])
+    for key, value in options.items():
+        if key not in parameters:
+            raise RsqError(f"--backend-opt {key}: the {scheme} backend takes {', '.join(parameters) or 'no options'}")
+        expected = _simple_type(parameters[key].annotation)
+        if expected is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if expected and not isinstance(value, expected) or isinstance(value, bool) and expected in (int, float):
+            raise RsqError(f"--backend-opt {key}={value!r}: expected {expected.__name__}")
+        if expected in (int, float) and value < 0:
+            raise RsqError(f"--backend-opt {key}={value!r}: must not be negative")
+        options[key] = value
+    return options
+
+
+def _simple_type(annotation: Any) -> type | None:
+    """int, float, str or bool from an annotation like `int`, `float | None`, "str | None"; None otherwise."""
+    text = annotation if isinstance(annotation, str) else getattr(annotation, "__name__", str(annotation))
+    names = {part.strip() for part in str(text).split("|")} - {"None"}
+    simple = {"int": int, "float": float, "str": str, "bool": bool}
+    return simple[names.pop()] if len(names) == 1 and next(iter(names)) in simple else None
 
 
 def require(module: str, extra: str) -> Any:

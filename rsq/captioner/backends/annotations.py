@@ -14,7 +14,7 @@ from typing import Any
 from rsq.captioner.records import CaptionRequest, CaptionResult
 from rsq.errors import RsqError
 from rsq.prompts import PromptTemplate, load_template
-from rsq.sources.annotations import KEY_FIELDS, read_annotations
+from rsq.sources.annotations import KEY_FIELDS, checked_record, read_annotations
 
 
 
@@ -44,7 +44,10 @@ class AnnotationsBackend:
         record = next((self._index[k] for k in (tile.id, path.name, path.stem) if k in self._index), None)
         if record is None:
             return CaptionResult(raw=None, error=f"no annotation for tile {tile.id} in {self.file.name}")
-        return CaptionResult(raw=self.template.render(record=record).text.strip())
+        try:
+            return CaptionResult(raw=self.template.render(record=checked_record(record)).text.strip())
+        except RsqError as error:  # this record is bad; the others of the batch are not
+            return CaptionResult(raw=None, error=f"annotation for tile {tile.id} in {self.file.name}: {error}")
 
 
 def _index_records(records: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
