@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test bench clean
+.PHONY: install demo test reliability bench clean
 
 install: $(STAMP)
 
@@ -21,6 +21,10 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+reliability: $(STAMP)
+	HYPOTHESIS_PROFILE=reliability $(BIN)/python -m pytest -m "not slow and not gpu" -p no:cacheprovider \
+		tests/test_hostile.py tests/test_fuzz.py tests/test_faults.py
 
 bench: $(STAMP)
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[bench]'

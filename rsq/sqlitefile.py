@@ -46,6 +46,16 @@ def connect_read_only(path: Path, what: str, min_size: int = 0, recover: bool = 
     raise RsqError(f"{path}: cannot open the {what} ({last})")
 
 
+def check_complete(db: sqlite3.Connection, path: Path, what: str) -> None:
+    """Refuse a file shorter than the pages SQLite counts, when no write-ahead log could hold the rest."""
+    log = path.with_name(path.name + "-wal")
+    if log.is_file() and log.stat().st_size > 0:
+        return  # pages may live in the log until a checkpoint
+    pages, page_size = db.execute("PRAGMA page_count").fetchone()[0], db.execute("PRAGMA page_size").fetchone()[0]
+    if path.stat().st_size < pages * page_size:
+        raise RsqError(f"{path}: the {what} is truncated ({path.stat().st_size} of {pages * page_size} bytes)")
+
+
 def database_error(path: Path, what: str, error: sqlite3.Error) -> RsqError:
     """One line for an SQLite failure: a full disk, read-only media, a locked or damaged file."""
     return RsqError(f"{path}: cannot use the {what} ({error})")

@@ -71,3 +71,32 @@ def caption_record(tile_id: str, sentences: list[str], model: str = "fake:model"
         template="fake@000000000000", prompt_hash="", params={}, status=OK,
         captions={"variants": [{"one_sentence": s} for s in sentences]}, tile=tile,
     )
+
+
+INDEX_WRITER = """
+import sys, time
+sys.path.insert(0, {tests!r})
+from fakes import HashEmbedder, caption_record
+import rsq.textindex.build as build
+build.CHUNK_RECORDS, build.COMMIT_ROWS = 20, 60
+
+class Slow(HashEmbedder):
+    def encode(self, texts):
+        time.sleep({delay})
+        return super().encode(texts)
+
+records = [caption_record(f"{prefix}{{n}}", [f"tile{prefix}{{n}} river forest", f"word{{n % 7}} {variant}"]) for n in range({count})]
+build.index_records(records, build.Path({out!r}), Slow(), build.BuildOptions(thumbnails=False))
+print("done", flush=True)
+"""
+
+
+def index_writer(out, count: int, prefix: str = "", variant: str = "first", delay: float = 0.05):
+    """A subprocess that indexes `count` records (ids prefix0..), committing every 60 rows, a little slowly;
+    prints "done" when it finishes. For kill -9 and concurrent-writer tests."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = INDEX_WRITER.format(tests=str(Path(__file__).parent), out=str(out), count=count, prefix=prefix, variant=variant, delay=delay)
+    return subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

@@ -41,14 +41,14 @@ def test_http_500_is_retried_with_backoff():
     with chat_server(flaky) as server:
         backend = make_backend(f"openai:{server['url']}#m", retries=3, backoff_s=0.01)
         [result] = backend.caption_batch(_requests(1))
-    assert result.error is None and len(server["requests"]) == 3
+    assert result.error is None and len(server["requests"]) == 3 and result.attempts == 3
 
 
 def test_persistent_500_becomes_a_recorded_error():
     with chat_server(lambda request, call: (500, {"error": "down"}, 0.0)) as server:
         backend = make_backend(f"openai:{server['url']}#m", retries=2, backoff_s=0.01)
         [result] = backend.caption_batch(_requests(1))
-    assert result.raw is None and "HTTP 500" in result.error and "after 3 attempts" in result.error
+    assert result.raw is None and "HTTP 500" in result.error and "after 3 attempts" in result.error and result.attempts == 3
 
 
 def test_timeout_is_retried_then_reported():

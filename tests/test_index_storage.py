@@ -4,7 +4,6 @@ touching files rsq did not create."""
 
 import os
 import random
-import signal
 import subprocess
 import sys
 import textwrap
@@ -15,12 +14,12 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from fakes import HashEmbedder, caption_record
+from fakes import HashEmbedder, caption_record, index_writer
 from rsq.cli import app
 from rsq.errors import RsqError
 from rsq.query import Index, SearchQuery, parse_filters
 from rsq.textindex.build import BuildOptions, index_records
-from rsq.textindex.commit import generation_numbers, latest
+from rsq.textindex.commit import latest
 from rsq.textindex.merge import MAX_SEGMENT_ROWS, plan_merges
 from rsq.textindex.reader import Snapshot
 from rsq.textindex.segments import SegmentInfo
@@ -170,82 +169,14 @@ def test_a_second_writer_waits_or_is_refused(tmp_path):
     holder.wait()
 
 
-WRITER = """
-import sys, time
-sys.path.insert(0, {tests!r})
-from fakes import HashEmbedder, caption_record
-import rsq.textindex.build as build
-build.CHUNK_RECORDS, build.COMMIT_ROWS = 20, 60
-
-class Slow(HashEmbedder):
-    def encode(self, texts):
-        time.sleep(0.05)
-        return super().encode(texts)
-
-prefix = {prefix!r}
-records = [caption_record(f"{{prefix}}{{n}}", [f"word{{n % 13}} forest {{prefix}}", f"river {{n}}"]) for n in range({count})]
-build.index_records(records, build.Path({out!r}), Slow(), build.BuildOptions(thumbnails=False))
-print("done", flush=True)
-"""
-
-
-def _writer(out, prefix, count):
-    script = WRITER.format(tests=str(Path(__file__).parent), out=str(out), prefix=prefix, count=count)
-    return subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-
-
 def test_two_writers_at_once_both_land(tmp_path):
     out = tmp_path / "index"
     _build(_records(1), out)
-    first, second = _writer(out, "a", 300), _writer(out, "b", 300)
+    first, second = index_writer(out, 300, prefix="a"), index_writer(out, 300, prefix="b")
     for process in (first, second):
         stdout, stderr = process.communicate(timeout=240)
         assert process.returncode == 0 and "done" in stdout, stderr
     assert latest(out).manifest.counts["tiles"] == 601
-
-
-def test_kill_9_at_random_points_leaves_the_last_generation_unchanged(tmp_path):
-    out = tmp_path / "index"
-    _build(_records(40), out)
-    rng = random.Random(7)
-    interrupted = []
-    for attempt in range(5):
-        before = latest(out)
-        expected = _ids(_index(out), "river forest", k=20)
-        process = _writer(out, f"k{attempt}-", 600)
-        time.sleep(rng.uniform(0.5, 4.0))
-        os.kill(process.pid, signal.SIGKILL)
-        interrupted.append("done" not in process.communicate()[0])
-        now = latest(out)
-        index = _index(out)
-        if now.number == before.number:
-            assert _ids(index, "river forest", k=20) == expected and now.to_dict() == before.to_dict()
-        assert index.manifest.counts["tiles"] == len(set(_all_ids(out)))
-    assert sum(interrupted) >= 3
-    finished = _writer(out, "k0-", 600)
-    assert "done" in finished.communicate(timeout=240)[0]
-    assert not list((out / "pending").glob("*.json"))
-    assert _segment_dirs(out) == {s.name for s in latest(out).segments} | _previous_segments(out)
-
-
-def _all_ids(out):
-    snapshot = Snapshot.open(out)
-    ids = []
-    for segment in snapshot.segments["captions"]:
-        live = np.flatnonzero(segment.is_live(np.arange(segment.info.count)))
-        ids += segment.columns.tiles.get(live).tolist()
-    return ids
-
-
-def _segment_dirs(out):
-    return {p.name for epoch in out.glob("data-*") for p in (epoch / "segments").iterdir()}
-
-
-def _previous_segments(out):
-    from rsq.textindex.commit import read_generation
-
-    numbers = generation_numbers(out)
-    return {s.name for n in numbers[:-1] for s in read_generation(out, n).segments}
 
 
 @pytest.mark.parametrize("damage", ["missing segment file", "truncated vectors", "truncated catalog", "bad generation", "missing bm25"])

@@ -82,15 +82,17 @@ def caption_requests(backend: CaptionBackend, requests: list[CaptionRequest], jo
     """Run the backend on a batch; malformed output is retried once, then recorded as failed."""
     started = time.perf_counter()
     results = _call_backend(backend, requests)
+    attempts = [result.attempts for result in results]
     outcomes = [_validate(result) for result in results]
     retry = [i for i, (_, error, malformed) in enumerate(outcomes) if malformed]
     if retry:
         for i, result in zip(retry, _call_backend(backend, [requests[i] for i in retry]), strict=True):
             results[i], outcomes[i] = result, _validate(result)
+            attempts[i] += result.attempts
     seconds = (time.perf_counter() - started) / max(len(requests), 1)
     return [
-        _record(job, backend, request, result, captions, error, attempts=2 if i in retry else 1, seconds=seconds)
-        for i, (request, result, (captions, error, _)) in enumerate(zip(requests, results, outcomes, strict=True))
+        _record(job, backend, request, result, captions, error, attempts=tries, seconds=seconds)
+        for request, result, (captions, error, _), tries in zip(requests, results, outcomes, attempts, strict=True)
     ]
 
 

@@ -30,6 +30,7 @@ class CaptionResult:
 
     raw: str | None
     error: str | None = None
+    attempts: int = 1  # calls the backend made for it (an HTTP backend retries on its own)
 
 
 @dataclass

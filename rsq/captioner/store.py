@@ -16,7 +16,7 @@ from typing import Any
 
 from rsq.captioner.records import OK, CaptionRecord
 from rsq.errors import RsqError
-from rsq.sqlitefile import check_header, connect_read_only, database_error
+from rsq.sqlitefile import check_complete, check_header, connect_read_only, database_error
 
 STORE_FILE = "captions.sqlite"
 JSON_COLUMNS = ("params", "captions", "tile")
@@ -59,6 +59,7 @@ class CaptionStore:
             raise RsqError(f"no caption store in {self.directory} (expected {STORE_FILE})")
         try:
             self._db = self._open_to_write() if create else connect_read_only(self.path, "caption store")
+            check_complete(self._db, self.path, "caption store")
             self._check_version(migrate=create)
         except sqlite3.Error as error:
             raise database_error(self.path, "caption store", error) from None

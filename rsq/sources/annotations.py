@@ -42,9 +42,10 @@ def checked_record(record: dict[str, Any]) -> dict[str, Any]:
             checked[name] = _text_list(name, checked[name], numbers=name == "labels")
     for name in ("caption", "label"):
         if name in checked:
-            checked[name] = _text_list(name, checked[name], numbers=name == "label")[0] if checked[name] is not None else None
-            if checked[name] is None:
-                raise RsqError(f"{name} is null")
+            value = checked[name]
+            if not isinstance(value, str | int | float) or isinstance(value, bool) or (name == "caption" and not isinstance(value, str)):
+                raise RsqError(f"{name} must be one {'string' if name == 'caption' else 'string or number'}, not {json.dumps(value)[:80]}")
+            checked[name] = str(value)
     if not any(name in checked for name in TEXT_FIELDS):
         raise RsqError(f"the record has none of the fields {', '.join(TEXT_FIELDS)}")
     return checked

@@ -54,6 +54,8 @@ def list_many(specs: list[str], data: str | Path | None = None) -> tuple[list[Ti
             first = refs.setdefault(ref.id, ref)
             if first is not ref and first.path.resolve() != ref.path.resolve():
                 clashes.append(Skipped(ref.id, str(ref.path), f"tile id {ref.id!r} is already taken by {first.path}; give each tile a unique id (a manifest with ids)"))
+    if not refs:
+        raise SourceError(f"no tiles in {', '.join(specs)}")
     return list(refs.values()), clashes
 
 

@@ -10,7 +10,9 @@ holding an older searcher keeps a consistent view.
 
 from __future__ import annotations
 
+import errno
 import re
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -65,6 +67,15 @@ def _with_analyzer(index):
     return index
 
 
+@contextmanager
+def _io_errors(folder: Path):
+    """tantivy reports a failed write (a full disk, a lost file) as ValueError: make it an OSError."""
+    try:
+        yield
+    except ValueError as error:
+        raise OSError(errno.EIO, f"the BM25 index failed to write ({error})", str(folder)) from None
+
+
 class Bm25Writer:
     """Appends caption rows; the writer lock of the index (rsq.textindex.lock) keeps it the only one."""
 
@@ -72,8 +83,10 @@ class Bm25Writer:
         import tantivy
 
         folder.mkdir(parents=True, exist_ok=True)
-        self.index = _with_analyzer(tantivy.Index(_schema(), path=str(folder), reuse=True))
-        self.writer = self.index.writer(heap_size=WRITER_HEAP, num_threads=1)
+        with _io_errors(folder):
+            self.index = _with_analyzer(tantivy.Index(_schema(), path=str(folder), reuse=True))
+            self.writer = self.index.writer(heap_size=WRITER_HEAP, num_threads=1)
+        self.folder = folder
 
     def add(self, rows: list[int], attrs: list[TileAttrs], docs: list[VariantDoc]) -> None:
         import tantivy
@@ -84,7 +97,8 @@ class Bm25Writer:
             for name, terms in self.filter_terms(tile).items():
                 for term in terms:
                     document.add_text(name, term)
-            self.writer.add_document(document)
+            with _io_errors(self.folder):
+                self.writer.add_document(document)
 
     @staticmethod
     def filter_terms(tile: TileAttrs) -> dict[str, list[str]]:
@@ -105,10 +119,12 @@ class Bm25Writer:
         self.writer.delete_documents_by_query(tantivy.Query.range_query(self.index.schema, "row", tantivy.FieldType.Integer, row, None))
 
     def commit(self) -> None:
-        self.writer.commit()
+        with _io_errors(self.folder):
+            self.writer.commit()
 
     def close(self) -> None:
-        self.writer.wait_merging_threads()
+        with _io_errors(self.folder):
+            self.writer.wait_merging_threads()
 
 
 class Bm25Reader:

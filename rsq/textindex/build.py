@@ -7,6 +7,7 @@ what it had published and its rerun skips those records without embedding them a
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -109,6 +110,14 @@ def index_records(
     encode_images: EncodeImages | None = None, on_step: Callable[[str], None] | None = None, progress: Progress | None = None,
 ) -> BuildReport:
     """The build itself, from any stream of caption records (and an already loaded encoder, if given)."""
+    try:
+        return _index_records(records, out, encoder, options, encode_images, on_step, progress)
+    except (OSError, sqlite3.Error) as error:  # a full disk, read-only media, a lost file
+        reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
+        raise RsqError(f"cannot write the index at {out} ({reason}); its last published generation is unchanged") from None
+
+
+def _index_records(records, out, encoder, options, encode_images, on_step, progress) -> BuildReport:
     started = time.perf_counter()
     step = on_step or (lambda message: None)
     with IndexWriter(out, options.embedder or (encoder.spec if encoder else None), options.rebuild, options.faiss,

@@ -15,6 +15,7 @@ from rsq.imagery.timeparse import parse_time
 
 EARTH_RADIUS_KM = 6371.0088
 SENSORS = ("rgb", "s2", "s1", "other")
+FIRST_YEAR, LAST_YEAR = 1950, 2099
 
 
 @dataclass(frozen=True)
@@ -105,8 +106,8 @@ def _date(text: str | None, flag: str, end_of_day: bool = False) -> datetime | N
     if text is None:
         return None
     parsed = parse_time(text)
-    if parsed is None:
-        raise RsqError(f"{flag} wants a date such as 2019-09-17, got {text!r}")
+    if parsed is None or not FIRST_YEAR <= parsed.year <= LAST_YEAR:
+        raise RsqError(f"{flag} wants a date from {FIRST_YEAR} to {LAST_YEAR}, such as 2019-09-17, got {text!r}")
     if end_of_day and len(text.strip()) == 10:
         parsed = parsed.replace(hour=23, minute=59, second=59)
     return parsed

@@ -12,9 +12,11 @@ from __future__ import annotations
 import math
 from datetime import UTC, date, datetime, timedelta
 
+from rsq.textindex.filters import FIRST_YEAR, LAST_YEAR
+
 LEVELS = (0.1, 1.0, 10.0)  # finest first
 MAX_CELLS = 256
-EARLIEST, LATEST = date(1970, 1, 1), date(2099, 12, 31)  # the span an open-ended time range covers
+EARLIEST, LATEST = date(FIRST_YEAR, 1, 1), date(LAST_YEAR, 12, 31)  # the span an open-ended time range covers
 
 
 def cell_terms(lon: float, lat: float) -> list[str]:

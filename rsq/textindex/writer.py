@@ -102,8 +102,11 @@ class IndexWriter:
 
     def __exit__(self, *exc_info: object) -> None:
         try:
-            self.bm25.close()
             self.catalog.close()
+            self.bm25.close()
+        except (OSError, ValueError):
+            if exc_info[0] is None:  # the close failed on its own: report it; otherwise the first error stands
+                raise
         finally:
             self._lock.__exit__(None, None, None)
 

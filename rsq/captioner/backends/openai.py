@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from typing import Any
 
 from rsq.captioner.backends.messages import chat_messages
@@ -87,8 +88,8 @@ class OpenAIBackend:
             if response.status_code in RETRY_STATUS:
                 error = f"HTTP {response.status_code}: {response.text[:200]}"
                 continue
-            return _parse_response(response)
-        return CaptionResult(raw=None, error=f"{error} (after {self.retries + 1} attempts)")
+            return replace(_parse_response(response), attempts=attempt + 1)
+        return CaptionResult(raw=None, error=f"{error} (after {self.retries + 1} attempts)", attempts=self.retries + 1)
 
 
 def _parse_response(response: Any) -> CaptionResult:

@@ -1,0 +1,115 @@
+"""Fault injection: `rsq caption` and the index writer killed with SIGKILL at seeded random moments.
+
+After every kill, what was committed is still there exactly once, and the index answers with one whole
+generation, the old or a newer one, never a mix; a final resume completes the work without duplicates.
+The default run kills each a few times; `make reliability` (pytest -m reliability) kills each 25 times.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from chat_server import chat_server, echo_captions
+from fakes import HashEmbedder, index_writer
+from rsq.query import Index, SearchQuery
+from rsq.textindex.commit import latest
+from rsq.textindex.reader import Snapshot
+
+FEW, MANY = 3, 25
+TILES = 1000  # records per index write: about 5 s each, so most kills land mid-build
+KILLS = [FEW, pytest.param(MANY, marks=pytest.mark.reliability)]
+
+
+def _store_rows(store: Path) -> list[tuple[str, str]]:
+    path = store / "captions.sqlite"
+    if not path.exists():
+        return []
+    with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as db:
+        try:
+            return db.execute("SELECT tile_id, status FROM captions").fetchall()
+        except sqlite3.OperationalError:
+            return []  # killed before its first transaction
+
+
+@pytest.mark.parametrize("kills", KILLS)
+def test_caption_killed_at_random_moments_loses_and_duplicates_nothing(data_dir, tmp_path, kills):
+    store, tiles_total = tmp_path / "store", 300 if kills == FEW else 2100  # enough work that every kill interrupts some
+
+    def slow(request, call):
+        status, body, _ = echo_captions(request, call)
+        return status, body, 0.01
+
+    with chat_server(slow) as server:
+        command = [sys.executable, "-m", "rsq", "caption", "data:ucm", "--limit", str(tiles_total), "--batch-size", "8",
+                   "--model", f"openai:{server['url']}#tiny", "--backend-opt", "concurrency=1", "--prompt", "brief",
+                   "--data", str(data_dir), "--out", str(store)]
+        rng, committed, interrupted = random.Random(11), set(), 0
+        for _ in range(kills):
+            process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            time.sleep(rng.uniform(0.5, 2.5))
+            process.send_signal(signal.SIGKILL)
+            interrupted += process.wait() == -signal.SIGKILL
+            tiles = [tile for tile, _ in _store_rows(store)]
+            assert len(tiles) == len(set(tiles)), "a tile was stored twice"
+            assert committed <= set(tiles), "a committed record was lost"
+            assert len(tiles) % 8 == 0 or len(tiles) == tiles_total, "a batch was half written"
+            committed = set(tiles)
+        assert interrupted >= kills // 2, "most kills should land mid-run"
+        subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        assert len(server["requests"]) <= tiles_total + 8 * kills, "a kill costs at most the batch in flight"
+    rows = _store_rows(store)
+    assert len(rows) == tiles_total and len({tile for tile, _ in rows}) == tiles_total and all(status == "ok" for _, status in rows)
+
+
+def _check_whole(out: Path) -> dict:
+    """One generation, consistent across its parts: segments, BM25, catalog and manifest agree."""
+    snapshot = Snapshot.open(out)
+    counts, live_tiles, live_rows = snapshot.manifest.counts, [], 0
+    for segment in snapshot.segments["captions"]:
+        live = np.flatnonzero(segment.is_live(np.arange(segment.info.count)))
+        live_rows += len(live)
+        live_tiles += segment.columns.tiles.get(live).tolist()
+        sample = np.asarray(segment.rows[live[:: max(1, len(live) // 20)]])
+        assert len(snapshot.catalog.caption_rows(sample)) == len(sample), "a live row has no catalog entry"
+    assert live_rows == counts["variants"] and len(set(live_tiles)) == counts["tiles"]
+    assert snapshot.bm25.documents >= live_rows
+    index = Index(out, encoder=HashEmbedder())
+    for tile in random.Random(0).sample(sorted(set(live_tiles)), min(5, len(set(live_tiles)))):
+        assert tile in [h.id for h in index.search(SearchQuery(f"tile{tile}", k=3, mode="bm25"))], "a live tile is not searchable"
+    return {"number": snapshot.generation.number, "tiles": set(live_tiles), "variants": live_rows}
+
+
+@pytest.mark.parametrize("kills", KILLS)
+def test_index_writer_killed_at_random_moments_keeps_one_whole_generation(tmp_path, kills):
+    out = tmp_path / "index"
+    finished = index_writer(out, 40, delay=0.1)
+    assert "done" in finished.communicate(timeout=120)[0]
+    rng, state, interrupted = random.Random(5), _check_whole(out), 0
+    for attempt in range(kills):
+        variant = "first" if attempt % 2 else "changed"  # alternate: some records are replaced, not just added
+        process = index_writer(out, TILES, variant=variant, delay=0.1)
+        time.sleep(rng.uniform(0.5, 4.5))
+        process.send_signal(signal.SIGKILL)
+        interrupted += process.wait() == -signal.SIGKILL
+        now = _check_whole(out)
+        assert now["number"] >= state["number"] and state["tiles"] <= now["tiles"], "committed tiles were lost"
+        state = now
+    assert interrupted >= kills // 2, "most kills should land mid-build"
+    finished = index_writer(out, TILES, variant="final", delay=0.1)
+    assert "done" in finished.communicate(timeout=300)[0]
+    final = _check_whole(out)
+    assert final["tiles"] == {str(n) for n in range(TILES)} and final["variants"] == 2 * TILES
+    generation = latest(out)
+    assert not list((out / "pending").glob("*.json")) and generation.manifest.counts["tiles"] == TILES
+    on_disk = {p.name for epoch in out.glob("data-*") for p in (epoch / "segments").iterdir()}
+    assert on_disk == {s.name for s in generation.segments}, "a killed write left segment folders behind"
