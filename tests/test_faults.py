@@ -113,3 +113,29 @@ def test_index_writer_killed_at_random_moments_keeps_one_whole_generation(tmp_pa
     assert not list((out / "pending").glob("*.json")) and generation.manifest.counts["tiles"] == TILES
     on_disk = {p.name for epoch in out.glob("data-*") for p in (epoch / "segments").iterdir()}
     assert on_disk == {s.name for s in generation.segments}, "a killed write left segment folders behind"
+
+
+def _file_size_limit(limit: int):
+    """A preexec hook that makes writes past `limit` bytes fail (EFBIG), like a disk that filled up."""
+    import resource
+
+    return lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+
+def test_a_full_disk_is_one_line_and_keeps_what_was_committed(data_dir, tmp_path):
+    notes = data_dir / "ucm-captions" / "captions.jsonl"
+    store = tmp_path / "store"
+    caption = [sys.executable, "-m", "rsq", "caption", "data:ucm", "--model", f"annotations:{notes}", "--data", str(data_dir), "--out", str(store)]
+    filled = subprocess.run(caption, preexec_fn=_file_size_limit(400_000), capture_output=True, text=True)
+    assert filled.returncode == 2 and filled.stderr.strip().splitlines()[-1].startswith("rsq: error:") and "Traceback" not in filled.stderr
+    kept = _store_rows(store)
+    assert 0 < len(kept) < 2100 and len({tile for tile, _ in kept}) == len(kept)
+    subprocess.run(caption, check=True, capture_output=True)
+    assert len(_store_rows(store)) == 2100
+    small, out = tmp_path / "small", tmp_path / "index"
+    subprocess.run([*caption[:4], "data:ucm:test", *caption[5:-1], str(small)], check=True, capture_output=True)
+    index = [sys.executable, "-m", "rsq", "index", str(small), "--out", str(out), "--no-thumbnails"]
+    filled = subprocess.run(index, preexec_fn=_file_size_limit(300_000), capture_output=True, text=True)
+    assert filled.returncode == 2 and "Traceback" not in filled.stderr
+    assert "its last published generation is unchanged" in filled.stderr.strip().splitlines()[-1]
+    assert latest(out) is None

@@ -9,6 +9,7 @@ and scored exactly, so a filtered search still returns every match it can.
 
 from __future__ import annotations
 
+import errno
 import math
 import os
 from pathlib import Path
@@ -60,14 +61,20 @@ class VectorFile:
     def save(self, path: Path) -> None:
         import faiss
 
-        faiss.write_index(self.index, str(path))
+        try:
+            faiss.write_index(self.index, str(path))
+        except RuntimeError as error:  # FAISS reports a failed write (a full disk) this way
+            raise OSError(errno.EIO, f"cannot write the vectors ({str(error).splitlines()[-1][-160:]})", str(path)) from None
 
     @classmethod
     def open(cls, path: Path) -> VectorFile:
         """Memory-mapped and read-only: opening costs no copy, whatever the size."""
         import faiss
 
-        return cls(faiss.read_index(str(path), faiss.IO_FLAG_MMAP_IFC | faiss.IO_FLAG_READ_ONLY))
+        try:
+            return cls(faiss.read_index(str(path), faiss.IO_FLAG_MMAP_IFC | faiss.IO_FLAG_READ_ONLY))
+        except RuntimeError as error:
+            raise RsqError(f"index damaged: {path} is not a readable FAISS file ({str(error).splitlines()[-1][-160:]})") from None
 
     @property
     def kind(self) -> str:
