@@ -11,6 +11,7 @@ from rsq.closp.inputs import model_input
 from rsq.imagery import read_pixels, read_tile
 from rsq.parallel import prefetch
 from rsq.sources import sen1floods11, ucm_captions
+from rsq.sources.datasets import flood_label_caption
 
 
 @dataclass
@@ -40,15 +41,6 @@ def ucm_set(data: str | Path | None, splits: tuple[str, ...], size: int, limit: 
     images = np.stack([array for _, array in prefetch(load, items, workers=2)])
     caption_ids = [[index[c] for c in i.captions if c.strip()] for i in items]
     return TrainingSet("rgb", images, caption_ids, texts)
-
-
-def flood_label_caption(water_fraction: float) -> str:
-    """CLOSP-style caption (label names joined by '. ') from a sub-chip's share of flood water."""
-    if water_fraction >= 0.5:
-        return "flood. water. flooded farmland"
-    if water_fraction >= 0.1:
-        return "flood. water. farmland"
-    return "farmland. dry land"
 
 
 def flood_sets(data: str | Path | None, chip: int, size: int) -> list[TrainingSet]:

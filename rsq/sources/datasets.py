@@ -37,6 +37,14 @@ class FloodChip:
     label: Path
     event: dict[str, Any] = field(default_factory=dict)
 
+    def labels(self) -> list[str]:
+        """Label names for the whole chip, from the share of flood water in its hand label (-1: no data)."""
+        from rsq.imagery import read_pixels, read_tile
+
+        label = read_pixels(read_tile(self.label))[0]
+        valid = label >= 0
+        return flood_label_caption(float((label == 1).sum() / max(valid.sum(), 1))).split(". ")
+
     def tile_refs(self, sensor: str | None = None) -> list[TileRef]:
         """The S1 and S2 images (or one of them) as tiles, each with its acquisition date and place."""
         place = {"place": self.event.get("location"), "event_id": self.event.get("ID")}
@@ -47,6 +55,15 @@ class FloodChip:
         if sensor is not None and sensor not in refs:
             raise SourceError(f"sen1floods11 has sensors s1 and s2, not {sensor!r}")
         return [refs[sensor]] if sensor else list(refs.values())
+
+
+def flood_label_caption(water_fraction: float) -> str:
+    """CLOSP-style caption (label names joined by '. ') from a chip's share of flood water."""
+    if water_fraction >= 0.5:
+        return "flood. water. flooded farmland"
+    if water_fraction >= 0.1:
+        return "flood. water. farmland"
+    return "farmland. dry land"
 
 
 def ucm_captions(root: str | Path | None = None, split: str | None = None) -> list[CaptionedImage]:
