@@ -12,7 +12,6 @@ import typer
 from rsq.commands.common import DataOption, JsonOption, print_json_lines, progress_bar, warn
 from rsq.errors import RsqError
 
-DEMO_QUERIES = ("flooded farmland", "planes parked at an airport", "storage tanks near a harbour", "baseball field")
 
 
 def index(
@@ -86,6 +85,7 @@ def search(
     query_encoder: Annotated[str | None, typer.Option(envvar="RSQ_QUERY_ENCODER", help="auto, torch or onnx-int8 (auto: int8 ONNX for MiniLM indexes, no PyTorch start-up).")] = None,
     json_lines: JsonOption = False,
     explain: Annotated[bool, typer.Option("--explain", help="Add each mode's rank and the variant that matched.")] = False,
+    geojson: Annotated[Path | None, typer.Option("--geojson", help="Also write the results as a GeoJSON FeatureCollection to FILE (- for stdout).")] = None,
 ) -> None:
     """Find tiles by describing them."""
     from rsq.query import Index, SearchQuery, parse_filters
@@ -93,6 +93,8 @@ def search(
 
     if queries and query:
         raise RsqError("give either a QUERY or --queries FILE, not both")
+    if geojson and queries:
+        raise RsqError("--geojson writes the results of one query; drop --queries")
     lines = _read_queries(queries) if queries else [(0, query or "")]
     filters = parse_filters(sensor, bbox, near, after, before)
     searcher = Index(index_dir, embedder=embedder, query_encoder=query_encoder)
@@ -100,7 +102,7 @@ def search(
     for number, text in lines:
         request = SearchQuery(
             text, k, mode, fusion or DEFAULT_FUSION, DEFAULT_ALPHA if alpha is None else alpha, filters,
-            DEFAULT_IMAGE_WEIGHT if image_weight is None else image_weight, image, lam,
+            DEFAULT_IMAGE_WEIGHT if image_weight is None else image_weight, *_image_or_tile(image), lam,
         )
         try:
             hits = searcher.search(request)
@@ -110,6 +112,10 @@ def search(
             warn(f"{queries}:{number}: {error}; skipped")  # one bad query never stops the batch
             failed += 1
             continue
+        if geojson:
+            _write_geojson(geojson, hits, {"q": text, "k": k, "mode": mode}, explain)
+            if str(geojson) == "-":
+                continue
         if json_lines or queries:
             extra = {"query": text} if queries else {}
             print_json_lines(extra | hit.to_dict(explain) for hit in hits)
@@ -124,27 +130,34 @@ def demo(
     data: DataOption = None,
     out: Annotated[Path | None, typer.Option("--out", help="Index folder (default $RSQ_HOME/indexes/default).")] = None,
 ) -> None:
-    """Build the default index from the 2,100 UCM human captions, then run a few searches."""
-    from rsq.captioner.backends import make_backend
-    from rsq.captioner.batch import CaptionJob, run_job
-    from rsq.captioner.store import CaptionStore
-    from rsq.config import data_root, rsq_home
-    from rsq.prompts import load_template
+    """Build the default index from the demo archive (UCM human captions, Sen1Floods11 chips), then search it."""
+    from rsq.demo import DEMO_QUERIES, demo_options, demo_stores
     from rsq.query import Index, SearchQuery
     from rsq.query.search import default_index_path
-    from rsq.sources import list_tiles
-    from rsq.textindex.build import BuildOptions
 
-    template = load_template("human-captions")
-    backend = make_backend(f"annotations:{data_root(data) / 'ucm-captions' / 'captions.jsonl'}", template=template)
-    store_dir = rsq_home() / "demo" / "ucm-human-captions"
-    summary = run_job(list_tiles("data:ucm", data), CaptionStore(store_dir), backend, CaptionJob(template))
-    warn(f"captions: {summary.ok} imported, {summary.already_done} already there ({store_dir})")
     target = out or default_index_path()
-    _build([store_dir], target, BuildOptions(rebuild=True))
+    _build(demo_stores(data, on_step=warn), target, demo_options())
     searcher = Index(target)
     for text in DEMO_QUERIES:
         _print_hits(text, searcher.search(SearchQuery(text, k=5)), explain=False)
+
+
+def _write_geojson(target: Path, hits, query: dict, explain: bool) -> None:
+    from rsq.query.geojson import feature_collection
+
+    text = json.dumps(feature_collection(hits, query, explain), ensure_ascii=False)
+    if str(target) == "-":
+        typer.echo(text)
+    else:
+        target.write_text(text + "\n")
+        warn(f"wrote {target} ({len(hits)} features)")
+
+
+def _image_or_tile(image: str | None) -> tuple[str | None, str | None]:
+    """--image names an image file, or else the id of a tile in the index."""
+    if image is None:
+        return None, None
+    return (image, None) if Path(image).is_file() else (None, image)
 
 
 def _read_queries(path: Path) -> list[tuple[int, str]]:

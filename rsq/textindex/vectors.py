@@ -12,6 +12,7 @@ from __future__ import annotations
 import errno
 import math
 import os
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -39,6 +40,7 @@ class VectorFile:
 
     def __init__(self, index) -> None:
         self.index = index
+        self._map_lock = threading.Lock()
 
     @classmethod
     def build(cls, vectors: np.ndarray, kind: str) -> VectorFile:
@@ -111,8 +113,10 @@ class VectorFile:
         return np.take_along_axis(scores, best, axis=1), positions[best]
 
     def _gather(self, positions: np.ndarray) -> np.ndarray:
-        if self.kind != "flat" and self.index.direct_map.type == 0:
-            self.index.make_direct_map()  # position -> (list, offset), built once on the first selective search
+        if self.kind != "flat":
+            with self._map_lock:
+                if self.index.direct_map.type == 0:
+                    self.index.make_direct_map()  # position -> (list, offset), built once on the first selective search
         return self.index.reconstruct_batch(positions.astype(np.int64))
 
     def _nprobe(self, kept: int) -> int:

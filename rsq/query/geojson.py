@@ -1,0 +1,32 @@
+"""Search results as a GeoJSON FeatureCollection: footprints (or centres), scores and captions, for QGIS
+and for maps. Tiles without coordinates are features without geometry, so the ranking stays whole."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rsq.query.search import Hit
+
+
+def feature_collection(hits: list[Hit], query: dict[str, Any] | None = None, explain: bool = False) -> dict[str, Any]:
+    return {"type": "FeatureCollection", "query": query or {}, "features": [_feature(hit, explain) for hit in hits]}
+
+
+def _feature(hit: Hit, explain: bool) -> dict[str, Any]:
+    properties = hit.to_dict(explain)
+    tile = hit.tile
+    if tile is not None:
+        properties |= {"time": tile.time, "lon": tile.lon, "lat": tile.lat}
+    return {"type": "Feature", "id": hit.id, "geometry": _geometry(hit), "properties": properties}
+
+
+def _geometry(hit: Hit) -> dict[str, Any] | None:
+    tile = hit.tile
+    if tile is None:
+        return None
+    if tile.bounds and tile.bounds[0] != tile.bounds[2] and tile.bounds[1] != tile.bounds[3]:
+        west, south, east, north = tile.bounds
+        return {"type": "Polygon", "coordinates": [[[west, south], [east, south], [east, north], [west, north], [west, south]]]}
+    if tile.lon is not None and tile.lat is not None:
+        return {"type": "Point", "coordinates": [tile.lon, tile.lat]}
+    return None
