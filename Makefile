@@ -4,23 +4,37 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+WEB := rsq/serve/web
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo -n)
 
-.PHONY: install demo test reliability bench clean
+.PHONY: install demo test browser reliability bench clean
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml constraints.txt
+# Python packages into .venv; the search page's front-end packages (Leaflet) from npm into $(WEB)/node_modules.
+$(STAMP): pyproject.toml constraints.txt $(WEB)/package.json $(WEB)/package-lock.json
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
+	@if command -v npm >/dev/null 2>&1; then npm ci --prefix $(WEB) --no-audit --no-fund --loglevel=error; \
+	else echo "make: npm not found; the search page will work without its map"; fi
 	touch $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/rsq demo
 	$(BIN)/rsq search "storage tanks near a harbour" --k 5
+	$(BIN)/rsq search "flooded farmland" --k 3
+	@echo "make: to browse the demo on a map: .venv/bin/rsq serve, then open http://127.0.0.1:8000/"
 
-test: $(STAMP)
+test: $(STAMP) browser
 	$(BIN)/python -m pytest
+
+# Debian's Chromium and its driver for the browser test; the test is skipped, saying why, when they cannot be installed.
+browser:
+	@command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1 || \
+	{ $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium chromium-driver >/dev/null 2>&1 || \
+	  { $(SUDO) apt-get update -q >/dev/null 2>&1 && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium chromium-driver >/dev/null 2>&1; } || \
+	  echo "make: could not install chromium and chromium-driver; the browser test will be skipped"; }
 
 reliability: $(STAMP)
 	HYPOTHESIS_PROFILE=reliability $(BIN)/python -m pytest -m "not slow and not gpu" -p no:cacheprovider \
@@ -32,4 +46,4 @@ bench: $(STAMP)
 	$(BIN)/python bench/index_scale.py
 
 clean:
-	rm -rf $(VENV) out
+	rm -rf $(VENV) out $(WEB)/node_modules

@@ -64,3 +64,19 @@ def ucm_index(ucm_human_store, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("ucm-index")
     build_index([ucm_human_store], out, BuildOptions(thumbnails=False))
     return out
+
+
+@pytest.fixture(scope="session")
+def serving_index(data_dir, tmp_path_factory) -> Path:
+    """UCM test tiles with thumbnails, the two Sen1Floods11 chips, a text-only tile (tests/serving.py)."""
+    from serving import build_serving_index
+
+    return build_serving_index(data_dir, tmp_path_factory.mktemp("serving"))
+
+
+@pytest.fixture()
+def serving_index_copy(serving_index, tmp_path) -> Path:
+    """A copy of the serving index that a test may change."""
+    import shutil
+
+    return Path(shutil.copytree(serving_index, tmp_path / "index"))

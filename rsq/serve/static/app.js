@@ -1,0 +1,253 @@
+// The rsq search page: a form, a grid of results, a map of their footprints, a detail view.
+// Everything from the index (ids, captions) enters the page as text nodes, never as HTML.
+"use strict";
+
+const $ = (id) => document.getElementById(id);
+const token = new URLSearchParams(location.hash.slice(1)).get("token") || sessionStorage.getItem("rsq-token");
+if (token) sessionStorage.setItem("rsq-token", token);
+const state = { info: null, box: null, features: [], layers: new Map(), map: null, footprints: null, query: "" };
+
+async function api(path, options = {}) {
+  const headers = token ? { Authorization: `Bearer ${token}` } : {};
+  const response = await fetch(path, { ...options, headers: { ...headers, ...(options.headers || {}) } });
+  const body = response.headers.get("content-type")?.includes("json") ? await response.json() : null;
+  if (!response.ok) throw new Error((body && (body.error || JSON.stringify(body.detail))) || response.statusText);
+  return body;
+}
+
+function element(tag, props = {}, ...children) {
+  const node = document.createElement(tag);
+  Object.assign(node, props);
+  for (const child of children) node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  return node;
+}
+
+function status(text) { $("status").textContent = text; }
+
+// Words of the caption sharing a stem with a query word, marked (the CLI's highlighting, in the page).
+function highlighted(caption, query) {
+  const stems = (query.toLowerCase().match(/\w+/gu) || []).filter((w) => w.length > 2).map((w) => w.slice(0, Math.max(4, w.length - 2)));
+  const fragment = document.createDocumentFragment();
+  for (const part of caption.split(/(\w+)/u)) {
+    const hit = part && stems.some((s) => part.toLowerCase().startsWith(s));
+    fragment.append(hit ? element("mark", { textContent: part }) : document.createTextNode(part));
+  }
+  return fragment;
+}
+
+function setupMap() {
+  if (!window.L) { $("map").textContent = "The map needs Leaflet: run `make install` (npm) on the server."; $("map-tools").hidden = true; return; }
+  const map = L.map("map", { worldCopyJump: true, boxZoom: false }).setView([20, 0], 2);
+  if (state.info.basemap) L.tileLayer(state.info.basemap, { maxZoom: 19, attribution: "basemap" }).addTo(map);
+  state.footprints = L.featureGroup().addTo(map);
+  state.map = map;
+  setupBoxDrawing(map);
+}
+
+// "Draw a box": press, drag and release on the map (pointer events on its container; the map stays still).
+function setupBoxDrawing(map) {
+  const container = map.getContainer();
+  let start = null, rectangle = null;
+  const drawing = () => $("draw").getAttribute("aria-pressed") === "true";
+  $("draw").addEventListener("click", () => {
+    const on = !drawing();
+    $("draw").setAttribute("aria-pressed", String(on));
+    container.classList.toggle("drawing", on);
+    on ? map.dragging.disable() : map.dragging.enable();
+  });
+  container.addEventListener("pointerdown", (event) => {
+    if (!drawing()) return;
+    event.preventDefault();
+    container.setPointerCapture(event.pointerId);
+    start = map.mouseEventToLatLng(event);
+    rectangle?.remove();
+    rectangle = L.rectangle(L.latLngBounds(start, start), { color: "#d9480f", weight: 2, fill: false }).addTo(map);
+  });
+  container.addEventListener("pointermove", (event) => { if (start) rectangle.setBounds(L.latLngBounds(start, map.mouseEventToLatLng(event))); });
+  container.addEventListener("pointerup", (event) => {
+    if (!start) return;
+    rectangle.setBounds(L.latLngBounds(start, map.mouseEventToLatLng(event)));
+    const bounds = rectangle.getBounds();
+    start = null;
+    $("draw").click();
+    setBox([bounds.getWest(), bounds.getSouth(), bounds.getEast(), bounds.getNorth()].map((v) => Math.round(v * 1e5) / 1e5));
+  });
+  $("clear-box").addEventListener("click", () => { rectangle?.remove(); rectangle = null; setBox(null); });
+}
+
+function setBox(box) {
+  if (box) box = [Math.max(-180, box[0]), Math.max(-90, box[1]), Math.min(180, box[2]), Math.min(90, box[3])];
+  state.box = box;
+  $("box-label").textContent = box ? `box ${box.join(", ")}` : "";
+  $("clear-box").hidden = !box;
+  if ($("q").value.trim()) search();
+}
+
+function searchParams() {
+  const params = new URLSearchParams({ q: $("q").value, k: $("k").value || "24", mode: $("mode").value, explain: "true" });
+  for (const name of ["sensor", "after", "before"]) if ($(name).value) params.set(name, $(name).value);
+  if (state.box) params.set("bbox", state.box.join(","));
+  return params;
+}
+
+async function search(event) {
+  event?.preventDefault();
+  state.query = $("q").value;
+  status("searching…");
+  const started = performance.now();
+  try {
+    const collection = await api(`/api/search.geojson?${searchParams()}`);
+    showResults(collection.features);
+    status(`${collection.features.length} tiles in ${Math.round(performance.now() - started)} ms`);
+  } catch (error) {
+    showResults([]);
+    status(`error: ${error.message}`);
+  }
+}
+
+function showResults(features) {
+  state.features = features;
+  state.layers.clear();
+  state.footprints?.clearLayers();
+  $("results").replaceChildren(...features.map(card));
+  for (const feature of features) {
+    if (!feature.geometry || !state.footprints) continue;
+    const layer = L.geoJSON(feature, { style: { color: "#2f6fde", weight: 2, fillOpacity: 0.15 },
+      pointToLayer: (_, latlng) => L.circleMarker(latlng, { radius: 6 }) });
+    layer.bindTooltip(`${feature.properties.rank}. ${feature.id}`);
+    layer.on("click", () => { select(feature.id); openTile(feature.id); });
+    layer.addTo(state.footprints);
+    state.layers.set(feature.id, layer);
+  }
+  if (state.footprints?.getLayers().length) state.map.fitBounds(state.footprints.getBounds(), { maxZoom: 12, padding: [20, 20] });
+}
+
+function card(feature) {
+  const hit = feature.properties;
+  const ranks = Object.entries(hit.ranks || {}).map(([mode, rank]) => `${mode} ${rank ?? "–"}`).join(", ");
+  const thumb = element("img", { className: "thumb", alt: hit.id, loading: "lazy" });
+  thumb.addEventListener("error", () => thumb.replaceWith(element("div", { className: "thumb none", textContent: "no image" })), { once: true });
+  showImage(thumb, `${tilePath(hit.id)}/thumbnail`);
+  const node = element("article", { className: "card", tabIndex: 0, title: `ranks per mode: ${ranks}` },
+    thumb,
+    element("div", { className: "meta" },
+      element("div", { className: "head" }, element("span", { className: "id", textContent: `${hit.rank}. ${hit.id}` }),
+        element("span", { textContent: hit.score.toFixed(3) })),
+      element("div", { className: "caption" }, highlighted(hit.caption || "", state.query))));
+  node.dataset.id = hit.id;
+  node.addEventListener("click", () => { select(hit.id); openTile(hit.id); });
+  node.addEventListener("keydown", (event) => { if (event.key === "Enter") openTile(hit.id); });
+  node.addEventListener("mouseenter", () => select(hit.id));
+  return node;
+}
+
+function tilePath(id) { return `/api/tiles/${id.split("/").map(encodeURIComponent).join("/")}`; }
+
+// An image from the API: a plain src, or with a token a fetch that carries the header (an <img> cannot).
+async function showImage(img, url) {
+  if (!token) { img.src = url; return; }
+  const response = await fetch(url, { headers: { Authorization: `Bearer ${token}` } });
+  if (response.ok) img.src = URL.createObjectURL(await response.blob());
+  else img.dispatchEvent(new Event("error"));
+}
+
+function select(id) {
+  for (const node of document.querySelectorAll(".card")) node.classList.toggle("selected", node.dataset.id === id);
+  for (const [key, layer] of state.layers) layer.setStyle?.({ color: key === id ? "#d9480f" : "#2f6fde", weight: key === id ? 3 : 2 });
+}
+
+async function openTile(id) {
+  try {
+    const tile = await api(tilePath(id));
+    $("detail-body").replaceChildren(detail(tile));
+    if (!$("detail").open) $("detail").showModal();
+  } catch (error) {
+    status(`error: ${error.message}`);
+  }
+}
+
+function detail(tile) {
+  const image = element("img", { alt: tile.id });
+  image.addEventListener("error", () => image.replaceWith(element("div", { textContent: "no image file for this tile" })), { once: true });
+  showImage(image, `${tilePath(tile.id)}/image?size=512`);
+  const facts = element("dl", {});
+  for (const [name, value] of [["sensor", tile.sensor], ["time", tile.time], ["centre", tile.lon != null ? `${tile.lon.toFixed(4)}, ${tile.lat.toFixed(4)}` : null],
+    ["file", tile.path], ...Object.entries(tile.meta || {})]) {
+    if (value != null && value !== "") facts.append(element("dt", { textContent: name }), element("dd", { textContent: typeof value === "object" ? JSON.stringify(value) : value }));
+  }
+  return element("div", { className: "detail" }, image,
+    element("div", { className: "facts" }, element("h2", { textContent: tile.id }), facts, ...tile.captions.map(captionBlock), actions(tile)));
+}
+
+function captionBlock(source) {
+  const c = source.captions || {};
+  const block = element("div", { className: "source" },
+    element("div", { className: "provenance", textContent: `${source.model} · ${source.template}` }),
+    element("ol", {}, ...(c.variants || []).map((v) => element("li", {}, v.one_sentence, v.caption ? element("div", { textContent: v.caption }) : ""))));
+  const lists = [["land cover", (c.land_cover || []).map((l) => l.share != null ? `${l.name} ${Math.round(l.share * 100)}%` : l.name)],
+    ["objects", (c.objects || []).map((o) => [o.count, o.colour, o.name].filter(Boolean).join(" "))],
+    ["events", (c.events || []).map((e) => [e.kind, e.description].filter(Boolean).join(": "))], ["keywords", c.keywords || []]];
+  for (const [name, items] of lists) if (items.length) block.append(element("div", {}, element("b", { textContent: `${name}: ` }), items.join("; ")));
+  return block;
+}
+
+function actions(tile) {
+  const more = element("button", { type: "button", textContent: "More like this" });
+  more.addEventListener("click", () => moreLikeThis(tile));
+  const text = element("input", { type: "text", placeholder: "like this, but …", disabled: !tile.image_vector });
+  const lam = element("input", { type: "range", min: 0, max: 1, step: 0.1, value: 0.5, disabled: !tile.image_vector, title: "λ: weight of the text" });
+  const go = element("button", { type: "button", textContent: "Like this, but…", disabled: !tile.image_vector,
+    title: tile.image_vector ? "a composed image + text query" : "needs an index with image vectors (rsq index --images)" });
+  go.addEventListener("click", () => composed(tile.id, text.value, lam.value));
+  return element("div", { className: "actions" }, more, text, lam, go);
+}
+
+async function moreLikeThis(tile) {
+  if (tile.image_vector) return composed(tile.id, "", 0);
+  const sentence = tile.captions[0]?.captions?.variants?.[0]?.one_sentence;  // no image vectors: search by its caption
+  if (!sentence) return;
+  $("detail").close();
+  $("q").value = sentence;
+  search();
+}
+
+async function composed(id, text, lam) {
+  const form = new FormData();
+  form.set("tile_id", id); form.set("text", text); form.set("lam", String(lam)); form.set("k", $("k").value || "24");
+  $("detail").close();
+  status("searching…");
+  try {
+    const result = await api("/api/search/composed", { method: "POST", body: form });
+    state.query = text;
+    const features = await Promise.all(result.hits.map(async (hit) => ({ type: "Feature", id: hit.id, properties: hit, geometry: await footprint(hit.id) })));
+    showResults(features);
+    status(`${features.length} tiles like ${id}${text ? `, but ${text}` : ""}`);
+  } catch (error) {
+    status(`error: ${error.message}`);
+  }
+}
+
+async function footprint(id) {
+  const tile = await api(tilePath(id));
+  if (tile.bounds) { const [w, s, e, n] = tile.bounds; return { type: "Polygon", coordinates: [[[w, s], [e, s], [e, n], [w, n], [w, s]]] }; }
+  return tile.lon != null ? { type: "Point", coordinates: [tile.lon, tile.lat] } : null;
+}
+
+async function start() {
+  $("search").addEventListener("submit", search);
+  $("close").addEventListener("click", () => $("detail").close());
+  document.addEventListener("keydown", (event) => { if (event.key === "Escape" && $("detail").open) $("detail").close(); });
+  try {
+    state.info = await api("/api/info");
+  } catch (error) {
+    status(`error: ${error.message}${token ? "" : " (add #token=… to the address if this server needs one)"}`);
+    return;
+  }
+  $("mode").querySelector("[value=image]").hidden = !state.info.image_encoder;
+  status(`${state.info.counts.tiles} tiles indexed with ${state.info.embedder}`);
+  setupMap();
+  const initial = new URLSearchParams(location.search).get("q");
+  if (initial) { $("q").value = initial; search(); }
+}
+
+start();

@@ -1,0 +1,101 @@
+"""The search page in a real headless Chromium (Debian's chromium + chromedriver, driven by Selenium):
+type a query, see thumbnails and footprints, open a tile, close it with Escape, draw a box on the map,
+and use it on a narrow screen. Screenshots go to the test's folder (and to $RSQ_SCREENSHOTS if set)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+
+from rsq.query import Index
+from rsq.serve.app import LEAFLET, create_app
+from serving import FLOOD, live_server
+
+pytestmark = pytest.mark.browser
+CHROMIUM, DRIVER = shutil.which("chromium"), shutil.which("chromedriver")
+FLAGS = ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync", "--window-size=1400,900")
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not (CHROMIUM and DRIVER):
+        pytest.skip("Debian's chromium and chromium-driver are not installed (`make test` installs them with apt-get when it can)")
+    if not LEAFLET.is_dir():
+        pytest.skip("Leaflet is not installed (`make install` runs npm ci in rsq/serve/web)")
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in FLAGS:
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(DRIVER), options=options)
+    yield driver
+    driver.quit()
+
+
+def wait_for(condition, seconds: float = 20.0):
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError("the page did not get there in time")
+
+
+def test_search_look_open_and_filter_by_a_box_drawn_on_the_map(browser, serving_index, tmp_path):
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    def cards() -> list:
+        return browser.find_elements(By.CSS_SELECTOR, ".card")
+
+    def shot(name: str) -> None:
+        path = tmp_path / f"{name}.png"
+        browser.save_screenshot(str(path))
+        if os.environ.get("RSQ_SCREENSHOTS"):
+            Path(os.environ["RSQ_SCREENSHOTS"]).mkdir(parents=True, exist_ok=True)
+            shutil.copy(path, Path(os.environ["RSQ_SCREENSHOTS"]) / path.name)
+
+    with live_server(create_app(Index(serving_index))) as url:
+        browser.get(url)
+        wait_for(lambda: "tiles indexed" in browser.find_element(By.ID, "status").text)
+        query = browser.find_element(By.ID, "q")
+        query.send_keys("flooded farmland", Keys.ENTER)
+        wait_for(lambda: len(cards()) >= 10)
+        assert {card.get_attribute("data-id") for card in cards()[:2]} == FLOOD
+        wait_for(lambda: browser.execute_script("return [...document.querySelectorAll('.card img')].slice(0, 6).every(i => i.complete && i.naturalWidth > 0)"))
+        assert "mark" in cards()[0].get_attribute("innerHTML") and "ranks per mode" in cards()[0].get_attribute("title")
+        assert len(browser.find_elements(By.CSS_SELECTOR, ".leaflet-overlay-pane path")) >= 2  # the two footprints
+        shot("1-results")
+
+        cards()[0].click()
+        dialog = browser.find_element(By.ID, "detail")
+        wait_for(lambda: dialog.get_attribute("open") is not None and "land cover" in dialog.text)
+        assert "labels@" in dialog.text and "More like this" in dialog.text
+        wait_for(lambda: browser.execute_script("return document.querySelector('#detail img')?.naturalWidth > 0"))
+        shot("2-tile")
+        browser.find_element(By.TAG_NAME, "body").send_keys(Keys.ESCAPE)
+        wait_for(lambda: dialog.get_attribute("open") is None)
+
+        map_box = browser.find_element(By.ID, "map")
+        browser.find_element(By.ID, "draw").click()
+        width, height = map_box.size["width"], map_box.size["height"]
+        ActionChains(browser).move_to_element_with_offset(map_box, -width // 2 + 30, -height // 2 + 30).click_and_hold() \
+            .move_by_offset(width - 60, height - 60).release().perform()
+        wait_for(lambda: "box" in browser.find_element(By.ID, "box-label").text and len(cards()) == 2)
+        assert {card.get_attribute("data-id") for card in cards()} == FLOOD
+        shot("3-box")
+
+        browser.set_window_size(420, 900)
+        time.sleep(0.5)
+        results, side = browser.find_element(By.ID, "results"), browser.find_element(By.ID, "side")
+        assert side.location["y"] > results.location["y"] and side.size["width"] <= 420
+        shot("4-narrow")
