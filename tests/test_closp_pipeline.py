@@ -68,6 +68,30 @@ def test_image_mode_and_hybrid_use_the_image_vectors(image_index, checkpoint):
     assert "image" in hybrid[0].scores and hybrid[0].id.startswith("Spain_7370579")
 
 
+def test_image_towers_share_the_index_text_space(image_index, checkpoint):
+    """Trained against the index embedder's caption vectors: one query vector searches captions and images,
+    and a text search never loads a second text model (nor the CLOSP checkpoint)."""
+    from rsq.textindex.embedders import DEFAULT_EMBEDDER
+
+    assert json.loads((checkpoint / "config.json").read_text())["text_space"] == DEFAULT_EMBEDDER
+    index = Index(image_index)
+    assert index.manifest.image_text_space == index.manifest.embedder and index.shared_text_space
+    hits = index.search(SearchQuery("a river through a forest", k=5, mode="image"))
+    query = index.embedder.encode(["a river through a forest"])[0]
+    stored = np.stack([index.snapshot.image_vector(h.id) for h in hits])
+    assert [h.scores["image"] for h in hits] == pytest.approx(stored @ query, abs=1e-4)
+    assert index._image_encoder is None  # the image towers were never needed for a text query
+
+
+def test_legacy_and_published_checkpoints_keep_the_cls_text_space(checkpoint, tmp_path):
+    from rsq.closp.config import ClospConfig
+
+    legacy = json.loads((checkpoint / "config.json").read_text())
+    legacy.pop("text_space")
+    (tmp_path / "config.json").write_text(json.dumps(legacy | {"text_model": "sentence-transformers/all-MiniLM-L6-v2", "max_tokens": 64}))
+    assert ClospConfig.read(tmp_path).text_space == "closp-cls:sentence-transformers/all-MiniLM-L6-v2"
+
+
 def test_geoclosp_near_adds_the_location_similarity(image_index):
     index = Index(image_index)
     plain = {h.id: h.score for h in index.search(SearchQuery("flood", k=2, mode="image", filters=parse_filters(sensor="s1")))}

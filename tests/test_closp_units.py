@@ -91,6 +91,7 @@ def test_published_closp_checkpoints_map_onto_rsq_towers(tmp_path):
     save_file({k: v.contiguous() for k, v in state.items()}, str(folder / "model.safetensors"))
     model = load_checkpoint(folder)
     assert set(model.towers) == {"s2", "s1"} and model.config.backbone == "timm:resnet50"
+    assert model.config.text_space == "closp-cls:sentence-transformers/all-MiniLM-L6-v2"  # the authors' CLS-token space
     assert torch.equal(model.towers["s1"].projection.weight, state["s1_projection.weight"])
     with torch.no_grad():
         assert model.encode_images("s2", torch.zeros(1, 13, 64, 64)).shape == (1, 384)

@@ -6,12 +6,13 @@ from pathlib import Path
 
 import torch
 
-from rsq.closp.config import ClospConfig
+from rsq.closp.config import CLS_SPACE, ClospConfig
 from rsq.closp.model import ClospModel
 from rsq.errors import RsqError
 
 WEIGHTS = "model.safetensors"
 # Published CLOSP parameter prefixes -> rsq's (their text_model.* is the frozen MiniLM rsq loads itself).
+PUBLISHED_TEXT_SPACE = CLS_SPACE + "sentence-transformers/all-MiniLM-L6-v2"
 PUBLISHED_PREFIXES = {
     "s1_encoder.": "towers.s1.backbone.",
     "s2_encoder.": "towers.s2.backbone.",
@@ -58,5 +59,6 @@ def published_config(name: str, state: dict[str, torch.Tensor]) -> tuple[ClospCo
         if prefix:
             renamed[PUBLISHED_PREFIXES[prefix] + key[len(prefix) :]] = value
     renamed["logit_scale"] = torch.tensor(0.0)  # published models use a fixed scale of 1
-    config = ClospConfig(sensors=["s2", "s1"], backbone=PUBLISHED_BACKBONES[variant], image_size=224 if variant != "rn" else 128)
+    config = ClospConfig(sensors=["s2", "s1"], backbone=PUBLISHED_BACKBONES[variant], image_size=224 if variant != "rn" else 128,
+                         text_space=PUBLISHED_TEXT_SPACE)
     return config, renamed

@@ -7,8 +7,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from rsq.errors import RsqError
+from rsq.textindex.embedders import DEFAULT_EMBEDDER
 
 SENSOR_CHANNELS = {"rgb": 3, "s2": 13, "s1": 2}
+CLS_SPACE = "closp-cls:"  # the CLS token of a text model's last layer: the text space of the published CLOSP towers
 
 
 @dataclass
@@ -19,8 +21,7 @@ class ClospConfig:
     embed_dim: int = 384
     image_size: int = 128  # tiles are resized to this for encoding; training crops from it
     crop_size: int = 96
-    text_model: str = "sentence-transformers/all-MiniLM-L6-v2"
-    max_tokens: int = 64
+    text_space: str = DEFAULT_EMBEDDER  # an index embedder spec: image vectors share the space of its caption vectors
     geo: bool = False  # GeoCLOSP: add the location tower
     harmonics: int = 10  # spherical-harmonic degree L of the location encoder
     siren_hidden: int = 256
@@ -32,6 +33,10 @@ class ClospConfig:
     @classmethod
     def read(cls, folder: Path) -> ClospConfig:
         try:
-            return cls(**json.loads((folder / "config.json").read_text()))
+            record = json.loads((folder / "config.json").read_text())
+            if "text_model" in record:  # written before text spaces: towers trained against the CLS token
+                record["text_space"] = CLS_SPACE + record.pop("text_model")
+                record.pop("max_tokens", None)
+            return cls(**record)
         except (OSError, json.JSONDecodeError, TypeError) as error:
             raise RsqError(f"{folder}: not a CLOSP checkpoint (config.json: {error})") from None

@@ -8,7 +8,7 @@ import numpy as np
 
 from rsq.closp.checkpoint import load_checkpoint
 from rsq.closp.inputs import model_input, tower_for
-from rsq.closp.text import TextTower
+from rsq.closp.text import text_encoder
 from rsq.errors import RsqError, TileError
 from rsq.imagery import Tile
 
@@ -25,8 +25,13 @@ class ClospEncoder:
         self.folder = Path(spec.removeprefix("closp:")).expanduser()
         self.model = load_checkpoint(self.folder, device)
         self.device = device
-        self.text = TextTower(self.model.config.text_model, self.model.config.max_tokens, device)
         self.dim = self.model.config.embed_dim
+        self._text = None
+
+    @property
+    def text_space(self) -> str:
+        """The embedder whose vectors the image towers were trained against (see `rsq.closp.text`)."""
+        return self.model.config.text_space
 
     @property
     def has_location(self) -> bool:
@@ -59,7 +64,10 @@ class ClospEncoder:
         return vectors, errors
 
     def encode_texts(self, texts: list[str]) -> np.ndarray:
-        return self.text.encode(texts)
+        """Texts in the towers' space (the text model loads on first use: indexing images needs none)."""
+        if self._text is None:
+            self._text = text_encoder(self.text_space, self.device)
+        return self._text.encode(texts)
 
     def encode_location(self, lon: float, lat: float) -> np.ndarray:
         import torch

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -13,7 +13,7 @@ import torch
 from rsq.closp.config import ClospConfig
 from rsq.closp.data import TrainingSet
 from rsq.closp.model import ClospModel, contrastive_loss
-from rsq.closp.text import TextTower
+from rsq.closp.text import text_encoder
 
 
 @dataclass(frozen=True)
@@ -35,8 +35,9 @@ def train_closp(
 ) -> ClospModel:
     """Train the image towers (and location tower) with AdamW and a OneCycle schedule; returns the model."""
     seed_everything(options.seed)
-    text = TextTower(config.text_model, config.max_tokens, options.device)
+    text = text_encoder(config.text_space, options.device)
     text_vectors = [torch.from_numpy(text.encode(s.texts)).to(options.device) for s in sets]
+    config = replace(config, embed_dim=text.dim)  # image vectors live in the text space
     model = ClospModel(config).to(options.device, memory_format=torch.channels_last)
     bf16 = bf16_available(options.device) if options.bf16 is None else options.bf16
     batches = [(n, b) for n, s in enumerate(sets) for b in range(max(1, -(-len(s) // options.batch_size)))]

@@ -47,7 +47,8 @@ def index(
         from rsq.closp.encoder import ClospEncoder
 
         encoder = ClospEncoder(image_encoder)
-    options = BuildOptions(embedder, rebuild, faiss, thumbnails, batch_size, device, wait, compact, image_encoder)
+    options = BuildOptions(embedder, rebuild, faiss, thumbnails, batch_size, device, wait, compact, image_encoder,
+                           encoder.text_space if encoder else None)
     _build(captions or [], out or default_index_path(), options, encoder)
 
 

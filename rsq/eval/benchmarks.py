@@ -254,7 +254,8 @@ def _without_variant(record: CaptionRecord, text: str | None) -> CaptionRecord:
 
 
 def _build(records: list[CaptionRecord], encoder, folder: Path, images: _TileImages | None = None) -> tuple[Index, dict[str, Any]]:
-    options = BuildOptions(rebuild=True, thumbnails=False, image_spec=images.encoder.spec if images else None)
+    options = BuildOptions(rebuild=True, thumbnails=False, image_spec=images.encoder.spec if images else None,
+                           image_text_space=images.encoder.text_space if images else None)
     report = index_records(records, folder, encoder, options, images.lookup if images else None)
     return Index(folder, encoder=encoder.queries, image_encoder=images and images.encoder), report.manifest.to_dict()
 

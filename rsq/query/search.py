@@ -151,24 +151,32 @@ class Index:
         filters = filters or Filters()
         window = rank_window(k)
         fetch = max(MIN_FETCH, window * 20)
+        with_images = mode == "image" or (mode == "hybrid" and bool(self.manifest.image_encoder))
+        vectors = self.embedder.encode(texts) if mode in ("dense", "hybrid") or (with_images and self.shared_text_space) else None
         found: list[dict[str, Hits]] = [{} for _ in texts]
         if mode in ("bm25", "hybrid"):
             for result, text in zip(found, texts, strict=True):
                 result["bm25"] = snapshot.bm25_hits(text, fetch, filters)
         if mode in ("dense", "hybrid"):
-            for result, hits in zip(found, snapshot.vector_hits(CAPTIONS, self.embedder.encode(texts), fetch, filters), strict=True):
+            for result, hits in zip(found, snapshot.vector_hits(CAPTIONS, vectors, fetch, filters), strict=True):
                 result["dense"] = hits
-        if mode == "image" or (mode == "hybrid" and self.manifest.image_encoder):
-            for result, hits in zip(found, snapshot.vector_hits(IMAGES, self._image_queries(texts, filters), max(MIN_FETCH, window * 4), filters), strict=True):
+        if with_images:
+            queries = self._image_queries(texts, vectors, filters)
+            for result, hits in zip(found, snapshot.vector_hits(IMAGES, queries, max(MIN_FETCH, window * 4), filters), strict=True):
                 result["image"] = hits
         return [{mode: best_per_tile(h.rows, h.tiles, h.scores) for mode, h in result.items()} for result in found]
 
-    def _image_queries(self, texts: list[str], filters: Filters) -> np.ndarray:
-        """Image-mode query vectors: the CLOSP text tower (+ the GeoCLOSP place term with --near)."""
-        encoder = self.image_encoder
-        vectors = encoder.encode_texts(texts)
-        if filters.near and encoder.has_location:
-            vectors = vectors + GEO_WEIGHT * encoder.encode_location(*filters.near[:2])
+    @property
+    def shared_text_space(self) -> bool:
+        """Whether the image towers were trained against this index's caption embedder: then one query
+        vector searches captions and images alike, and no second text model loads."""
+        return self.manifest.image_text_space == self.manifest.embedder
+
+    def _image_queries(self, texts: list[str], caption_vectors: np.ndarray | None, filters: Filters) -> np.ndarray:
+        """Image-mode query vectors in the towers' text space (+ the GeoCLOSP place term with --near)."""
+        vectors = caption_vectors if self.shared_text_space and caption_vectors is not None else self.image_encoder.encode_texts(texts)
+        if filters.near and self.image_encoder.has_location:
+            vectors = vectors + GEO_WEIGHT * self.image_encoder.encode_location(*filters.near[:2])
         return vectors
 
     def _composed(self, snapshot: Snapshot, query: SearchQuery) -> dict[str, tuple[float, int]]:
@@ -178,7 +186,8 @@ class Index:
         moments = snapshot.image_moments()
         if moments is None:
             raise RsqError(f"index {self.root} holds no image vectors for a composed query")
-        image_vector, text_vector = self._query_image(snapshot, query), self.image_encoder.encode_texts([query.text])[0]
+        caption_vector = self.embedder.encode([query.text]) if self.shared_text_space else None
+        image_vector, text_vector = self._query_image(snapshot, query), self._image_queries([query.text], caption_vector, Filters())[0]
         spreads = (score_spread(image_vector, *moments), score_spread(text_vector, *moments))
         fetch = max(MIN_FETCH, rank_window(query.k) * 4)
         while True:

@@ -50,6 +50,7 @@ class BuildOptions:
     wait: bool = True  # wait for another writer instead of refusing
     compact: bool = False
     image_spec: str | None = None  # closp:<checkpoint> of the image vectors to add
+    image_text_space: str | None = None  # the embedder that checkpoint's towers were trained against
 
 
 @dataclass
@@ -131,7 +132,7 @@ def _index_records(records, out, encoder, options, encode_images, on_step, progr
         for chunk in batched(records, CHUNK_RECORDS):
             report.records += writer.add_captions(chunk, embed, thumbnails)
             if encode_images:
-                report.images += _add_images(writer, chunk, encode_images, options.image_spec)
+                report.images += _add_images(writer, chunk, encode_images, options)
             if progress:
                 progress.advance(len(chunk))
             if writer.uncommitted_rows >= COMMIT_ROWS or time.monotonic() - last_commit >= COMMIT_SECONDS:
@@ -144,8 +145,9 @@ def _index_records(records, out, encoder, options, encode_images, on_step, progr
     return report
 
 
-def _add_images(writer: IndexWriter, records: list[CaptionRecord], encode: EncodeImages, spec: str | None) -> int:
+def _add_images(writer: IndexWriter, records: list[CaptionRecord], encode: EncodeImages, options: BuildOptions) -> int:
     """Image vectors for the chunk's tiles that lack an up-to-date one (tiles with pixel metadata only)."""
+    spec = options.image_spec
     if not spec:
         raise RsqError("image vectors need the image encoder's spec")
     tiles = [record_tile(r) for r in records if r.status == OK and r.tile_path]
@@ -153,7 +155,7 @@ def _add_images(writer: IndexWriter, records: list[CaptionRecord], encode: Encod
     if not needed:
         return 0
     vectors, readable = encode(needed)
-    return writer.add_images([t for t, ok in zip(needed, readable, strict=True) if ok], vectors, spec)
+    return writer.add_images([t for t, ok in zip(needed, readable, strict=True) if ok], vectors, spec, options.image_text_space)
 
 
 def _closp_images(encoder: Any) -> EncodeImages:

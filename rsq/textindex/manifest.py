@@ -20,6 +20,7 @@ class Manifest:
     built_at: str = ""
     image_encoder: str | None = None  # closp:<checkpoint> when the index holds image vectors
     image_dim: int | None = None
+    image_text_space: str | None = None  # the embedder the image towers were trained against (see rsq.closp.text)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

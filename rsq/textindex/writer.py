@@ -222,11 +222,11 @@ class IndexWriter:
         unique = {t["id"]: t for t in tiles}
         return [t for t in unique.values() if (old := stored.get((tkeys[t["id"]], spec))) is None or old.fingerprint != fingerprint(t)]
 
-    def add_images(self, tiles: list[dict[str, Any]], vectors: np.ndarray, spec: str) -> int:
+    def add_images(self, tiles: list[dict[str, Any]], vectors: np.ndarray, spec: str, text_space: str | None = None) -> int:
         """One image vector per tile (from `images_needed`), replacing the tile's older one."""
         if not tiles:
             return 0
-        self.manifest.image_encoder = spec
+        self.manifest.image_encoder, self.manifest.image_text_space = spec, text_space
         self._check_dim("image_dim", vectors)
         tkeys = self.catalog.tile_keys([t["id"] for t in tiles])
         stored = self.catalog.newest_records(IMAGES, [(tkeys[t["id"]], spec) for t in tiles], self.next_row[IMAGES])
