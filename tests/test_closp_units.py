@@ -95,3 +95,65 @@ def test_published_closp_checkpoints_map_onto_rsq_towers(tmp_path):
     assert torch.equal(model.towers["s1"].projection.weight, state["s1_projection.weight"])
     with torch.no_grad():
         assert model.encode_images("s2", torch.zeros(1, 13, 64, 64)).shape == (1, 384)
+
+
+class _Fixed:
+    """A stand-in numpy generator: whole-tile crops, `turns` quarter turns, no mirror, no jitter."""
+
+    def __init__(self, turns: int) -> None:
+        self.turns = turns
+
+    def uniform(self, low, high, size):
+        return np.ones(size) if np.ndim(size) == 0 else np.zeros(size)
+
+    def integers(self, low, high, size):
+        return np.full(size, self.turns if high == 4 else 1)
+
+
+@pytest.mark.parametrize("turns", [0, 1, 2, 3])
+def test_augmentation_grid_is_exact_for_whole_tiles_and_quarter_turns(turns):
+    from rsq.closp.train import augment
+
+    images = torch.arange(2 * 3 * 8 * 8, dtype=torch.float32).view(2, 3, 8, 8)
+    out = augment(images, 8, 1.0, 0.0, _Fixed(turns))
+    assert torch.allclose(out, torch.rot90(images, turns, (2, 3)), atol=1e-4)
+
+
+def test_augmentation_crops_resample_and_jitter_within_bounds():
+    from rsq.closp.train import augment
+
+    images = torch.rand(16, 3, 32, 32)
+    out = augment(images, 12, 0.6, 0.2, np.random.default_rng(0))
+    assert out.shape == (16, 3, 12, 12)
+    assert out.min() >= -0.5 and out.max() <= 1.5  # contrast and brightness factors stay within 0.8..1.2
+
+
+def test_warmup_then_cosine_schedule():
+    from rsq.closp.train import warmup_cosine
+
+    factor = warmup_cosine(total=100, warmup=0.1)
+    assert factor(0) == pytest.approx(0.1) and factor(9) == pytest.approx(1.0)
+    assert factor(10) == pytest.approx(1.0) and factor(55) == pytest.approx(0.5) and factor(99) < 0.01
+
+
+def test_towers_standardise_inputs_without_new_weights():
+    from rsq.closp.config import ClospConfig
+    from rsq.closp.model import ClospModel
+
+    plain = ClospModel(ClospConfig(sensors=["rgb"], widths=[4, 8]))
+    scaled = ClospModel(ClospConfig(sensors=["rgb"], widths=[4, 8], input_stats={"rgb": [[0.5] * 3, [0.25] * 3]}))
+    assert plain.state_dict().keys() == scaled.state_dict().keys()  # statistics live in config.json, not the weights
+    scaled.load_state_dict(plain.state_dict())
+    plain.eval(), scaled.eval()
+    images = torch.rand(2, 3, 16, 16)
+    assert torch.allclose(scaled.encode_images("rgb", images), plain.encode_images("rgb", (images - 0.5) / 0.25), atol=1e-5)
+
+
+def test_configs_written_before_two_conv_stages_keep_one(tmp_path):
+    import json
+
+    from rsq.closp.config import ClospConfig
+
+    (tmp_path / "config.json").write_text(json.dumps({"sensors": ["rgb"], "widths": [32, 64], "text_model": "m"}))
+    config = ClospConfig.read(tmp_path)
+    assert config.convs_per_stage == 1 and config.input_stats == {} and config.text_space == "closp-cls:m"

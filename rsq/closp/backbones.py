@@ -8,17 +8,19 @@ from rsq.errors import RsqError
 
 
 class SmallCNN(nn.Module):
-    """Conv-BN-ReLU blocks, each halving the resolution but the last, then global average pooling."""
+    """Stages of `convs` 3x3 conv-BN-ReLU blocks, each stage halving the resolution but the last, then global
+    average pooling."""
 
-    def __init__(self, in_channels: int, widths: list[int]) -> None:
+    def __init__(self, in_channels: int, widths: list[int], convs: int = 1) -> None:
         super().__init__()
         layers: list[nn.Module] = []
         previous = in_channels
         for number, width in enumerate(widths):
-            layers += [nn.Conv2d(previous, width, 3, padding=1, bias=False), nn.BatchNorm2d(width), nn.ReLU(inplace=True)]
+            for _ in range(convs):
+                layers += [nn.Conv2d(previous, width, 3, padding=1, bias=False), nn.BatchNorm2d(width), nn.ReLU(inplace=True)]
+                previous = width
             if number < len(widths) - 1:
                 layers.append(nn.MaxPool2d(2))
-            previous = width
         self.features = nn.Sequential(*layers)
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.out_features = previous
@@ -27,10 +29,10 @@ class SmallCNN(nn.Module):
         return self.pool(self.features(images)).flatten(1)
 
 
-def make_backbone(name: str, in_channels: int, widths: list[int]) -> nn.Module:
+def make_backbone(name: str, in_channels: int, widths: list[int], convs: int = 1) -> nn.Module:
     """`cnn` or `timm:<model name>` (no pretrained download; weights come from a checkpoint)."""
     if name == "cnn":
-        return SmallCNN(in_channels, widths)
+        return SmallCNN(in_channels, widths, convs)
     if name.startswith("timm:"):
         from rsq.captioner.backends import require
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from rsq.closp.config import CLS_SPACE, ClospConfig
@@ -11,6 +12,7 @@ from rsq.closp.model import ClospModel
 from rsq.errors import RsqError
 
 WEIGHTS = "model.safetensors"
+CAPTION_BANK = "caption-bank.npz"  # the training captions and their text vectors: the tagger's sentences
 # Published CLOSP parameter prefixes -> rsq's (their text_model.* is the frozen MiniLM rsq loads itself).
 PUBLISHED_TEXT_SPACE = CLS_SPACE + "sentence-transformers/all-MiniLM-L6-v2"
 PUBLISHED_PREFIXES = {
@@ -22,13 +24,28 @@ PUBLISHED_PREFIXES = {
 PUBLISHED_BACKBONES = {"rn": "timm:resnet50", "vs": "timm:vit_small_patch16_224", "vl": "timm:vit_large_patch16_224"}
 
 
-def save_checkpoint(model: ClospModel, folder: Path) -> None:
+def save_checkpoint(model: ClospModel, folder: Path, bank: tuple[list[str], np.ndarray] | None = None) -> None:
+    """Weights, config and (optionally) the caption bank: training captions with their vectors in the text space."""
     from safetensors.torch import save_file
 
     folder.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     save_file(state, str(folder / WEIGHTS))
     model.config.write(folder)
+    if bank is not None:
+        texts, vectors = bank
+        np.savez(folder / CAPTION_BANK, texts=np.array(texts, dtype=str), vectors=np.asarray(vectors, dtype=np.float16))
+
+
+def load_caption_bank(folder: Path) -> tuple[list[str], np.ndarray] | None:
+    """The checkpoint's caption bank, or None when it has none (published weights, older checkpoints)."""
+    if not (folder / CAPTION_BANK).is_file():
+        return None
+    try:
+        with np.load(folder / CAPTION_BANK) as bank:
+            return [str(t) for t in bank["texts"]], bank["vectors"].astype(np.float32)
+    except (OSError, ValueError, KeyError) as error:
+        raise RsqError(f"{folder / CAPTION_BANK}: unreadable caption bank ({error})") from None
 
 
 def load_checkpoint(folder: str | Path, device: str = "cpu") -> ClospModel:

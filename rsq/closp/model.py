@@ -14,13 +14,18 @@ from rsq.closp.location import LocationEncoder
 
 
 class VisionTower(nn.Module):
-    def __init__(self, backbone: nn.Module, embed_dim: int) -> None:
+    """Per-channel standardisation (statistics from the training images, kept in the config), backbone, projection."""
+
+    def __init__(self, backbone: nn.Module, embed_dim: int, stats: list[list[float]] | None = None) -> None:
         super().__init__()
         self.backbone = backbone
         self.projection = nn.Linear(backbone.out_features, embed_dim)
+        mean, std = stats or ([0.0], [1.0])
+        self.register_buffer("mean", torch.tensor(mean).view(1, -1, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(std).view(1, -1, 1, 1), persistent=False)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        return F.normalize(self.projection(self.backbone(images)), dim=-1)
+        return F.normalize(self.projection(self.backbone((images - self.mean) / self.std)), dim=-1)
 
 
 class ClospModel(nn.Module):
@@ -29,9 +34,11 @@ class ClospModel(nn.Module):
     def __init__(self, config: ClospConfig) -> None:
         super().__init__()
         self.config = config
-        self.towers = nn.ModuleDict(
-            {s: VisionTower(make_backbone(config.backbone, SENSOR_CHANNELS[s], config.widths), config.embed_dim) for s in config.sensors}
-        )
+        self.towers = nn.ModuleDict({
+            s: VisionTower(make_backbone(config.backbone, SENSOR_CHANNELS[s], config.widths, config.convs_per_stage), config.embed_dim,
+                           config.input_stats.get(s))
+            for s in config.sensors
+        })
         self.logit_scale = nn.Parameter(torch.tensor(math.log(1 / 0.07)))
         self.location = (
             LocationEncoder(config.harmonics, config.siren_hidden, config.siren_layers, config.embed_dim) if config.geo else None

@@ -3,12 +3,14 @@ optical and SAR images are never paired with each other), plus location<->image 
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from rsq.closp.config import ClospConfig
 from rsq.closp.data import TrainingSet
@@ -18,32 +20,42 @@ from rsq.closp.text import text_encoder
 
 @dataclass(frozen=True)
 class TrainOptions:
-    epochs: int = 80
+    epochs: int = 40
     batch_size: int = 128
     lr: float = 2e-3
     weight_decay: float = 0.05
+    warmup: float = 0.05  # share of the steps with a linear warm-up; cosine decay after it
+    crop_scale: float = 0.6  # random-resized crops: the crop's side is this to 1.0 of the tile's
+    jitter: float = 0.2  # brightness and contrast factors drawn from 1 +- jitter
     seed: int = 0
     device: str = "cpu"
     bf16: bool | None = None  # None: bf16 autocast where the hardware has it (AMX / AVX512-BF16 CPUs, GPUs)
 
 
+def caption_vectors(sets: list[TrainingSet], text_space: str, device: str) -> list[np.ndarray]:
+    """Each set's captions encoded once, in the text space the image towers learn to meet."""
+    text = text_encoder(text_space, device)
+    return [text.encode(s.texts) for s in sets]
+
+
 def train_closp(
     sets: list[TrainingSet],
+    captions: list[np.ndarray],
     config: ClospConfig,
     options: TrainOptions,
     on_step: Callable[[int, int, float], None] | None = None,
 ) -> ClospModel:
-    """Train the image towers (and location tower) with AdamW and a OneCycle schedule; returns the model."""
+    """Train the image towers (and location tower) against the frozen caption vectors; returns the model."""
     seed_everything(options.seed)
-    text = text_encoder(config.text_space, options.device)
-    text_vectors = [torch.from_numpy(text.encode(s.texts)).to(options.device) for s in sets]
-    config = replace(config, embed_dim=text.dim)  # image vectors live in the text space
+    text_vectors = [torch.from_numpy(v).to(options.device) for v in captions]
+    stats = {s.sensor: channel_stats(s.images) for s in sets}
+    config = replace(config, embed_dim=captions[0].shape[1], input_stats=stats)  # image vectors live in the text space
     model = ClospModel(config).to(options.device, memory_format=torch.channels_last)
     bf16 = bf16_available(options.device) if options.bf16 is None else options.bf16
     batches = [(n, b) for n, s in enumerate(sets) for b in range(max(1, -(-len(s) // options.batch_size)))]
     total = options.epochs * len(batches)
     optimizer = torch.optim.AdamW(parameter_groups(model, options.weight_decay), lr=options.lr)
-    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=options.lr, total_steps=total, pct_start=0.15)
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_cosine(total, options.warmup))
     generator = np.random.default_rng(options.seed)
     step = 0
     model.train()
@@ -51,7 +63,7 @@ def train_closp(
         orders = [generator.permutation(len(s)) for s in sets]
         for n, b in generator.permutation(np.array(batches, dtype=object)).tolist():
             index = orders[n][b * options.batch_size : (b + 1) * options.batch_size]
-            loss = _batch_loss(model, sets[n], text_vectors[n], index, config, generator, options.device, bf16)
+            loss = _batch_loss(model, sets[n], text_vectors[n], index, config, options, generator, bf16)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -62,9 +74,11 @@ def train_closp(
     return model.eval()
 
 
-def _batch_loss(model, dataset: TrainingSet, text_vectors, index, config: ClospConfig, generator, device, bf16: bool) -> torch.Tensor:
+def _batch_loss(model, dataset: TrainingSet, text_vectors, index, config: ClospConfig, options: TrainOptions, generator, bf16: bool) -> torch.Tensor:
     """Towers run under bf16 autocast when enabled; the similarities and the loss stay in float32."""
-    images = torch.from_numpy(augment(dataset.images[index], config.crop_size, generator)).to(device, memory_format=torch.channels_last)
+    device = options.device
+    images = augment(torch.from_numpy(dataset.images[index]), config.crop_size, options.crop_scale, options.jitter, generator)
+    images = images.to(device, memory_format=torch.channels_last)
     captions = torch.tensor([generator.choice(dataset.caption_ids[i]) for i in index], device=device)
     with torch.autocast(torch.device(device).type, dtype=torch.bfloat16, enabled=bf16):
         image_vectors = model.encode_images(dataset.sensor, images)
@@ -77,15 +91,36 @@ def _batch_loss(model, dataset: TrainingSet, text_vectors, index, config: ClospC
     return loss
 
 
-def augment(images: np.ndarray, crop: int, generator: np.random.Generator) -> np.ndarray:
-    """A random crop of `crop` px, a random 90-degree rotation and a random flip, per image."""
-    size = images.shape[-1]
-    out = np.empty((len(images), images.shape[1], crop, crop), dtype=np.float32)
-    for n, image in enumerate(images):
-        top, left = generator.integers(0, size - crop + 1, size=2)
-        patch = np.rot90(image[:, top : top + crop, left : left + crop], k=int(generator.integers(4)), axes=(1, 2))
-        out[n] = patch[:, :, ::-1] if generator.integers(2) else patch
+def augment(images: torch.Tensor, crop: int, scale: float, jitter: float, generator: np.random.Generator) -> torch.Tensor:
+    """Per image: a random square crop of `scale`..1 of the side resampled to `crop` px, a random 90-degree
+    rotation and flip (one affine grid for the batch), then brightness and contrast factors in 1 +- `jitter`."""
+    n, channels = images.shape[:2]
+    side = torch.from_numpy(generator.uniform(scale, 1.0, n)).float()
+    centre = torch.from_numpy(generator.uniform(-1.0, 1.0, (n, 2))).float() * (1 - side)[:, None]
+    turns = torch.from_numpy(generator.integers(0, 4, n))
+    cos, sin = torch.cos(turns * math.pi / 2).round(), torch.sin(turns * math.pi / 2).round()
+    mirror = torch.from_numpy(generator.integers(0, 2, n) * 2 - 1).float()
+    theta = torch.stack([torch.stack([side * cos * mirror, -side * sin, centre[:, 0]], 1),
+                         torch.stack([side * sin * mirror, side * cos, centre[:, 1]], 1)], 1)
+    grid = F.affine_grid(theta, [n, channels, crop, crop], align_corners=False)
+    out = F.grid_sample(images, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
+    if jitter:
+        contrast, brightness = (torch.from_numpy(generator.uniform(1 - jitter, 1 + jitter, (n, 1, 1, 1))).float() for _ in range(2))
+        mean = out.mean(dim=(1, 2, 3), keepdim=True)
+        out = ((out - mean) * contrast + mean) * brightness
     return out
+
+
+def channel_stats(images: np.ndarray) -> list[list[float]]:
+    """Per-channel mean and standard deviation of a set's images: the tower standardises its inputs with them."""
+    std = images.std(axis=(0, 2, 3))
+    return [images.mean(axis=(0, 2, 3)).tolist(), np.where(std > 0, std, 1.0).tolist()]
+
+
+def warmup_cosine(total: int, warmup: float) -> Callable[[int], float]:
+    """Learning-rate factor per step: linear warm-up over `warmup` of the steps, then cosine decay to zero."""
+    ramp = max(1, int(warmup * total))
+    return lambda step: (step + 1) / ramp if step < ramp else 0.5 * (1 + math.cos(math.pi * (step - ramp) / max(1, total - ramp)))
 
 
 def parameter_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:

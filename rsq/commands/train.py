@@ -21,11 +21,13 @@ def closp(
     splits: Annotated[str, typer.Option(help="UCM splits for the optical tower, comma-separated.")] = "train",
     flood: Annotated[bool, typer.Option(help="Also train the S1 and S2 towers on Sen1Floods11 sub-chips.")] = True,
     geo: Annotated[bool, typer.Option("--geo", help="GeoCLOSP: add the location tower and its contrastive term.")] = False,
-    epochs: Annotated[int, typer.Option(help="Passes over the data.")] = 80,
+    epochs: Annotated[int, typer.Option(help="Passes over the data.")] = 40,
     batch_size: Annotated[int, typer.Option(help="Images per step.")] = 128,
-    lr: Annotated[float, typer.Option(help="Peak learning rate (OneCycle).")] = 2e-3,
+    lr: Annotated[float, typer.Option(help="Peak learning rate (linear warm-up, cosine decay).")] = 2e-3,
     size: Annotated[int, typer.Option(help="Tiles are resized to this many pixels.")] = 128,
-    crop: Annotated[int, typer.Option(help="Random training crops of this many pixels.")] = 96,
+    crop: Annotated[int, typer.Option(help="Training crops are resampled to this many pixels.")] = 96,
+    crop_scale: Annotated[float, typer.Option(help="Random-resized crops cover this to 1.0 of the tile's side.")] = 0.6,
+    jitter: Annotated[float, typer.Option(help="Brightness and contrast factors are drawn from 1 +- this.")] = 0.2,
     backbone: Annotated[str, typer.Option(help="cnn (rsq's, from scratch) or timm:<name>.")] = "cnn",
     limit: Annotated[int | None, typer.Option(help="Only the first N UCM tiles (quick runs).")] = None,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
@@ -33,7 +35,8 @@ def closp(
 ) -> None:
     """Train CLOSP: the optical tower on UCM captions, S1/S2 towers on flood sub-chips with label captions."""
     for flag, value, low, high in (("--epochs", epochs, 1, None), ("--batch-size", batch_size, 2, None), ("--lr", lr, 1e-8, 1.0),
-                                   ("--size", size, 16, 1024), ("--crop", crop, 8, size), ("--limit", limit, 1, None)):
+                                   ("--size", size, 16, 1024), ("--crop", crop, 8, size), ("--limit", limit, 1, None),
+                                   ("--crop-scale", crop_scale, 0.05, 1.0), ("--jitter", jitter, 0.0, 0.9)):
         check_range(flag, value, low, high)
     if out.exists() and not out.is_dir():
         raise RsqError(f"--out {out} is a file; it wants a folder for model.safetensors and config.json")
@@ -47,15 +50,18 @@ def closp(
     from rsq.closp.checkpoint import save_checkpoint
     from rsq.closp.config import ClospConfig
     from rsq.closp.data import flood_sets, ucm_set
-    from rsq.closp.train import TrainOptions, train_closp
+    from rsq.closp.train import TrainOptions, caption_vectors, train_closp
 
     started = time.perf_counter()
     optical = ucm_set(data, tuple(splits.split(",")), size, limit)
     sets = [optical] + (flood_sets(data, 64, size) if flood else [])
-    config = ClospConfig(sensors=[s.sensor for s in sets], backbone=backbone, image_size=size, crop_size=crop, geo=geo)
-    options = TrainOptions(epochs, batch_size, lr, seed=seed, device=device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    trained_on = [f"ucm:{split}" for split in splits.split(",")] + (["sen1floods11"] if flood else [])
+    config = ClospConfig(sensors=[s.sensor for s in sets], backbone=backbone, image_size=size, crop_size=crop, geo=geo, trained_on=trained_on)
+    options = TrainOptions(epochs, batch_size, lr, crop_scale=crop_scale, jitter=jitter, seed=seed,
+                           device=device or ("cuda" if torch.cuda.is_available() else "cpu"))
     warn(f"training on {', '.join(f'{len(s)} {s.sensor}' for s in sets)} images, {epochs} epochs, {options.device}")
+    captions = caption_vectors(sets, config.text_space, options.device)
     with progress_bar("training", "steps") as bar:
-        model = train_closp(sets, config, options, on_step=lambda step, total, loss: (bar.set_total(total), bar.advance(1)))
-    save_checkpoint(model, out)
+        model = train_closp(sets, captions, config, options, on_step=lambda step, total, loss: (bar.set_total(total), bar.advance(1)))
+    save_checkpoint(model, out, bank=(optical.texts, captions[0]))
     warn(f"wrote {out} in {time.perf_counter() - started:.0f} s")
