@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 from rsq.captioner.schema import parse_captions
 from rsq.captioner.store import CaptionStore
 from rsq.cli import app
-from rsq.closp.checkpoint import load_checkpoint
+from rsq.closp.checkpoint import load_caption_bank, load_checkpoint
 from rsq.closp.encoder import ClospEncoder
 from rsq.imagery import read_tile
 from rsq.query import Index, SearchQuery, parse_filters
@@ -123,6 +123,28 @@ def test_tagger_writes_schema_valid_captions_for_the_ucm_test_tiles(checkpoint, 
     captions = parse_captions(records[0].raw)
     assert len(captions.variants) == 3 and len(captions.land_cover) == 3
     assert sum(c.share for c in captions.land_cover) == pytest.approx(1.0, abs=0.01)
+    bank, vectors = load_caption_bank(checkpoint)
+    assert len(bank) == len(vectors) > 10 and {v.one_sentence for v in captions.variants} <= set(bank)
+
+
+def test_eval_ucm_archive_indexes_tagger_captions_and_image_vectors(checkpoint, data_dir, tmp_path):
+    args = ["eval", "ucm-archive", "--split", "val", "--image-encoder", f"closp:{checkpoint}", "--sample", "21",
+            "--alphas", "0.5", "--out", str(tmp_path), "--data", str(data_dir)]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert {"bm25", "dense", "image", "hybrid", "hybrid_text"} <= set(results["modes"])
+    assert {"R@1", "mR", "class nDCG@10", "class mAP"} <= set(results["modes"]["hybrid"])
+    assert results["config"]["split"] == "val" and results["config"]["tiles"] == 21
+    assert results["config"]["index_manifest"]["counts"]["images"] == 21
+
+
+def test_eval_ucm_archive_refuses_a_split_the_checkpoint_trained_on(checkpoint, data_dir, tmp_path):
+    args = ["eval", "ucm-archive", "--split", "train", "--image-encoder", f"closp:{checkpoint}", "--out", str(tmp_path), "--data", str(data_dir)]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2 and "trained on the UCM train split" in result.output
+    missing = runner.invoke(app, ["eval", "ucm-archive", "--out", str(tmp_path), "--data", str(data_dir)])
+    assert missing.exit_code == 2 and "needs --image-encoder" in missing.output
 
 
 def test_eval_ucm_t2i_image_and_hybrid(checkpoint, data_dir, tmp_path):

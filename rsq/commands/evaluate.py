@@ -15,7 +15,9 @@ BENCH_HELP = {
     "rsitmd-t2t": "RSITMD test captions, caption-to-caption leave-one-out.",
     "rsicd-t2t": "RSICD test captions, caption-to-caption leave-one-out.",
     "ucm-class": "Class names and paraphrases over all 2,100 UCM tiles (nDCG@10, mAP, WAP@10).",
+    "ucm-archive": "No human captions indexed: the closp tagger of --image-encoder captions the UCM test tiles; human captions and class queries search them.",
 }
+WITH_IMAGES = ("ucm-t2i", "ucm-archive")
 
 
 def _register(name: str) -> None:
@@ -25,22 +27,30 @@ def _register(name: str) -> None:
         embedder: Annotated[str | None, typer.Option(help="Text encoder spec.")] = None,
         limit: Annotated[int | None, typer.Option(help="Only the first N images (quick runs).")] = None,
         alphas: Annotated[str, typer.Option(help="Comma-separated alphas for the weighted-fusion (and image-weight) sweep.")] = "0,0.1,0.2,0.3,0.4,0.5,0.6,0.7,0.8,0.9,1",
-        image_encoder: Annotated[str | None, typer.Option(help="closp:<checkpoint>: add image mode and hybrid with images (ucm-t2i).")] = None,
+        image_encoder: Annotated[str | None, typer.Option(help="closp:<checkpoint>: add image mode and hybrid with images (ucm-t2i); the tagger and towers of ucm-archive.")] = None,
+        split: Annotated[str | None, typer.Option(help="Images to use: UCM train/val/test, RSITMD/RSICD train/test (default test; ucm-class all). Tune on train or val.")] = None,
+        sample: Annotated[int | None, typer.Option(help="N images spread evenly over the split (quick tuning runs).")] = None,
         modes: Annotated[str | None, typer.Option(help="Report only these modes, comma-separated (e.g. image,hybrid).")] = None,
         query_encoder: Annotated[str | None, typer.Option(help="Encode queries with another runtime of the index's model: onnx-int8 (default: the index's own encoder).")] = None,
         data: DataOption = None,
     ) -> None:
         from rsq.errors import RsqError
-        from rsq.eval.benchmarks import EvalOptions, configurations, run_benchmark
+        from rsq.eval.benchmarks import SPLITS, EvalOptions, configurations, run_benchmark
+        from rsq.sources.datasets import UCM_SPLITS
         from rsq.eval.report import markdown_table, write_run
 
         try:
             sweep = tuple(float(a) for a in alphas.split(","))
         except ValueError:
             raise RsqError(f"--alphas wants numbers like 0,0.5,1, got {alphas!r}") from None
-        if image_encoder and name != "ucm-t2i":
-            raise RsqError("--image-encoder applies to ucm-t2i, the benchmark with images and captions")
+        if image_encoder and name not in WITH_IMAGES:
+            raise RsqError("--image-encoder applies to ucm-t2i and ucm-archive, the benchmarks with images")
+        if name == "ucm-archive" and not image_encoder:
+            raise RsqError("ucm-archive needs --image-encoder closp:<checkpoint> (rsq train closp): its tagger writes the captions")
+        if split is not None and split not in SPLITS.get(name, UCM_SPLITS):
+            raise RsqError(f"--split for {name} must be one of {', '.join(SPLITS.get(name, UCM_SPLITS))}, not {split!r}")
         check_range("--limit", limit, 1)
+        check_range("--sample", sample, 1)
         for alpha in sweep:
             check_range("--alphas", alpha, 0, 1)
         target = out or Path("runs") / "eval" / name
@@ -50,7 +60,9 @@ def _register(name: str) -> None:
         measured = set(configurations(sweep, with_image=bool(image_encoder)))
         if chosen and (unknown := [m for m in chosen if m not in measured]):
             raise RsqError(f"--modes: {', '.join(unknown)} not measured here; choose from {', '.join(sorted(measured))}")
-        result = run_benchmark(name, EvalOptions(data, captions, embedder, limit, sweep, image_encoder, chosen, query_encoder))
+        options = EvalOptions(data=data, captions=captions, embedder=embedder, limit=limit, split=split, sample=sample, alphas=sweep,
+                              image_encoder=image_encoder, modes=chosen, query_encoder=query_encoder)
+        result = run_benchmark(name, options)
         paths = write_run(result, target)
         typer.echo(markdown_table(result))
         warn("wrote " + ", ".join(str(p) for p in paths))

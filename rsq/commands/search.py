@@ -72,7 +72,7 @@ def search(
     k: Annotated[int, typer.Option("--k", help="Number of tiles to return.")] = 10,
     mode: Annotated[str, typer.Option(help="hybrid, bm25, dense or image (CLOSP image vectors).")] = "hybrid",
     fusion: Annotated[str | None, typer.Option(help="Hybrid fusion: rrf or weighted.")] = None,
-    alpha: Annotated[float | None, typer.Option(help="Weight of dense in weighted fusion (0..1).")] = None,
+    alpha: Annotated[float | None, typer.Option(help="Weight of dense in weighted fusion (0..1; default by query length: shorter queries lean on dense).")] = None,
     sensor: Annotated[str | None, typer.Option(help="Only tiles of this sensor (rgb, s2, s1, other).")] = None,
     bbox: Annotated[str | None, typer.Option(help="minlon,minlat,maxlon,maxlat")] = None,
     near: Annotated[str | None, typer.Option(help="lon,lat,km")] = None,
@@ -82,7 +82,7 @@ def search(
     embedder: Annotated[str | None, typer.Option(help="Refuse the index unless it was built with this encoder.")] = None,
     image: Annotated[str | None, typer.Option("--image", help="A query image file or the id of an indexed tile: a composed image + text query (WEICOM).")] = None,
     lam: Annotated[float, typer.Option("--lam", help="Weight of the text in a composed query (0..1).")] = 0.5,
-    image_weight: Annotated[float | None, typer.Option(help="Share of image mode in hybrid when the index has image vectors.")] = None,
+    image_weight: Annotated[float | None, typer.Option(help="Share of image mode in hybrid when the index has image vectors (default by caption source: more for closp-tagged indexes).")] = None,
     query_encoder: Annotated[str | None, typer.Option(envvar="RSQ_QUERY_ENCODER", help="auto, torch or onnx-int8 (auto: int8 ONNX for MiniLM indexes, no PyTorch start-up).")] = None,
     json_lines: JsonOption = False,
     explain: Annotated[bool, typer.Option("--explain", help="Add each mode's rank and the variant that matched.")] = False,
@@ -90,7 +90,7 @@ def search(
 ) -> None:
     """Find tiles by describing them."""
     from rsq.query import Index, SearchQuery, parse_filters
-    from rsq.query.search import DEFAULT_ALPHA, DEFAULT_FUSION, DEFAULT_IMAGE_WEIGHT
+    from rsq.query.search import DEFAULT_FUSION
 
     if queries and query:
         raise RsqError("give either a QUERY or --queries FILE, not both")
@@ -102,8 +102,7 @@ def search(
     failed = 0
     for number, text in lines:
         request = SearchQuery(
-            text, k, mode, fusion or DEFAULT_FUSION, DEFAULT_ALPHA if alpha is None else alpha, filters,
-            DEFAULT_IMAGE_WEIGHT if image_weight is None else image_weight, *_image_or_tile(image), lam,
+            text, k, mode, fusion or DEFAULT_FUSION, alpha, filters, image_weight, *_image_or_tile(image), lam,
         )
         try:
             hits = searcher.search(request)

@@ -6,6 +6,11 @@
   A run that holds those human captions word for word is evaluated leave-one-out (the query's own
   caption is left out of the index); any other run (a VLM's) with all queries at once.
 - `ucm-class`: class names and paraphrases over all 2,100 UCM tiles; graded relevance.
+- `ucm-archive`: the archive without human captions. The `closp:` tagger of the `--image-encoder` checkpoint
+  (trained without the evaluated split) captions the split's tiles; those captions and the image vectors are
+  indexed; the split's human captions query it (recall), and so do the class queries (nDCG@10, mAP).
+
+`--split` picks the images (UCM train/val/test, RSITMD/RSICD train/test): tune on train or val, report test.
 """
 
 from __future__ import annotations
@@ -27,12 +32,15 @@ from rsq.eval.embedding_cache import CachedEmbedder
 from rsq.eval.metrics import mean_average_precision, mean_recall, ndcg_at_k, recall_table, weighted_map
 from rsq.eval.queries import CLASS_QUERIES, graded_relevance, shared_levels
 from rsq.prompts import load_template
-from rsq.query.search import DEFAULT_ALPHA, DEFAULT_FUSION, DEFAULT_IMAGE_WEIGHT, Index, fuse
+from rsq.query.search import (
+    DEFAULT_ALPHA, DEFAULT_FUSION, DEFAULT_IMAGE_WEIGHT, SHORT_ALPHA, SHORT_QUERY_WORDS, TAGGER_IMAGE_WEIGHT, Index, default_alpha, fuse,
+)
 from rsq.sources import CaptionedImage, caption_corpus, ucm_captions
 from rsq.textindex.build import BuildOptions, index_records
 from rsq.textindex.embedders import DEFAULT_EMBEDDER, make_embedder, query_encoder
 
-BENCHMARKS = ("ucm-t2i", "rsitmd-t2t", "rsicd-t2t", "ucm-class")
+BENCHMARKS = ("ucm-t2i", "rsitmd-t2t", "rsicd-t2t", "ucm-class", "ucm-archive")
+SPLITS = {"rsitmd-t2t": ("train", "test"), "rsicd-t2t": ("train", "test")}  # the UCM benchmarks: train, val, test
 DEFAULT_ALPHAS = tuple(round(0.1 * i, 1) for i in range(11))
 RECALL_DEPTH = 10
 
@@ -43,6 +51,8 @@ class EvalOptions:
     captions: Path | None = None  # a caption store; default: the benchmark's human captions
     embedder: str | None = None
     limit: int | None = None  # first N images, for quick runs
+    split: str | None = None  # default: test (ucm-class: all 2,100 tiles)
+    sample: int | None = None  # N images spread evenly over the split (classes come in order), for tuning runs
     alphas: tuple[float, ...] = DEFAULT_ALPHAS
     image_encoder: str | None = None  # closp:<checkpoint>: add image mode (ucm-t2i)
     modes: tuple[str, ...] | None = None  # report only these configurations
@@ -57,7 +67,8 @@ class Rankings:
     relevant: list[Any] = field(default_factory=list)
 
 
-Config = tuple[str, str, float, float | None]  # mode, fusion, alpha, image weight (None: captions only)
+Config = tuple[str, str, float | None, float | str | None]  # mode, fusion, alpha (None: by query length), image weight
+BY_INDEX = "by-index"  # the image weight `rsq search` picks for the index (None: captions only)
 
 
 def configurations(alphas: tuple[float, ...], with_image: bool = False) -> dict[str, Config]:
@@ -65,15 +76,15 @@ def configurations(alphas: tuple[float, ...], with_image: bool = False) -> dict[
     hybrid over captions and image (`hybrid`), captions only (`hybrid_text`) and the image-weight sweep."""
     text_hybrid = "hybrid_text" if with_image else "hybrid"
     configs: dict[str, Config] = {
-        "bm25": ("bm25", DEFAULT_FUSION, DEFAULT_ALPHA, None),
-        "dense": ("dense", DEFAULT_FUSION, DEFAULT_ALPHA, None),
-        text_hybrid: ("hybrid", DEFAULT_FUSION, DEFAULT_ALPHA, None),
-        "hybrid_rrf": ("hybrid", "rrf", DEFAULT_ALPHA, None),
+        "bm25": ("bm25", DEFAULT_FUSION, None, None),
+        "dense": ("dense", DEFAULT_FUSION, None, None),
+        text_hybrid: ("hybrid", DEFAULT_FUSION, None, None),
+        "hybrid_rrf": ("hybrid", "rrf", None, None),
     }
     configs |= {f"hybrid_weighted@{a:.1f}": ("hybrid", "weighted", a, None) for a in alphas}
     if with_image:
-        configs |= {"image": ("image", DEFAULT_FUSION, DEFAULT_ALPHA, None), "hybrid": ("hybrid", DEFAULT_FUSION, DEFAULT_ALPHA, DEFAULT_IMAGE_WEIGHT)}
-        configs |= {f"hybrid_image@{b:.1f}": ("hybrid", DEFAULT_FUSION, DEFAULT_ALPHA, b) for b in alphas}
+        configs |= {"image": ("image", DEFAULT_FUSION, None, None), "hybrid": ("hybrid", DEFAULT_FUSION, None, BY_INDEX)}
+        configs |= {f"hybrid_image@{b:.1f}": ("hybrid", DEFAULT_FUSION, None, b) for b in alphas}
     return configs
 
 
@@ -84,6 +95,7 @@ def run_benchmark(name: str, options: EvalOptions) -> dict[str, Any]:
         "rsicd-t2t": lambda o, e, w: _caption_loo("rsicd", o, e, w),
         "ucm-t2i": _ucm_t2i,
         "ucm-class": _ucm_class,
+        "ucm-archive": _ucm_archive,
     }
     if name not in runners:
         raise RsqError(f"unknown benchmark {name!r}; choose one of {', '.join(BENCHMARKS)}")
@@ -97,27 +109,29 @@ def run_benchmark(name: str, options: EvalOptions) -> dict[str, Any]:
         if not result["modes"]:
             raise RsqError(f"none of the modes {', '.join(options.modes)} was measured on {name}")
     result["benchmark"] = name
-    result["config"] |= {"embedder": encoder.spec, "limit": options.limit, "alphas": list(options.alphas),
-                         "default_fusion": DEFAULT_FUSION, "default_alpha": DEFAULT_ALPHA,
-                         "image_encoder": options.image_encoder, "default_image_weight": DEFAULT_IMAGE_WEIGHT,
+    result["config"] |= {"embedder": encoder.spec, "limit": options.limit, "split": options.split, "sample": options.sample, "alphas": list(options.alphas),
+                         "default_fusion": DEFAULT_FUSION, "default_alpha": DEFAULT_ALPHA, "short_alpha": SHORT_ALPHA,
+                         "short_query_words": SHORT_QUERY_WORDS, "image_encoder": options.image_encoder,
+                         "default_image_weight": DEFAULT_IMAGE_WEIGHT, "tagger_image_weight": TAGGER_IMAGE_WEIGHT,
                          "query_encoder": encoder.queries.spec}
     return result
 
 
 def _caption_loo(corpus: str, options: EvalOptions, encoder, work: Path) -> dict[str, Any]:
-    items = caption_corpus(corpus, "test", options.data)[: options.limit]
-    records = human_records(items, f"{corpus}/test.jsonl")
+    split = options.split or "test"
+    items = _selected(caption_corpus(corpus, split, options.data), options)
+    records = human_records(items, f"{corpus}/{split}.jsonl")
     rankings, manifest = _leave_one_out(items, records, options, encoder, work)
     return {
         "protocol": "leave-one-out (caption j queries the image's other four captions, j = 1..5)",
-        "config": {"data": str(data_root(options.data) / corpus / "test.jsonl"), "images": len(items), "index_manifest": manifest},
+        "config": {"data": str(data_root(options.data) / corpus / f"{split}.jsonl"), "images": len(items), "index_manifest": manifest},
         "modes": _recall_modes(rankings),
         "note": "mR here is the mean of text-to-image R@1/5/10 (caption-to-caption retrieval has one direction)",
     }
 
 
 def _ucm_t2i(options: EvalOptions, encoder, work: Path) -> dict[str, Any]:
-    items = ucm_captions(options.data, "test")[: options.limit]
+    items = _selected(ucm_captions(options.data, options.split or "test"), options)
     records = _run_records(items, options)
     images = _TileImages.encode(items, options.image_encoder) if options.image_encoder else None
     own = {i.id: set(i.captions) for i in items}
@@ -141,12 +155,68 @@ def _ucm_t2i(options: EvalOptions, encoder, work: Path) -> dict[str, Any]:
 
 
 def _ucm_class(options: EvalOptions, encoder, work: Path) -> dict[str, Any]:
-    items = ucm_captions(options.data)[: options.limit]
+    items = _selected(ucm_captions(options.data, options.split), options)
+    index, manifest = _build(_run_records(items, options), encoder, work / "all")
+    modes, queries = _class_modes(index, items, options.alphas)
+    config = {"data": str(data_root(options.data) / "ucm-captions"), "tiles": len(items), "queries": len(queries),
+              "index_manifest": manifest, "relevance": "nDCG gain 2 same class, 1 other residential density; "
+              "mAP binary same class; WAP levels shared in a class/group hierarchy (rsq/eval/queries.py)",
+              "captions": str(options.captions) if options.captions else "human captions (ucm-captions/captions.jsonl)"}
+    return {"protocol": "class queries over all tiles", "config": config, "modes": modes}
+
+
+def _ucm_archive(options: EvalOptions, encoder, work: Path) -> dict[str, Any]:
+    split = options.split or "test"
+    items = _selected(ucm_captions(options.data, split), options)
+    images = _TileImages.encode(items, _unseen_checkpoint(options.image_encoder, split))
+    records = tagger_records(items, images.encoder.folder, work / "captions")
+    index, manifest = _build(records, encoder, work / "index", images)
+    queries = [(caption, item.id) for item in items for caption in item.captions]
+    rankings = Rankings(ranked=_rank(index, [text for text, _ in queries], options.alphas, depth=RECALL_DEPTH))
+    rankings.relevant = [{tile_id} for _, tile_id in queries]
+    modes = _recall_modes(rankings)
+    class_modes, class_queries = _class_modes(index, items, options.alphas)
+    for mode, metrics in class_modes.items():
+        modes[mode] |= {f"class {name}": value for name, value in metrics.items() if name != "WAP@10"}
+    config = {"data": str(data_root(options.data) / "ucm-captions"), "split": split, "tiles": len(items), "index_manifest": manifest,
+              "captions": f"closp:{images.encoder.folder} tagger (rsq caption, structured template, 5 variants)",
+              "class_queries": len(class_queries)}
+    return {"protocol": "caption-free archive (rsq's own captions indexed; human captions and class queries query them)",
+            "config": config, "modes": modes,
+            "note": "R@k and mR: the split's human captions as queries (text-to-image); class nDCG@10 and mAP: the class queries"}
+
+
+def _unseen_checkpoint(spec: str | None, split: str) -> str:
+    """The checkpoint whose tagger and towers serve the archive benchmark, refused if it trained on `split`."""
+    from rsq.closp.config import ClospConfig
+
+    if not spec or not spec.startswith("closp:"):
+        raise RsqError("ucm-archive needs --image-encoder closp:<checkpoint> (rsq train closp): its tagger writes the captions")
+    trained_on = ClospConfig.read(Path(spec.removeprefix("closp:")).expanduser()).trained_on
+    if f"ucm:{split}" in trained_on:
+        raise RsqError(f"{spec} was trained on the UCM {split} split; evaluate another split or train without it")
+    return spec
+
+
+def tagger_records(items: list[CaptionedImage], checkpoint: Path, store_folder: Path) -> list[CaptionRecord]:
+    """Caption the tiles with the checkpoint's `closp:` tagger through the caption job, as `rsq caption` does."""
+    from rsq.captioner.backends import make_backend
+    from rsq.captioner.batch import CaptionJob, run_job
+    from rsq.sources import TileRef
+
+    store = CaptionStore(store_folder)
+    summary = run_job([TileRef(i.id, i.path, {"class": i.label}) for i in items], store,
+                      make_backend(f"closp:{checkpoint}"), CaptionJob(load_template("structured")))
+    if summary.failed:
+        raise RsqError(f"the closp tagger failed on {summary.failed} benchmark tiles")
+    return list(store.records(OK))
+
+
+def _class_modes(index: Index, items: list[CaptionedImage], alphas: tuple[float, ...]) -> tuple[dict[str, dict[str, float]], list[tuple[str, str]]]:
+    """nDCG@10, mAP and WAP@10 of the class queries over `items`, per configuration; and the queries."""
     classes = {i.id: i.label for i in items}
-    records = _run_records(items, options)
-    index, manifest = _build(records, encoder, work / "all")
     queries = [(text, label) for label, texts in CLASS_QUERIES.items() for text in texts if label in set(classes.values())]
-    rankings = _rank(index, [text for text, _ in queries], options.alphas, depth=len(classes))
+    rankings = _rank(index, [text for text, _ in queries], alphas, depth=len(classes))
     gains = [{t: graded_relevance(label, c) for t, c in classes.items()} for _, label in queries]
     levels = [{t: shared_levels(label, c) for t, c in classes.items()} for _, label in queries]
     relevant = [{t for t, c in classes.items() if c == label} for _, label in queries]
@@ -157,11 +227,14 @@ def _ucm_class(options: EvalOptions, encoder, work: Path) -> dict[str, Any]:
             "mAP": 100 * mean_average_precision(ranked, relevant),
             "WAP@10": 100 * weighted_map(ranked, levels, k=10) / 2,  # levels run 0..2: scaled to 0..100
         }
-    config = {"data": str(data_root(options.data) / "ucm-captions"), "tiles": len(items), "queries": len(queries),
-              "index_manifest": manifest, "relevance": "nDCG gain 2 same class, 1 other residential density; "
-              "mAP binary same class; WAP levels shared in a class/group hierarchy (rsq/eval/queries.py)",
-              "captions": str(options.captions) if options.captions else "human captions (ucm-captions/captions.jsonl)"}
-    return {"protocol": "class queries over all tiles", "config": config, "modes": modes}
+    return modes, queries
+
+
+def _selected(items: list[CaptionedImage], options: EvalOptions) -> list[CaptionedImage]:
+    """`--sample N` images spread evenly over the list, then the first `--limit`."""
+    if options.sample and options.sample < len(items):
+        items = [items[round(n * len(items) / options.sample)] for n in range(options.sample)]
+    return items[: options.limit]
 
 
 def human_records(items: list[CaptionedImage], source: str) -> list[CaptionRecord]:
@@ -263,10 +336,11 @@ def _build(records: list[CaptionRecord], encoder, folder: Path, images: _TileIma
 def _rank(index: Index, texts: list[str], alphas: tuple[float, ...], depth: int) -> dict[str, list[list[str]]]:
     """Top `depth` tile ids per configuration for every query, from one retrieval per query."""
     ranked: dict[str, list[list[str]]] = defaultdict(list)
-    for per_mode in index.retrieve(texts, "hybrid", depth):
+    for text, per_mode in zip(texts, index.retrieve(texts, "hybrid", depth), strict=True):
         for name, (mode, fusion, alpha, image_weight) in configurations(alphas, "image" in per_mode).items():
             modes = per_mode if image_weight is not None or mode == "image" else {m: v for m, v in per_mode.items() if m != "image"}
-            scores = fuse(modes, mode, fusion, alpha, image_weight or 0.0)
+            weight = index.default_image_weight if image_weight == BY_INDEX else image_weight or 0.0
+            scores = fuse(modes, mode, fusion, default_alpha(text) if alpha is None else alpha, weight)
             ranked[name].append(sorted(scores, key=lambda tile: (-scores[tile], tile))[:depth])
     return ranked
 

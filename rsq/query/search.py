@@ -11,6 +11,7 @@ import numpy as np
 
 from rsq.config import rsq_home
 from rsq.errors import RsqError
+from rsq.query.expansion import expansion_terms
 from rsq.query.fusion import FUSIONS, best_per_tile, ranks, reciprocal_rank_fusion, weighted_fusion
 from rsq.textindex.bm25 import query_terms
 from rsq.textindex.catalog import TileRow
@@ -22,8 +23,13 @@ from rsq.textindex.segments import CAPTIONS, IMAGES, Hits
 
 MODES = ("hybrid", "bm25", "dense", "image")
 DEFAULT_FUSION = "weighted"  # measured: see README, "Choosing the hybrid default"
-DEFAULT_ALPHA = 0.7
-DEFAULT_IMAGE_WEIGHT = 0.1  # share of image mode in hybrid with image vectors; measured on ucm-t2i (README)
+# Weighted fusion's share of dense (alpha) by query length, and of image mode by caption source: README,
+# "Query-side defaults" and "The caption-free archive" (tuned on train/val splits).
+DEFAULT_ALPHA = 0.75  # queries of more than SHORT_QUERY_WORDS words
+SHORT_ALPHA = 0.9
+SHORT_QUERY_WORDS = 2
+DEFAULT_IMAGE_WEIGHT = 0.1  # captions written by people or a VLM
+TAGGER_IMAGE_WEIGHT = 0.1  # captions the closp: tagger derived from the image vectors themselves
 GEO_WEIGHT = 0.5  # weight of GeoCLOSP location similarity in image mode when --near is given
 MIN_FETCH = 200
 MAX_K = 1000
@@ -45,9 +51,9 @@ class SearchQuery:
     k: int = 10
     mode: str = "hybrid"
     fusion: str = DEFAULT_FUSION
-    alpha: float = DEFAULT_ALPHA
+    alpha: float | None = None  # None: by the query's length (`default_alpha`)
     filters: Filters = field(default_factory=Filters)
-    image_weight: float = DEFAULT_IMAGE_WEIGHT
+    image_weight: float | None = None  # None: by the index's caption sources (`Index.default_image_weight`)
     image: str | None = None  # a composed query from an image file ...
     like: str | None = None  # ... or from a tile of the index, by id (its stored image vector)
     lam: float = 0.5  # weight of the text in a composed query
@@ -143,7 +149,9 @@ class Index:
             per_mode = {"composed": self._composed(snapshot, query)}
             return self._hits(snapshot, {t: s for t, (s, _) in per_mode["composed"].items()}, per_mode, query.k)
         [per_mode] = self.retrieve([query.text], query.mode, query.k, query.filters, snapshot)
-        return self._hits(snapshot, fuse(per_mode, query.mode, query.fusion, query.alpha, query.image_weight), per_mode, query.k)
+        alpha = default_alpha(query.text) if query.alpha is None else query.alpha
+        image_weight = self.default_image_weight if query.image_weight is None else query.image_weight
+        return self._hits(snapshot, fuse(per_mode, query.mode, query.fusion, alpha, image_weight), per_mode, query.k)
 
     def retrieve(self, texts: list[str], mode: str, k: int, filters: Filters | None = None, snapshot: Snapshot | None = None) -> list[PerMode]:
         """Per query, per retrieval mode: tile -> (best variant score, its row). Batched over queries."""
@@ -156,7 +164,7 @@ class Index:
         found: list[dict[str, Hits]] = [{} for _ in texts]
         if mode in ("bm25", "hybrid"):
             for result, text in zip(found, texts, strict=True):
-                result["bm25"] = snapshot.bm25_hits(text, fetch, filters)
+                result["bm25"] = snapshot.bm25_hits(text, fetch, filters, expansion_terms(text))
         if mode in ("dense", "hybrid"):
             for result, hits in zip(found, snapshot.vector_hits(CAPTIONS, vectors, fetch, filters), strict=True):
                 result["dense"] = hits
@@ -165,6 +173,14 @@ class Index:
             for result, hits in zip(found, snapshot.vector_hits(IMAGES, queries, max(MIN_FETCH, window * 4), filters), strict=True):
                 result["image"] = hits
         return [{mode: best_per_tile(h.rows, h.tiles, h.scores) for mode, h in result.items()} for result in found]
+
+    @property
+    def default_image_weight(self) -> float:
+        """Image mode's share in hybrid: larger when every caption came from the closp: tagger (tags derived
+        from the image vectors add little beside them), smaller beside captions written by people or a VLM."""
+        runs = self.manifest.caption_runs
+        tagged = bool(runs) and all(run["model"].startswith("closp:") for run in runs)
+        return TAGGER_IMAGE_WEIGHT if tagged else DEFAULT_IMAGE_WEIGHT
 
     @property
     def shared_text_space(self) -> bool:
@@ -255,6 +271,11 @@ def rank_window(k: int) -> int:
     return next((window for window in RANK_WINDOWS if k <= window), k)
 
 
+def default_alpha(text: str) -> float:
+    """Dense's share in weighted fusion for this query: short queries lean on dense (BM25 ranks few words poorly)."""
+    return SHORT_ALPHA if len(query_terms(text)) <= SHORT_QUERY_WORDS else DEFAULT_ALPHA
+
+
 def fuse(
     per_mode: PerMode, mode: str, fusion: str = DEFAULT_FUSION, alpha: float = DEFAULT_ALPHA, image_weight: float = DEFAULT_IMAGE_WEIGHT
 ) -> dict[str, float]:
@@ -279,7 +300,7 @@ def check_query(query: SearchQuery) -> None:
     if query.fusion not in FUSIONS:
         raise RsqError(f"--fusion must be one of {', '.join(FUSIONS)}, not {query.fusion!r}")
     for name, value in (("--alpha", query.alpha), ("--image-weight", query.image_weight), ("--lam", query.lam)):
-        if not 0.0 <= value <= 1.0:
+        if value is not None and not 0.0 <= value <= 1.0:
             raise RsqError(f"{name} must lie in 0..1, got {value}")
     if not 1 <= query.k <= MAX_K:
         raise RsqError(f"--k must lie in 1..{MAX_K}, got {query.k}")

@@ -18,7 +18,7 @@ from fastapi.staticfiles import StaticFiles
 from rsq import __version__
 from rsq.errors import RsqError, TileError
 from rsq.query import Index, SearchQuery, parse_filters
-from rsq.query.search import DEFAULT_ALPHA, DEFAULT_FUSION, DEFAULT_IMAGE_WEIGHT, MAX_K
+from rsq.query.search import DEFAULT_FUSION, MAX_K
 from rsq.textindex.build import THUMBNAIL_SIZE
 
 STATIC = Path(__file__).parent / "static"
@@ -131,9 +131,9 @@ class SearchParams:
     """The query parameters of `rsq search`, as a FastAPI dependency."""
 
     def __init__(self, q: str, k: int = 10, offset: int = 0, mode: str = "hybrid", fusion: str = DEFAULT_FUSION,
-                 alpha: float = DEFAULT_ALPHA, sensor: str | None = None, bbox: str | None = None, near: str | None = None,
+                 alpha: float | None = None, sensor: str | None = None, bbox: str | None = None, near: str | None = None,
                  after: str | None = None, before: str | None = None, explain: bool = False,
-                 image_weight: float = DEFAULT_IMAGE_WEIGHT) -> None:
+                 image_weight: float | None = None) -> None:
         self.q, self.k, self.offset, self.mode, self.fusion, self.alpha = q, k, offset, mode, fusion, alpha
         self.filters = {"sensor": sensor, "bbox": bbox, "near": near, "after": after, "before": before}
         self.explain, self.image_weight = explain, image_weight

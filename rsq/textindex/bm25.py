@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import errno
 import re
+from collections.abc import Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -145,12 +146,13 @@ class Bm25Reader:
     def documents(self) -> int:
         return int(self.searcher.num_docs)
 
-    def search(self, text: str, limit: int, filters: Filters, extent: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
-        """(rows, scores) of the best `limit` documents for the words of `text` that pass the filters' terms (a
-        superset: the exact test is the caller's); `extent` widens a bbox by the largest tile half-extent."""
+    def search(self, text: str, limit: int, filters: Filters, extent: float = 0.0, extra: Mapping[str, float] | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(rows, scores) of the best `limit` documents for the words of `text` (and the `extra` words, each with
+        its weight) that pass the filters' terms (a superset: the exact test is the caller's); `extent` widens a
+        bbox by the largest tile half-extent."""
         import tantivy
 
-        query = self._text_query(text)
+        query = self._text_query(text, extra or {})
         if query is None or limit <= 0:
             return np.zeros(0, np.int64), np.zeros(0, np.float32)
         restriction = self._filter_query(filters, extent)
@@ -164,16 +166,20 @@ class Bm25Reader:
         rows = self.searcher.fast_field_values("row", [address for _, address in hits])
         return np.array(rows, dtype=np.int64), np.array([score for score, _ in hits], dtype=np.float32)
 
-    def _text_query(self, text: str):
-        """Any of the query's analysed words in any caption field, each field with its boost (no query syntax)."""
+    def _text_query(self, text: str, extra: Mapping[str, float]):
+        """Any of the query's analysed words (weight 1) or extra words in any caption field, each field with its
+        boost (no query syntax)."""
         import tantivy
 
-        tokens = list(dict.fromkeys(self.analyzer.analyze(" ".join(query_terms(text)))))[:MAX_QUERY_TERMS]
-        if not tokens:
+        weights = dict.fromkeys(self.analyzer.analyze(" ".join(query_terms(text))), 1.0)
+        if not weights:
             return None
+        for word, weight in extra.items():
+            for token in self.analyzer.analyze(word):
+                weights.setdefault(token, weight)
         schema, should = self.index.schema, tantivy.Occur.Should
-        clauses = [(should, tantivy.Query.boost_query(tantivy.Query.term_query(schema, field, token, index_option="freq"), boost))
-                   for token in tokens for field, boost in FIELD_BOOSTS.items()]
+        clauses = [(should, tantivy.Query.boost_query(tantivy.Query.term_query(schema, field, token, index_option="freq"), boost * weight))
+                   for token, weight in list(weights.items())[:MAX_QUERY_TERMS] for field, boost in FIELD_BOOSTS.items()]
         return tantivy.Query.boolean_query(clauses)
 
     def _filter_query(self, filters: Filters, extent: float):

@@ -8,6 +8,7 @@ moves to a newer one by opening a new snapshot.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
@@ -62,14 +63,14 @@ class Snapshot:
 
     # --- retrieval ------------------------------------------------------------------------------------
 
-    def bm25_hits(self, text: str, limit: int, filters: Filters) -> Hits:
-        """The best `limit` live caption rows by BM25 that pass the filters (as terms inside tantivy, then the
-        exact test of `accepts` on the hits)."""
+    def bm25_hits(self, text: str, limit: int, filters: Filters, extra: Mapping[str, float] | None = None) -> Hits:
+        """The best `limit` live caption rows by BM25 (the words of `text`, and `extra` words with their weights)
+        that pass the filters (as terms inside tantivy, then the exact test of `accepts` on the hits)."""
         counts = self.manifest.counts
         dead_share = counts.get("dead_variants", 0) / max(1, counts.get("variants", 0) + counts.get("dead_variants", 0))
         fetch = math.ceil(limit / max(0.05, 1 - dead_share)) + 16
         while True:
-            rows, scores = self.bm25.search(text, fetch, filters, self._extent)
+            rows, scores = self.bm25.search(text, fetch, filters, self._extent, extra)
             keep, tiles = self.visible(CAPTIONS, rows, filters)
             if np.count_nonzero(keep) >= limit or len(rows) < fetch or fetch >= self.bm25.documents:
                 return Hits(rows[keep][:limit], tiles[keep][:limit], scores[keep][:limit])

@@ -1,7 +1,9 @@
 """`closp:<checkpoint>`: zero-shot tagging with rsq's CLOSP encoders, so a CPU can caption tiles without a VLM.
 
 Each tile's image vector is compared with the text-tower vectors of a phrase vocabulary (land cover,
-objects, density, events); the best phrases fill the caption schema.
+objects, density, events); the best phrases fill the structured fields. The sentences are the checkpoint's
+caption bank (the training captions nearest the tile: nearest-neighbour captioning), or phrase sentences
+for checkpoints without one.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ class ClospTagger:
     needs_image = False  # reads each tile's bands itself: SAR and Sentinel-2 go to their own towers
 
     def __init__(self, checkpoint: str) -> None:
+        from rsq.closp.checkpoint import load_caption_bank
         from rsq.closp.encoder import ClospEncoder
 
         self.encoder = ClospEncoder(f"closp:{checkpoint}")
@@ -30,6 +33,7 @@ class ClospTagger:
         self.scale = float(self.encoder.model.logit_scale.detach().exp().clamp(max=100))
         self.phrases = {name: list(group) for name, group in (("land", LAND_COVER), ("objects", OBJECTS), ("density", DENSITY), ("events", EVENTS))}
         self.vectors = {name: self.encoder.encode_texts(group) for name, group in self.phrases.items()}
+        self.bank = load_caption_bank(self.encoder.folder)
 
     def caption_batch(self, requests: list[CaptionRequest]) -> list[CaptionResult]:
         vectors, errors = self.encoder.encode_tiles([r.tile for r in requests])
@@ -48,12 +52,17 @@ class ClospTagger:
         events = [self.phrases["events"][i] for i in np.argsort(-scores["events"])[:2] if scores["events"][i] > scores["land"][land[0]] + EVENT_MARGIN]
         land_names = [self.phrases["land"][i] for i in land]
         object_names = [self.phrases["objects"][i] for i in objects]
-        sentences = [f"{cover} with {density} {thing}" for cover in land_names for thing in object_names]
+        wanted = max(1, int(params.get("variants", 1)))
+        if self.bank:
+            texts, vectors = self.bank
+            sentences = [texts[i] for i in np.argsort(-(vectors @ image), kind="stable")[:wanted]]
+        else:
+            sentences = [f"{cover} with {density} {thing}" for cover in land_names for thing in object_names]
         return {
-            "variants": [{"one_sentence": s} for s in sentences[: max(1, int(params.get("variants", 1)))]],
+            "variants": [{"one_sentence": s} for s in sentences[:wanted]],
             "land_cover": [{"name": n, "share": round(float(s), 3)} for n, s in zip(land_names, shares, strict=True)],
             "objects": [{"name": n, "density": density} for n in object_names],
             "events": [{"kind": e} for e in events],
-            "sensor_notes": "zero-shot tags from CLOSP image-text similarity, not a VLM description",
+            "sensor_notes": "tags and nearest training captions by CLOSP image-text similarity, not a VLM description",
             "keywords": land_names + object_names + events,
         }
