@@ -71,8 +71,8 @@ def search(
     index_dir: Annotated[Path | None, typer.Option("--index", help="Index folder (default $RSQ_HOME/indexes/default).")] = None,
     k: Annotated[int, typer.Option("--k", help="Number of tiles to return.")] = 10,
     mode: Annotated[str, typer.Option(help="hybrid, bm25, dense or image (CLOSP image vectors).")] = "hybrid",
-    fusion: Annotated[str | None, typer.Option(help="Hybrid fusion: rrf or weighted.")] = None,
-    alpha: Annotated[float | None, typer.Option(help="Weight of dense in weighted fusion (0..1; default by query length: shorter queries lean on dense).")] = None,
+    fusion: Annotated[str | None, typer.Option(help="Hybrid fusion: rrf or weighted (default by query length: rrf for one or two words).")] = None,
+    alpha: Annotated[float, typer.Option(help="Weight of dense in weighted fusion (0..1).")] = 0.75,
     sensor: Annotated[str | None, typer.Option(help="Only tiles of this sensor (rgb, s2, s1, other).")] = None,
     bbox: Annotated[str | None, typer.Option(help="minlon,minlat,maxlon,maxlat")] = None,
     near: Annotated[str | None, typer.Option(help="lon,lat,km")] = None,
@@ -90,7 +90,6 @@ def search(
 ) -> None:
     """Find tiles by describing them."""
     from rsq.query import Index, SearchQuery, parse_filters
-    from rsq.query.search import DEFAULT_FUSION
 
     if queries and query:
         raise RsqError("give either a QUERY or --queries FILE, not both")
@@ -102,7 +101,7 @@ def search(
     failed = 0
     for number, text in lines:
         request = SearchQuery(
-            text, k, mode, fusion or DEFAULT_FUSION, alpha, filters, image_weight, *_image_or_tile(image), lam,
+            text, k, mode, fusion, alpha, filters, image_weight, *_image_or_tile(image), lam,
         )
         try:
             hits = searcher.search(request)

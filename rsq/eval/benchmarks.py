@@ -33,7 +33,7 @@ from rsq.eval.metrics import mean_average_precision, mean_recall, ndcg_at_k, rec
 from rsq.eval.queries import CLASS_QUERIES, graded_relevance, shared_levels
 from rsq.prompts import load_template
 from rsq.query.search import (
-    DEFAULT_ALPHA, DEFAULT_FUSION, DEFAULT_IMAGE_WEIGHT, SHORT_ALPHA, SHORT_QUERY_WORDS, TAGGER_IMAGE_WEIGHT, Index, default_alpha, fuse,
+    DEFAULT_ALPHA, DEFAULT_FUSION, DEFAULT_IMAGE_WEIGHT, SHORT_QUERY_WORDS, TAGGER_IMAGE_WEIGHT, Index, default_fusion, fuse,
 )
 from rsq.sources import CaptionedImage, caption_corpus, ucm_captions
 from rsq.textindex.build import BuildOptions, index_records
@@ -67,7 +67,7 @@ class Rankings:
     relevant: list[Any] = field(default_factory=list)
 
 
-Config = tuple[str, str, float | None, float | str | None]  # mode, fusion, alpha (None: by query length), image weight
+Config = tuple[str, str | None, float, float | str | None]  # mode, fusion (None: by query length), alpha, image weight
 BY_INDEX = "by-index"  # the image weight `rsq search` picks for the index (None: captions only)
 
 
@@ -76,15 +76,15 @@ def configurations(alphas: tuple[float, ...], with_image: bool = False) -> dict[
     hybrid over captions and image (`hybrid`), captions only (`hybrid_text`) and the image-weight sweep."""
     text_hybrid = "hybrid_text" if with_image else "hybrid"
     configs: dict[str, Config] = {
-        "bm25": ("bm25", DEFAULT_FUSION, None, None),
-        "dense": ("dense", DEFAULT_FUSION, None, None),
-        text_hybrid: ("hybrid", DEFAULT_FUSION, None, None),
-        "hybrid_rrf": ("hybrid", "rrf", None, None),
+        "bm25": ("bm25", None, DEFAULT_ALPHA, None),
+        "dense": ("dense", None, DEFAULT_ALPHA, None),
+        text_hybrid: ("hybrid", None, DEFAULT_ALPHA, None),
+        "hybrid_rrf": ("hybrid", "rrf", DEFAULT_ALPHA, None),
     }
     configs |= {f"hybrid_weighted@{a:.1f}": ("hybrid", "weighted", a, None) for a in alphas}
     if with_image:
-        configs |= {"image": ("image", DEFAULT_FUSION, None, None), "hybrid": ("hybrid", DEFAULT_FUSION, None, BY_INDEX)}
-        configs |= {f"hybrid_image@{b:.1f}": ("hybrid", DEFAULT_FUSION, None, b) for b in alphas}
+        configs |= {"image": ("image", None, DEFAULT_ALPHA, None), "hybrid": ("hybrid", None, DEFAULT_ALPHA, BY_INDEX)}
+        configs |= {f"hybrid_image@{b:.1f}": ("hybrid", None, DEFAULT_ALPHA, b) for b in alphas}
     return configs
 
 
@@ -110,8 +110,8 @@ def run_benchmark(name: str, options: EvalOptions) -> dict[str, Any]:
             raise RsqError(f"none of the modes {', '.join(options.modes)} was measured on {name}")
     result["benchmark"] = name
     result["config"] |= {"embedder": encoder.spec, "limit": options.limit, "split": options.split, "sample": options.sample, "alphas": list(options.alphas),
-                         "default_fusion": DEFAULT_FUSION, "default_alpha": DEFAULT_ALPHA, "short_alpha": SHORT_ALPHA,
-                         "short_query_words": SHORT_QUERY_WORDS, "image_encoder": options.image_encoder,
+                         "default_fusion": f"rrf up to {SHORT_QUERY_WORDS} words, else {DEFAULT_FUSION}", "default_alpha": DEFAULT_ALPHA,
+                         "image_encoder": options.image_encoder,
                          "default_image_weight": DEFAULT_IMAGE_WEIGHT, "tagger_image_weight": TAGGER_IMAGE_WEIGHT,
                          "query_encoder": encoder.queries.spec}
     return result
@@ -340,7 +340,7 @@ def _rank(index: Index, texts: list[str], alphas: tuple[float, ...], depth: int)
         for name, (mode, fusion, alpha, image_weight) in configurations(alphas, "image" in per_mode).items():
             modes = per_mode if image_weight is not None or mode == "image" else {m: v for m, v in per_mode.items() if m != "image"}
             weight = index.default_image_weight if image_weight == BY_INDEX else image_weight or 0.0
-            scores = fuse(modes, mode, fusion, default_alpha(text) if alpha is None else alpha, weight)
+            scores = fuse(modes, mode, fusion or default_fusion(text), alpha, weight)
             ranked[name].append(sorted(scores, key=lambda tile: (-scores[tile], tile))[:depth])
     return ranked
 

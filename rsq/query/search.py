@@ -22,12 +22,11 @@ from rsq.textindex.reader import Snapshot
 from rsq.textindex.segments import CAPTIONS, IMAGES, Hits
 
 MODES = ("hybrid", "bm25", "dense", "image")
-DEFAULT_FUSION = "weighted"  # measured: see README, "Choosing the hybrid default"
-# Weighted fusion's share of dense (alpha) by query length, and of image mode by caption source: README,
-# "Query-side defaults" and "The caption-free archive" (tuned on train/val splits).
-DEFAULT_ALPHA = 0.75  # queries of more than SHORT_QUERY_WORDS words
-SHORT_ALPHA = 0.9
-SHORT_QUERY_WORDS = 2
+DEFAULT_FUSION = "weighted"  # for queries longer than SHORT_QUERY_WORDS
+# Fusion by query length, and image mode's share by caption source: README, "Query-side defaults" and
+# "The caption-free archive" (tuned on train/val splits).
+DEFAULT_ALPHA = 0.75  # dense's share in weighted fusion
+SHORT_QUERY_WORDS = 2  # queries this short are fused by rank (RRF): BM25 scores of one or two words are near ties
 DEFAULT_IMAGE_WEIGHT = 0.1  # captions written by people or a VLM
 TAGGER_IMAGE_WEIGHT = 0.1  # captions the closp: tagger derived from the image vectors themselves
 GEO_WEIGHT = 0.5  # weight of GeoCLOSP location similarity in image mode when --near is given
@@ -50,8 +49,8 @@ class SearchQuery:
     text: str
     k: int = 10
     mode: str = "hybrid"
-    fusion: str = DEFAULT_FUSION
-    alpha: float | None = None  # None: by the query's length (`default_alpha`)
+    fusion: str | None = None  # None: by the query's length (`default_fusion`)
+    alpha: float = DEFAULT_ALPHA
     filters: Filters = field(default_factory=Filters)
     image_weight: float | None = None  # None: by the index's caption sources (`Index.default_image_weight`)
     image: str | None = None  # a composed query from an image file ...
@@ -149,9 +148,9 @@ class Index:
             per_mode = {"composed": self._composed(snapshot, query)}
             return self._hits(snapshot, {t: s for t, (s, _) in per_mode["composed"].items()}, per_mode, query.k)
         [per_mode] = self.retrieve([query.text], query.mode, query.k, query.filters, snapshot)
-        alpha = default_alpha(query.text) if query.alpha is None else query.alpha
+        fusion = query.fusion or default_fusion(query.text)
         image_weight = self.default_image_weight if query.image_weight is None else query.image_weight
-        return self._hits(snapshot, fuse(per_mode, query.mode, query.fusion, alpha, image_weight), per_mode, query.k)
+        return self._hits(snapshot, fuse(per_mode, query.mode, fusion, query.alpha, image_weight), per_mode, query.k)
 
     def retrieve(self, texts: list[str], mode: str, k: int, filters: Filters | None = None, snapshot: Snapshot | None = None) -> list[PerMode]:
         """Per query, per retrieval mode: tile -> (best variant score, its row). Batched over queries."""
@@ -271,21 +270,24 @@ def rank_window(k: int) -> int:
     return next((window for window in RANK_WINDOWS if k <= window), k)
 
 
-def default_alpha(text: str) -> float:
-    """Dense's share in weighted fusion for this query: short queries lean on dense (BM25 ranks few words poorly)."""
-    return SHORT_ALPHA if len(query_terms(text)) <= SHORT_QUERY_WORDS else DEFAULT_ALPHA
+def default_fusion(text: str) -> str:
+    """How this query's BM25 and dense lists are fused: by rank for one or two words (their BM25 scores barely
+    differ, and min-max scaling would turn them into a filter), by weighted scores for longer queries."""
+    return "rrf" if len(query_terms(text)) <= SHORT_QUERY_WORDS else DEFAULT_FUSION
 
 
 def fuse(
     per_mode: PerMode, mode: str, fusion: str = DEFAULT_FUSION, alpha: float = DEFAULT_ALPHA, image_weight: float = DEFAULT_IMAGE_WEIGHT
 ) -> dict[str, float]:
-    """Final tile scores: one mode as it is, or the hybrid of BM25 and dense (and image mode when present)."""
+    """Final tile scores: one mode as it is, or the hybrid of BM25 and dense (by rank or weighted), then image
+    mode with its share when present."""
     scores = {m: {t: s for t, (s, _) in hits.items()} for m, hits in per_mode.items()}
     if mode != "hybrid":
         return scores[mode]
     if fusion == "rrf":
-        return reciprocal_rank_fusion([ranks(s) for s in scores.values()])
-    text = weighted_fusion(scores["bm25"], scores["dense"], alpha)
+        text = reciprocal_rank_fusion([ranks(scores["bm25"]), ranks(scores["dense"])])
+    else:
+        text = weighted_fusion(scores["bm25"], scores["dense"], alpha)
     return weighted_fusion(text, scores["image"], image_weight) if "image" in scores else text
 
 
@@ -297,7 +299,7 @@ def check_query(query: SearchQuery) -> None:
         raise RsqError("empty query: describe what to find, e.g. rsq search \"flooded farmland\"")
     if query.mode not in MODES:
         raise RsqError(f"--mode must be one of {', '.join(MODES)}, not {query.mode!r}")
-    if query.fusion not in FUSIONS:
+    if query.fusion is not None and query.fusion not in FUSIONS:
         raise RsqError(f"--fusion must be one of {', '.join(FUSIONS)}, not {query.fusion!r}")
     for name, value in (("--alpha", query.alpha), ("--image-weight", query.image_weight), ("--lam", query.lam)):
         if value is not None and not 0.0 <= value <= 1.0:
