@@ -50,6 +50,8 @@ def test_checkpoint_has_every_tower_and_reloads_to_identical_outputs(checkpoint,
     assert (checkpoint / "model.safetensors").is_file()
     config = json.loads((checkpoint / "config.json").read_text())
     assert config["sensors"] == ["rgb", "s1", "s2"] and config["geo"] is True
+    assert config["encode_size"] == 48 and config["trained_on"] == ["ucm:train", "sen1floods11"]  # encoded at the training crop size
+    assert set(config["input_stats"]) == {"rgb", "s1", "s2"} and len(config["input_stats"]["s2"][0]) == 13
     tiles = [read_tile(r.path, r.id) for r in list_tiles("data:sen1floods11", data_dir) + list_tiles("data:ucm:test", data_dir)[:3]]
     first, errors = ClospEncoder(f"closp:{checkpoint}").encode_tiles(tiles)
     second, _ = ClospEncoder(f"closp:{checkpoint}").encode_tiles(tiles)

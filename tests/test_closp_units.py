@@ -157,3 +157,4 @@ def test_configs_written_before_two_conv_stages_keep_one(tmp_path):
     (tmp_path / "config.json").write_text(json.dumps({"sensors": ["rgb"], "widths": [32, 64], "text_model": "m"}))
     config = ClospConfig.read(tmp_path)
     assert config.convs_per_stage == 1 and config.input_stats == {} and config.text_space == "closp-cls:m"
+    assert config.input_size == config.image_size  # encoded at the tile size, as they were trained

@@ -23,12 +23,18 @@ class ClospConfig:
     embed_dim: int = 384
     image_size: int = 128  # tiles are resized to this for encoding; training crops from it
     crop_size: int = 96
+    encode_size: int | None = None  # tiles are encoded at this size (None: image_size); rsq trains at crop_size and encodes there
     text_space: str = DEFAULT_EMBEDDER  # an index embedder spec: image vectors share the space of its caption vectors
     geo: bool = False  # GeoCLOSP: add the location tower
     trained_on: list[str] = field(default_factory=list)  # e.g. ucm:train, sen1floods11: what an evaluation must not reuse
     harmonics: int = 10  # spherical-harmonic degree L of the location encoder
     siren_hidden: int = 256
     siren_layers: int = 2
+
+    @property
+    def input_size(self) -> int:
+        """The side tiles are resized to for encoding."""
+        return self.encode_size or self.image_size
 
     def write(self, folder: Path) -> None:
         (folder / "config.json").write_text(json.dumps(asdict(self), indent=2) + "\n")

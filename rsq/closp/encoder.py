@@ -50,7 +50,7 @@ class ClospEncoder:
                 errors[n] = f"this checkpoint has no {tower} tower"
                 continue
             try:
-                groups.setdefault(tower, []).append((n, model_input(tile, self.model.config.image_size)))
+                groups.setdefault(tower, []).append((n, model_input(tile, self.model.config.input_size)))
             except TileError as error:
                 errors[n] = error.reason
         with torch.inference_mode():

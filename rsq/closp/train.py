@@ -20,7 +20,7 @@ from rsq.closp.text import text_encoder
 
 @dataclass(frozen=True)
 class TrainOptions:
-    epochs: int = 40
+    epochs: int = 64
     batch_size: int = 128
     lr: float = 2e-3
     weight_decay: float = 0.05

@@ -21,11 +21,11 @@ def closp(
     splits: Annotated[str, typer.Option(help="UCM splits for the optical tower, comma-separated.")] = "train",
     flood: Annotated[bool, typer.Option(help="Also train the S1 and S2 towers on Sen1Floods11 sub-chips.")] = True,
     geo: Annotated[bool, typer.Option("--geo", help="GeoCLOSP: add the location tower and its contrastive term.")] = False,
-    epochs: Annotated[int, typer.Option(help="Passes over the data.")] = 40,
+    epochs: Annotated[int, typer.Option(help="Passes over the data.")] = 64,
     batch_size: Annotated[int, typer.Option(help="Images per step.")] = 128,
     lr: Annotated[float, typer.Option(help="Peak learning rate (linear warm-up, cosine decay).")] = 2e-3,
     size: Annotated[int, typer.Option(help="Tiles are resized to this many pixels.")] = 128,
-    crop: Annotated[int, typer.Option(help="Training crops are resampled to this many pixels.")] = 96,
+    crop: Annotated[int, typer.Option(help="Training crops are resampled to this many pixels, and tiles encoded at it.")] = 96,
     crop_scale: Annotated[float, typer.Option(help="Random-resized crops cover this to 1.0 of the tile's side.")] = 0.6,
     jitter: Annotated[float, typer.Option(help="Brightness and contrast factors are drawn from 1 +- this.")] = 0.2,
     backbone: Annotated[str, typer.Option(help="cnn (rsq's, from scratch) or timm:<name>.")] = "cnn",
@@ -56,7 +56,8 @@ def closp(
     optical = ucm_set(data, tuple(splits.split(",")), size, limit)
     sets = [optical] + (flood_sets(data, 64, size) if flood else [])
     trained_on = [f"ucm:{split}" for split in splits.split(",")] + (["sen1floods11"] if flood else [])
-    config = ClospConfig(sensors=[s.sensor for s in sets], backbone=backbone, image_size=size, crop_size=crop, geo=geo, trained_on=trained_on)
+    config = ClospConfig(sensors=[s.sensor for s in sets], backbone=backbone, image_size=size, crop_size=crop, encode_size=crop,
+                         geo=geo, trained_on=trained_on)
     options = TrainOptions(epochs, batch_size, lr, crop_scale=crop_scale, jitter=jitter, seed=seed,
                            device=device or ("cuda" if torch.cuda.is_available() else "cpu"))
     warn(f"training on {', '.join(f'{len(s)} {s.sensor}' for s in sets)} images, {epochs} epochs, {options.device}")
