@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import numpy as np
+
 from rsq.captioner.backends import CaptionBackend
 from rsq.captioner.records import FAILED, OK, CaptionRecord, CaptionRequest, CaptionResult
 from rsq.captioner.schema import CaptionParseError, output_schema, parse_captions
@@ -72,8 +74,17 @@ def prompt_context(tile: Tile, view: str, variants: int) -> dict[str, Any]:
 
 def prepare_request(tile: Tile, job: CaptionJob, needs_image: bool) -> CaptionRequest:
     """Render the tile's view and the prompt; raises TileError for unreadable pixels."""
+    return build_request(tile, job, *render_view(tile, needs_image))
+
+
+def render_view(tile: Tile, needs_image: bool) -> tuple[str, np.ndarray | None]:
+    """The view a VLM gets (CPU work: reading and rendering); raises TileError for unreadable pixels."""
     view = resolve_view(tile, "auto")
-    image = render_rgb(tile, read_pixels(tile, max_side=VIEW_SIDE), view) if needs_image else None
+    return view, render_rgb(tile, read_pixels(tile, max_side=VIEW_SIDE), view) if needs_image else None
+
+
+def build_request(tile: Tile, job: CaptionJob, view: str, image: np.ndarray | None) -> CaptionRequest:
+    """The request for a rendered view: the prompt, the output schema and the generation parameters."""
     prompt = job.template.render(**prompt_context(tile, view, job.variants)) if job.template.kind == "vlm" else None
     return CaptionRequest(tile, image, prompt, job.schema, job.generation_params)
 
@@ -121,15 +132,25 @@ def start_job(
     refs: Iterable[TileRef], store: CaptionStore, spec: str, revision: str, job: CaptionJob, limit: int | None
 ) -> tuple[list[Tile], JobSummary]:
     """Open the tiles, drop those already done, record the run and the unreadable tiles; returns what to do."""
+    summary = begin_run(store, spec, job)
+    return todo_tiles(list(refs)[:limit], store, summary, spec, revision, job), summary
+
+
+def begin_run(store: CaptionStore, spec: str, job: CaptionJob) -> JobSummary:
+    """A new run in the store, with its summary."""
     summary = JobSummary(new_run_id())
-    tiles, unreadable = open_tiles(list(refs)[:limit])
-    done = store.done_tile_ids(spec, job.template.version)
-    todo = [t for t in tiles if t.id not in done]
-    summary.already_done = sum(t.id in done for t in tiles)
     store.start_run(summary.run_id, spec, job.template.version, job.generation_params)
-    failed = [_unreadable_record(job, spec, revision, s.id, s.path, s.reason) for s in unreadable if s.id not in done]
+    return summary
+
+
+def todo_tiles(refs: list[TileRef], store: CaptionStore, summary: JobSummary, spec: str, revision: str, job: CaptionJob) -> list[Tile]:
+    """The tiles of `refs` still to caption: opened, without those already done; unreadable ones are recorded as failed."""
+    tiles, unreadable = open_tiles(refs)
+    done = store.done_among([t.id for t in tiles] + [u.id for u in unreadable], spec, job.template.version)
+    summary.already_done += sum(t.id in done for t in tiles)
+    failed = [_unreadable_record(job, spec, revision, u.id, u.path, u.reason) for u in unreadable if u.id not in done]
     write_records(store, summary, failed)
-    return todo, summary
+    return [t for t in tiles if t.id not in done]
 
 
 def new_run_id() -> str:

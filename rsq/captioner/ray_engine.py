@@ -1,34 +1,98 @@
-"""`rsq caption --engine ray`: caption batches over a Ray cluster with Ray Data.
+"""`rsq caption --engine ray`: caption an archive over a Ray cluster with Ray Data.
 
-Each Ray actor holds one backend instance (the vLLM-on-Ray pattern) and turns a batch of tiles into
-caption records; the driver alone writes them to the store, so resume and de-duplication work as in
-the local engine.
+Two stages per chunk of tiles: reading and rendering views run as CPU tasks, ahead of an actor pool whose
+actors each hold one backend (and ask Ray for their GPUs, so the model sees its device). Tiles arrive in
+bounded chunks from a lazy listing; the driver alone writes records to the store as batches come back, so
+memory stays flat and a killed job resumes as the local engine does (done tiles are skipped per chunk).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from itertools import islice
+from dataclasses import dataclass
 from typing import Any
 
-from rsq.captioner.backends import make_backend, require
-from rsq.captioner.batch import CaptionJob, JobSummary, caption_prepared, finish_job, prepare_or_error, start_job, write_records
+import numpy as np
+
+from rsq.captioner.backends import backend_class, make_backend, parse_spec, require
+from rsq.captioner.batch import CaptionJob, JobSummary, begin_run, build_request, caption_prepared, finish_job, render_view, todo_tiles, write_records
 from rsq.captioner.records import CaptionRecord
 from rsq.captioner.store import CaptionStore
+from rsq.errors import RsqError, TileError
 from rsq.imagery import Tile
+from rsq.parallel import batched
 from rsq.sources import TileRef
+
+CHUNK = 50_000  # tiles per Ray dataset: bounds the driver's memory; the actor pool (and its models) restarts per chunk
+GPU_SCHEMES = ("vllm",)  # backends that need a GPU wherever they run; hf takes one when the cluster has any
+
+
+@dataclass(frozen=True)
+class ActorPlan:
+    actors: int
+    gpus_per_actor: float
+
+    @property
+    def cpus_per_actor(self) -> float:
+        """A GPU actor reserves no CPU (its thread waits on the device; the CPUs render views); a CPU actor one."""
+        return 0.0 if self.gpus_per_actor else 1.0
+
+
+def plan_actors(scheme: str, workers: int | None, gpus_per_actor: float | None, cluster: dict[str, float]) -> ActorPlan:
+    """How many backend actors and how many GPUs each: GPUs by backend (1 for vllm, and for hf on a cluster with
+    GPUs, else 0) unless given; the pool fills the cluster's GPUs (or half its CPUs) unless `workers` is given."""
+    gpus = cluster.get("GPU", 0.0)
+    per_actor = gpus_per_actor if gpus_per_actor is not None else float(scheme in GPU_SCHEMES or (scheme == "hf" and gpus > 0))
+    if per_actor > gpus:
+        raise RsqError(f"the Ray cluster has {gpus:g} GPUs; {scheme}: actors want {per_actor:g} each "
+                       "(set --ray-gpus-per-actor 0 to run on CPUs)")
+    actors = workers or (int(gpus // per_actor) if per_actor else max(1, int(cluster.get("CPU", 2)) // 2))
+    if per_actor and actors * per_actor > gpus:
+        raise RsqError(f"--ray-workers {actors} x {per_actor:g} GPUs exceeds the cluster's {gpus:g} GPUs")
+    return ActorPlan(actors, per_actor)
+
+
+def render_rows(batch: dict[str, Any], needs_image: bool) -> dict[str, list]:
+    """The CPU stage: each tile's view rendered (raw RGB bytes and shape), or why it could not be read."""
+    out: dict[str, list] = {"tile": [], "view": [], "image": [], "shape": [], "error": []}
+    for text in batch["tile"]:
+        tile = Tile.from_dict(json.loads(text))
+        view, image, error = "", None, ""
+        try:
+            view, image = render_view(tile, needs_image)
+        except TileError as problem:
+            error = problem.reason
+        out["tile"].append(text)
+        out["view"].append(view)
+        out["image"].append(b"" if image is None else image.tobytes())
+        out["shape"].append(json.dumps(None if image is None else list(image.shape)))
+        out["error"].append(error)
+    return out
 
 
 class CaptionActor:
-    """A Ray Data batch mapper holding one backend: {"tile": [json]} -> {"record": [json]}."""
+    """A Ray Data batch mapper holding one backend: rendered rows -> {"record": [json]}."""
 
-    def __init__(self, spec: str, options: dict[str, Any], job: CaptionJob) -> None:
+    def __init__(self, spec: str, options: dict[str, Any], job: CaptionJob, gpus: float) -> None:
+        import ray
+
+        if gpus and not ray.get_gpu_ids():
+            raise RsqError(f"Ray gave this {spec} actor no GPU although it asked for {gpus:g}")
         self.backend = make_backend(spec, **options)
         self.job = job
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, list[str]]:
-        tiles = [Tile.from_dict(json.loads(text)) for text in batch["tile"]]
-        prepared = [(tile, prepare_or_error(tile, self.job, self.backend.needs_image)) for tile in tiles]
+        prepared = []
+        for text, view, image, shape, error in zip(batch["tile"], batch["view"], batch["image"], batch["shape"], batch["error"], strict=True):
+            tile = Tile.from_dict(json.loads(text))
+            if error:
+                prepared.append((tile, TileError(tile.path, str(error))))
+                continue
+            dims = json.loads(shape)
+            pixels = np.frombuffer(image, dtype=np.uint8).reshape(dims) if dims else None
+            prepared.append((tile, build_request(tile, self.job, str(view), pixels)))
         records = caption_prepared(self.backend, prepared, self.job)
         return {"record": [json.dumps(record.to_dict()) for record in records]}
 
@@ -41,21 +105,30 @@ def run_job_on_ray(
     job: CaptionJob,
     limit: int | None = None,
     address: str | None = None,
-    actors: int = 2,
+    actors: int | None = None,
+    gpus_per_actor: float | None = None,
+    on_progress: Callable[[int], None] | None = None,
 ) -> JobSummary:
-    """Like `run_job`, with batches mapped over `actors` Ray actors (a local Ray unless `address`)."""
+    """Like `run_job`, chunk by chunk: CPU tasks render views, `actors` backend actors (GPUs as planned)
+    caption them, the driver writes each batch of records as it arrives."""
     ray = require("ray", "ray")
-    todo, summary = start_job(refs, store, spec, "", job, limit)
-    if not todo:
-        return finish_job(store, summary)
     ray.init(address=address, ignore_reinit_error=True, include_dashboard=False, log_to_driver=False)
-    dataset = ray.data.from_items([{"tile": json.dumps(tile.to_dict())} for tile in todo])
-    mapped = dataset.map_batches(
-        CaptionActor,
-        fn_constructor_kwargs={"spec": spec, "options": options, "job": job},
-        batch_size=job.batch_size,
-        compute=ray.data.ActorPoolStrategy(size=actors),
-    )
-    for batch in mapped.iter_batches(batch_size=job.batch_size, batch_format="numpy"):
-        write_records(store, summary, [CaptionRecord(**json.loads(text)) for text in batch["record"]])
+    plan = plan_actors(parse_spec(spec)[0], actors, gpus_per_actor, ray.cluster_resources())
+    needs_image = bool(getattr(backend_class(parse_spec(spec)[0]), "needs_image", True))  # known without loading a model
+    summary = begin_run(store, spec, job)
+    for chunk in batched(islice(refs, limit), CHUNK):
+        todo = todo_tiles(chunk, store, summary, spec, "", job)
+        if not todo:
+            continue
+        rendered = ray.data.from_items([{"tile": json.dumps(t.to_dict())} for t in todo]).map_batches(
+            render_rows, fn_kwargs={"needs_image": needs_image}, batch_size=job.batch_size, num_cpus=1)
+        captioned = rendered.map_batches(
+            CaptionActor, fn_constructor_kwargs={"spec": spec, "options": options, "job": job, "gpus": plan.gpus_per_actor},
+            batch_size=job.batch_size, num_gpus=plan.gpus_per_actor, num_cpus=plan.cpus_per_actor,
+            compute=ray.data.ActorPoolStrategy(size=plan.actors))
+        for batch in captioned.iter_batches(batch_size=job.batch_size, batch_format="numpy"):
+            records = [CaptionRecord(**json.loads(text)) for text in batch["record"]]
+            write_records(store, summary, records)
+            if on_progress:
+                on_progress(len(records))
     return finish_job(store, summary)

@@ -106,12 +106,19 @@ class CaptionStore:
         except sqlite3.Error as error:
             raise database_error(self.path, "caption store", error) from None
 
-    def done_tile_ids(self, model: str, template: str) -> set[str]:
-        """Tiles already captioned successfully with this model and template version."""
-        rows = self._db.execute(
-            "SELECT tile_id FROM captions WHERE model = ? AND template = ? AND status = ?", (model, template, OK)
-        )
-        return {row[0] for row in rows}
+    def done_among(self, tile_ids: list[str], model: str, template: str) -> set[str]:
+        """Which of `tile_ids` are already captioned successfully with this model and template (bounded memory:
+        a batch job asks chunk by chunk)."""
+        done: set[str] = set()
+        for start in range(0, len(tile_ids), 500):
+            chunk = tile_ids[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            rows = self._db.execute(
+                f"SELECT tile_id FROM captions WHERE model = ? AND template = ? AND status = ? AND tile_id IN ({marks})",
+                (model, template, OK, *chunk),
+            )
+            done.update(row[0] for row in rows)
+        return done
 
     def write(self, records: list[CaptionRecord]) -> list[CaptionRecord]:
         """Write a batch in one transaction; a failed record is replaced by a later attempt, an ok one never.

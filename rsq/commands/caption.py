@@ -27,7 +27,8 @@ def caption(
     backend_opt: Annotated[list[str] | None, typer.Option("--backend-opt", help="KEY=VALUE passed to the backend (e.g. device=cuda, tensor_parallel_size=2, concurrency=8).")] = None,
     engine: Annotated[str, typer.Option(help="local, or ray to map batches over a Ray cluster.")] = "local",
     address: Annotated[str | None, typer.Option(help="Ray cluster address (default: a local Ray).")] = None,
-    ray_workers: Annotated[int, typer.Option(help="Ray actors, each holding one backend.")] = 2,
+    ray_workers: Annotated[int | None, typer.Option(help="Ray actors, each holding one backend (default: one per GPU the actors ask for, else half the cluster's CPUs).")] = None,
+    ray_gpus_per_actor: Annotated[float | None, typer.Option(help="GPUs each Ray actor asks for (default 1 for vllm:, and for hf: on a cluster with GPUs; else 0).")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print one rendered prompt and stop.")] = False,
     data: DataOption = None,
 ) -> None:
@@ -40,7 +41,7 @@ def caption(
     from rsq.sources import open_tiles
 
     for flag, value, low, high in (("--variants", variants, 1, MAX_VARIANTS), ("--batch-size", batch_size, 1, None), ("--limit", limit, 1, None),
-                                   ("--workers", workers, 1, 64), ("--ray-workers", ray_workers, 1, None), ("--temperature", temperature, 0, 2),
+                                   ("--workers", workers, 1, 64), ("--ray-workers", ray_workers, 1, None), ("--ray-gpus-per-actor", ray_gpus_per_actor, 0, 64), ("--temperature", temperature, 0, 2),
                                    ("--max-new-tokens", max_new_tokens, 1, None)):
         check_range(flag, value, low, high)
     if engine not in ("local", "ray"):
@@ -66,7 +67,10 @@ def caption(
     if engine == "ray":
         from rsq.captioner.ray_engine import run_job_on_ray
 
-        summary = run_job_on_ray(refs, store, spec, options, job, limit=limit, address=address, actors=ray_workers)
+        with progress_bar("captioning", "tiles") as bar:
+            bar.set_total(min(len(refs), limit or len(refs)))
+            summary = run_job_on_ray(refs, store, spec, options, job, limit=limit, address=address, actors=ray_workers,
+                                     gpus_per_actor=ray_gpus_per_actor, on_progress=bar.advance)
     else:
         backend = make_backend(spec, **options)
         with progress_bar("captioning", "tiles") as bar:
