@@ -139,3 +139,31 @@ def test_a_full_disk_is_one_line_and_keeps_what_was_committed(data_dir, tmp_path
     assert filled.returncode == 2 and "Traceback" not in filled.stderr
     assert "its last published generation is unchanged" in filled.stderr.strip().splitlines()[-1]
     assert latest(out) is None
+
+
+def test_ray_caption_killed_resumes_without_loss_or_duplicates(data_dir, tmp_path):
+    """`--engine ray` killed with SIGKILL mid-run (driver and its local Ray): the store keeps every committed
+    batch once, and the rerun finishes the rest without duplicates."""
+    pytest.importorskip("ray")
+    store, tiles_total = tmp_path / "store", 400
+
+    def slow(request, call):
+        status, body, _ = echo_captions(request, call)
+        return status, body, 0.02
+
+    with chat_server(slow) as server:
+        command = [sys.executable, "-m", "rsq", "caption", "data:ucm", "--limit", str(tiles_total), "--batch-size", "8",
+                   "--model", f"openai:{server['url']}#tiny", "--backend-opt", "concurrency=1", "--prompt", "brief",
+                   "--engine", "ray", "--ray-workers", "1", "--data", str(data_dir), "--out", str(store)]
+        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        deadline = time.monotonic() + 120
+        while len(_store_rows(store)) < 40 and time.monotonic() < deadline and process.poll() is None:
+            time.sleep(0.2)
+        os.killpg(process.pid, signal.SIGKILL)  # the driver and the Ray processes it started
+        assert process.wait() == -signal.SIGKILL
+        committed = [tile for tile, _ in _store_rows(store)]
+        assert 40 <= len(committed) < tiles_total and len(committed) == len(set(committed))
+        subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    rows = _store_rows(store)
+    assert len(rows) == tiles_total and len({tile for tile, _ in rows}) == tiles_total and all(status == "ok" for _, status in rows)
+    assert set(committed) <= {tile for tile, _ in rows}
