@@ -5,10 +5,12 @@ import threading
 import pytest
 from typer.testing import CliRunner
 
-from rsq.captioner.ray_engine import ActorPlan, plan_actors
+from rsq.captioner.ray_engine import scheme_gpus
+from rsq.raycluster import ActorPlan, plan_actors
 from rsq.captioner.store import CaptionStore
 from rsq.cli import app
 from rsq.errors import RsqError
+from rsq.textindex.filters import Filters
 
 ray = pytest.importorskip("ray")
 
@@ -22,7 +24,7 @@ ray = pytest.importorskip("ray")
     ("hf", 3, 0.5, {"CPU": 8, "GPU": 2}, ActorPlan(3, 0.5)),
 ])
 def test_actor_plan_fills_the_cluster(scheme, workers, per_actor, cluster, plan):
-    assert plan_actors(scheme, workers, per_actor, cluster) == plan
+    assert plan_actors(scheme_gpus(scheme, cluster), workers, per_actor, cluster, scheme) == plan
 
 
 @pytest.mark.parametrize(("scheme", "workers", "per_actor", "cluster"), [
@@ -30,7 +32,7 @@ def test_actor_plan_fills_the_cluster(scheme, workers, per_actor, cluster, plan)
 ])
 def test_actor_plan_refuses_gpus_the_cluster_lacks(scheme, workers, per_actor, cluster):
     with pytest.raises(RsqError, match="GPU"):
-        plan_actors(scheme, workers, per_actor, cluster)
+        plan_actors(scheme_gpus(scheme, cluster), workers, per_actor, cluster, scheme)
 
 
 @pytest.fixture()
@@ -79,3 +81,25 @@ def test_gpus_the_cluster_lacks_are_one_line(data_dir, tmp_path):
         assert not (tmp_path / "run" / "captions.sqlite").exists() or not list(CaptionStore(tmp_path / "run").records())
     finally:
         ray.shutdown()
+
+
+def test_index_embeds_on_ray_actors_like_the_local_build(ucm_human_store, tmp_path):
+    """`rsq index --engine ray` on a local Ray (two CPU actors): the same rows and vectors as the local build."""
+    from rsq.query import Index
+
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        outs = {}
+        for engine in ("local", "ray"):
+            outs[engine] = tmp_path / engine
+            args = ["index", str(ucm_human_store), "--out", str(outs[engine]), "--no-thumbnails", "--engine", engine, "--ray-workers", "2"]
+            result = CliRunner().invoke(app, args)
+            assert result.exit_code == 0, result.output
+    finally:
+        ray.shutdown()
+    local, remote = Index(outs["local"]), Index(outs["ray"])
+    assert local.manifest.counts == remote.manifest.counts
+    query = local.embedder.encode(["a river through a forest"])
+    [near_local], [near_remote] = (i.snapshot.vector_hits("captions", query, 20, Filters()) for i in (local, remote))
+    assert list(near_local.tiles) == list(near_remote.tiles)
+    assert abs(near_local.scores - near_remote.scores).max() < 1e-4

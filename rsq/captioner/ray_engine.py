@@ -11,47 +11,27 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable
 from itertools import islice
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from rsq.captioner.backends import backend_class, make_backend, parse_spec, require
+from rsq.captioner.backends import backend_class, make_backend, parse_spec
 from rsq.captioner.batch import CaptionJob, JobSummary, begin_run, build_request, caption_prepared, finish_job, render_view, todo_tiles, write_records
 from rsq.captioner.records import CaptionRecord
 from rsq.captioner.store import CaptionStore
 from rsq.errors import RsqError, TileError
 from rsq.imagery import Tile
 from rsq.parallel import batched
+from rsq.raycluster import plan_actors, start_ray
 from rsq.sources import TileRef
 
 CHUNK = 50_000  # tiles per Ray dataset: bounds the driver's memory; the actor pool (and its models) restarts per chunk
 GPU_SCHEMES = ("vllm",)  # backends that need a GPU wherever they run; hf takes one when the cluster has any
 
 
-@dataclass(frozen=True)
-class ActorPlan:
-    actors: int
-    gpus_per_actor: float
-
-    @property
-    def cpus_per_actor(self) -> float:
-        """A GPU actor reserves no CPU (its thread waits on the device; the CPUs render views); a CPU actor one."""
-        return 0.0 if self.gpus_per_actor else 1.0
-
-
-def plan_actors(scheme: str, workers: int | None, gpus_per_actor: float | None, cluster: dict[str, float]) -> ActorPlan:
-    """How many backend actors and how many GPUs each: GPUs by backend (1 for vllm, and for hf on a cluster with
-    GPUs, else 0) unless given; the pool fills the cluster's GPUs (or half its CPUs) unless `workers` is given."""
-    gpus = cluster.get("GPU", 0.0)
-    per_actor = gpus_per_actor if gpus_per_actor is not None else float(scheme in GPU_SCHEMES or (scheme == "hf" and gpus > 0))
-    if per_actor > gpus:
-        raise RsqError(f"the Ray cluster has {gpus:g} GPUs; {scheme}: actors want {per_actor:g} each "
-                       "(set --ray-gpus-per-actor 0 to run on CPUs)")
-    actors = workers or (int(gpus // per_actor) if per_actor else max(1, int(cluster.get("CPU", 2)) // 2))
-    if per_actor and actors * per_actor > gpus:
-        raise RsqError(f"--ray-workers {actors} x {per_actor:g} GPUs exceeds the cluster's {gpus:g} GPUs")
-    return ActorPlan(actors, per_actor)
+def scheme_gpus(scheme: str, cluster: dict[str, float]) -> float:
+    """GPUs a backend actor asks for by default: 1 for vllm, and for hf on a cluster with GPUs; else none."""
+    return float(scheme in GPU_SCHEMES or (scheme == "hf" and cluster.get("GPU", 0.0) > 0))
 
 
 def render_rows(batch: dict[str, Any], needs_image: bool) -> dict[str, list]:
@@ -111,10 +91,11 @@ def run_job_on_ray(
 ) -> JobSummary:
     """Like `run_job`, chunk by chunk: CPU tasks render views, `actors` backend actors (GPUs as planned)
     caption them, the driver writes each batch of records as it arrives."""
-    ray = require("ray", "ray")
-    ray.init(address=address, ignore_reinit_error=True, include_dashboard=False, log_to_driver=False)
-    plan = plan_actors(parse_spec(spec)[0], actors, gpus_per_actor, ray.cluster_resources())
-    needs_image = bool(getattr(backend_class(parse_spec(spec)[0]), "needs_image", True))  # known without loading a model
+    ray = start_ray(address)
+    cluster = ray.cluster_resources()
+    scheme = parse_spec(spec)[0]
+    plan = plan_actors(scheme_gpus(scheme, cluster), actors, gpus_per_actor, cluster, scheme)
+    needs_image = bool(getattr(backend_class(scheme), "needs_image", True))  # known without loading a model
     summary = begin_run(store, spec, job)
     for chunk in batched(islice(refs, limit), CHUNK):
         todo = todo_tiles(chunk, store, summary, spec, "", job)

@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from rsq.commands.common import DataOption, JsonOption, print_json_lines, progress_bar, warn
+from rsq.commands.common import DataOption, JsonOption, check_range, print_json_lines, progress_bar, warn
 from rsq.errors import RsqError
 
 
@@ -27,6 +27,10 @@ def index(
     batch_size: Annotated[int, typer.Option(help="Texts per embedder batch.")] = 64,
     device: Annotated[str | None, typer.Option(help="Embedder device, e.g. cpu or cuda:0 (default: the GPU when there is one).")] = None,
     wait: Annotated[bool, typer.Option("--wait/--no-wait", help="Wait for another writer of the index, or refuse at once.")] = True,
+    engine: Annotated[str, typer.Option(help="local, or ray to embed caption variants on a Ray cluster's actors.")] = "local",
+    address: Annotated[str | None, typer.Option(help="Ray cluster address (default: a local Ray).")] = None,
+    ray_workers: Annotated[int | None, typer.Option(help="Ray embedding actors (default: one per GPU, else half the CPUs).")] = None,
+    ray_gpus_per_actor: Annotated[float | None, typer.Option(help="GPUs per embedding actor (default 1 when the cluster has GPUs).")] = None,
 ) -> None:
     """Add caption records to the hybrid index (BM25 + dense); a changed record replaces its older version."""
     from rsq.query.search import default_index_path
@@ -41,6 +45,10 @@ def index(
         raise RsqError("--images and --image-encoder closp:CKPT go together")
     if batch_size < 1:
         raise RsqError(f"--batch-size must be at least 1, got {batch_size}")
+    if engine not in ("local", "ray"):
+        raise RsqError(f"--engine must be local or ray, not {engine!r}")
+    check_range("--ray-workers", ray_workers, 1)
+    check_range("--ray-gpus-per-actor", ray_gpus_per_actor, 0, 64)
     check_device(device)
     encoder = None
     if image_encoder:
@@ -48,7 +56,7 @@ def index(
 
         encoder = ClospEncoder(image_encoder)
     options = BuildOptions(embedder, rebuild, faiss, thumbnails, batch_size, device, wait, compact, image_encoder,
-                           encoder.text_space if encoder else None)
+                           encoder.text_space if encoder else None, engine, address, ray_workers, ray_gpus_per_actor)
     _build(captions or [], out or default_index_path(), options, encoder)
 
 

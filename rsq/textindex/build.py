@@ -51,6 +51,10 @@ class BuildOptions:
     compact: bool = False
     image_spec: str | None = None  # closp:<checkpoint> of the image vectors to add
     image_text_space: str | None = None  # the embedder that checkpoint's towers were trained against
+    engine: str = "local"  # or ray: caption variants embedded by Ray actors (rsq.textindex.ray_embedder)
+    address: str | None = None  # the Ray cluster (default: a local Ray)
+    ray_workers: int | None = None
+    ray_gpus_per_actor: float | None = None
 
 
 @dataclass
@@ -80,12 +84,20 @@ class _TimedEncoder:
 
     def __call__(self, texts: list[str]) -> np.ndarray:
         if self._encoder is None:
-            self._encoder = make_embedder(self.spec, self.options.device, self.options.batch_size)
+            self._encoder = _load_embedder(self.spec, self.options)
         started = time.perf_counter()
         vectors = self._encoder.encode(texts)
         self.report.embed_seconds += time.perf_counter() - started
         self.report.texts += len(texts)
         return vectors
+
+
+def _load_embedder(spec: str, options: BuildOptions) -> Embedder:
+    if options.engine == "ray":
+        from rsq.textindex.ray_embedder import RayEmbedder
+
+        return RayEmbedder(spec, options.batch_size, options.address, options.ray_workers, options.ray_gpus_per_actor)
+    return make_embedder(spec, options.device, options.batch_size)
 
 
 def build_index(
