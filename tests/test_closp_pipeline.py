@@ -158,3 +158,21 @@ def test_eval_ucm_t2i_image_and_hybrid(checkpoint, data_dir, tmp_path):
     assert set(results["modes"]) == {"image", "hybrid"}
     assert {"R@1", "i2t_R@1", "mR"} <= set(results["modes"]["image"])
     assert results["config"]["image_encoder"] == f"closp:{checkpoint}"
+
+
+def test_scenes_captioned_as_chips_read_in_place_and_indexed(checkpoint, data_dir, tmp_path):
+    """`rsq caption --chip`: each scene becomes windows with their own footprints; tagged, indexed, and found by place."""
+    out, index = tmp_path / "chips", tmp_path / "index"
+    args = ["caption", "data:sen1floods11", "--chip", "256", "--model", f"closp:{checkpoint}", "--out", str(out), "--data", str(data_dir)]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    records = list(CaptionStore(out).records())
+    assert sorted(r.tile_id for r in records)[:2] == ["Spain_7370579_S1Hand@r0c0", "Spain_7370579_S1Hand@r0c256"] and len(records) == 8
+    assert {tuple(r.tile["window"]) for r in records} == {(0, 0, 256, 256), (256, 0, 256, 256), (0, 256, 256, 256), (256, 256, 256, 256)}
+    assert runner.invoke(app, ["index", str(out), "--out", str(index), "--no-thumbnails"]).exit_code == 0
+    west, south, east, north = next(r.tile["bounds"] for r in records if r.tile_id.endswith("@r0c0"))
+    box = parse_filters(bbox=f"{west + 1e-4},{south + 1e-4},{west + 2e-4},{south + 2e-4}")
+    hits = Index(index).search(SearchQuery("flood water", k=10, filters=box))
+    assert {h.id.split("@")[1] for h in hits} == {"r0c0"} and len(hits) == 2  # the S1 and S2 windows at that place
+    again = runner.invoke(app, args)
+    assert "0 ok, 0 failed, 8 already done" in again.stderr

@@ -234,6 +234,8 @@ CASES = [
     Case("eval archive without encoder", lambda ws: ["eval", "ucm-archive", "--out", str(ws.out)], ERROR),
     Case("index engine unknown", lambda ws: ["index", str(ws.out), "--engine", "spark", "--out", str(ws.root / "idx")], ERROR),
     Case("index ray workers 0", lambda ws: ["index", str(ws.out), "--engine", "ray", "--ray-workers", "0", "--out", str(ws.root / "idx")], ERROR),
+    Case("caption chip too small", lambda ws: ["caption", str(ws.out), "--chip", "4", "--out", str(ws.root / "c")], ERROR),
+    Case("caption overlap not below chip", lambda ws: ["caption", str(ws.out), "--chip", "64", "--overlap", "64", "--out", str(ws.root / "c")], ERROR),
     Case("caption ray gpus negative", lambda ws: ["caption", str(ws.out), "--engine", "ray", "--ray-gpus-per-actor", "-1", "--out", str(ws.root / "c")], ERROR),
     Case("prompts show unknown", lambda ws: ["prompts", "show", "nope"], ERROR),
     Case("prompts render unreadable tile", lambda ws: ["prompts", "render", "structured", ws.file("t.tif", "junk")], ERROR),

@@ -31,3 +31,24 @@ def test_overlapping_chips(s2_path, tmp_path):
     chips = chip_scene(s2_path, 300, tmp_path, overlap=100)
     assert len(chips) == 9  # offsets 0, 200 and 212 (flush with the edge) on each axis
     assert read_tile(chips[-1]).band_names[8] == "B8A"
+
+
+def test_chip_tiles_read_windows_in_place(s2_path, tmp_path):
+    """Windows of a scene: ids by position, footprints that tile the scene's, pixels equal to the scene's slices;
+    nothing is written."""
+    import numpy as np
+
+    from rsq.imagery import read_pixels, read_tile
+    from rsq.imagery.chips import chip_tiles
+
+    scene = read_tile(s2_path)
+    chips = chip_tiles(scene, 200, overlap=8)
+    whole = read_pixels(scene)
+    assert [c.id for c in chips][:2] == [f"{scene.id}@r0c0", f"{scene.id}@r0c192"] and len(chips) == 9
+    for chip in chips:
+        col, row, width, height = chip.window
+        assert np.array_equal(read_pixels(chip), whole[:, row : row + height, col : col + width], equal_nan=True)
+        west, south, east, north = chip.bounds
+        assert scene.bounds[0] - 1e-9 <= west < east <= scene.bounds[2] + 1e-9 and scene.bounds[1] - 1e-9 <= south < north <= scene.bounds[3] + 1e-9
+    assert chip_tiles(chips[0], 64) == [chips[0]]  # a window is not cut again
+    assert list(tmp_path.iterdir()) == []

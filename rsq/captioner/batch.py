@@ -39,6 +39,7 @@ class CaptionJob:
     params: dict[str, Any] = field(default_factory=dict)  # overrides of the template's defaults
     batch_size: int = 8
     workers: int = 2
+    chip: tuple[int, int] | None = None  # (size, overlap): scenes are captioned as windows read in place
 
     @functools.cached_property
     def generation_params(self) -> dict[str, Any]:
@@ -145,7 +146,7 @@ def begin_run(store: CaptionStore, spec: str, job: CaptionJob) -> JobSummary:
 
 def todo_tiles(refs: list[TileRef], store: CaptionStore, summary: JobSummary, spec: str, revision: str, job: CaptionJob) -> list[Tile]:
     """The tiles of `refs` still to caption: opened, without those already done; unreadable ones are recorded as failed."""
-    tiles, unreadable = open_tiles(refs)
+    tiles, unreadable = open_tiles(refs, job.chip)
     done = store.done_among([t.id for t in tiles] + [u.id for u in unreadable], spec, job.template.version)
     summary.already_done += sum(t.id in done for t in tiles)
     failed = [_unreadable_record(job, spec, revision, u.id, u.path, u.reason) for u in unreadable if u.id not in done]

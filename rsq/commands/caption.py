@@ -29,6 +29,8 @@ def caption(
     address: Annotated[str | None, typer.Option(help="Ray cluster address (default: a local Ray).")] = None,
     ray_workers: Annotated[int | None, typer.Option(help="Ray actors, each holding one backend (default: one per GPU the actors ask for, else half the cluster's CPUs).")] = None,
     ray_gpus_per_actor: Annotated[float | None, typer.Option(help="GPUs each Ray actor asks for (default 1 for vllm:, and for hf: on a cluster with GPUs; else 0).")] = None,
+    chip: Annotated[int | None, typer.Option(help="Cut scenes (GeoTIFF/COG) into windows of SIZE px, read in place: ids SCENE@r<row>c<col>.")] = None,
+    overlap: Annotated[int, typer.Option(help="Pixels neighbouring --chip windows share.")] = 0,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print one rendered prompt and stop.")] = False,
     data: DataOption = None,
 ) -> None:
@@ -42,7 +44,8 @@ def caption(
 
     for flag, value, low, high in (("--variants", variants, 1, MAX_VARIANTS), ("--batch-size", batch_size, 1, None), ("--limit", limit, 1, None),
                                    ("--workers", workers, 1, 64), ("--ray-workers", ray_workers, 1, None), ("--ray-gpus-per-actor", ray_gpus_per_actor, 0, 64), ("--temperature", temperature, 0, 2),
-                                   ("--max-new-tokens", max_new_tokens, 1, None)):
+                                   ("--max-new-tokens", max_new_tokens, 1, None), ("--chip", chip, 16, 65536),
+                                   ("--overlap", overlap, 0, (chip or 1) - 1)):
         check_range(flag, value, low, high)
     if engine not in ("local", "ray"):
         raise RsqError(f"--engine must be local or ray, not {engine!r}")
@@ -51,7 +54,8 @@ def caption(
     template = load_template(prompt or ("human-captions" if scheme == "annotations" else "structured"))
     _check_template_fits(scheme, template.kind)
     overrides = {k: v for k, v in {"temperature": temperature, "max_new_tokens": max_new_tokens, "seed": seed}.items() if v is not None}
-    job = CaptionJob(template, variants=variants, params=overrides, batch_size=batch_size, workers=workers)
+    job = CaptionJob(template, variants=variants, params=overrides, batch_size=batch_size, workers=workers,
+                     chip=(chip, overlap) if chip else None)
     options = check_options(spec, _parse_backend_options(backend_opt or []))
     refs, clashes = _tile_refs(sources or [], scheme, spec, data)
     if dry_run:

@@ -1,11 +1,13 @@
-"""Cut a large scene into chips that keep their georeference."""
+"""Cut a large scene into chips that keep their georeference: read in place as windows, or written out."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from rsq.errors import TileError
-from rsq.imagery.reader import open_raster
+from rsq.imagery.reader import PIL_SUFFIXES, georeference_box, open_raster
+from rsq.imagery.tile import Tile
 
 
 def chip_offsets(length: int, size: int, overlap: int) -> list[int]:
@@ -18,6 +20,24 @@ def chip_offsets(length: int, size: int, overlap: int) -> list[int]:
     if offsets[-1] + size < length:
         offsets.append(length - size)
     return offsets
+
+
+def chip_tiles(scene: Tile, size: int, overlap: int = 0) -> list[Tile]:
+    """The scene as windows of `size` px, read in place (nothing is written): ids `<scene id>@r<row>c<col>`, each
+    with its own footprint. JPEG/PNG images and tiles that are already windows stay whole."""
+    from rasterio.windows import Window, bounds
+
+    if scene.window or Path(scene.path).suffix.lower() in PIL_SUFFIXES:
+        return [scene]
+    chips = []
+    with open_raster(Path(scene.path)) as ds:
+        for row in chip_offsets(scene.height, size, overlap):
+            for col in chip_offsets(scene.width, size, overlap):
+                width, height = min(size, scene.width - col), min(size, scene.height - row)
+                place = georeference_box(ds, *bounds(Window(col, row, width, height), ds.transform))
+                chips.append(replace(scene, id=f"{scene.id}@r{row}c{col}", shape=(scene.shape[0], height, width),
+                                     window=(col, row, width, height), **place))
+    return chips
 
 
 def chip_scene(scene: str | Path, size: int, out_dir: str | Path, overlap: int = 0) -> list[Path]:

@@ -49,7 +49,7 @@ def read_pixels(tile: Tile, max_side: int | None = None) -> np.ndarray:
     if path.suffix.lower() in PIL_SUFFIXES:
         pixels = _pil_pixels(path, tile.sensor, (width, height))
     else:
-        pixels = _raster_pixels(path, (tile.shape[0], height, width))
+        pixels = _raster_pixels(path, (tile.shape[0], height, width), tile.window)
     if pixels.shape[0] != tile.shape[0]:
         raise TileError(path, f"has {pixels.shape[0]} bands, expected {tile.shape[0]}")
     pixels[~np.isfinite(pixels)] = np.nan
@@ -118,13 +118,15 @@ def _raster_metadata(path: Path) -> dict[str, Any]:
     return fields
 
 
-def _raster_pixels(path: Path, shape: tuple[int, int, int]) -> np.ndarray:
+def _raster_pixels(path: Path, shape: tuple[int, int, int], window: tuple[int, int, int, int] | None = None) -> np.ndarray:
     from rasterio.enums import Resampling
     from rasterio.errors import RasterioError
+    from rasterio.windows import Window
 
     with open_raster(path) as ds:
         try:
-            masked = ds.read(masked=True, out_dtype="float32", out_shape=shape, resampling=Resampling.average)
+            masked = ds.read(masked=True, out_dtype="float32", out_shape=shape, resampling=Resampling.average,
+                             window=Window(*window) if window else None)
         except (RasterioError, MemoryError) as error:
             raise TileError(path, f"raster data is corrupt or unreadable ({error or type(error).__name__})") from None
     return np.ma.filled(masked, np.nan).astype(np.float32, copy=False)
@@ -132,13 +134,18 @@ def _raster_pixels(path: Path, shape: tuple[int, int, int]) -> np.ndarray:
 
 def _georeference(ds) -> dict[str, Any]:
     """CRS, WGS84 bounds and centre, and ground sample distance of an open rasterio dataset."""
+    return georeference_box(ds, *ds.bounds)
+
+
+def georeference_box(ds, left: float, bottom: float, right: float, top: float) -> dict[str, Any]:
+    """CRS, WGS84 bounds and centre, and ground sample distance of a box (in the dataset's CRS) of `ds`."""
     from rasterio.warp import transform, transform_bounds
 
     if ds.crs is None or ds.transform.is_identity:
         return {}
-    west, south, east, north = transform_bounds(ds.crs, "EPSG:4326", *ds.bounds, densify_pts=21)
-    mid_x = (ds.bounds.left + ds.bounds.right) / 2
-    mid_y = (ds.bounds.bottom + ds.bounds.top) / 2
+    west, south, east, north = transform_bounds(ds.crs, "EPSG:4326", left, bottom, right, top, densify_pts=21)
+    mid_x = (left + right) / 2
+    mid_y = (bottom + top) / 2
     lons, lats = transform(ds.crs, "EPSG:4326", [mid_x], [mid_y])
     return {
         "crs": ds.crs.to_string(),

@@ -33,6 +33,7 @@ class Tile:
     gsd_m: float | None = None  # ground sample distance in metres
     time: datetime | None = None
     meta: dict[str, Any] = field(default_factory=dict)  # extra fields from a manifest or dataset
+    window: tuple[int, int, int, int] | None = None  # column, row, width, height in the file: a chip read in place
 
     @property
     def height(self) -> int:
@@ -74,7 +75,7 @@ class Tile:
         values["sensor"] = Sensor(values["sensor"])
         values["band_names"] = tuple(values["band_names"])
         values["shape"] = tuple(values["shape"])
-        for key in ("bounds", "center"):
+        for key in ("bounds", "center", "window"):
             if values.get(key) is not None:
                 values[key] = tuple(values[key])
         if values.get("time"):

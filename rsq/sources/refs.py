@@ -9,6 +9,7 @@ from typing import Any
 
 from rsq.errors import TileError
 from rsq.imagery import Tile, read_tile
+from rsq.imagery.chips import chip_tiles
 
 
 @dataclass(frozen=True)
@@ -30,15 +31,17 @@ class Skipped:
     reason: str
 
 
-def open_tiles(refs: Iterable[TileRef]) -> tuple[list[Tile], list[Skipped]]:
-    """Read each ref's metadata; unreadable tiles are skipped and recorded, never raised."""
+def open_tiles(refs: Iterable[TileRef], chip: tuple[int, int] | None = None) -> tuple[list[Tile], list[Skipped]]:
+    """Read each ref's metadata (with `chip` = (size, overlap), a scene becomes its windows); unreadable tiles
+    are skipped and recorded, never raised."""
     tiles, skipped = [], []
     for ref in refs:
         if not ref.pixels:
             tiles.append(Tile.described(ref.id, ref.meta))
             continue
         try:
-            tiles.append(read_tile(ref.path, ref.id, ref.meta))
+            tile = read_tile(ref.path, ref.id, ref.meta)
+            tiles += chip_tiles(tile, *chip) if chip else [tile]
         except TileError as error:
             skipped.append(Skipped(ref.id, error.path, error.reason))
     return tiles, skipped
