@@ -176,3 +176,13 @@ def test_scenes_captioned_as_chips_read_in_place_and_indexed(checkpoint, data_di
     assert {h.id.split("@")[1] for h in hits} == {"r0c0"} and len(hits) == 2  # the S1 and S2 windows at that place
     again = runner.invoke(app, args)
     assert "0 ok, 0 failed, 8 already done" in again.stderr
+
+
+def test_all_no_data_chips_are_skipped_and_counted(checkpoint, tmp_path):
+    from test_imagery_chips import no_data_scene
+
+    scene = no_data_scene(tmp_path / "scene.tif")
+    result = runner.invoke(app, ["caption", str(scene), "--chip", "64", "--model", f"closp:{checkpoint}", "--out", str(tmp_path / "run")])
+    assert result.exit_code == 0, result.output
+    assert "3 ok, 0 failed, 0 already done, 1 all-no-data chips skipped" in result.stderr
+    assert sorted(r.tile_id.split("@")[1] for r in CaptionStore(tmp_path / "run").records()) == ["r0c64", "r64c0", "r64c64"]

@@ -42,13 +42,38 @@ def test_chip_tiles_read_windows_in_place(s2_path, tmp_path):
     from rsq.imagery.chips import chip_tiles
 
     scene = read_tile(s2_path)
-    chips = chip_tiles(scene, 200, overlap=8)
+    chips, empty = chip_tiles(scene, 200, overlap=8)
     whole = read_pixels(scene)
+    assert empty == []
     assert [c.id for c in chips][:2] == [f"{scene.id}@r0c0", f"{scene.id}@r0c192"] and len(chips) == 9
     for chip in chips:
         col, row, width, height = chip.window
         assert np.array_equal(read_pixels(chip), whole[:, row : row + height, col : col + width], equal_nan=True)
         west, south, east, north = chip.bounds
         assert scene.bounds[0] - 1e-9 <= west < east <= scene.bounds[2] + 1e-9 and scene.bounds[1] - 1e-9 <= south < north <= scene.bounds[3] + 1e-9
-    assert chip_tiles(chips[0], 64) == [chips[0]]  # a window is not cut again
+    assert chip_tiles(chips[0], 64) == ([chips[0]], [])  # a window is not cut again
     assert list(tmp_path.iterdir()) == []
+
+
+def no_data_scene(path, size: int = 128):
+    """A georeferenced 3-band scene whose top-left quarter is no-data (0)."""
+    import numpy as np
+    import rasterio
+    from rasterio.transform import from_origin
+
+    data = np.random.default_rng(0).integers(1, 255, (3, size, size), dtype=np.uint8)
+    data[:, : size // 2, : size // 2] = 0
+    profile = {"driver": "GTiff", "width": size, "height": size, "count": 3, "dtype": "uint8", "nodata": 0,
+               "crs": "EPSG:32630", "transform": from_origin(500000, 4200000, 10, 10)}
+    with rasterio.open(path, "w", **profile) as ds:
+        ds.write(data)
+    return path
+
+
+def test_chips_without_a_valid_pixel_are_skipped(tmp_path):
+    from rsq.imagery import read_tile
+    from rsq.imagery.chips import chip_tiles
+
+    scene = read_tile(no_data_scene(tmp_path / "scene.tif"))
+    chips, empty = chip_tiles(scene, 64)
+    assert empty == [f"{scene.id}@r0c0"] and [c.id.split("@")[1] for c in chips] == ["r0c64", "r64c0", "r64c64"]

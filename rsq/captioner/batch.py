@@ -26,6 +26,7 @@ from rsq.imagery import Tile, read_pixels, render_rgb
 from rsq.imagery.render import resolve_view
 from rsq.prompts import PromptTemplate, sha256_hex
 from rsq.sources import TileRef, open_tiles
+from rsq.sources.refs import NO_DATA
 
 VIEW_SIDE = 1344  # the longest side of the view a VLM gets (Qwen2-VL: 48 patches of 28 px); larger tiles are read decimated
 
@@ -56,6 +57,7 @@ class JobSummary:
     ok: int = 0
     failed: int = 0
     already_done: int = 0
+    no_data: int = 0  # chips without a valid pixel, skipped
 
     def add(self, records: list[CaptionRecord]) -> None:
         self.ok += sum(r.status == OK for r in records)
@@ -146,7 +148,9 @@ def begin_run(store: CaptionStore, spec: str, job: CaptionJob) -> JobSummary:
 
 def todo_tiles(refs: list[TileRef], store: CaptionStore, summary: JobSummary, spec: str, revision: str, job: CaptionJob) -> list[Tile]:
     """The tiles of `refs` still to caption: opened, without those already done; unreadable ones are recorded as failed."""
-    tiles, unreadable = open_tiles(refs, job.chip)
+    tiles, skipped = open_tiles(refs, job.chip)
+    unreadable = [s for s in skipped if s.reason != NO_DATA]
+    summary.no_data += len(skipped) - len(unreadable)
     done = store.done_among([t.id for t in tiles] + [u.id for u in unreadable], spec, job.template.version)
     summary.already_done += sum(t.id in done for t in tiles)
     failed = [_unreadable_record(job, spec, revision, u.id, u.path, u.reason) for u in unreadable if u.id not in done]

@@ -82,7 +82,8 @@ def caption(
     for clash in clashes:
         warn(f"skipped {clash.path}: {clash.reason}")
     failed = summary.failed + len(clashes)
-    warn(f"run {summary.run_id}: {summary.ok} ok, {failed} failed, {summary.already_done} already done -> {store.path}")
+    empty = f", {summary.no_data} all-no-data chips skipped" if summary.no_data else ""
+    warn(f"run {summary.run_id}: {summary.ok} ok, {failed} failed, {summary.already_done} already done{empty} -> {store.path}")
     if failed:
         raise typer.Exit(1)
 

@@ -22,22 +22,26 @@ def chip_offsets(length: int, size: int, overlap: int) -> list[int]:
     return offsets
 
 
-def chip_tiles(scene: Tile, size: int, overlap: int = 0) -> list[Tile]:
+def chip_tiles(scene: Tile, size: int, overlap: int = 0) -> tuple[list[Tile], list[str]]:
     """The scene as windows of `size` px, read in place (nothing is written): ids `<scene id>@r<row>c<col>`, each
-    with its own footprint. JPEG/PNG images and tiles that are already windows stay whole."""
+    with its own footprint; and the ids of the windows that hold no valid pixel at all (skipped). JPEG/PNG
+    images and tiles that are already windows stay whole."""
     from rasterio.windows import Window, bounds
 
     if scene.window or Path(scene.path).suffix.lower() in PIL_SUFFIXES:
-        return [scene]
-    chips = []
+        return [scene], []
+    chips, empty = [], []
     with open_raster(Path(scene.path)) as ds:
         for row in chip_offsets(scene.height, size, overlap):
             for col in chip_offsets(scene.width, size, overlap):
                 width, height = min(size, scene.width - col), min(size, scene.height - row)
-                place = georeference_box(ds, *bounds(Window(col, row, width, height), ds.transform))
-                chips.append(replace(scene, id=f"{scene.id}@r{row}c{col}", shape=(scene.shape[0], height, width),
-                                     window=(col, row, width, height), **place))
-    return chips
+                window, chip_id = Window(col, row, width, height), f"{scene.id}@r{row}c{col}"
+                if not ds.read_masks(window=window).any():  # the dataset's validity mask: nodata everywhere
+                    empty.append(chip_id)
+                    continue
+                place = georeference_box(ds, *bounds(window, ds.transform))
+                chips.append(replace(scene, id=chip_id, shape=(scene.shape[0], height, width), window=(col, row, width, height), **place))
+    return chips, empty
 
 
 def chip_scene(scene: str | Path, size: int, out_dir: str | Path, overlap: int = 0) -> list[Path]:

@@ -31,6 +31,9 @@ class Skipped:
     reason: str
 
 
+NO_DATA = "all no-data"  # the reason of a skipped chip without a valid pixel (counted, not a failure)
+
+
 def open_tiles(refs: Iterable[TileRef], chip: tuple[int, int] | None = None) -> tuple[list[Tile], list[Skipped]]:
     """Read each ref's metadata (with `chip` = (size, overlap), a scene becomes its windows); unreadable tiles
     are skipped and recorded, never raised."""
@@ -41,7 +44,12 @@ def open_tiles(refs: Iterable[TileRef], chip: tuple[int, int] | None = None) -> 
             continue
         try:
             tile = read_tile(ref.path, ref.id, ref.meta)
-            tiles += chip_tiles(tile, *chip) if chip else [tile]
+            if not chip:
+                tiles.append(tile)
+                continue
+            windows, empty = chip_tiles(tile, *chip)
+            tiles += windows
+            skipped += [Skipped(chip_id, str(ref.path), NO_DATA) for chip_id in empty]
         except TileError as error:
             skipped.append(Skipped(ref.id, error.path, error.reason))
     return tiles, skipped
