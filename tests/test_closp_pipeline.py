@@ -129,12 +129,16 @@ def test_tagger_writes_schema_valid_captions_for_the_ucm_test_tiles(checkpoint, 
     assert len(bank) == len(vectors) > 10 and {v.one_sentence for v in captions.variants} <= set(bank)
 
 
-def test_eval_ucm_archive_indexes_tagger_captions_and_image_vectors(checkpoint, data_dir, tmp_path):
-    args = ["eval", "ucm-archive", "--split", "val", "--image-encoder", f"closp:{checkpoint}", "--sample", "21",
-            "--alphas", "0.5", "--out", str(tmp_path), "--data", str(data_dir)]
+def _eval_results(benchmark: str, checkpoint, data_dir, out, *extra: str) -> dict:
+    """`rsq eval BENCHMARK --image-encoder closp:CKPT` at one alpha; its results.json."""
+    args = ["eval", benchmark, "--image-encoder", f"closp:{checkpoint}", *extra, "--alphas", "0.5", "--out", str(out), "--data", str(data_dir)]
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
-    results = json.loads((tmp_path / "results.json").read_text())
+    return json.loads((out / "results.json").read_text())
+
+
+def test_eval_ucm_archive_indexes_tagger_captions_and_image_vectors(checkpoint, data_dir, tmp_path):
+    results = _eval_results("ucm-archive", checkpoint, data_dir, tmp_path, "--split", "val", "--sample", "21")
     assert {"bm25", "dense", "image", "hybrid", "hybrid_text"} <= set(results["modes"])
     assert {"R@1", "mR", "class nDCG@10", "class mAP"} <= set(results["modes"]["hybrid"])
     assert results["config"]["split"] == "val" and results["config"]["tiles"] == 21
@@ -150,11 +154,7 @@ def test_eval_ucm_archive_refuses_a_split_the_checkpoint_trained_on(checkpoint, 
 
 
 def test_eval_ucm_t2i_image_and_hybrid(checkpoint, data_dir, tmp_path):
-    args = ["eval", "ucm-t2i", "--modes", "image,hybrid", "--image-encoder", f"closp:{checkpoint}", "--limit", "30",
-            "--alphas", "0.5", "--out", str(tmp_path), "--data", str(data_dir)]
-    result = runner.invoke(app, args)
-    assert result.exit_code == 0, result.output
-    results = json.loads((tmp_path / "results.json").read_text())
+    results = _eval_results("ucm-t2i", checkpoint, data_dir, tmp_path, "--modes", "image,hybrid", "--limit", "30")
     assert set(results["modes"]) == {"image", "hybrid"}
     assert {"R@1", "i2t_R@1", "mR"} <= set(results["modes"]["image"])
     assert results["config"]["image_encoder"] == f"closp:{checkpoint}"

@@ -41,18 +41,28 @@ def _store_rows(store: Path) -> list[tuple[str, str]]:
             return []  # killed before its first transaction
 
 
-@pytest.mark.parametrize("kills", KILLS)
-def test_caption_killed_at_random_moments_loses_and_duplicates_nothing(data_dir, tmp_path, kills):
-    store, tiles_total = tmp_path / "store", 300 if kills == FEW else 2100  # enough work that every kill interrupts some
+def _slow_captions(delay: float):
+    """A chat-server handler answering with valid captions after `delay` seconds."""
 
     def slow(request, call):
         status, body, _ = echo_captions(request, call)
-        return status, body, 0.01
+        return status, body, delay
 
-    with chat_server(slow) as server:
-        command = [sys.executable, "-m", "rsq", "caption", "data:ucm", "--limit", str(tiles_total), "--batch-size", "8",
-                   "--model", f"openai:{server['url']}#tiny", "--backend-opt", "concurrency=1", "--prompt", "brief",
-                   "--data", str(data_dir), "--out", str(store)]
+    return slow
+
+
+def _caption_command(server, data_dir: Path, store: Path, tiles: int, *extra: str) -> list[str]:
+    """`rsq caption` of the first `tiles` UCM tiles through the test chat server, as a subprocess command."""
+    return [sys.executable, "-m", "rsq", "caption", "data:ucm", "--limit", str(tiles), "--batch-size", "8",
+            "--model", f"openai:{server['url']}#tiny", "--backend-opt", "concurrency=1", "--prompt", "brief",
+            *extra, "--data", str(data_dir), "--out", str(store)]
+
+
+@pytest.mark.parametrize("kills", KILLS)
+def test_caption_killed_at_random_moments_loses_and_duplicates_nothing(data_dir, tmp_path, kills):
+    store, tiles_total = tmp_path / "store", 300 if kills == FEW else 2100  # enough work that every kill interrupts some
+    with chat_server(_slow_captions(0.01)) as server:
+        command = _caption_command(server, data_dir, store, tiles_total)
         rng, committed, interrupted = random.Random(11), set(), 0
         for _ in range(kills):
             process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -146,15 +156,8 @@ def test_ray_caption_killed_resumes_without_loss_or_duplicates(data_dir, tmp_pat
     batch once, and the rerun finishes the rest without duplicates."""
     pytest.importorskip("ray")
     store, tiles_total = tmp_path / "store", 400
-
-    def slow(request, call):
-        status, body, _ = echo_captions(request, call)
-        return status, body, 0.02
-
-    with chat_server(slow) as server:
-        command = [sys.executable, "-m", "rsq", "caption", "data:ucm", "--limit", str(tiles_total), "--batch-size", "8",
-                   "--model", f"openai:{server['url']}#tiny", "--backend-opt", "concurrency=1", "--prompt", "brief",
-                   "--engine", "ray", "--ray-workers", "1", "--data", str(data_dir), "--out", str(store)]
+    with chat_server(_slow_captions(0.02)) as server:
+        command = _caption_command(server, data_dir, store, tiles_total, "--engine", "ray", "--ray-workers", "1")
         process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
         deadline = time.monotonic() + 120
         while len(_store_rows(store)) < 40 and time.monotonic() < deadline and process.poll() is None:

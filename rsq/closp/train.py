@@ -20,15 +20,17 @@ from rsq.closp.text import text_encoder
 
 @dataclass(frozen=True)
 class TrainOptions:
-    epochs: int = 64
-    batch_size: int = 128
-    lr: float = 2e-3
+    """How to train; the user-facing choices come from `rsq train closp`, whose option defaults are the recipe's."""
+
+    epochs: int
+    batch_size: int
+    lr: float
+    crop_scale: float  # random-resized crops: the crop's side is this to 1.0 of the tile's
+    jitter: float  # brightness and contrast factors drawn from 1 +- jitter
+    seed: int
+    device: str
     weight_decay: float = 0.05
     warmup: float = 0.05  # share of the steps with a linear warm-up; cosine decay after it
-    crop_scale: float = 0.6  # random-resized crops: the crop's side is this to 1.0 of the tile's
-    jitter: float = 0.2  # brightness and contrast factors drawn from 1 +- jitter
-    seed: int = 0
-    device: str = "cpu"
     bf16: bool | None = None  # None: bf16 autocast where the hardware has it (AMX / AVX512-BF16 CPUs, GPUs)
 
 

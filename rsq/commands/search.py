@@ -80,7 +80,7 @@ def search(
     k: Annotated[int, typer.Option("--k", help="Number of tiles to return.")] = 10,
     mode: Annotated[str, typer.Option(help="hybrid, bm25, dense or image (CLOSP image vectors).")] = "hybrid",
     fusion: Annotated[str | None, typer.Option(help="Hybrid fusion: rrf or weighted (default by query length: rrf for one or two words).")] = None,
-    alpha: Annotated[float, typer.Option(help="Weight of dense in weighted fusion (0..1).")] = 0.75,
+    alpha: Annotated[float | None, typer.Option(help="Weight of dense in weighted fusion (0..1; default: DEFAULT_ALPHA in rsq/query/search.py, chosen by measurement).")] = None,
     sensor: Annotated[str | None, typer.Option(help="Only tiles of this sensor (rgb, s2, s1, other).")] = None,
     bbox: Annotated[str | None, typer.Option(help="minlon,minlat,maxlon,maxlat")] = None,
     near: Annotated[str | None, typer.Option(help="lon,lat,km")] = None,
@@ -98,6 +98,7 @@ def search(
 ) -> None:
     """Find tiles by describing them."""
     from rsq.query import Index, SearchQuery, parse_filters
+    from rsq.query.search import DEFAULT_ALPHA
 
     if queries and query:
         raise RsqError("give either a QUERY or --queries FILE, not both")
@@ -109,7 +110,7 @@ def search(
     failed = 0
     for number, text in lines:
         request = SearchQuery(
-            text, k, mode, fusion, alpha, filters, image_weight, *_image_or_tile(image), lam,
+            text, k, mode, fusion, DEFAULT_ALPHA if alpha is None else alpha, filters, image_weight, *_image_or_tile(image), lam,
         )
         try:
             hits = searcher.search(request)

@@ -58,7 +58,7 @@ def closp(
     trained_on = [f"ucm:{split}" for split in splits.split(",")] + (["sen1floods11"] if flood else [])
     config = ClospConfig(sensors=[s.sensor for s in sets], backbone=backbone, image_size=size, crop_size=crop, encode_size=crop,
                          geo=geo, trained_on=trained_on)
-    options = TrainOptions(epochs, batch_size, lr, crop_scale=crop_scale, jitter=jitter, seed=seed,
+    options = TrainOptions(epochs=epochs, batch_size=batch_size, lr=lr, crop_scale=crop_scale, jitter=jitter, seed=seed,
                            device=device or ("cuda" if torch.cuda.is_available() else "cpu"))
     warn(f"training on {', '.join(f'{len(s)} {s.sensor}' for s in sets)} images, {epochs} epochs, {options.device}")
     captions = caption_vectors(sets, config.text_space, options.device)

@@ -140,8 +140,7 @@ def _ucm_t2i(options: EvalOptions, encoder, work: Path) -> dict[str, Any]:
         rankings, manifest = _leave_one_out(items, records, options, encoder, work, images)
         protocol = "leave-one-out (the caption run holds the human query captions; each query's own caption is left out)"
     else:
-        queries = [(caption, item.id) for item in items for caption in item.captions]
-        rankings, manifest = _query_once(records, queries, options, encoder, work, images)
+        rankings, manifest = _query_once(records, _caption_queries(items), options, encoder, work, images)
         protocol = "full (all 5 human captions of each test tile query an index of the caption run)"
     config = {"data": str(data_root(options.data) / "ucm-captions"), "tiles": len(items), "index_manifest": manifest,
               "captions": str(options.captions) if options.captions else "human captions (ucm-captions/captions.jsonl)"}
@@ -162,7 +161,7 @@ def _ucm_class(options: EvalOptions, encoder, work: Path) -> dict[str, Any]:
               "index_manifest": manifest, "relevance": "nDCG gain 2 same class, 1 other residential density; "
               "mAP binary same class; WAP levels shared in a class/group hierarchy (rsq/eval/queries.py)",
               "captions": str(options.captions) if options.captions else "human captions (ucm-captions/captions.jsonl)"}
-    return {"protocol": "class queries over all tiles", "config": config, "modes": modes}
+    return {"protocol": "class queries over the split's tiles (all 2,100 by default)", "config": config, "modes": modes}
 
 
 def _ucm_archive(options: EvalOptions, encoder, work: Path) -> dict[str, Any]:
@@ -171,10 +170,7 @@ def _ucm_archive(options: EvalOptions, encoder, work: Path) -> dict[str, Any]:
     images = _TileImages.encode(items, _unseen_checkpoint(options.image_encoder, split))
     records = tagger_records(items, images.encoder.folder, work / "captions")
     index, manifest = _build(records, encoder, work / "index", images)
-    queries = [(caption, item.id) for item in items for caption in item.captions]
-    rankings = Rankings(ranked=_rank(index, [text for text, _ in queries], options.alphas, depth=RECALL_DEPTH))
-    rankings.relevant = [{tile_id} for _, tile_id in queries]
-    modes = _recall_modes(rankings)
+    modes = _recall_modes(_recall_rankings(index, _caption_queries(items), options.alphas))
     class_modes, class_queries = _class_modes(index, items, options.alphas)
     for mode, metrics in class_modes.items():
         modes[mode] |= {f"class {name}": value for name, value in metrics.items() if name != "WAP@10"}
@@ -312,9 +308,19 @@ def _leave_one_out(items, records, options, encoder, work: Path, images: _TileIm
 
 def _query_once(records, queries, options, encoder, work: Path, images: _TileImages | None = None) -> tuple[Rankings, dict[str, Any]]:
     index, manifest = _build(records, encoder, work / "all", images)
-    rankings = Rankings(ranked=_rank(index, [text for text, _ in queries], options.alphas, depth=RECALL_DEPTH))
+    return _recall_rankings(index, queries, options.alphas), manifest
+
+
+def _caption_queries(items: list[CaptionedImage]) -> list[tuple[str, str]]:
+    """Every human caption of the items as a query, with the tile it describes."""
+    return [(caption, item.id) for item in items for caption in item.captions]
+
+
+def _recall_rankings(index: Index, queries: list[tuple[str, str]], alphas: tuple[float, ...]) -> Rankings:
+    """The top RECALL_DEPTH tiles per configuration for (text, relevant tile) queries, all at once."""
+    rankings = Rankings(ranked=_rank(index, [text for text, _ in queries], alphas, depth=RECALL_DEPTH))
     rankings.relevant = [{tile_id} for _, tile_id in queries]
-    return rankings, manifest
+    return rankings
 
 
 def _without_variant(record: CaptionRecord, text: str | None) -> CaptionRecord:

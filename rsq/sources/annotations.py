@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from rsq.errors import RsqError
+from rsq.sources.listing import json_object
 from rsq.sources.refs import TileRef
 
 KEY_FIELDS = ("id", "image", "file_name", "path", "filename")
@@ -79,18 +80,7 @@ def read_annotations(path: Path) -> list[dict[str, Any]]:
 
 
 def _jsonl_records(path: Path) -> list[dict[str, Any]]:
-    records = []
-    for number, line in enumerate(path.read_text().splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as error:
-            raise RsqError(f"{path}:{number}: not valid JSON ({error.msg})") from None
-        if not isinstance(record, dict):
-            raise RsqError(f"{path}:{number}: expected a JSON object, not {type(record).__name__}")
-        records.append(record)
-    return records
+    return [json_object(path, number, line) for number, line in enumerate(path.read_text().splitlines(), start=1) if line.strip()]
 
 
 def _coco_records(path: Path, coco: Any) -> list[dict[str, Any]]:

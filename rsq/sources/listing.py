@@ -65,7 +65,7 @@ def read_manifest(path: Path) -> list[TileRef]:
     for number, line in enumerate(_text(path).splitlines(), start=1):
         if not line.strip():
             continue
-        record = _manifest_record(path, number, line)
+        record = json_object(path, number, line)
         key = next((k for k in MANIFEST_PATH_KEYS if k in record), None)
         if key is None:
             raise SourceError(f"{path}:{number}: no 'path' field")
@@ -127,13 +127,14 @@ def _image_asset(item: Any) -> Any:
     return next((a for a in assets.values() if Path(a.href).suffix.lower() in IMAGE_SUFFIXES), None)
 
 
-def _manifest_record(path: Path, number: int, line: str) -> dict[str, Any]:
+def json_object(path: Path, number: int, line: str) -> dict[str, Any]:
+    """Line `number` of a JSON-lines file as an object, or a one-line error naming the file and line."""
     try:
         record = json.loads(line)
     except json.JSONDecodeError as error:
         raise SourceError(f"{path}:{number}: not valid JSON ({error.msg})") from None
     if not isinstance(record, dict):
-        raise SourceError(f"{path}:{number}: expected a JSON object")
+        raise SourceError(f"{path}:{number}: expected a JSON object, not {type(record).__name__}")
     return record
 
 
