@@ -80,3 +80,26 @@ def serving_index_copy(serving_index, tmp_path) -> Path:
     import shutil
 
     return Path(shutil.copytree(serving_index, tmp_path / "index"))
+
+
+@pytest.fixture(scope="session")
+def checkpoint(data_dir, tmp_path_factory) -> Path:
+    """A tiny CLOSP checkpoint (every tower and GeoCLOSP) trained by `rsq train closp` on the shared data."""
+    from typer.testing import CliRunner
+
+    from rsq.cli import app
+
+    out = tmp_path_factory.mktemp("closp") / "ckpt"
+    args = ["train", "closp", "--out", str(out), "--data", str(data_dir), "--limit", "96", "--epochs", "2",
+            "--batch-size", "32", "--size", "64", "--crop", "48", "--geo", "--seed", "1"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    return out
+
+
+@pytest.fixture(scope="session")
+def stac_scenes(data_dir, tmp_path_factory) -> Path:
+    """A STAC ItemCollection of multi-asset Sentinel-2, Sentinel-1 and Landsat scenes (tests/stac_scenes.py)."""
+    from stac_scenes import write_scenes
+
+    return write_scenes(data_dir, tmp_path_factory.mktemp("scenes"))

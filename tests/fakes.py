@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import numpy as np
 
@@ -100,3 +103,22 @@ def index_writer(out, count: int, prefix: str = "", variant: str = "first", dela
 
     script = INDEX_WRITER.format(tests=str(Path(__file__).parent), out=str(out), count=count, prefix=prefix, variant=variant, delay=delay)
     return subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+@contextmanager
+def free_gpu_samples(ray) -> Iterator[list[float]]:
+    """Samples of the Ray cluster's free GPUs every 50 ms while the block runs (0.0 in it: every GPU was held)."""
+    held, done = [], threading.Event()
+
+    def watch() -> None:
+        while not done.is_set():
+            held.append(ray.available_resources().get("GPU", 0.0))
+            done.wait(0.05)
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        yield held
+    finally:
+        done.set()
+        watcher.join()

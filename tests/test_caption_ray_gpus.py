@@ -1,7 +1,5 @@
 """`--engine ray` on a local Ray that declares fake GPUs: actors ask for GPUs and Ray hands them out; the plan."""
 
-import threading
-
 import pytest
 from typer.testing import CliRunner
 
@@ -11,6 +9,7 @@ from rsq.captioner.store import CaptionStore
 from rsq.cli import app
 from rsq.errors import RsqError
 from rsq.textindex.filters import Filters
+from fakes import free_gpu_samples
 
 ray = pytest.importorskip("ray")
 
@@ -45,23 +44,11 @@ def fake_gpu_ray():
 def test_actors_ask_for_and_receive_gpus(fake_gpu_ray, data_dir, tmp_path):
     """Two actors of one GPU each: both of the cluster's GPUs are held while they run, and each actor checks
     that Ray assigned it a device (it refuses to start otherwise); a rerun resumes."""
-    held, done = [], threading.Event()
-
-    def watch():
-        while not done.is_set():
-            held.append(ray.available_resources().get("GPU", 0.0))
-            done.wait(0.05)
-
-    watcher = threading.Thread(target=watch)
-    watcher.start()
     out = tmp_path / "run"
     args = ["caption", "data:ucm:test", "--model", f"annotations:{data_dir / 'ucm-captions' / 'captions.jsonl'}", "--engine", "ray",
             "--ray-gpus-per-actor", "1", "--batch-size", "4", "--data", str(data_dir), "--out", str(out)]
-    try:
+    with free_gpu_samples(ray) as held:
         first = CliRunner().invoke(app, [*args, "--limit", "8"])
-    finally:
-        done.set()
-        watcher.join()
     assert first.exit_code == 0, first.output
     assert min(held) == 0.0  # both fake GPUs were taken by the two actors
     again = CliRunner().invoke(app, [*args, "--limit", "16"])

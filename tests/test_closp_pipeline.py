@@ -21,16 +21,6 @@ runner = CliRunner()
 
 
 @pytest.fixture(scope="module")
-def checkpoint(data_dir, tmp_path_factory):
-    out = tmp_path_factory.mktemp("closp") / "ckpt"
-    args = ["train", "closp", "--out", str(out), "--data", str(data_dir), "--limit", "96", "--epochs", "2",
-            "--batch-size", "32", "--size", "64", "--crop", "48", "--geo", "--seed", "1"]
-    result = runner.invoke(app, args)
-    assert result.exit_code == 0, result.output
-    return out
-
-
-@pytest.fixture(scope="module")
 def image_index(checkpoint, data_dir, tmp_path_factory):
     from conftest import import_annotations
 

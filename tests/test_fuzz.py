@@ -16,7 +16,7 @@ from rsq.captioner.schema import CaptionParseError, parse_captions
 from rsq.errors import RsqError
 from rsq.query import Index, SearchQuery
 from rsq.sources.annotations import checked_record, read_annotations
-from rsq.sources.listing import read_manifest, read_stac
+from rsq.sources.listing import list_tiles, read_manifest
 from rsq.textindex.build import BuildOptions, index_records
 from rsq.textindex.columns import Columns, TileAttrs
 from rsq.textindex.filters import parse_filters
@@ -83,7 +83,7 @@ def test_stac_files_list_tiles_or_say_what_is_wrong(tmp_path, document):
     stac = tmp_path / "s.json"
     stac.write_text(json.dumps(document))
     try:
-        read_stac(stac)
+        list_tiles(str(stac))
     except RsqError as error:
         assert str(error).startswith(str(stac))
 

@@ -7,6 +7,7 @@ import numpy as np
 from rsq.errors import TileError
 from rsq.imagery import Sensor, Tile, read_pixels, render_rgb
 from rsq.imagery.render import sar_db
+from rsq.imagery.sensors import S2_BANDS_L1C
 
 S2_SCALE = 10000.0
 
@@ -21,14 +22,23 @@ def model_input(tile: Tile, size: int, pixels: np.ndarray | None = None) -> np.n
     pixels = read_pixels(tile, max_side=2 * size) if pixels is None else pixels
     tower = tower_for(tile)
     if tower == "s2":
-        if pixels.shape[0] != 13:
-            raise TileError(tile.path, f"the Sentinel-2 tower needs 13 bands, this tile has {pixels.shape[0]}")
-        array = pixels / S2_SCALE
+        array = s2_bands(tile, pixels) / S2_SCALE
     elif tower == "s1":
         array = sar_db(pixels[:2])
     else:
         array = render_rgb(tile, pixels).transpose(2, 0, 1).astype(np.float32) / 255.0
     return resize(np.nan_to_num(array, nan=0.0).astype(np.float32), size)
+
+
+def s2_bands(tile: Tile, pixels: np.ndarray) -> np.ndarray:
+    """The 13 Level-1C bands in order, by name; B10 (cirrus, dropped from Level-2A products) is zero when absent."""
+    names = tile.band_names if len(tile.band_names) == pixels.shape[0] else ()
+    missing = [band for band in S2_BANDS_L1C if band not in names and band != "B10"]
+    if missing:
+        raise TileError(tile.path, f"the Sentinel-2 tower needs bands {', '.join(S2_BANDS_L1C)} (B10 optional); "
+                                   f"this tile lacks {', '.join(missing)}")
+    zeros = np.zeros_like(pixels[0])
+    return np.stack([pixels[names.index(band)] if band in names else zeros for band in S2_BANDS_L1C])
 
 
 def resize(array: np.ndarray, size: int) -> np.ndarray:

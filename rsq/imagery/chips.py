@@ -6,7 +6,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from rsq.errors import TileError
-from rsq.imagery.reader import PIL_SUFFIXES, georeference_box, open_raster
+from rsq.imagery.reader import PIL_SUFFIXES, georeference_box, open_raster, open_tile_raster
 from rsq.imagery.tile import Tile
 
 
@@ -28,10 +28,10 @@ def chip_tiles(scene: Tile, size: int, overlap: int = 0) -> tuple[list[Tile], li
     images and tiles that are already windows stay whole."""
     from rasterio.windows import Window, bounds
 
-    if scene.window or Path(scene.path).suffix.lower() in PIL_SUFFIXES:
+    if scene.window or (not scene.band_files and Path(scene.path).suffix.lower() in PIL_SUFFIXES):
         return [scene], []
     chips, empty = [], []
-    with open_raster(Path(scene.path)) as ds:
+    with open_tile_raster(scene) as ds:
         for row in chip_offsets(scene.height, size, overlap):
             for col in chip_offsets(scene.width, size, overlap):
                 width, height = min(size, scene.width - col), min(size, scene.height - row)

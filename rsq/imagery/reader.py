@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import math
+import os
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +13,7 @@ import numpy as np
 
 from rsq.errors import TileError
 from rsq.imagery.sensors import detect_sensor
+from rsq.imagery.stack import stacked_vrt
 from rsq.imagery.tile import Sensor, Tile
 from rsq.imagery.timeparse import parse_time
 
@@ -19,19 +22,41 @@ TIME_TAGS = ("ACQUISITION_TIME", "ACQUISITIONDATETIME", "DATE_ACQUIRED", "SENSIN
 EXIF_TIME_TAGS = (36867, 306)  # DateTimeOriginal, DateTime
 _METRES_PER_DEGREE = 111_320.0
 MAX_VALUES = 100_000_000  # pixels x bands read at once: 400 MB of float32
+REMOTE_GDAL_DEFAULTS = {"GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR", "GDAL_HTTP_MAX_RETRY": "3", "GDAL_HTTP_RETRY_DELAY": "1"}
 
 
-def read_tile(path: str | Path, tile_id: str | None = None, meta: dict[str, Any] | None = None) -> Tile:
-    """Read a tile's metadata; raises TileError when the file is missing or unreadable."""
-    path = Path(path)
-    if not path.is_file():
-        raise TileError(path, "file not found")
-    reader = _pil_metadata if path.suffix.lower() in PIL_SUFFIXES else _raster_metadata
-    fields = reader(path)
+def read_tile(path: str | Path, tile_id: str | None = None, meta: dict[str, Any] | None = None,
+              bands: Sequence[tuple[str, str]] = (), nodata: float | None = None) -> Tile:
+    """Read a tile's metadata; raises TileError when the file is missing or unreadable.
+
+    `path` may be a GDAL path to a remote file (`/vsicurl/…`, `/vsis3/…`). With `bands` ((name, file) pairs),
+    the tile is those single-band files stacked in that order (see `rsq.imagery.stack`), `path` its first file.
+    """
+    files = tuple(file for _, file in bands)
+    for file in files or (str(path),):
+        if not is_remote(file) and not Path(file).is_file():
+            raise TileError(file, "file not found")
+    if files:
+        fields = _raster_metadata(stacked_vrt(files, tuple(name for name, _ in bands), nodata), files[0])
+        fields.update(band_files=files, nodata=nodata)
+    elif not is_remote(str(path)) and Path(path).suffix.lower() in PIL_SUFFIXES:
+        fields = _pil_metadata(Path(path))
+    else:
+        fields = _raster_metadata(str(path), str(path))
     file_time = fields.pop("time")
     meta = dict(meta or {})
     time = parse_time(meta.pop("time", None)) or file_time
-    return Tile(id=tile_id or path.stem, path=str(path), time=time, meta=meta, **fields)
+    return Tile(id=tile_id or Path(str(path)).stem, path=str(path), time=time, meta=meta, **fields)
+
+
+def is_remote(path: str) -> bool:
+    """Whether `path` names a file GDAL reads through a virtual file system (/vsicurl/, /vsis3/, ...)."""
+    return path.startswith("/vsi")
+
+
+def raster_source(tile: Tile) -> str:
+    """What GDAL opens to read `tile`: its file, or the VRT stacking its band files."""
+    return stacked_vrt(tile.band_files, tile.band_names, tile.nodata) if tile.band_files else tile.path
 
 
 def read_pixels(tile: Tile, max_side: int | None = None) -> np.ndarray:
@@ -41,15 +66,15 @@ def read_pixels(tile: Tile, max_side: int | None = None) -> np.ndarray:
     overviews when it has them; JPEGs decode at a reduced scale). What would still need more than
     MAX_VALUES values is refused with a TileError rather than exhausting memory.
     """
-    path = Path(tile.path)
+    path = tile.path
     height, width = _read_shape(tile, max_side)
     if tile.shape[0] * height * width > MAX_VALUES:
         advice = "read it decimated (a size, e.g. --size 1024)" if max_side is None else "cut it into chips (rsq tiles chip)"
         raise TileError(path, f"{tile.width} x {tile.height} px in {tile.shape[0]} band(s) is too large to read whole; {advice}")
-    if path.suffix.lower() in PIL_SUFFIXES:
-        pixels = _pil_pixels(path, tile.sensor, (width, height))
+    if not tile.band_files and Path(path).suffix.lower() in PIL_SUFFIXES:
+        pixels = _pil_pixels(Path(path), tile.sensor, (width, height))
     else:
-        pixels = _raster_pixels(path, (tile.shape[0], height, width), tile.window)
+        pixels = _raster_pixels(tile, (tile.shape[0], height, width))
     if pixels.shape[0] != tile.shape[0]:
         raise TileError(path, f"has {pixels.shape[0]} bands, expected {tile.shape[0]}")
     pixels[~np.isfinite(pixels)] = np.nan
@@ -95,20 +120,34 @@ def _pil_pixels(path: Path, sensor: Sensor, size: tuple[int, int]) -> np.ndarray
     return array.transpose(2, 0, 1).copy() if array.ndim == 3 else array[None].copy()
 
 
-def open_raster(path: Path):
+def open_raster(source: str | Path, label: str | Path | None = None):
+    """A rasterio dataset of `source` (a path, a GDAL virtual path or VRT XML); errors name `label` (else `source`)."""
     import rasterio
     from rasterio.errors import NotGeoreferencedWarning, RasterioError
 
+    if is_remote(str(source)) or str(source).startswith("<VRTDataset"):
+        _remote_defaults()
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", NotGeoreferencedWarning)
-            return rasterio.open(path)
+            return rasterio.open(source)
     except RasterioError as error:
-        raise TileError(path, f"not a readable raster ({error})") from None
+        raise TileError(label or source, f"not a readable raster ({error})") from None
 
 
-def _raster_metadata(path: Path) -> dict[str, Any]:
-    with open_raster(path) as ds:
+def open_tile_raster(tile: Tile):
+    """The open dataset of a raster tile (stacked when it has band files)."""
+    return open_raster(raster_source(tile), tile.path)
+
+
+def _remote_defaults() -> None:
+    """GDAL settings for cloud-optimised files, unless the user set them: no directory listing per open, retries."""
+    for key, value in REMOTE_GDAL_DEFAULTS.items():
+        os.environ.setdefault(key, value)
+
+
+def _raster_metadata(source: str, label: str) -> dict[str, Any]:
+    with open_raster(source, label) as ds:
         colors = [c.name for c in ds.colorinterp]
         sensor, names = detect_sensor(ds.count, ds.dtypes[0], ds.descriptions, colors)
         fields = {"sensor": sensor, "band_names": names, "shape": (ds.count, ds.height, ds.width), "dtype": ds.dtypes[0]}
@@ -118,17 +157,17 @@ def _raster_metadata(path: Path) -> dict[str, Any]:
     return fields
 
 
-def _raster_pixels(path: Path, shape: tuple[int, int, int], window: tuple[int, int, int, int] | None = None) -> np.ndarray:
+def _raster_pixels(tile: Tile, shape: tuple[int, int, int]) -> np.ndarray:
     from rasterio.enums import Resampling
     from rasterio.errors import RasterioError
     from rasterio.windows import Window
 
-    with open_raster(path) as ds:
+    with open_tile_raster(tile) as ds:
         try:
             masked = ds.read(masked=True, out_dtype="float32", out_shape=shape, resampling=Resampling.average,
-                             window=Window(*window) if window else None)
+                             window=Window(*tile.window) if tile.window else None)
         except (RasterioError, MemoryError) as error:
-            raise TileError(path, f"raster data is corrupt or unreadable ({error or type(error).__name__})") from None
+            raise TileError(tile.path, f"raster data is corrupt or unreadable ({error or type(error).__name__})") from None
     return np.ma.filled(masked, np.nan).astype(np.float32, copy=False)
 
 

@@ -63,8 +63,12 @@ def _band_indices(tile: Tile, view: str, bands: Sequence[str] | None) -> list[in
     if bands:
         return [_band_index(tile, band) for band in bands]
     wanted = VIEW_BANDS[view].get(tile.sensor)
-    if wanted is None and tile.sensor == Sensor.OTHER and view == "true":
-        return [0, 1, 2] if tile.shape[0] >= 3 else [0, 0, 0]
+    if tile.sensor == Sensor.OTHER:  # a raster named by common band names (a stacked STAC item) shows them as RGB does
+        named = VIEW_BANDS[view].get(Sensor.RGB)
+        if named and set(named) <= set(tile.band_names):
+            return [tile.band_names.index(name) for name in named]
+        if view == "true":
+            return [0, 1, 2] if tile.shape[0] >= 3 else [0, 0, 0]
     if wanted is None or not set(wanted) <= set(tile.band_names):
         raise TileError(
             tile.path,

@@ -34,6 +34,8 @@ class Tile:
     time: datetime | None = None
     meta: dict[str, Any] = field(default_factory=dict)  # extra fields from a manifest or dataset
     window: tuple[int, int, int, int] | None = None  # column, row, width, height in the file: a chip read in place
+    band_files: tuple[str, ...] = ()  # one single-band file per band, stacked in band_names order (else all in `path`)
+    nodata: float | None = None  # no-data value for band files that declare none (from the STAC item)
 
     @property
     def height(self) -> int:
@@ -75,7 +77,7 @@ class Tile:
         values["sensor"] = Sensor(values["sensor"])
         values["band_names"] = tuple(values["band_names"])
         values["shape"] = tuple(values["shape"])
-        for key in ("bounds", "center", "window"):
+        for key in ("bounds", "center", "window", "band_files"):
             if values.get(key) is not None:
                 values[key] = tuple(values[key])
         if values.get("time"):

@@ -10,10 +10,10 @@ from typing import Any
 
 from rsq.errors import SourceError
 from rsq.sources.refs import Skipped, TileRef
+from rsq.sources.stac import gdal_path, read_stac
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".tif", ".tiff"}
 MANIFEST_PATH_KEYS = ("path", "image", "href")
-STAC_ASSET_KEYS = ("image", "visual", "data")
 
 
 def list_tiles(spec: str, data: str | Path | None = None) -> list[TileRef]:
@@ -34,7 +34,7 @@ def list_tiles(spec: str, data: str | Path | None = None) -> list[TileRef]:
     if path.is_file() and path.suffix.lower() == ".jsonl":
         return read_manifest(path)
     if path.is_file() and path.suffix.lower() == ".json":
-        return read_stac(path)
+        return read_stac(path, _text(path))
     if path.is_file():
         return [_ref(path, path.parent)]
     matches = sorted(Path(p) for p in glob.glob(spec, recursive=True))
@@ -52,7 +52,7 @@ def list_many(specs: list[str], data: str | Path | None = None) -> tuple[list[Ti
     for spec in specs:
         for ref in list_tiles(spec, data):
             first = refs.setdefault(ref.id, ref)
-            if first is not ref and first.path.resolve() != ref.path.resolve():
+            if first is not ref and _real(first.path) != _real(ref.path):
                 clashes.append(Skipped(ref.id, str(ref.path), f"tile id {ref.id!r} is already taken by {first.path}; give each tile a unique id (a manifest with ids)"))
     if not refs:
         raise SourceError(f"no tiles in {', '.join(specs)}")
@@ -75,25 +75,8 @@ def read_manifest(path: Path) -> list[TileRef]:
         tile_id = record.pop("id", Path(written).as_posix())
         if not isinstance(tile_id, str | int) or isinstance(tile_id, bool) or not str(tile_id).strip():
             raise SourceError(f"{path}:{number}: 'id' must be a string or a number, not {json.dumps(tile_id)}")
-        refs.append(TileRef(str(tile_id), _resolve(path.parent, written), record))
+        refs.append(TileRef(str(tile_id), gdal_path(path.parent, written), record))
     return refs
-
-
-def read_stac(path: Path) -> list[TileRef]:
-    """One tile per STAC Item, from its image asset; item datetime and bbox become metadata."""
-    import pystac
-
-    try:
-        document = json.loads(_text(path))
-    except json.JSONDecodeError as error:
-        raise SourceError(f"{path}: not JSON ({error.msg})") from None
-    if not isinstance(document, dict) or not isinstance(document.get("features"), list):
-        raise SourceError(f"{path}: not a STAC ItemCollection (a FeatureCollection object with a 'features' list)")
-    try:
-        collection = pystac.ItemCollection.from_dict(document)
-    except (ValueError, KeyError, TypeError, AttributeError, pystac.STACError, pystac.STACTypeError) as error:
-        raise SourceError(f"{path}: not a STAC ItemCollection ({error})") from None
-    return [_stac_ref(path, item) for item in collection]
 
 
 def _text(path: Path) -> str:
@@ -103,28 +86,6 @@ def _text(path: Path) -> str:
         raise SourceError(f"{path}: not a UTF-8 text file") from None
     except OSError as error:
         raise SourceError(f"{path}: cannot read ({error.strerror})") from None
-
-
-def _stac_ref(path: Path, item: Any) -> TileRef:
-    asset = _image_asset(item)
-    if asset is None:
-        raise SourceError(f"{path}: item {item.id} has no image asset")
-    meta = {k: v for k, v in item.properties.items() if k != "datetime"}
-    meta["time"] = item.datetime.isoformat() if item.datetime else item.properties.get("start_datetime")
-    if item.bbox:
-        meta["bbox"] = list(item.bbox)
-    return TileRef(item.id, _resolve(path.parent, asset.href), meta)
-
-
-def _image_asset(item: Any) -> Any:
-    assets = item.assets
-    for asset in assets.values():
-        if "data" in (asset.roles or []):
-            return asset
-    for key in STAC_ASSET_KEYS:
-        if key in assets:
-            return assets[key]
-    return next((a for a in assets.values() if Path(a.href).suffix.lower() in IMAGE_SUFFIXES), None)
 
 
 def json_object(path: Path, number: int, line: str) -> dict[str, Any]:
@@ -138,9 +99,8 @@ def json_object(path: Path, number: int, line: str) -> dict[str, Any]:
     return record
 
 
-def _resolve(base: Path, href: str) -> Path:
-    href_path = Path(href.removeprefix("file://")).expanduser()
-    return href_path if href_path.is_absolute() else base / href_path
+def _real(path: str | Path) -> str:
+    return str(path) if str(path).startswith("/vsi") else os.path.realpath(path)
 
 
 def _folder(root: Path) -> list[TileRef]:

@@ -17,9 +17,11 @@ class TileRef:
     """A tile as a source lists it; `meta` may carry time, place, class, split."""
 
     id: str
-    path: Path
+    path: Path | str  # a local path, or a GDAL virtual path to a remote file (/vsicurl/…, /vsis3/…)
     meta: dict[str, Any] = field(default_factory=dict)
     pixels: bool = True  # False: a tile known only by its metadata (captions imported without the image)
+    bands: tuple[tuple[str, str], ...] = ()  # (band name, file) per band when the tile is stacked from band files
+    nodata: float | None = None  # no-data value for band files that declare none
 
 
 @dataclass(frozen=True)
@@ -43,7 +45,7 @@ def open_tiles(refs: Iterable[TileRef], chip: tuple[int, int] | None = None) -> 
             tiles.append(Tile.described(ref.id, ref.meta))
             continue
         try:
-            tile = read_tile(ref.path, ref.id, ref.meta)
+            tile = read_tile(ref.path, ref.id, ref.meta, ref.bands, ref.nodata)
             if not chip:
                 tiles.append(tile)
                 continue
