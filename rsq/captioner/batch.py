@@ -105,9 +105,20 @@ def caption_requests(backend: CaptionBackend, requests: list[CaptionRequest], jo
             attempts[i] += result.attempts
     seconds = (time.perf_counter() - started) / max(len(requests), 1)
     return [
-        _record(job, backend, request, result, captions, error, attempts=tries, seconds=seconds)
+        _record(job, backend.spec, backend.revision, request, result, captions, error, attempts=tries, seconds=seconds)
         for request, result, (captions, error, _), tries in zip(requests, results, outcomes, attempts, strict=True)
     ]
+
+
+def result_record(job: CaptionJob, spec: str, revision: str, request: CaptionRequest, result: CaptionResult) -> CaptionRecord:
+    """The record of one generated output, validated (for engines that generate outside a backend, e.g. Ray's vLLM)."""
+    captions, error, _ = _validate(result)
+    return _record(job, spec, revision, request, result, captions, error, attempts=result.attempts, seconds=0.0)
+
+
+def unreadable_record(job: CaptionJob, spec: str, revision: str, tile: Tile, reason: str) -> CaptionRecord:
+    """The failed record of a tile whose pixels could not be read."""
+    return _unreadable_record(job, spec, revision, tile.id, tile.path, reason, tile)
 
 
 def run_job(
@@ -192,7 +203,7 @@ def caption_prepared(
     requests = [r for _, r in batch if isinstance(r, CaptionRequest)]
     records = caption_requests(backend, requests, job) if requests else []
     unreadable = [(t, e) for t, e in batch if isinstance(e, TileError)]
-    records += [_unreadable_record(job, backend.spec, backend.revision, t.id, t.path, e.reason, t) for t, e in unreadable]
+    records += [unreadable_record(job, backend.spec, backend.revision, t, e.reason) for t, e in unreadable]
     return records
 
 
@@ -219,12 +230,13 @@ def _validate(result: CaptionResult) -> tuple[dict[str, Any] | None, str | None,
         return None, str(error), True
 
 
-def _record(job, backend, request: CaptionRequest, result: CaptionResult, captions, error, attempts: int, seconds: float) -> CaptionRecord:
+def _record(job: CaptionJob, spec: str, revision: str, request: CaptionRequest, result: CaptionResult, captions, error,
+            attempts: int, seconds: float) -> CaptionRecord:
     tile = request.tile
     prompt_hash = request.prompt.hash if request.prompt else sha256_hex(result.raw or "")
     return CaptionRecord(
-        run_id="", tile_id=tile.id, tile_path=tile.path, sensor=tile.sensor.value, model=backend.spec,
-        model_revision=backend.revision, template=job.template.version, prompt_hash=prompt_hash,
+        run_id="", tile_id=tile.id, tile_path=tile.path, sensor=tile.sensor.value, model=spec,
+        model_revision=revision, template=job.template.version, prompt_hash=prompt_hash,
         params=request.params, status=OK if captions is not None else FAILED, raw=result.raw, error=error,
         captions=captions, tile=tile.to_dict(), attempts=attempts, duration_s=round(seconds, 4), created_at=now_iso(),
     )

@@ -40,22 +40,30 @@ class VLLMBackend:
         return [CaptionResult(raw=output.outputs[0].text) for output in outputs]
 
 
-def sampling_params(request: CaptionRequest) -> Any:
-    """vLLM SamplingParams holding the output to the request's JSON schema."""
-    vllm = require("vllm", "vllm")
+def sampling_options(request: CaptionRequest) -> dict[str, Any]:
+    """vLLM sampling parameters as plain values; `structured_outputs` holds the output to the request's JSON schema
+    (the form Ray Data's vLLM stage takes per row, and `StructuredOutputsParams`'s keywords)."""
     params = request.params
-    kwargs: dict[str, Any] = {
+    return {
         "temperature": float(params.get("temperature", 0.0)),
         "top_p": float(params.get("top_p", 1.0)),
         "max_tokens": int(params.get("max_new_tokens", 512)),
         "seed": params.get("seed"),
+        "structured_outputs": {"json": request.schema},
     }
+
+
+def sampling_params(request: CaptionRequest) -> Any:
+    """vLLM SamplingParams holding the output to the request's JSON schema."""
+    vllm = require("vllm", "vllm")
+    kwargs = sampling_options(request)
+    structured = kwargs.pop("structured_outputs")
     try:  # vLLM >= 0.11
         from vllm.sampling_params import StructuredOutputsParams
 
-        kwargs["structured_outputs"] = StructuredOutputsParams(json=request.schema)
+        kwargs["structured_outputs"] = StructuredOutputsParams(**structured)
     except ImportError:  # older releases
         from vllm.sampling_params import GuidedDecodingParams
 
-        kwargs["guided_decoding"] = GuidedDecodingParams(json=request.schema)
+        kwargs["guided_decoding"] = GuidedDecodingParams(**structured)
     return vllm.SamplingParams(**kwargs)
