@@ -9,7 +9,8 @@ from __future__ import annotations
 import functools
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from itertools import islice
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -28,6 +29,7 @@ from rsq.prompts import PromptTemplate, sha256_hex
 from rsq.sources import TileRef, open_tiles
 from rsq.sources.refs import NO_DATA
 
+CHUNK = 50_000  # listed tiles opened at a time: bounds a job's memory (and, on Ray, one dataset's size)
 VIEW_SIDE = 1344  # the longest side of the view a VLM gets (Qwen2-VL: 48 patches of 28 px); larger tiles are read decimated
 
 
@@ -127,27 +129,33 @@ def run_job(
     backend: CaptionBackend,
     job: CaptionJob,
     limit: int | None = None,
-    on_total: Callable[[int], None] | None = None,
+    on_todo: Callable[[int, int], None] | None = None,
     on_progress: Callable[[int], None] | None = None,
 ) -> JobSummary:
-    """Caption every tile (of the first `limit`) not yet captioned with this model and template; resumable."""
-    todo, summary = start_job(refs, store, backend.spec, backend.revision, job, limit)
-    if on_total:
-        on_total(len(todo))
-    prepared = prefetch(lambda tile: prepare_or_error(tile, job, backend.needs_image), todo, job.workers)
-    for batch in batched(prepared, job.batch_size):
-        write_records(store, summary, caption_prepared(backend, batch, job))
-        if on_progress:
-            on_progress(len(batch))
+    """Caption every tile (of the first `limit` listed) not yet captioned with this model and template; resumable.
+    Tiles are opened a chunk at a time, so memory stays flat however long the listing."""
+    summary = begin_run(store, backend.spec, job)
+    for todo in todo_chunks(refs, store, summary, backend.spec, backend.revision, job, limit, on_todo):
+        prepared = prefetch(lambda tile: prepare_or_error(tile, job, backend.needs_image), todo, job.workers)
+        for batch in batched(prepared, job.batch_size):
+            write_records(store, summary, caption_prepared(backend, batch, job))
+            if on_progress:
+                on_progress(len(batch))
     return finish_job(store, summary)
 
 
-def start_job(
-    refs: Iterable[TileRef], store: CaptionStore, spec: str, revision: str, job: CaptionJob, limit: int | None
-) -> tuple[list[Tile], JobSummary]:
-    """Open the tiles, drop those already done, record the run and the unreadable tiles; returns what to do."""
-    summary = begin_run(store, spec, job)
-    return todo_tiles(list(refs)[:limit], store, summary, spec, revision, job), summary
+def todo_chunks(
+    refs: Iterable[TileRef], store: CaptionStore, summary: JobSummary, spec: str, revision: str, job: CaptionJob,
+    limit: int | None = None, on_todo: Callable[[int, int], None] | None = None,
+) -> Iterator[list[Tile]]:
+    """The tiles still to caption, `CHUNK` listed tiles at a time (`todo_tiles` per chunk); `on_todo(listed, todo)`
+    says how many listed tiles (scenes, with --chip) became how many to caption, for a progress bar's total."""
+    for chunk in batched(islice(refs, limit), CHUNK):
+        todo = todo_tiles(chunk, store, summary, spec, revision, job)
+        if on_todo:
+            on_todo(len(chunk), len(todo))
+        if todo:
+            yield todo
 
 
 def begin_run(store: CaptionStore, spec: str, job: CaptionJob) -> JobSummary:

@@ -11,11 +11,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable
-from itertools import islice
 from typing import Any
 
 from rsq.captioner.backends import backend_class, make_backend, parse_spec
-from rsq.captioner.batch import CaptionJob, JobSummary, begin_run, caption_prepared, finish_job, todo_tiles, write_records
+from rsq.captioner.batch import CaptionJob, JobSummary, begin_run, caption_prepared, finish_job, todo_chunks, write_records
 from rsq.captioner.ray_llm import llm_stage, record_row
 from rsq.captioner.ray_rows import prepared_row, render_rows
 from rsq.captioner.records import CaptionRecord
@@ -25,7 +24,6 @@ from rsq.parallel import batched
 from rsq.raycluster import ActorPlan, plan_actors, start_ray
 from rsq.sources import TileRef
 
-CHUNK = 50_000  # tiles per Ray dataset: bounds the driver's memory; the actor pool (and its models) restarts per chunk
 GPU_SCHEMES = ("vllm",)  # backends that need a GPU wherever they run; hf takes one when the cluster has any
 
 
@@ -62,6 +60,7 @@ def run_job_on_ray(
     address: str | None = None,
     actors: int | None = None,
     gpus_per_actor: float | None = None,
+    on_todo: Callable[[int, int], None] | None = None,
     on_progress: Callable[[int], None] | None = None,
 ) -> JobSummary:
     """Like `run_job`, chunk by chunk: CPU tasks render views, `actors` backend actors (GPUs as planned)
@@ -73,10 +72,7 @@ def run_job_on_ray(
     needs_image = bool(getattr(backend_class(scheme), "needs_image", True))  # known without loading a model
     caption_stage = gpu_stage(spec, options, plan, job)
     summary = begin_run(store, spec, job)
-    for chunk in batched(islice(refs, limit), CHUNK):
-        todo = todo_tiles(chunk, store, summary, spec, "", job)
-        if not todo:
-            continue
+    for todo in todo_chunks(refs, store, summary, spec, "", job, limit, on_todo):
         rendered = ray.data.from_items([{"tile": json.dumps(t.to_dict())} for t in todo]).map_batches(
             render_rows, fn_kwargs={"needs_image": needs_image}, batch_size=job.batch_size, num_cpus=1)
         captioned = caption_stage(rendered)

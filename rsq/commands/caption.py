@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
+from itertools import islice
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from rsq.commands.common import DataOption, check_range, progress_bar, warn
 from rsq.errors import RsqError
+
+if TYPE_CHECKING:
+    from rsq.sources import TileRef
 
 
 def caption(
@@ -40,7 +45,7 @@ def caption(
     from rsq.captioner.store import CaptionStore
     from rsq.captioner.schema import MAX_VARIANTS
     from rsq.prompts import load_template
-    from rsq.sources import open_tiles
+    from rsq.sources import Listing, open_tiles
 
     for flag, value, low, high in (("--variants", variants, 1, MAX_VARIANTS), ("--batch-size", batch_size, 1, None), ("--limit", limit, 1, None),
                                    ("--workers", workers, 1, 64), ("--ray-workers", ray_workers, 1, None), ("--ray-gpus-per-actor", ray_gpus_per_actor, 0, 64), ("--temperature", temperature, 0, 2),
@@ -57,9 +62,9 @@ def caption(
     job = CaptionJob(template, variants=variants, params=overrides, batch_size=batch_size, workers=workers,
                      chip=(chip, overlap) if chip else None)
     options = check_options(spec, _parse_backend_options(backend_opt or []))
-    refs, clashes = _tile_refs(sources or [], scheme, spec, data)
+    refs = _tile_refs(sources or [], scheme, spec, data)
     if dry_run:
-        tiles, _ = open_tiles(refs[:1])
+        tiles, _ = open_tiles(islice(refs, 1))
         if not tiles:
             raise RsqError("no readable tile to render a prompt for")
         request = prepare_request(tiles[0], job, needs_image=False)
@@ -67,18 +72,19 @@ def caption(
         return
     if scheme == "annotations":
         options["template"] = template
+    listed = refs.count() if isinstance(refs, Listing) else len(refs)  # a streaming pass that checks every manifest line first
     store = CaptionStore(out)
-    if engine == "ray":
-        from rsq.captioner.ray_engine import run_job_on_ray
+    with progress_bar("captioning", "tiles") as bar:
+        bar.set_total(min(listed, limit or listed))
+        progress = {"on_todo": lambda chunk, todo: bar.add_total(todo - chunk), "on_progress": bar.advance}
+        if engine == "ray":
+            from rsq.captioner.ray_engine import run_job_on_ray
 
-        with progress_bar("captioning", "tiles") as bar:
-            bar.set_total(min(len(refs), limit or len(refs)))
             summary = run_job_on_ray(refs, store, spec, options, job, limit=limit, address=address, actors=ray_workers,
-                                     gpus_per_actor=ray_gpus_per_actor, on_progress=bar.advance)
-    else:
-        backend = make_backend(spec, **options)
-        with progress_bar("captioning", "tiles") as bar:
-            summary = run_job(refs, store, backend, job, limit=limit, on_total=bar.set_total, on_progress=bar.advance)
+                                     gpus_per_actor=ray_gpus_per_actor, **progress)
+        else:
+            summary = run_job(refs, store, make_backend(spec, **options), job, limit=limit, **progress)
+    clashes = refs.skipped if isinstance(refs, Listing) else []
     for clash in clashes:
         warn(f"skipped {clash.path}: {clash.reason}")
     failed = summary.failed + len(clashes)
@@ -88,20 +94,21 @@ def caption(
         raise typer.Exit(1)
 
 
-def _tile_refs(sources: list[str], scheme: str, spec: str, data):
-    """The tiles to caption, and those skipped for a clashing id; with no sources, an annotation file's own records."""
+def _tile_refs(sources: list[str], scheme: str, spec: str, data) -> Iterable[TileRef]:
+    """The tiles to caption, listed lazily (a `Listing`, which keeps the tiles skipped for a clashing id); with no
+    sources, an annotation file's own records."""
     from rsq.captioner.backends import parse_spec
-    from rsq.sources import list_many
+    from rsq.sources import Listing
     from rsq.sources.annotations import annotation_refs
 
     if sources:
-        return list_many(sources, data)
+        return Listing(sources, data)
     if scheme != "annotations":
         raise RsqError("give the tiles to caption (files, folders, globs, manifests, STAC, data:NAME)")
     path = Path(parse_spec(spec)[1]).expanduser()
     if not path.is_file():
         raise RsqError(f"annotation file {path} not found")
-    return annotation_refs(path), []
+    return annotation_refs(path)
 
 
 def _check_template_fits(scheme: str, kind: str) -> None:

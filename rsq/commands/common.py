@@ -56,6 +56,11 @@ class ProgressBar:
     def set_total(self, total: int) -> None:
         self._progress.update(self._task, total=total)
 
+    def add_total(self, change: int) -> None:
+        """Correct the total as the work becomes known (tiles found done, scenes cut into chips)."""
+        task = self._progress.tasks[0]
+        self._progress.update(self._task, total=max((task.total or 0) + change, task.completed))
+
     def advance(self, count: int) -> None:
         self._progress.advance(self._task, count)
         speed = self._progress.tasks[0].speed

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import glob
+import hashlib
 import json
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from rsq.errors import SourceError
 from rsq.sources.refs import Skipped, TileRef
@@ -17,7 +21,14 @@ MANIFEST_PATH_KEYS = ("path", "image", "href")
 
 
 def list_tiles(spec: str, data: str | Path | None = None) -> list[TileRef]:
-    """Tiles named by `spec`: `data:NAME[:SPLIT]`, a folder, a .jsonl manifest, a STAC .json, a file or a glob.
+    """The tiles `spec` names, as a list (see `iter_tiles`)."""
+    return list(iter_tiles(spec, data))
+
+
+def iter_tiles(spec: str, data: str | Path | None = None) -> Iterator[TileRef]:
+    """Tiles named by `spec`, listed lazily: `data:NAME[:SPLIT]`, a folder (walked in name order), a .jsonl manifest
+    (read line by line), a STAC .json, a file or a glob. What kind of source it is, and whether it exists, is
+    checked now; a malformed manifest line raises when it is reached.
 
     A tile's id is unique within its source: the path relative to the folder (or to the glob's fixed
     part), the manifest's `id` or else its path as written, the STAC item id; named datasets keep their
@@ -27,56 +38,119 @@ def list_tiles(spec: str, data: str | Path | None = None) -> list[TileRef]:
         from rsq.sources.datasets import dataset_tiles
 
         name, _, split = spec.removeprefix("data:").partition(":")
-        return dataset_tiles(name, split or None, data)
+        return iter(dataset_tiles(name, split or None, data))
     path = Path(spec).expanduser()
     if path.is_dir():
         return _folder(path)
     if path.is_file() and path.suffix.lower() == ".jsonl":
-        return read_manifest(path)
+        return iter_manifest(path)
     if path.is_file() and path.suffix.lower() == ".json":
-        return read_stac(path, _text(path))
+        return iter(read_stac(path, _text(path)))
     if path.is_file():
-        return [_ref(path, path.parent)]
+        return iter([_ref(path, path.parent)])
     matches = sorted(Path(p) for p in glob.glob(spec, recursive=True))
     if not matches:
         raise SourceError(f"{spec}: no such file, folder, manifest or glob match")
     base = _fixed_part(spec)
-    return [_ref(p, base) for p in matches if p.is_file()]
+    return (_ref(p, base) for p in matches if p.is_file())
+
+
+class Listing:
+    """The tiles of several sources, in order, listed lazily (memory does not grow with the archive but for 16 bytes
+    a tile of id hashes): a tile listed twice counts once, and a second tile claiming an id already taken is
+    skipped, its reason kept in `skipped`."""
+
+    def __init__(self, specs: list[str], data: str | Path | None = None) -> None:
+        self.specs, self.data = specs, data
+        for spec in specs:
+            iter_tiles(spec, data)  # every source checked before any is listed
+        self.skipped: list[Skipped] = []
+
+    def __iter__(self) -> Iterator[TileRef]:
+        self.skipped = []
+        ids, pairs, listed = HashSet(), HashSet(), 0
+        for spec in self.specs:
+            for ref in iter_tiles(spec, self.data):
+                if not pairs.add(f"{ref.id}\0{_absolute(ref.path)}"):
+                    continue  # the same file listed again
+                if ids.add(ref.id):
+                    listed += 1
+                    yield ref
+                else:
+                    self.skipped.append(Skipped(ref.id, str(ref.path), f"tile id {ref.id!r} is already taken by another file; give each tile a unique id (a manifest with ids)"))
+        if not listed:
+            raise SourceError(f"no tiles in {', '.join(self.specs)}")
+
+    def count(self) -> int:
+        """How many tiles the sources list, by one streaming pass that also checks every manifest line."""
+        return sum(1 for _ in self)
 
 
 def list_many(specs: list[str], data: str | Path | None = None) -> tuple[list[TileRef], list[Skipped]]:
-    """`list_tiles` over several specs, in order; a tile listed twice counts once, and a second tile
-    claiming an id already taken is skipped, with the reason."""
-    refs: dict[str, TileRef] = {}
-    clashes: list[Skipped] = []
-    for spec in specs:
-        for ref in list_tiles(spec, data):
-            first = refs.setdefault(ref.id, ref)
-            if first is not ref and _real(first.path) != _real(ref.path):
-                clashes.append(Skipped(ref.id, str(ref.path), f"tile id {ref.id!r} is already taken by {first.path}; give each tile a unique id (a manifest with ids)"))
-    if not refs:
-        raise SourceError(f"no tiles in {', '.join(specs)}")
-    return list(refs.values()), clashes
+    """Every tile of `specs` (a `Listing`) as a list, and the tiles skipped for a clashing id."""
+    listing = Listing(specs, data)
+    return list(listing), listing.skipped
+
+
+class HashSet:
+    """A set of strings kept as sorted 64-bit hashes (8 bytes each) plus a small set of recent ones: membership for
+    tens of millions of ids without holding them; a false match has odds below 1e-5 at 10 million strings."""
+
+    RECENT = 32_768
+
+    def __init__(self) -> None:
+        self._sorted = np.zeros(0, dtype=np.uint64)
+        self._recent: set[int] = set()
+
+    def add(self, text: str) -> bool:
+        """Add `text`; False when it was already there."""
+        key = int.from_bytes(hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=8).digest(), "little")
+        if key in self._recent or self._in_sorted(key):
+            return False
+        self._recent.add(key)
+        if len(self._recent) >= self.RECENT:  # merge the recent keys in: one linear copy of the sorted array
+            recent = np.sort(np.fromiter(self._recent, dtype=np.uint64, count=len(self._recent)))
+            self._sorted = np.insert(self._sorted, np.searchsorted(self._sorted, recent), recent)
+            self._recent.clear()
+        return True
+
+    def _in_sorted(self, key: int) -> bool:
+        at = int(np.searchsorted(self._sorted, np.uint64(key)))
+        return at < len(self._sorted) and int(self._sorted[at]) == key
+
+
+def iter_manifest(path: Path) -> Iterator[TileRef]:
+    """One tile per JSON line with a `path` (or `image`/`href`), optional `id`, other fields as metadata; lazily."""
+    try:
+        handle = path.open(encoding="utf-8")
+    except OSError as error:
+        raise SourceError(f"{path}: cannot read ({error.strerror})") from None
+    with handle:
+        try:
+            for number, line in enumerate(handle, start=1):
+                if line.strip():
+                    yield _manifest_ref(path, number, line)
+        except UnicodeDecodeError:
+            raise SourceError(f"{path}: not a UTF-8 text file") from None
 
 
 def read_manifest(path: Path) -> list[TileRef]:
-    """One tile per JSON line with a `path` (or `image`/`href`), optional `id`, other fields as metadata."""
-    refs = []
-    for number, line in enumerate(_text(path).splitlines(), start=1):
-        if not line.strip():
-            continue
-        record = json_object(path, number, line)
-        key = next((k for k in MANIFEST_PATH_KEYS if k in record), None)
-        if key is None:
-            raise SourceError(f"{path}:{number}: no 'path' field")
-        written = record.pop(key)
-        if not isinstance(written, str) or not written.strip():
-            raise SourceError(f"{path}:{number}: '{key}' must be a file path, not {json.dumps(written)}")
-        tile_id = record.pop("id", Path(written).as_posix())
-        if not isinstance(tile_id, str | int) or isinstance(tile_id, bool) or not str(tile_id).strip():
-            raise SourceError(f"{path}:{number}: 'id' must be a string or a number, not {json.dumps(tile_id)}")
-        refs.append(TileRef(str(tile_id), gdal_path(path.parent, written), record))
-    return refs
+    """Every tile of a JSONL manifest (`iter_manifest`)."""
+    return list(iter_manifest(path))
+
+
+def _manifest_ref(path: Path, number: int, line: str) -> TileRef:
+    record = json_object(path, number, line)
+    key = next((k for k in MANIFEST_PATH_KEYS if k in record), None)
+    if key is None:
+        raise SourceError(f"{path}:{number}: no 'path' field")
+    written = record.pop(key)
+    if not isinstance(written, str) or not written.strip():
+        raise SourceError(f"{path}:{number}: '{key}' must be a file path, not {json.dumps(written)}")
+    tile_id = record.pop("id", Path(written).as_posix())
+    if not isinstance(tile_id, str | int) or isinstance(tile_id, bool) or not str(tile_id).strip():
+        raise SourceError(f"{path}:{number}: 'id' must be a string or a number, not {json.dumps(tile_id)}")
+    return TileRef(str(tile_id), gdal_path(path.parent, written), record)
 
 
 def _text(path: Path) -> str:
@@ -99,13 +173,14 @@ def json_object(path: Path, number: int, line: str) -> dict[str, Any]:
     return record
 
 
-def _real(path: str | Path) -> str:
-    return str(path) if str(path).startswith("/vsi") else os.path.realpath(path)
+def _absolute(path: str | Path) -> str:
+    return str(path) if str(path).startswith("/vsi") else os.path.abspath(path)
 
 
-def _folder(root: Path) -> list[TileRef]:
-    """Every image file below `root`, in path order; folders reached twice (a link loop) are walked once."""
-    refs, seen = [], set()
+def _folder(root: Path) -> Iterator[TileRef]:
+    """Every image file below `root`, lazily: each folder's files in name order, then its subfolders in name order;
+    folders reached twice (a link loop) are walked once."""
+    seen, found = set(), False
     for folder, subfolders, files in os.walk(root, followlinks=True):
         real = os.path.realpath(folder)
         if real in seen:
@@ -113,10 +188,12 @@ def _folder(root: Path) -> list[TileRef]:
             continue
         seen.add(real)
         subfolders.sort()
-        refs += [_ref(Path(folder) / name, root) for name in files if Path(name).suffix.lower() in IMAGE_SUFFIXES]
-    if not refs:
+        for name in sorted(files):
+            if Path(name).suffix.lower() in IMAGE_SUFFIXES:
+                found = True
+                yield _ref(Path(folder) / name, root)
+    if not found:
         raise SourceError(f"{root}: no image files ({', '.join(sorted(IMAGE_SUFFIXES))}) in this folder or below")
-    return sorted(refs, key=lambda ref: ref.id)
 
 
 def _ref(path: Path, root: Path) -> TileRef:
