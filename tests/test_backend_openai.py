@@ -30,7 +30,7 @@ def test_sends_images_schema_and_params_concurrently(monkeypatch):
     assert body["response_format"]["type"] == "json_schema"
     assert body["response_format"]["json_schema"]["schema"] == output_schema("brief")
     image, text = body["messages"][0]["content"]
-    assert image["image_url"]["url"].startswith("data:image/png;base64,")
+    assert image["image_url"]["url"].startswith("data:image/jpeg;base64,")
     assert text["text"].startswith("describe")
 
 

@@ -57,7 +57,7 @@ def test_engine_and_requests(fake_vllm):
     conversations, params = fake_vllm["chat"]
     assert len(conversations) == 2
     image, text = conversations[0][0]["content"]
-    assert image["image_url"]["url"].startswith("data:image/png;base64,") and text["text"] == "describe"
+    assert image["image_url"]["url"].startswith("data:image/jpeg;base64,") and text["text"] == "describe"
     assert params.kwargs["temperature"] == 0.5 and params.kwargs["max_tokens"] == 64
     assert params.kwargs["structured_outputs"].kwargs == {"json": output_schema("brief")}
 

@@ -73,7 +73,7 @@ def test_chat_rows_carry_the_view_the_prompt_and_the_schema(rendered, job):
     image_part, text_part = chat["messages"][0]["content"]
     view = np.asarray(Image.open(io.BytesIO(base64.b64decode(image_part["image_url"]["url"].split(",", 1)[1]))))
     expected = prepare_request(tiles[0], job, needs_image=True)
-    assert view.shape == expected.image.shape and np.array_equal(view, expected.image)
+    assert view.shape == expected.image.shape and np.abs(view.astype(float) - expected.image).mean() < 2.0  # JPEG, quality 95
     assert text_part["text"] == expected.prompt.text
     assert chat["sampling_params"]["structured_outputs"] == {"json": job.schema}
     assert chat["sampling_params"]["max_tokens"] == 300 and chat["sampling_params"]["temperature"] == job.generation_params["temperature"]

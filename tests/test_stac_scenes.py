@@ -163,3 +163,16 @@ def test_scenes_chipped_captioned_on_ray_with_fake_gpus_and_indexed(stac_scenes,
     assert [h.id for h in s2] == ["S2B_30SXH_20190918_0_L2A@r0c0"]
     sar = search.search(SearchQuery("water", k=50, filters=parse_filters(before="2019-09-17", after="2019-09-17")))
     assert [h.id for h in sar] == ["S1A_IW_GRDH_20190917@r0c0"]
+
+
+def test_views_read_only_their_bands_and_render_the_same(stac_scenes, data_dir, s1_path, s2_path):
+    """The caption view reads the three bands it shows (three of a Sentinel-2 item's twelve files), and the picture
+    is the one a full read renders."""
+    from rsq.captioner.batch import render_view
+    from rsq.imagery import read_tile
+
+    scenes, _ = open_tiles(list_tiles(str(stac_scenes)), (512, 0))
+    singles = [read_tile(p) for p in (s1_path, s2_path, data_dir / "rasters" / "rgbn.tif", data_dir / "ucm-captions" / "images" / "7.jpg")]
+    for tile in [*scenes[:3], *singles]:
+        view, picture = render_view(tile, needs_image=True)
+        assert np.array_equal(picture, render_rgb(tile, read_pixels(tile), view)), tile.id

@@ -11,7 +11,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from itertools import islice
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -24,7 +24,7 @@ from rsq.captioner.store import CaptionStore, now_iso
 from rsq.errors import TileError
 from rsq.parallel import batched, prefetch
 from rsq.imagery import Tile, read_pixels, render_rgb
-from rsq.imagery.render import resolve_view
+from rsq.imagery.render import resolve_view, view_bands
 from rsq.prompts import PromptTemplate, sha256_hex
 from rsq.sources import TileRef, open_tiles
 from rsq.sources.refs import NO_DATA
@@ -85,7 +85,11 @@ def prepare_request(tile: Tile, job: CaptionJob, needs_image: bool) -> CaptionRe
 def render_view(tile: Tile, needs_image: bool) -> tuple[str, np.ndarray | None]:
     """The view a VLM gets (CPU work: reading and rendering); raises TileError for unreadable pixels."""
     view = resolve_view(tile, "auto")
-    return view, render_rgb(tile, read_pixels(tile, max_side=VIEW_SIDE), view) if needs_image else None
+    if not needs_image:
+        return view, None
+    bands = view_bands(tile, view)  # only the view's bands are read: 3 of a Sentinel-2 tile's 12 files
+    part = replace(tile, band_names=tuple(tile.band_names[i] for i in bands), shape=(len(bands), *tile.shape[1:]))
+    return view, render_rgb(part, read_pixels(tile, max_side=VIEW_SIDE, bands=bands), view)
 
 
 def build_request(tile: Tile, job: CaptionJob, view: str, image: np.ndarray | None) -> CaptionRequest:
@@ -167,7 +171,7 @@ def begin_run(store: CaptionStore, spec: str, job: CaptionJob) -> JobSummary:
 
 def todo_tiles(refs: list[TileRef], store: CaptionStore, summary: JobSummary, spec: str, revision: str, job: CaptionJob) -> list[Tile]:
     """The tiles of `refs` still to caption: opened, without those already done; unreadable ones are recorded as failed."""
-    tiles, skipped = open_tiles(refs, job.chip)
+    tiles, skipped = open_tiles(refs, job.chip, job.workers)
     unreadable = [s for s in skipped if s.reason != NO_DATA]
     summary.no_data += len(skipped) - len(unreadable)
     done = store.done_among([t.id for t in tiles] + [u.id for u in unreadable], spec, job.template.version)

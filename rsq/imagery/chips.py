@@ -36,7 +36,7 @@ def chip_tiles(scene: Tile, size: int, overlap: int = 0) -> tuple[list[Tile], li
             for col in chip_offsets(scene.width, size, overlap):
                 width, height = min(size, scene.width - col), min(size, scene.height - row)
                 window, chip_id = Window(col, row, width, height), f"{scene.id}@r{row}c{col}"
-                if not ds.read_masks(window=window).any():  # the dataset's validity mask: nodata everywhere
+                if not ds.read_masks(1, window=window).any():  # the first band's validity mask: no data anywhere
                     empty.append(chip_id)
                     continue
                 place = georeference_box(ds, *bounds(window, ds.transform))

@@ -59,24 +59,27 @@ def raster_source(tile: Tile) -> str:
     return stacked_vrt(tile.band_files, tile.band_names, tile.nodata) if tile.band_files else tile.path
 
 
-def read_pixels(tile: Tile, max_side: int | None = None) -> np.ndarray:
+def read_pixels(tile: Tile, max_side: int | None = None, bands: Sequence[int] | None = None) -> np.ndarray:
     """The tile's pixels as float32 (bands, height, width), NaN where there is no data.
 
     With `max_side`, a larger tile is read decimated so that its longer side fits (GDAL uses the file's
-    overviews when it has them; JPEGs decode at a reduced scale). What would still need more than
+    overviews when it has them; JPEGs decode at a reduced scale). With `bands` (0-based), only those bands
+    are read, in that order (a stacked tile then opens only their files). What would still need more than
     MAX_VALUES values is refused with a TileError rather than exhausting memory.
     """
     path = tile.path
     height, width = _read_shape(tile, max_side)
-    if tile.shape[0] * height * width > MAX_VALUES:
+    count = tile.shape[0] if bands is None else len(bands)
+    if count * height * width > MAX_VALUES:
         advice = "read it decimated (a size, e.g. --size 1024)" if max_side is None else "cut it into chips (rsq tiles chip)"
-        raise TileError(path, f"{tile.width} x {tile.height} px in {tile.shape[0]} band(s) is too large to read whole; {advice}")
+        raise TileError(path, f"{tile.width} x {tile.height} px in {count} band(s) is too large to read whole; {advice}")
     if not tile.band_files and Path(path).suffix.lower() in PIL_SUFFIXES:
         pixels = _pil_pixels(Path(path), tile.sensor, (width, height))
+        pixels = pixels if bands is None else pixels[list(bands)]
     else:
-        pixels = _raster_pixels(tile, (tile.shape[0], height, width))
-    if pixels.shape[0] != tile.shape[0]:
-        raise TileError(path, f"has {pixels.shape[0]} bands, expected {tile.shape[0]}")
+        pixels = _raster_pixels(tile, (count, height, width), bands)
+    if pixels.shape[0] != count:
+        raise TileError(path, f"has {pixels.shape[0]} bands, expected {count}")
     pixels[~np.isfinite(pixels)] = np.nan
     return pixels
 
@@ -157,15 +160,15 @@ def _raster_metadata(source: str, label: str) -> dict[str, Any]:
     return fields
 
 
-def _raster_pixels(tile: Tile, shape: tuple[int, int, int]) -> np.ndarray:
+def _raster_pixels(tile: Tile, shape: tuple[int, int, int], bands: Sequence[int] | None = None) -> np.ndarray:
     from rasterio.enums import Resampling
     from rasterio.errors import RasterioError
     from rasterio.windows import Window
 
     with open_tile_raster(tile) as ds:
         try:
-            masked = ds.read(masked=True, out_dtype="float32", out_shape=shape, resampling=Resampling.average,
-                             window=Window(*tile.window) if tile.window else None)
+            masked = ds.read(indexes=None if bands is None else [b + 1 for b in bands], masked=True, out_dtype="float32",
+                             out_shape=shape, resampling=Resampling.average, window=Window(*tile.window) if tile.window else None)
         except (RasterioError, MemoryError) as error:
             raise TileError(tile.path, f"raster data is corrupt or unreadable ({error or type(error).__name__})") from None
     return np.ma.filled(masked, np.nan).astype(np.float32, copy=False)

@@ -48,14 +48,19 @@ def resolve_view(tile: Tile, view: str) -> str:
     return view
 
 
-def thumbnail(rgb: np.ndarray, max_size: int = 256, fmt: str = "png") -> bytes:
+def view_bands(tile: Tile, view: str) -> list[int]:
+    """The bands (0-based, ascending) a view of `tile` reads: what to read when nothing else is wanted."""
+    return sorted(set(_band_indices(tile, resolve_view(tile, view), None)))
+
+
+def thumbnail(rgb: np.ndarray, max_size: int = 256, fmt: str = "png", quality: int = 90) -> bytes:
     """PNG or JPEG bytes of an RGB view, shrunk to fit `max_size` on its longer side."""
     from PIL import Image
 
     image = Image.fromarray(rgb)
     image.thumbnail((max_size, max_size), Image.Resampling.LANCZOS)
     buffer = io.BytesIO()
-    image.save(buffer, format="JPEG" if fmt.lower() in ("jpg", "jpeg") else "PNG", quality=90)
+    image.save(buffer, format="JPEG" if fmt.lower() in ("jpg", "jpeg") else "PNG", quality=quality)
     return buffer.getvalue()
 
 

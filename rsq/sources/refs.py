@@ -10,6 +10,7 @@ from typing import Any
 from rsq.errors import TileError
 from rsq.imagery import Tile, read_tile
 from rsq.imagery.chips import chip_tiles
+from rsq.parallel import prefetch
 
 
 @dataclass(frozen=True)
@@ -36,22 +37,24 @@ class Skipped:
 NO_DATA = "all no-data"  # the reason of a skipped chip without a valid pixel (counted, not a failure)
 
 
-def open_tiles(refs: Iterable[TileRef], chip: tuple[int, int] | None = None) -> tuple[list[Tile], list[Skipped]]:
-    """Read each ref's metadata (with `chip` = (size, overlap), a scene becomes its windows); unreadable tiles
-    are skipped and recorded, never raised."""
+def open_tiles(refs: Iterable[TileRef], chip: tuple[int, int] | None = None, workers: int = 1) -> tuple[list[Tile], list[Skipped]]:
+    """Read each ref's metadata (with `chip` = (size, overlap), a scene becomes its windows), `workers` refs at a
+    time (GDAL waits on disks and networks without the GIL); unreadable tiles are skipped and recorded, never raised."""
     tiles, skipped = [], []
-    for ref in refs:
-        if not ref.pixels:
-            tiles.append(Tile.described(ref.id, ref.meta))
-            continue
-        try:
-            tile = read_tile(ref.path, ref.id, ref.meta, ref.bands, ref.nodata)
-            if not chip:
-                tiles.append(tile)
-                continue
-            windows, empty = chip_tiles(tile, *chip)
-            tiles += windows
-            skipped += [Skipped(chip_id, str(ref.path), NO_DATA) for chip_id in empty]
-        except TileError as error:
-            skipped.append(Skipped(ref.id, error.path, error.reason))
+    for _, (opened, missed) in prefetch(lambda ref: _open(ref, chip), refs, workers):
+        tiles += opened
+        skipped += missed
     return tiles, skipped
+
+
+def _open(ref: TileRef, chip: tuple[int, int] | None) -> tuple[list[Tile], list[Skipped]]:
+    if not ref.pixels:
+        return [Tile.described(ref.id, ref.meta)], []
+    try:
+        tile = read_tile(ref.path, ref.id, ref.meta, ref.bands, ref.nodata)
+        if not chip:
+            return [tile], []
+        windows, empty = chip_tiles(tile, *chip)
+        return windows, [Skipped(chip_id, str(ref.path), NO_DATA) for chip_id in empty]
+    except TileError as error:
+        return [], [Skipped(ref.id, error.path, error.reason)]

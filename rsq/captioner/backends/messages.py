@@ -12,9 +12,10 @@ from rsq.imagery import thumbnail
 
 
 def image_data_url(image: np.ndarray, max_size: int = 1024) -> str:
-    """A base64 PNG data URL of an RGB view."""
-    encoded = base64.b64encode(thumbnail(image, max_size=max_size, fmt="png")).decode("ascii")
-    return f"data:image/png;base64,{encoded}"
+    """A base64 JPEG (quality 95) data URL of an RGB view: visually lossless, and 40x faster to encode and 3x
+    smaller on the wire than PNG for 512 px chips (bench/scene_preparation.py)."""
+    encoded = base64.b64encode(thumbnail(image, max_size=max_size, fmt="jpeg", quality=95)).decode("ascii")
+    return f"data:image/jpeg;base64,{encoded}"
 
 
 def chat_messages(request: CaptionRequest, inline_image: bool) -> list[dict[str, Any]]:
