@@ -4,7 +4,8 @@ a GPU sees it, on one core (one process, one thread), measured on real scenes fr
 Scenes: the STAC ItemCollection of tests/stac_scenes.py (a Sentinel-2 L2A item of 12 band files at 10/20/60 m,
 a Sentinel-1 VV/VH item, a Landsat item of three band files), plus UCM JPEG tiles as the plain-RGB peer.
 Stages timed per chip: open + cut (listing the scene's windows and their validity masks, per chip), read +
-render (the windowed read of every band and the RGB view), and encode (the JPEG data URL the vLLM path sends).
+render (the windowed read of the view's bands and the RGB view), and encode (the JPEG data URL the vLLM path
+sends); the peer is what vLLM's own CPU preprocessing then costs per view (JPEG decode + Qwen2-VL processor).
 Run: .venv/bin/python bench/scene_preparation.py [--repeats 5] [--out bench/results/scene-preparation.json]
 """
 
@@ -48,6 +49,28 @@ def per_chip(refs, chip, repeats: int) -> dict[str, float]:
     return best
 
 
+def vlm_side_ms(repeats: int) -> float:
+    """Per 512 px view, what Ray's vLLM stages then do on a CPU before the GPU: decode the JPEG data URL and run
+    the Qwen2-VL image processor (transformers; 36 x 36 patches of 14 px -> 324 visual tokens)."""
+    import base64
+    import io
+
+    import numpy as np
+    import torch
+    from PIL import Image
+    from transformers import Qwen2VLImageProcessor
+
+    torch.set_num_threads(1)
+    url = image_data_url(np.random.default_rng(0).integers(0, 255, (512, 512, 3), dtype=np.uint8))
+    processor, times = Qwen2VLImageProcessor(), []
+    for _ in range(repeats * 10):
+        started = time.perf_counter()
+        image = Image.open(io.BytesIO(base64.b64decode(url.split(",", 1)[1]))).convert("RGB")
+        processor(images=[image], return_tensors="pt")
+        times.append(time.perf_counter() - started)
+    return min(times) * 1e3
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--repeats", type=int, default=5)
@@ -68,8 +91,10 @@ def main() -> None:
     print(f"one core, best of {args.repeats}: ms per chip (open+cut / read+render / JPEG data URL) -> chips/s per core")
     for name, row in results.items():
         print(f"{name:55s} {row['open_ms']:6.2f} {row['read_render_ms']:7.2f} {row['encode_ms']:7.2f} -> {row['chips_per_s_per_core']:7.1f}")
+    vlm = vlm_side_ms(args.repeats)
+    print(f"{'peer: JPEG decode + Qwen2-VL image processor (vLLM side)':55s} {vlm:22.2f} -> {1e3 / vlm:7.1f}")
     if args.out:
-        args.out.write_text(json.dumps(results, indent=1))
+        args.out.write_text(json.dumps({**results, "vlm_side_ms": vlm}, indent=1))
 
 
 if __name__ == "__main__":
