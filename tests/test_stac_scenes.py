@@ -176,3 +176,35 @@ def test_views_read_only_their_bands_and_render_the_same(stac_scenes, data_dir, 
     for tile in [*scenes[:3], *singles]:
         view, picture = render_view(tile, needs_image=True)
         assert np.array_equal(picture, render_rgb(tile, read_pixels(tile), view)), tile.id
+
+
+def test_broken_band_assets_skip_their_scene_alone(stac_scenes, data_dir, tmp_path):
+    """A missing band file, a multiband file posing as a band, band files in two coordinate systems: each scene
+    is skipped with one line naming why; the good scene is captioned; the exit code says one failed each."""
+    items = json.loads(stac_scenes.read_text())["features"]
+    sar = next(f for f in items if f["id"].startswith("S1A"))
+    broken = []
+    for name, vh in (("missing", "nowhere_vh.tif"), ("multiband", str(data_dir / "rasters" / "rgbn.tif")),
+                     ("two-crs", str(data_dir / "rasters" / f"{LANDSAT}_B2.TIF"))):
+        item = json.loads(json.dumps(sar))
+        item["id"] = f"S1A_{name}"
+        item["assets"]["vv"]["href"] = str(stac_scenes.parent / item["assets"]["vv"]["href"])
+        item["assets"]["vh"]["href"] = vh
+        broken.append(item)
+    good = {**json.loads(json.dumps(sar)), "id": "S1A_good"}
+    for asset in good["assets"].values():
+        asset["href"] = str(stac_scenes.parent / asset["href"])
+    path = tmp_path / "items.json"
+    path.write_text(json.dumps({"type": "FeatureCollection", "features": [*broken, good]}))
+    result = runner.invoke(app, ["caption", str(path), "--model", f"annotations:{_labels(tmp_path)}", "--prompt", "labels", "--out", str(tmp_path / "run")])
+    assert result.exit_code == 1, result.output
+    assert "1 ok, 3 failed" in result.stderr and "Traceback" not in result.output
+    reasons = {r.tile_id: r.error for r in CaptionStore(tmp_path / "run").records() if r.status == "failed"}
+    assert "file not found" in reasons["S1A_missing"]
+    assert "has 4 bands" in reasons["S1A_multiband"] and "different coordinate systems" in reasons["S1A_two-crs"]
+
+
+def _labels(folder):
+    labels = folder / "labels.csv"
+    labels.write_text("image,labels\n" + "".join(f"S1A_{n},water\n" for n in ("missing", "multiband", "two-crs", "good")))
+    return labels
