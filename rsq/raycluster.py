@@ -3,6 +3,7 @@ and how many GPUs each asks for."""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,7 +27,11 @@ def start_ray(address: str | None) -> Any:
         import ray
     except ImportError:
         raise RsqError("this needs ray: install rsq[ray] (pip install 'rsq[ray]')") from None
-    ray.init(address=address, ignore_reinit_error=True, include_dashboard=False, log_to_driver=False)
+    ray.init(address=address, ignore_reinit_error=True, include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING)
+    import ray.data
+
+    ray.data.DataContext.get_current().enable_progress_bars = False  # rsq's own bar counts records as they are written
+    logging.getLogger("ray.data").setLevel(logging.WARNING)
     return ray
 
 
