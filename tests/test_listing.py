@@ -82,3 +82,42 @@ def test_a_bad_manifest_line_stops_the_job_before_any_caption(tmp_path, ucm_tile
     result = CliRunner().invoke(app, ["caption", str(path), "--model", "closp:nowhere", "--out", str(tmp_path / "run")])
     assert result.exit_code == 2 and "m.jsonl:40:" in result.output and "Traceback" not in result.output
     assert not (tmp_path / "run").exists() or list(CaptionStore(tmp_path / "run").records()) == []
+
+
+def test_chunks_count_opened_tiles_not_listed_scenes(stac_scenes, monkeypatch):
+    """A scene cut into 60 chips fills a chunk by itself: chunks hold CHUNK tiles plus at most one scene's chips."""
+    from rsq.captioner.batch import opened_chunks
+
+    monkeypatch.setattr(batch, "CHUNK", 8)
+    job = CaptionJob(load_template("structured"), chip=(256, 0))
+    chunks = [(listed, len(tiles), len(skipped)) for listed, tiles, skipped in opened_chunks(list_tiles(str(stac_scenes)), job)]
+    assert chunks == [(2, 8, 0), (1, 60, 4)]  # S2 (4 chips) + S1 (4 chips); Landsat (60 chips, 4 empty windows)
+
+
+def test_run_ahead_overlaps_keeps_order_and_hands_errors_over():
+    import threading
+
+    from rsq.parallel import run_ahead
+
+    produced = []
+    second_ready = threading.Event()
+
+    def items():
+        for i in range(4):
+            produced.append(i)
+            if i == 1:
+                second_ready.set()
+            yield i
+        raise SourceError("line 5: broken")
+
+    stream = run_ahead(items())
+    assert next(stream) == 0
+    assert second_ready.wait(5)  # the next item was produced while the consumer held the first
+    rest = []
+    with pytest.raises(SourceError, match="line 5"):
+        for item in stream:
+            rest.append(item)
+    assert rest == [1, 2, 3]
+    stopped = run_ahead(iter(range(1_000_000)), depth=2)
+    assert next(stopped) == 0
+    stopped.close()  # the producer stops instead of filling memory

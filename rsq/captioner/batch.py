@@ -22,11 +22,12 @@ from rsq.captioner.records import FAILED, OK, CaptionRecord, CaptionRequest, Cap
 from rsq.captioner.schema import CaptionParseError, output_schema, parse_captions
 from rsq.captioner.store import CaptionStore, now_iso
 from rsq.errors import TileError
-from rsq.parallel import batched, prefetch
+from rsq.parallel import batched, prefetch, run_ahead
 from rsq.imagery import Tile, read_pixels, render_rgb
 from rsq.imagery.render import resolve_view, view_bands
 from rsq.prompts import PromptTemplate, sha256_hex
-from rsq.sources import TileRef, open_tiles
+from rsq.sources import Skipped, TileRef
+from rsq.sources.refs import open_ref
 from rsq.sources.refs import NO_DATA
 
 CHUNK = 50_000  # listed tiles opened at a time: bounds a job's memory (and, on Ray, one dataset's size)
@@ -152,14 +153,30 @@ def todo_chunks(
     refs: Iterable[TileRef], store: CaptionStore, summary: JobSummary, spec: str, revision: str, job: CaptionJob,
     limit: int | None = None, on_todo: Callable[[int, int], None] | None = None,
 ) -> Iterator[list[Tile]]:
-    """The tiles still to caption, `CHUNK` listed tiles at a time (`todo_tiles` per chunk); `on_todo(listed, todo)`
-    says how many listed tiles (scenes, with --chip) became how many to caption, for a progress bar's total."""
-    for chunk in batched(islice(refs, limit), CHUNK):
-        todo = todo_tiles(chunk, store, summary, spec, revision, job)
+    """The tiles still to caption, about `CHUNK` opened tiles at a time, however many chips a scene makes. The next
+    chunk is opened in the background while this one is captioned; the store is asked here (`todo_among`).
+    `on_todo(listed, todo)` says how many listed tiles became how many to caption, for a progress bar's total."""
+    for listed, tiles, skipped in run_ahead(opened_chunks(islice(refs, limit), job)):
+        todo = todo_among(tiles, skipped, store, summary, spec, revision, job)
         if on_todo:
-            on_todo(len(chunk), len(todo))
+            on_todo(listed, len(todo))
         if todo:
             yield todo
+
+
+def opened_chunks(refs: Iterable[TileRef], job: CaptionJob) -> Iterator[tuple[int, list[Tile], list[Skipped]]]:
+    """(refs listed, tiles, skipped) per chunk of at least `CHUNK` tiles (the last may be smaller); refs are opened
+    on `job.workers` threads, scenes cut into `job.chip` windows."""
+    listed, tiles, skipped = 0, [], []
+    for _, (opened, missed) in prefetch(lambda ref: open_ref(ref, job.chip), refs, job.workers):
+        listed += 1
+        tiles += opened
+        skipped += missed
+        if len(tiles) >= CHUNK:
+            yield listed, tiles, skipped
+            listed, tiles, skipped = 0, [], []
+    if listed:
+        yield listed, tiles, skipped
 
 
 def begin_run(store: CaptionStore, spec: str, job: CaptionJob) -> JobSummary:
@@ -169,9 +186,9 @@ def begin_run(store: CaptionStore, spec: str, job: CaptionJob) -> JobSummary:
     return summary
 
 
-def todo_tiles(refs: list[TileRef], store: CaptionStore, summary: JobSummary, spec: str, revision: str, job: CaptionJob) -> list[Tile]:
-    """The tiles of `refs` still to caption: opened, without those already done; unreadable ones are recorded as failed."""
-    tiles, skipped = open_tiles(refs, job.chip, job.workers)
+def todo_among(tiles: list[Tile], skipped: list[Skipped], store: CaptionStore, summary: JobSummary, spec: str,
+               revision: str, job: CaptionJob) -> list[Tile]:
+    """The opened `tiles` still to caption; skipped ones are counted (empty chips) or recorded as failed."""
     unreadable = [s for s in skipped if s.reason != NO_DATA]
     summary.no_data += len(skipped) - len(unreadable)
     done = store.done_among([t.id for t in tiles] + [u.id for u in unreadable], spec, job.template.version)

@@ -41,13 +41,14 @@ def open_tiles(refs: Iterable[TileRef], chip: tuple[int, int] | None = None, wor
     """Read each ref's metadata (with `chip` = (size, overlap), a scene becomes its windows), `workers` refs at a
     time (GDAL waits on disks and networks without the GIL); unreadable tiles are skipped and recorded, never raised."""
     tiles, skipped = [], []
-    for _, (opened, missed) in prefetch(lambda ref: _open(ref, chip), refs, workers):
+    for _, (opened, missed) in prefetch(lambda ref: open_ref(ref, chip), refs, workers):
         tiles += opened
         skipped += missed
     return tiles, skipped
 
 
-def _open(ref: TileRef, chip: tuple[int, int] | None) -> tuple[list[Tile], list[Skipped]]:
+def open_ref(ref: TileRef, chip: tuple[int, int] | None = None) -> tuple[list[Tile], list[Skipped]]:
+    """One ref's tiles (its windows with `chip`) and what was skipped of it (unreadable, or empty windows)."""
     if not ref.pixels:
         return [Tile.described(ref.id, ref.meta)], []
     try:
