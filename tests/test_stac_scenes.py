@@ -208,3 +208,18 @@ def _labels(folder):
     labels = folder / "labels.csv"
     labels.write_text("image,labels\n" + "".join(f"S1A_{n},water\n" for n in ("missing", "multiband", "two-crs", "good")))
     return labels
+
+
+def test_items_as_json_lines_stream_like_a_manifest(stac_scenes, tmp_path):
+    """One STAC Item per line (as STAC API clients export searches) lists the same tiles as the collection."""
+    from rsq.errors import SourceError
+
+    items = json.loads(stac_scenes.read_text())["features"]
+    lines = tmp_path / "items.jsonl"
+    lines.write_text("\n".join(json.dumps({**item, "assets": {k: {**a, "href": str(stac_scenes.parent / a["href"])}
+                                                              for k, a in item["assets"].items()}}) for item in items))
+    streamed, collected = list_tiles(str(lines)), list_tiles(str(stac_scenes))
+    assert [(r.id, r.bands, r.meta["time"]) for r in streamed] == [(r.id, r.bands, r.meta["time"]) for r in collected]
+    lines.write_text(lines.read_text() + '\n{"type": "Feature", "assets": {}, "id": 5}\n')
+    with pytest.raises(SourceError, match=r"items.jsonl:4: not a STAC Item"):
+        list_tiles(str(lines))

@@ -14,7 +14,7 @@ import numpy as np
 
 from rsq.errors import SourceError
 from rsq.sources.refs import Skipped, TileRef
-from rsq.sources.stac import gdal_path, read_stac
+from rsq.sources.stac import gdal_path, is_stac_item, item_line_ref, read_stac
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".tif", ".tiff"}
 MANIFEST_PATH_KEYS = ("path", "image", "href")
@@ -45,7 +45,7 @@ def iter_tiles(spec: str, data: str | Path | None = None) -> Iterator[TileRef]:
     if path.is_file() and path.suffix.lower() == ".jsonl":
         return iter_manifest(path)
     if path.is_file() and path.suffix.lower() == ".json":
-        return iter(read_stac(path, _text(path)))
+        return _stac_collection(path)
     if path.is_file():
         return iter([_ref(path, path.parent)])
     matches = sorted(Path(p) for p in glob.glob(spec, recursive=True))
@@ -63,7 +63,7 @@ class Listing:
     def __init__(self, specs: list[str], data: str | Path | None = None) -> None:
         self.specs, self.data = specs, data
         for spec in specs:
-            iter_tiles(spec, data)  # every source checked before any is listed
+            iter_tiles(spec, data)  # every source exists and is of a known kind; the counting pass checks content
         self.skipped: list[Skipped] = []
 
     def __iter__(self) -> Iterator[TileRef]:
@@ -119,8 +119,15 @@ class HashSet:
         return at < len(self._sorted) and int(self._sorted[at]) == key
 
 
+def _stac_collection(path: Path) -> Iterator[TileRef]:
+    """The items of a STAC ItemCollection file, parsed when the listing reaches it (the file is read whole: for
+    millions of items, write one Item per line to a .jsonl file, which streams)."""
+    yield from read_stac(path, _text(path))
+
+
 def iter_manifest(path: Path) -> Iterator[TileRef]:
-    """One tile per JSON line with a `path` (or `image`/`href`), optional `id`, other fields as metadata; lazily."""
+    """One tile per JSON line with a `path` (or `image`/`href`), optional `id`, other fields as metadata, or one
+    STAC Item per line (band assets stacked as in an ItemCollection); lazily."""
     try:
         handle = path.open(encoding="utf-8")
     except OSError as error:
@@ -141,6 +148,8 @@ def read_manifest(path: Path) -> list[TileRef]:
 
 def _manifest_ref(path: Path, number: int, line: str) -> TileRef:
     record = json_object(path, number, line)
+    if is_stac_item(record):
+        return item_line_ref(path, number, record)
     key = next((k for k in MANIFEST_PATH_KEYS if k in record), None)
     if key is None:
         raise SourceError(f"{path}:{number}: no 'path' field")

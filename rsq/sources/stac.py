@@ -43,6 +43,22 @@ def read_stac(path: Path, text: str) -> list[TileRef]:
     return [item_ref(path, item) for item in collection]
 
 
+def is_stac_item(record: dict[str, Any]) -> bool:
+    """Whether a JSON object is a STAC Item (a line of an items-as-JSON-lines file, as STAC API clients export)."""
+    return record.get("type") == "Feature" and isinstance(record.get("assets"), dict)
+
+
+def item_line_ref(path: Path, number: int, record: dict[str, Any]) -> TileRef:
+    """The tile of the STAC Item on line `number` of a JSON-lines file."""
+    import pystac
+
+    try:
+        item = pystac.Item.from_dict(record)
+    except (ValueError, KeyError, TypeError, AttributeError, pystac.STACError, pystac.STACTypeError) as error:
+        raise SourceError(f"{path}:{number}: not a STAC Item ({error})") from None
+    return item_ref(path, item)
+
+
 def item_ref(path: Path, item: Any) -> TileRef:
     """The tile of one item: its bands stacked when it has one asset per band, else its image asset."""
     meta = {k: v for k, v in item.properties.items() if k != "datetime"}
