@@ -77,3 +77,22 @@ def test_chips_without_a_valid_pixel_are_skipped(tmp_path):
     scene = read_tile(no_data_scene(tmp_path / "scene.tif"))
     chips, empty = chip_tiles(scene, 64)
     assert empty == [f"{scene.id}@r0c0"] and [c.id.split("@")[1] for c in chips] == ["r0c64", "r64c0", "r64c64"]
+
+
+@pytest.mark.parametrize(("row", "col"), [(0, 0), (63, 63), (70, 5), (127, 127), (64, 63)])
+def test_one_valid_pixel_keeps_its_window(tmp_path, row, col):
+    """The decimated scene mask still sees a single valid pixel, wherever it falls in its block."""
+    import numpy as np
+    import rasterio
+
+    from rsq.imagery import read_tile
+    from rsq.imagery.chips import chip_tiles
+
+    path = no_data_scene(tmp_path / "scene.tif")
+    with rasterio.open(path, "r+") as ds:
+        data = np.zeros((3, 128, 128), dtype=np.uint8)
+        data[:, row, col] = 200
+        ds.write(data)
+    scene = read_tile(path)
+    chips, empty = chip_tiles(scene, 64)
+    assert [c.id.split("@")[1] for c in chips] == [f"r{row // 64 * 64}c{col // 64 * 64}"], (chips, empty)

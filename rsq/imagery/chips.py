@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 from pathlib import Path
+
+import numpy as np
 
 from rsq.errors import TileError
 from rsq.imagery.reader import PIL_SUFFIXES, georeference_box, open_raster, open_tile_raster
 from rsq.imagery.tile import Tile
+
+MASK_FACTOR = 8  # the scene's validity mask is read at 1/8 of its size to find empty windows
 
 
 def chip_offsets(length: int, size: int, overlap: int) -> list[int]:
@@ -24,24 +29,42 @@ def chip_offsets(length: int, size: int, overlap: int) -> list[int]:
 
 def chip_tiles(scene: Tile, size: int, overlap: int = 0) -> tuple[list[Tile], list[str]]:
     """The scene as windows of `size` px, read in place (nothing is written): ids `<scene id>@r<row>c<col>`, each
-    with its own footprint; and the ids of the windows that hold no valid pixel at all (skipped). JPEG/PNG
-    images and tiles that are already windows stay whole."""
+    with its own footprint; and the ids of the windows that hold no valid pixel (skipped). Validity comes from
+    the first band's mask read once for the whole scene at 1/MASK_FACTOR of its size (averaged, so one valid
+    pixel keeps its block; on a COG, from its overviews). JPEG/PNG images and tiles that are windows stay whole."""
     from rasterio.windows import Window, bounds
 
     if scene.window or (not scene.band_files and Path(scene.path).suffix.lower() in PIL_SUFFIXES):
         return [scene], []
     chips, empty = [], []
     with open_tile_raster(scene) as ds:
+        valid = _scene_mask(ds)
         for row in chip_offsets(scene.height, size, overlap):
             for col in chip_offsets(scene.width, size, overlap):
                 width, height = min(size, scene.width - col), min(size, scene.height - row)
-                window, chip_id = Window(col, row, width, height), f"{scene.id}@r{row}c{col}"
-                if not ds.read_masks(1, window=window).any():  # the first band's validity mask: no data anywhere
+                chip_id = f"{scene.id}@r{row}c{col}"
+                if not _any_valid(valid, (scene.height, scene.width), row, col, height, width):
                     empty.append(chip_id)
                     continue
-                place = georeference_box(ds, *bounds(window, ds.transform))
+                place = georeference_box(ds, *bounds(Window(col, row, width, height), ds.transform))
                 chips.append(replace(scene, id=chip_id, shape=(scene.shape[0], height, width), window=(col, row, width, height), **place))
     return chips, empty
+
+
+def _scene_mask(ds) -> np.ndarray:
+    """The first band's validity mask (non-zero: valid), read decimated in one go."""
+    from rasterio.enums import Resampling
+
+    shape = (max(1, math.ceil(ds.height / MASK_FACTOR)), max(1, math.ceil(ds.width / MASK_FACTOR)))
+    return ds.read_masks(1, out_shape=shape, resampling=Resampling.average)
+
+
+def _any_valid(mask: np.ndarray, full: tuple[int, int], row: int, col: int, height: int, width: int) -> bool:
+    """Whether the mask cells covering a window of the full-size scene hold any valid pixel."""
+    y, x = mask.shape[0] / full[0], mask.shape[1] / full[1]
+    top, left = int(row * y), int(col * x)
+    bottom, right = max(top + 1, math.ceil((row + height) * y)), max(left + 1, math.ceil((col + width) * x))
+    return bool(mask[top:bottom, left:right].any())
 
 
 def chip_scene(scene: str | Path, size: int, out_dir: str | Path, overlap: int = 0) -> list[Path]:
