@@ -84,13 +84,11 @@ def test_a_bad_manifest_line_stops_the_job_before_any_caption(tmp_path, ucm_tile
     assert not (tmp_path / "run").exists() or list(CaptionStore(tmp_path / "run").records()) == []
 
 
-def test_chunks_count_opened_tiles_not_listed_scenes(stac_scenes, monkeypatch):
+def test_chunks_count_opened_tiles_not_listed_scenes(stac_scenes):
     """A scene cut into 60 chips fills a chunk by itself: chunks hold CHUNK tiles plus at most one scene's chips."""
-    from rsq.captioner.batch import opened_chunks
+    from rsq.sources.refs import open_chunks
 
-    monkeypatch.setattr(batch, "CHUNK", 8)
-    job = CaptionJob(load_template("structured"), chip=(256, 0))
-    chunks = [(listed, len(tiles), len(skipped)) for listed, tiles, skipped in opened_chunks(list_tiles(str(stac_scenes)), job)]
+    chunks = [(listed, len(tiles), len(skipped)) for listed, tiles, skipped in open_chunks(list_tiles(str(stac_scenes)), (256, 0), 2, 8)]
     assert chunks == [(2, 8, 0), (1, 60, 4)]  # S2 (4 chips) + S1 (4 chips); Landsat (60 chips, 4 empty windows)
 
 

@@ -10,8 +10,8 @@ import functools
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
-from itertools import islice
 from dataclasses import dataclass, field, replace
+from itertools import islice
 from datetime import UTC, datetime
 from typing import Any
 
@@ -27,10 +27,9 @@ from rsq.imagery import Tile, read_pixels, render_rgb
 from rsq.imagery.render import resolve_view, view_bands
 from rsq.prompts import PromptTemplate, sha256_hex
 from rsq.sources import Skipped, TileRef
-from rsq.sources.refs import open_ref
-from rsq.sources.refs import NO_DATA
+from rsq.sources.refs import NO_DATA, open_chunks
 
-CHUNK = 50_000  # listed tiles opened at a time: bounds a job's memory (and, on Ray, one dataset's size)
+CHUNK = 50_000  # opened tiles per chunk (plus at most one scene's windows): bounds a job's memory and a Ray dataset
 VIEW_SIDE = 1344  # the longest side of the view a VLM gets (Qwen2-VL: 48 patches of 28 px); larger tiles are read decimated
 
 
@@ -153,30 +152,16 @@ def todo_chunks(
     refs: Iterable[TileRef], store: CaptionStore, summary: JobSummary, spec: str, revision: str, job: CaptionJob,
     limit: int | None = None, on_todo: Callable[[int, int], None] | None = None,
 ) -> Iterator[list[Tile]]:
-    """The tiles still to caption, about `CHUNK` opened tiles at a time, however many chips a scene makes. The next
-    chunk is opened in the background while this one is captioned; the store is asked here (`todo_among`).
+    """The tiles still to caption, about `CHUNK` opened tiles at a time (`open_chunks`: scenes on `job.workers`
+    threads, cut into `job.chip` windows). The next chunk is opened in the background while this one is
+    captioned; the store is asked here (`todo_among`).
     `on_todo(listed, todo)` says how many listed tiles became how many to caption, for a progress bar's total."""
-    for listed, tiles, skipped in run_ahead(opened_chunks(islice(refs, limit), job)):
+    for listed, tiles, skipped in run_ahead(open_chunks(islice(refs, limit), job.chip, job.workers, CHUNK)):
         todo = todo_among(tiles, skipped, store, summary, spec, revision, job)
         if on_todo:
             on_todo(listed, len(todo))
         if todo:
             yield todo
-
-
-def opened_chunks(refs: Iterable[TileRef], job: CaptionJob) -> Iterator[tuple[int, list[Tile], list[Skipped]]]:
-    """(refs listed, tiles, skipped) per chunk of at least `CHUNK` tiles (the last may be smaller); refs are opened
-    on `job.workers` threads, scenes cut into `job.chip` windows."""
-    listed, tiles, skipped = 0, [], []
-    for _, (opened, missed) in prefetch(lambda ref: open_ref(ref, job.chip), refs, job.workers):
-        listed += 1
-        tiles += opened
-        skipped += missed
-        if len(tiles) >= CHUNK:
-            yield listed, tiles, skipped
-            listed, tiles, skipped = 0, [], []
-    if listed:
-        yield listed, tiles, skipped
 
 
 def begin_run(store: CaptionStore, spec: str, job: CaptionJob) -> JobSummary:

@@ -15,7 +15,7 @@ from typing import Any
 
 from rsq.captioner.backends import backend_class, make_backend, parse_spec
 from rsq.captioner.batch import CaptionJob, JobSummary, begin_run, caption_prepared, finish_job, todo_chunks, write_records
-from rsq.captioner.ray_llm import llm_stage, record_row
+from rsq.captioner.ray_llm import llm_stage, model_revision, record_row
 from rsq.captioner.ray_rows import prepared_row, render_rows
 from rsq.captioner.records import CaptionRecord
 from rsq.captioner.store import CaptionStore
@@ -100,5 +100,5 @@ def gpu_stage(spec: str, options: dict[str, Any], plan: ActorPlan, job: CaptionJ
 
 def _record_of(row: dict[str, Any], spec: str, options: dict[str, Any], job: CaptionJob) -> CaptionRecord:
     """A caption record from an output row; a row Ray's LLM stage failed skips its postprocess and is recorded here."""
-    text = row.get("record") or record_row(row, job, spec, options.get("revision") or "main")["record"]
+    text = row.get("record") or record_row(row, job, spec, model_revision(options))["record"]
     return CaptionRecord(**json.loads(text))

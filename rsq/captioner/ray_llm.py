@@ -24,7 +24,6 @@ from rsq.errors import RsqError
 from rsq.raycluster import ActorPlan
 
 UNREADABLE_PROMPT = [{"role": "user", "content": [{"type": "text", "text": "-"}]}]  # a tile that failed to render: one token, then recorded failed
-ENGINE_OPTIONS = ("max_model_len", "revision")
 
 
 def engine_config(model: str, options: dict[str, Any], plan: ActorPlan, job: CaptionJob) -> Any:
@@ -37,7 +36,7 @@ def engine_config(model: str, options: dict[str, Any], plan: ActorPlan, job: Cap
         model_source=model,
         engine_kwargs={"tensor_parallel_size": tensor_parallel_size(options, plan), "limit_mm_per_prompt": {"image": 1},
                        "max_model_len": options.get("max_model_len", 8192),
-                       **{k: options[k] for k in ENGINE_OPTIONS[1:] if options.get(k) is not None}},
+                       **({"revision": options["revision"]} if options.get("revision") else {})},
         batch_size=job.batch_size,
         concurrency=plan.actors,
         prepare_multimodal_stage={"enabled": True},
@@ -84,6 +83,11 @@ def llm_stage(model: str, options: dict[str, Any], plan: ActorPlan, job: Caption
         raise RsqError("vllm: on Ray needs vLLM where the job runs: install rsq[ray-llm] (pip install 'rsq[ray-llm]')")
     from ray.data.llm import build_processor
 
-    revision = options.get("revision") or "main"
+    revision = model_revision(options)
     return build_processor(config, preprocess=lambda row: chat_row(row, job),
                            postprocess=lambda row: record_row(row, job, spec, revision))
+
+
+def model_revision(options: dict[str, Any]) -> str:
+    """The model revision records carry, as the `vllm:` backend names it."""
+    return options.get("revision") or "main"

@@ -72,10 +72,10 @@ def caption(
         return
     if scheme == "annotations":
         options["template"] = template
-    listed = refs.count() if isinstance(refs, Listing) else len(refs)  # a streaming pass that checks every manifest line first
+    listed = refs.count(limit) if isinstance(refs, Listing) else len(refs[:limit])  # a streaming pass: checks lines first
     store = CaptionStore(out)
     with progress_bar("captioning", "tiles") as bar:
-        bar.set_total(min(listed, limit or listed))
+        bar.set_total(listed)
         progress = {"on_todo": lambda chunk, todo: bar.add_total(todo - chunk), "on_progress": bar.advance}
         if engine == "ray":
             from rsq.captioner.ray_engine import run_job_on_ray

@@ -7,12 +7,14 @@ import hashlib
 import json
 import os
 from collections.abc import Iterator
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from rsq.errors import SourceError
+from rsq.imagery.reader import is_remote
 from rsq.sources.refs import Skipped, TileRef
 from rsq.sources.stac import gdal_path, is_stac_item, item_line_ref, read_stac
 
@@ -62,8 +64,6 @@ class Listing:
 
     def __init__(self, specs: list[str], data: str | Path | None = None) -> None:
         self.specs, self.data = specs, data
-        for spec in specs:
-            iter_tiles(spec, data)  # every source exists and is of a known kind; the counting pass checks content
         self.skipped: list[Skipped] = []
 
     def __iter__(self) -> Iterator[TileRef]:
@@ -81,9 +81,9 @@ class Listing:
         if not listed:
             raise SourceError(f"no tiles in {', '.join(self.specs)}")
 
-    def count(self) -> int:
-        """How many tiles the sources list, by one streaming pass that also checks every manifest line."""
-        return sum(1 for _ in self)
+    def count(self, limit: int | None = None) -> int:
+        """How many tiles the sources list (up to `limit`), by one streaming pass that also checks every line read."""
+        return sum(1 for _ in islice(self, limit))
 
 
 def list_many(specs: list[str], data: str | Path | None = None) -> tuple[list[TileRef], list[Skipped]]:
@@ -183,7 +183,7 @@ def json_object(path: Path, number: int, line: str) -> dict[str, Any]:
 
 
 def _absolute(path: str | Path) -> str:
-    return str(path) if str(path).startswith("/vsi") else os.path.abspath(path)
+    return str(path) if is_remote(str(path)) else os.path.abspath(path)
 
 
 def _folder(root: Path) -> Iterator[TileRef]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,14 +37,31 @@ class Skipped:
 NO_DATA = "all no-data"  # the reason of a skipped chip without a valid pixel (counted, not a failure)
 
 
-def open_tiles(refs: Iterable[TileRef], chip: tuple[int, int] | None = None, workers: int = 1) -> tuple[list[Tile], list[Skipped]]:
-    """Read each ref's metadata (with `chip` = (size, overlap), a scene becomes its windows), `workers` refs at a
-    time (GDAL waits on disks and networks without the GIL); unreadable tiles are skipped and recorded, never raised."""
+def open_tiles(refs: Iterable[TileRef], chip: tuple[int, int] | None = None) -> tuple[list[Tile], list[Skipped]]:
+    """Read each ref's metadata (with `chip` = (size, overlap), a scene becomes its windows); unreadable tiles are
+    skipped and recorded, never raised."""
     tiles, skipped = [], []
-    for _, (opened, missed) in prefetch(lambda ref: open_ref(ref, chip), refs, workers):
+    for _, opened, missed in open_chunks(refs, chip):
         tiles += opened
         skipped += missed
     return tiles, skipped
+
+
+def open_chunks(refs: Iterable[TileRef], chip: tuple[int, int] | None = None, workers: int = 1,
+                size: int | None = None) -> Iterator[tuple[int, list[Tile], list[Skipped]]]:
+    """(refs read, tiles, skipped) per chunk of at least `size` tiles (the last may be smaller; no `size`: one
+    chunk), however many windows a scene makes; refs are read on `workers` threads (GDAL waits on disks and
+    networks without the GIL)."""
+    listed, tiles, skipped = 0, [], []
+    for _, (opened, missed) in prefetch(lambda ref: open_ref(ref, chip), refs, workers):
+        listed += 1
+        tiles += opened
+        skipped += missed
+        if size and len(tiles) >= size:
+            yield listed, tiles, skipped
+            listed, tiles, skipped = 0, [], []
+    if listed:
+        yield listed, tiles, skipped
 
 
 def open_ref(ref: TileRef, chip: tuple[int, int] | None = None) -> tuple[list[Tile], list[Skipped]]:

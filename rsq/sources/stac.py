@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from rsq.errors import SourceError
+from rsq.imagery.reader import is_remote
 from rsq.imagery.sensors import S2_BANDS_L1C, SAR_POLARISATIONS
 from rsq.sources.refs import TileRef
 
@@ -98,7 +99,7 @@ def gdal_path(base: Path, href: str) -> str:
     scheme, sep, rest = href.partition("://")
     if sep and scheme.lower() in REMOTE_SCHEMES:
         return REMOTE_SCHEMES[scheme.lower()] + (href if scheme.lower().startswith("http") else rest)
-    if href.startswith("/vsi"):
+    if is_remote(href):
         return href
     local = Path(href.removeprefix("file://")).expanduser()
     return str(local if local.is_absolute() else base / local)
