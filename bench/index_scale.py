@@ -32,7 +32,7 @@ import corpus  # noqa: E402
 from rsq.eval.queries import CLASS_QUERIES  # noqa: E402
 from rsq.query import Index, SearchQuery, parse_filters  # noqa: E402
 from rsq.textindex.build import BuildOptions, index_records  # noqa: E402
-from rsq.textindex.embedders import DEFAULT_EMBEDDER, make_embedder, packaged_minilm, query_encoder  # noqa: E402
+from rsq.encoders import SMALL_EMBEDDER, make_embedder, model_folder, query_encoder  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results"
 FILTERS = {
@@ -231,7 +231,7 @@ def run_txtai(size: int, encoder, pool: list[str], query_sets: dict[str, list[st
     records = list(corpus.records(size, pool))
     texts = [(f"{r.tile_id}#{n}", v["one_sentence"], None) for r in records for n, v in enumerate(r.captions["variants"])]
     started = time.perf_counter()
-    embeddings = Embeddings(path=packaged_minilm(), hybrid=True, content=False)
+    embeddings = Embeddings(path=str(model_folder(SMALL_EMBEDDER)), hybrid=True, content=False)
     embeddings.index(texts)
     result = {"tiles": size, "documents": len(texts), "txtai_build_s": round(time.perf_counter() - started, 2)}
     out = work / f"index-txtai-{size}"
@@ -252,7 +252,7 @@ def run_txtai(size: int, encoder, pool: list[str], query_sets: dict[str, list[st
 
 def encoder_latency(query_sets: dict[str, list[str]]) -> dict:
     """The default query encoder, one query at a time, per query set."""
-    encoder = query_encoder(DEFAULT_EMBEDDER)
+    encoder = query_encoder(SMALL_EMBEDDER)
     for query in SHORT_QUERIES:
         encoder.encode([query])
     return {"spec": encoder.spec} | {name: percentiles(timed(lambda q: encoder.encode([q]), queries * 3)) for name, queries in query_sets.items()}
@@ -319,9 +319,9 @@ def main() -> None:
     work = args.work or Path(tempfile.mkdtemp(prefix="rsq-bench-"))
     pool = corpus.sentences()
     query_sets = {"sentences": corpus.queries(args.queries), "short": SHORT_QUERIES}
-    real = make_embedder(DEFAULT_EMBEDDER)
+    real = make_embedder(SMALL_EMBEDDER)
     stand_in = corpus.StandInEncoder(pool, corpus.sentence_vectors(pool, real), real.spec)
-    query_side = query_encoder(DEFAULT_EMBEDDER)
+    query_side = query_encoder(SMALL_EMBEDDER)
     every_query = [q for queries in query_sets.values() for q in queries]
     vectors = dict(zip(every_query, query_side.encode(every_query), strict=True))
     machine = {"cores": os.cpu_count(), "query_vectors_from": query_side.spec}

@@ -11,6 +11,11 @@ from hypothesis import settings
 
 from rsq.config import data_root
 
+# The suite builds many small indexes, so it embeds with the small model (all-MiniLM-L6-v2, about 10x faster on two
+# cores) unless RSQ_EMBEDDER says otherwise; the default embedder itself is tested in tests/test_encoders.py and by
+# the slow demo test.
+os.environ.setdefault("RSQ_EMBEDDER", "st:sentence-transformers/all-MiniLM-L6-v2")
+
 settings.register_profile("default", max_examples=100)
 settings.register_profile("reliability", max_examples=3000)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))

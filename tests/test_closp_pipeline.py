@@ -63,9 +63,9 @@ def test_image_mode_and_hybrid_use_the_image_vectors(image_index, checkpoint):
 def test_image_towers_share_the_index_text_space(image_index, checkpoint):
     """Trained against the index embedder's caption vectors: one query vector searches captions and images,
     and a text search never loads a second text model (nor the CLOSP checkpoint)."""
-    from rsq.textindex.embedders import DEFAULT_EMBEDDER
+    from rsq.encoders import default_embedder
 
-    assert json.loads((checkpoint / "config.json").read_text())["text_space"] == DEFAULT_EMBEDDER
+    assert json.loads((checkpoint / "config.json").read_text())["text_space"] == default_embedder()
     index = Index(image_index)
     assert index.manifest.image_text_space == index.manifest.embedder and index.shared_text_space
     hits = index.search(SearchQuery("a river through a forest", k=5, mode="image"))

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from rsq.closp.config import CLS_SPACE
-from rsq.textindex.embedders import MINILM_IDS, Embedder, make_embedder, packaged_minilm
+from rsq.encoders import Embedder, make_embedder, model_folder
 
 BATCH = 128
 CLS_MAX_TOKENS = 64
@@ -29,7 +29,7 @@ class ClsTextTower:
         from transformers.utils import logging
 
         logging.disable_progress_bar()
-        source = (packaged_minilm() if model in MINILM_IDS else None) or model
+        source = model_folder(f"st:{model}") or model
         self.tokenizer = AutoTokenizer.from_pretrained(source)
         self.model = AutoModel.from_pretrained(source).to(device).eval().requires_grad_(False)
         self.device = device

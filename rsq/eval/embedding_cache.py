@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from rsq.textindex.embedders import Embedder
+from rsq.encoders import Embedder
 
 
 class CachedEmbedder:

@@ -15,7 +15,7 @@ from rsq.query.expansion import expansion_terms
 from rsq.query.fusion import FUSIONS, best_per_tile, ranks, reciprocal_rank_fusion, weighted_fusion
 from rsq.textindex.bm25 import query_terms
 from rsq.textindex.catalog import TileRow
-from rsq.textindex.embedders import Embedder, query_encoder
+from rsq.encoders import Embedder, canonical_spec, query_encoder
 from rsq.textindex.filters import Filters
 from rsq.textindex.manifest import Manifest
 from rsq.textindex.reader import Snapshot
@@ -88,7 +88,7 @@ class Index:
     ) -> None:
         self.root = Path(root) if root else default_index_path()
         self._snapshot = Snapshot.open(self.root)
-        if embedder and embedder != self.manifest.embedder:
+        if embedder and canonical_spec(embedder) != canonical_spec(self.manifest.embedder):
             raise RsqError(f"index {self.root} was built with {self.manifest.embedder}, not {embedder}; rebuild it or drop --embedder")
         self._embedder, self._query_choice, self._image_encoder = encoder, query_encoder, image_encoder
         self._lock = threading.RLock()
@@ -152,8 +152,11 @@ class Index:
         image_weight = self.default_image_weight if query.image_weight is None else query.image_weight
         return self._hits(snapshot, fuse(per_mode, query.mode, fusion, query.alpha, image_weight), per_mode, query.k)
 
-    def retrieve(self, texts: list[str], mode: str, k: int, filters: Filters | None = None, snapshot: Snapshot | None = None) -> list[PerMode]:
-        """Per query, per retrieval mode: tile -> (best variant score, its row). Batched over queries."""
+    def retrieve(
+        self, texts: list[str], mode: str, k: int, filters: Filters | None = None, snapshot: Snapshot | None = None, expand: bool = True,
+    ) -> list[PerMode]:
+        """Per query, per retrieval mode: tile -> (best variant score, its row). Batched over queries; `expand` False
+        leaves out BM25's nomenclature synonyms (for measuring them)."""
         snapshot = snapshot or self.snapshot
         filters = filters or Filters()
         window = rank_window(k)
@@ -163,7 +166,7 @@ class Index:
         found: list[dict[str, Hits]] = [{} for _ in texts]
         if mode in ("bm25", "hybrid"):
             for result, text in zip(found, texts, strict=True):
-                result["bm25"] = snapshot.bm25_hits(text, fetch, filters, expansion_terms(text))
+                result["bm25"] = snapshot.bm25_hits(text, fetch, filters, expansion_terms(text) if expand else {})
         if mode in ("dense", "hybrid"):
             for result, hits in zip(found, snapshot.vector_hits(CAPTIONS, vectors, fetch, filters), strict=True):
                 result["dense"] = hits

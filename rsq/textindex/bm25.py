@@ -78,7 +78,7 @@ def _io_errors(folder: Path):
 
 
 class Bm25Writer:
-    """Appends caption rows; the writer lock of the index (rsq.textindex.lock) keeps it the only one."""
+    """Appends caption rows; the writer lock of the index (rsq.lockfile) keeps it the only one."""
 
     def __init__(self, folder: Path) -> None:
         import tantivy

@@ -2,7 +2,7 @@
 
     OUT/RSQ-INDEX               marks the folder as an rsq index; written first, never removed
     OUT/gen-<n>.json            generation n: manifest, segments with file sizes, next row ids; highest n is live
-    OUT/writer.lock             the writer lock (rsq.textindex.lock)
+    OUT/writer.lock             the writer lock (rsq.lockfile)
     OUT/pending/<writer>.json   what an unfinished write has created, so a killed write can be undone
     OUT/<epoch>/                the data: catalog.sqlite, bm25/ (tantivy), segments/<name>/ (rsq.textindex.segments)
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from rsq.raycluster import plan_actors, start_ray
-from rsq.textindex.embedders import make_embedder
+from rsq.encoders import make_embedder
 
 
 class _EmbedActor:

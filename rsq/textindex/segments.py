@@ -130,12 +130,11 @@ class Segment:
         """The best `k` allowed rows for each query; scores rounded to 1e-6, so identical captions tie exactly
         whichever kernel scored them (ties then break by tile id, the same way every time)."""
         scores, positions = self.vectors.search(queries, k, self.allowed(filters))
-        scores = np.round(scores, 6)
         hits = []
         for row_scores, row_positions in zip(scores, positions, strict=True):
-            found = row_positions >= 0
+            found = row_positions >= 0  # FAISS pads a short result with -1 and the lowest float
             chosen = row_positions[found]
-            hits.append(Hits(np.asarray(self.rows[chosen]), self.columns.tiles.get(chosen), row_scores[found]))
+            hits.append(Hits(np.asarray(self.rows[chosen]), self.columns.tiles.get(chosen), np.round(row_scores[found], 6)))
         return hits
 
     def positions(self, rows: np.ndarray) -> np.ndarray:

@@ -31,7 +31,7 @@ from rsq.textindex.commit import (
     Generation, Journal, claim_folder, collect_garbage, latest, new_epoch, new_segment_name, publish, undo_unfinished,
 )
 from rsq.textindex.documents import VariantDoc, record_docs, record_source
-from rsq.textindex.lock import WriterLock
+from rsq.lockfile import WriterLock
 from rsq.textindex.manifest import Manifest
 from rsq.textindex.segments import CAPTIONS, IMAGES, Segment, SegmentInfo, write_deletes, write_segment
 from rsq.textindex.vectors import choose_kind

@@ -1,4 +1,5 @@
-"""One writer per index at a time: an advisory lock on OUT/writer.lock, released when the process ends."""
+"""One writer per folder at a time: an advisory lock file (an index's OUT/writer.lock, the models folder's
+install.lock), released when the process ends."""
 
 from __future__ import annotations
 
@@ -15,10 +16,10 @@ LOCK_FILE = "writer.lock"
 
 
 class WriterLock:
-    """`with WriterLock(root, wait=True):` holds the index's writer lock; `wait=False` refuses if it is taken."""
+    """`with WriterLock(root, wait=True):` holds the folder's lock; `wait=False` refuses if it is taken."""
 
-    def __init__(self, root: Path, wait: bool = True, on_wait: Callable[[str], None] | None = None) -> None:
-        self.path = root / LOCK_FILE
+    def __init__(self, root: Path, wait: bool = True, on_wait: Callable[[str], None] | None = None, name: str = LOCK_FILE) -> None:
+        self.path = root / name
         self.wait, self.on_wait = wait, on_wait
         self._fd: int | None = None
 
