@@ -268,3 +268,25 @@ def test_compact_from_the_command_line(tmp_path):
     result = runner.invoke(app, ["index", "--compact", "--out", str(out)])
     assert result.exit_code == 0, result.output
     assert len(latest(out).segments) == 1 and latest(out).manifest.counts["dead_variants"] == 0
+
+
+@pytest.mark.parametrize("kind", ["flat", "ivf"])
+def test_vectors_are_stored_as_float16_with_float32_recall(tmp_path, kind):
+    """Half the bytes of float32, and the top 10 by inner product as exact float32 search finds them."""
+    from rsq.textindex.vectors import NPROBE, VectorFile
+
+    rng = np.random.default_rng(0)
+    centres = rng.normal(size=(40, 64))  # clustered, as caption vectors are
+    vectors = centres[rng.integers(40, size=6000)] + 0.6 * rng.normal(size=(6000, 64))
+    vectors = (vectors / np.linalg.norm(vectors, axis=1, keepdims=True)).astype(np.float32)
+    queries = vectors[rng.choice(6000, 50, replace=False)] + 0.1 * rng.normal(size=(50, 64)).astype(np.float32)
+    path = tmp_path / "vectors.faiss"
+    VectorFile.build(vectors, kind).save(path)
+    opened = VectorFile.open(path)
+    assert opened.kind == kind and type(opened.index).__name__.endswith("ScalarQuantizer")
+    assert path.stat().st_size < 0.6 * 6000 * 64 * 4  # float16 codes (+ the ids and centroids of an inverted file)
+    exact = np.argsort(-(queries @ vectors.T), axis=1)[:, :10]
+    _, found = opened.search(queries, 10)
+    recall = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(exact, found, strict=True)])
+    assert recall >= (0.99 if kind == "flat" else 0.9), (recall, NPROBE)
+    assert np.allclose(opened.vector(5), vectors[5], atol=2e-3)

@@ -1,7 +1,9 @@
 """One segment's vectors in FAISS, searched by inner product and opened memory-mapped.
 
-A segment below `IVF_ABOVE` rows is searched exactly (IndexFlatIP); a larger one through IVF-Flat with
-about 2·√n lists. FAISS ids are the segment's row positions 0..n-1. A filter or tombstones arrive as a
+Vectors are stored as float16 (FAISS's fp16 scalar quantizer: half the bytes of float32, decoded on the fly; a
+768-d vector takes 1,536 bytes, as a 384-d float32 one did). A segment below `IVF_ABOVE` rows is searched exactly;
+a larger one through an inverted file with about 2·√n lists. Segments written before as float32 (IndexFlatIP,
+IVF-Flat) are read as they are. FAISS ids are the segment's row positions 0..n-1. A filter or tombstones arrive as a
 boolean mask and become an `IDSelectorBitmap`, so FAISS skips excluded rows itself; the IVF probe count
 grows as the mask thins (nprobe / share of rows kept), and the rows of a mask that keeps few are gathered
 and scored exactly, so a filtered search still returns every match it can.
@@ -48,12 +50,13 @@ class VectorFile:
 
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)
         _threads(None)
-        dim = vectors.shape[1]
+        dim, fp16 = vectors.shape[1], faiss.ScalarQuantizer.QT_fp16
         if choose_kind(kind, len(vectors)) == "flat":
-            index = faiss.IndexFlatIP(dim)
+            index = faiss.IndexScalarQuantizer(dim, fp16, faiss.METRIC_INNER_PRODUCT)
+            index.train(vectors[:1])
         else:
             nlist = max(1, min(65_536, int(2 * math.sqrt(len(vectors)))))
-            index = faiss.IndexIVFFlat(faiss.IndexFlatIP(dim), dim, nlist, faiss.METRIC_INNER_PRODUCT)
+            index = faiss.IndexIVFScalarQuantizer(faiss.IndexFlatIP(dim), dim, nlist, fp16, faiss.METRIC_INNER_PRODUCT)
             index.cp.niter = 10
             sample = np.random.default_rng(0).permutation(len(vectors))[: nlist * TRAIN_PER_LIST]
             index.train(vectors[np.sort(sample)])
@@ -80,7 +83,7 @@ class VectorFile:
 
     @property
     def kind(self) -> str:
-        return "flat" if self.index.__class__.__name__.startswith("IndexFlat") else "ivf"
+        return "ivf" if self.index.__class__.__name__.startswith("IndexIVF") else "flat"
 
     def __len__(self) -> int:
         return int(self.index.ntotal)
