@@ -11,7 +11,7 @@ from typer._click import exceptions as click_errors  # typer bundles its own cli
 from typer.core import TyperGroup
 
 from rsq import __version__
-from rsq.commands import caption, captions, evaluate, models, prompts, search, serve, tiles, train
+from rsq.commands import caption, captions, evaluate, models, prompts, search, serve, tiles, train, tune
 from rsq.errors import RsqError
 
 
@@ -68,6 +68,7 @@ app.command("index")(search.index)
 app.command("search")(search.search)
 app.command("demo")(search.demo)
 app.command("serve")(serve.serve)
+app.command("tune")(tune.tune)
 app.add_typer(tiles.app, name="tiles")
 app.add_typer(prompts.app, name="prompts")
 app.add_typer(captions.app, name="captions")
