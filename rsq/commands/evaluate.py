@@ -31,11 +31,14 @@ def _register(name: str) -> None:
         split: Annotated[str | None, typer.Option(help="Images to use: UCM train/val/test, RSITMD/RSICD train/test (default test; ucm-class all). Tune on train or val.")] = None,
         sample: Annotated[int | None, typer.Option(help="N images spread evenly over the split (quick tuning runs).")] = None,
         modes: Annotated[str | None, typer.Option(help="Report only these modes, comma-separated (e.g. image,hybrid).")] = None,
-        query_encoder: Annotated[str | None, typer.Option(help="Encode queries with another runtime of the index's model: onnx-int8 (default: the index's own encoder).")] = None,
+        query_encoder: Annotated[str | None, typer.Option(help="Encode queries with this runtime of the index's model: torch, onnx or onnx-int8 (default: auto, as rsq search does).")] = None,
+        expansion: Annotated[bool, typer.Option(help="BM25's nomenclature synonyms (--no-expansion measures without them).")] = True,
+        queries: Annotated[str, typer.Option(help="Class queries (ucm-class, ucm-archive): test or tune half of the 63, unseen (written before measuring, tuned on by nothing), or all.")] = "test",
         data: DataOption = None,
     ) -> None:
         from rsq.errors import RsqError
         from rsq.eval.benchmarks import SPLITS, EvalOptions, configurations, run_benchmark
+        from rsq.eval.queries import QUERY_SETS
         from rsq.sources.datasets import UCM_SPLITS
         from rsq.eval.report import markdown_table, write_run
 
@@ -49,6 +52,8 @@ def _register(name: str) -> None:
             raise RsqError("ucm-archive needs --image-encoder closp:<checkpoint> (rsq train closp): its tagger writes the captions")
         if split is not None and split not in SPLITS.get(name, UCM_SPLITS):
             raise RsqError(f"--split for {name} must be one of {', '.join(SPLITS.get(name, UCM_SPLITS))}, not {split!r}")
+        if queries not in QUERY_SETS:
+            raise RsqError(f"--queries must be one of {', '.join(QUERY_SETS)}, not {queries!r}")
         check_range("--limit", limit, 1)
         check_range("--sample", sample, 1)
         for alpha in sweep:
@@ -61,7 +66,7 @@ def _register(name: str) -> None:
         if chosen and (unknown := [m for m in chosen if m not in measured]):
             raise RsqError(f"--modes: {', '.join(unknown)} not measured here; choose from {', '.join(sorted(measured))}")
         options = EvalOptions(data=data, captions=captions, embedder=embedder, limit=limit, split=split, sample=sample, alphas=sweep,
-                              image_encoder=image_encoder, modes=chosen, query_encoder=query_encoder)
+                              image_encoder=image_encoder, modes=chosen, query_encoder=query_encoder, queries=queries, expansion=expansion)
         result = run_benchmark(name, options)
         paths = write_run(result, target)
         typer.echo(markdown_table(result))

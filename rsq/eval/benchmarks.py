@@ -30,14 +30,14 @@ from rsq.config import data_root
 from rsq.errors import RsqError
 from rsq.eval.embedding_cache import CachedEmbedder
 from rsq.eval.metrics import mean_average_precision, mean_recall, ndcg_at_k, recall_table, weighted_map
-from rsq.eval.queries import CLASS_QUERIES, graded_relevance, shared_levels
+from rsq.eval.queries import class_queries, graded_relevance, shared_levels
 from rsq.prompts import load_template
 from rsq.query.search import (
     DEFAULT_ALPHA, DEFAULT_FUSION, DEFAULT_IMAGE_WEIGHT, SHORT_QUERY_WORDS, TAGGER_IMAGE_WEIGHT, Index, default_fusion, fuse,
 )
 from rsq.sources import CaptionedImage, caption_corpus, ucm_captions
 from rsq.textindex.build import BuildOptions, index_records
-from rsq.textindex.embedders import DEFAULT_EMBEDDER, make_embedder, query_encoder
+from rsq.encoders import default_embedder, make_embedder, query_encoder
 
 BENCHMARKS = ("ucm-t2i", "rsitmd-t2t", "rsicd-t2t", "ucm-class", "ucm-archive")
 SPLITS = {"rsitmd-t2t": ("train", "test"), "rsicd-t2t": ("train", "test")}  # the UCM benchmarks: train, val, test
@@ -56,7 +56,9 @@ class EvalOptions:
     alphas: tuple[float, ...] = DEFAULT_ALPHAS
     image_encoder: str | None = None  # closp:<checkpoint>: add image mode (ucm-t2i)
     modes: tuple[str, ...] | None = None  # report only these configurations
-    query_encoder: str | None = None  # e.g. onnx-int8: queries through another runtime of the index's model
+    query_encoder: str | None = None  # None: as `rsq search` encodes queries (auto); torch, onnx, onnx-int8
+    expansion: bool = True  # BM25's nomenclature synonyms (False: measure without them)
+    queries: str = "test"  # the class queries of ucm-class / ucm-archive: test or tune half, unseen, all (rsq.eval.queries)
 
 
 @dataclass
@@ -72,7 +74,8 @@ BY_INDEX = "by-index"  # the image weight `rsq search` picks for the index (None
 
 
 def configurations(alphas: tuple[float, ...], with_image: bool = False) -> dict[str, Config]:
-    """The single modes, hybrid as `rsq search` defaults it, each fusion, and with image vectors the image mode,
+    """The single modes, hybrid as `rsq search` defaults it, each fusion (and the default's length rule at each alpha),
+    and with image vectors the image mode,
     hybrid over captions and image (`hybrid`), captions only (`hybrid_text`) and the image-weight sweep."""
     text_hybrid = "hybrid_text" if with_image else "hybrid"
     configs: dict[str, Config] = {
@@ -82,6 +85,7 @@ def configurations(alphas: tuple[float, ...], with_image: bool = False) -> dict[
         "hybrid_rrf": ("hybrid", "rrf", DEFAULT_ALPHA, None),
     }
     configs |= {f"hybrid_weighted@{a:.1f}": ("hybrid", "weighted", a, None) for a in alphas}
+    configs |= {f"hybrid_by_length@{a:.1f}": ("hybrid", None, a, None) for a in alphas}  # rrf for short queries, weighted at a
     if with_image:
         configs |= {"image": ("image", None, DEFAULT_ALPHA, None), "hybrid": ("hybrid", None, DEFAULT_ALPHA, BY_INDEX)}
         configs |= {f"hybrid_image@{b:.1f}": ("hybrid", None, DEFAULT_ALPHA, b) for b in alphas}
@@ -99,9 +103,8 @@ def run_benchmark(name: str, options: EvalOptions) -> dict[str, Any]:
     }
     if name not in runners:
         raise RsqError(f"unknown benchmark {name!r}; choose one of {', '.join(BENCHMARKS)}")
-    encoder = CachedEmbedder(make_embedder(options.embedder or DEFAULT_EMBEDDER))
-    if options.query_encoder:
-        encoder.queries = CachedEmbedder(query_encoder(encoder.spec, options.query_encoder))
+    encoder = CachedEmbedder(make_embedder(options.embedder or default_embedder()))
+    encoder.queries = CachedEmbedder(query_encoder(encoder.spec, options.query_encoder))  # as `rsq search` encodes them
     with tempfile.TemporaryDirectory(prefix="rsq-eval-") as work:
         result = runners[name](options, encoder, Path(work))
     if options.modes:
@@ -113,7 +116,7 @@ def run_benchmark(name: str, options: EvalOptions) -> dict[str, Any]:
                          "default_fusion": f"rrf up to {SHORT_QUERY_WORDS} words, else {DEFAULT_FUSION}", "default_alpha": DEFAULT_ALPHA,
                          "image_encoder": options.image_encoder,
                          "default_image_weight": DEFAULT_IMAGE_WEIGHT, "tagger_image_weight": TAGGER_IMAGE_WEIGHT,
-                         "query_encoder": encoder.queries.spec}
+                         "query_encoder": encoder.queries.spec, "expansion": options.expansion}
     return result
 
 
@@ -156,8 +159,8 @@ def _ucm_t2i(options: EvalOptions, encoder, work: Path) -> dict[str, Any]:
 def _ucm_class(options: EvalOptions, encoder, work: Path) -> dict[str, Any]:
     items = _selected(ucm_captions(options.data, options.split), options)
     index, manifest = _build(_run_records(items, options), encoder, work / "all")
-    modes, queries = _class_modes(index, items, options.alphas)
-    config = {"data": str(data_root(options.data) / "ucm-captions"), "tiles": len(items), "queries": len(queries),
+    modes, queries = _class_modes(index, items, options)
+    config = {"data": str(data_root(options.data) / "ucm-captions"), "tiles": len(items), "queries": len(queries), "query_set": options.queries,
               "index_manifest": manifest, "relevance": "nDCG gain 2 same class, 1 other residential density; "
               "mAP binary same class; WAP levels shared in a class/group hierarchy (rsq/eval/queries.py)",
               "captions": str(options.captions) if options.captions else "human captions (ucm-captions/captions.jsonl)"}
@@ -170,13 +173,13 @@ def _ucm_archive(options: EvalOptions, encoder, work: Path) -> dict[str, Any]:
     images = _TileImages.encode(items, _unseen_checkpoint(options.image_encoder, split))
     records = tagger_records(items, images.encoder.folder, work / "captions")
     index, manifest = _build(records, encoder, work / "index", images)
-    modes = _recall_modes(_recall_rankings(index, _caption_queries(items), options.alphas))
-    class_modes, class_queries = _class_modes(index, items, options.alphas)
+    modes = _recall_modes(_recall_rankings(index, _caption_queries(items), options))
+    class_modes, queried = _class_modes(index, items, options)
     for mode, metrics in class_modes.items():
         modes[mode] |= {f"class {name}": value for name, value in metrics.items() if name != "WAP@10"}
     config = {"data": str(data_root(options.data) / "ucm-captions"), "split": split, "tiles": len(items), "index_manifest": manifest,
               "captions": f"closp:{images.encoder.folder} tagger (rsq caption, structured template, 5 variants)",
-              "class_queries": len(class_queries)}
+              "class_queries": len(queried), "class_query_set": options.queries}
     return {"protocol": "caption-free archive (rsq's own captions indexed; human captions and class queries query them)",
             "config": config, "modes": modes,
             "note": "R@k and mR: the split's human captions as queries (text-to-image); class nDCG@10 and mAP: the class queries"}
@@ -208,11 +211,11 @@ def tagger_records(items: list[CaptionedImage], checkpoint: Path, store_folder: 
     return list(store.records(OK))
 
 
-def _class_modes(index: Index, items: list[CaptionedImage], alphas: tuple[float, ...]) -> tuple[dict[str, dict[str, float]], list[tuple[str, str]]]:
-    """nDCG@10, mAP and WAP@10 of the class queries over `items`, per configuration; and the queries."""
+def _class_modes(index: Index, items: list[CaptionedImage], options: EvalOptions) -> tuple[dict[str, dict[str, float]], list[tuple[str, str]]]:
+    """nDCG@10, mAP and WAP@10 of one set of class queries over `items`, per configuration; and the queries."""
     classes = {i.id: i.label for i in items}
-    queries = [(text, label) for label, texts in CLASS_QUERIES.items() for text in texts if label in set(classes.values())]
-    rankings = _rank(index, [text for text, _ in queries], alphas, depth=len(classes))
+    queries = [(text, label) for text, label in class_queries(options.queries) if label in set(classes.values())]
+    rankings = _rank(index, [text for text, _ in queries], options, depth=len(classes))
     gains = [{t: graded_relevance(label, c) for t, c in classes.items()} for _, label in queries]
     levels = [{t: shared_levels(label, c) for t, c in classes.items()} for _, label in queries]
     relevant = [{t for t, c in classes.items() if c == label} for _, label in queries]
@@ -299,7 +302,7 @@ def _leave_one_out(items, records, options, encoder, work: Path, images: _TileIm
         kept = [_without_variant(r, held_out.get(r.tile_id)) for r in records]
         index, manifest = _build([r for r in kept if r.captions["variants"]], encoder, work / f"rotation-{j}", images)
         queries = list(held_out.items())
-        ranked = _rank(index, [text for _, text in queries], options.alphas, depth=RECALL_DEPTH)
+        ranked = _rank(index, [text for _, text in queries], options, depth=RECALL_DEPTH)
         for config, lists in ranked.items():
             total.ranked[config] += lists
         total.relevant += [{tile_id} for tile_id, _ in queries]
@@ -308,7 +311,7 @@ def _leave_one_out(items, records, options, encoder, work: Path, images: _TileIm
 
 def _query_once(records, queries, options, encoder, work: Path, images: _TileImages | None = None) -> tuple[Rankings, dict[str, Any]]:
     index, manifest = _build(records, encoder, work / "all", images)
-    return _recall_rankings(index, queries, options.alphas), manifest
+    return _recall_rankings(index, queries, options), manifest
 
 
 def _caption_queries(items: list[CaptionedImage]) -> list[tuple[str, str]]:
@@ -316,9 +319,9 @@ def _caption_queries(items: list[CaptionedImage]) -> list[tuple[str, str]]:
     return [(caption, item.id) for item in items for caption in item.captions]
 
 
-def _recall_rankings(index: Index, queries: list[tuple[str, str]], alphas: tuple[float, ...]) -> Rankings:
+def _recall_rankings(index: Index, queries: list[tuple[str, str]], options: EvalOptions) -> Rankings:
     """The top RECALL_DEPTH tiles per configuration for (text, relevant tile) queries, all at once."""
-    rankings = Rankings(ranked=_rank(index, [text for text, _ in queries], alphas, depth=RECALL_DEPTH))
+    rankings = Rankings(ranked=_rank(index, [text for text, _ in queries], options, depth=RECALL_DEPTH))
     rankings.relevant = [{tile_id} for _, tile_id in queries]
     return rankings
 
@@ -339,11 +342,11 @@ def _build(records: list[CaptionRecord], encoder, folder: Path, images: _TileIma
     return Index(folder, encoder=encoder.queries, image_encoder=images and images.encoder), report.manifest.to_dict()
 
 
-def _rank(index: Index, texts: list[str], alphas: tuple[float, ...], depth: int) -> dict[str, list[list[str]]]:
+def _rank(index: Index, texts: list[str], options: EvalOptions, depth: int) -> dict[str, list[list[str]]]:
     """Top `depth` tile ids per configuration for every query, from one retrieval per query."""
     ranked: dict[str, list[list[str]]] = defaultdict(list)
-    for text, per_mode in zip(texts, index.retrieve(texts, "hybrid", depth), strict=True):
-        for name, (mode, fusion, alpha, image_weight) in configurations(alphas, "image" in per_mode).items():
+    for text, per_mode in zip(texts, index.retrieve(texts, "hybrid", depth, expand=options.expansion), strict=True):
+        for name, (mode, fusion, alpha, image_weight) in configurations(options.alphas, "image" in per_mode).items():
             modes = per_mode if image_weight is not None or mode == "image" else {m: v for m, v in per_mode.items() if m != "image"}
             weight = index.default_image_weight if image_weight == BY_INDEX else image_weight or 0.0
             scores = fuse(modes, mode, fusion or default_fusion(text), alpha, weight)

@@ -1,6 +1,15 @@
-"""Class-level queries for `ucm-class`: each UC Merced class by name and by paraphrase, written for rsq."""
+"""Class-level queries for `ucm-class`: each UC Merced class by name and by paraphrase, written for rsq.
+
+The 63 queries are split by a fixed seed into a tuning half (what rsq's defaults are chosen on) and a test half
+(what they are reported on), class by class so that every class is in both; `unseen` is a third set, written
+before any measurement with it (`rsq/eval/unseen_queries.py`) and tuned on by nothing.
+"""
 
 from __future__ import annotations
+
+import random
+
+from rsq.eval.unseen_queries import UNSEEN_CLASS_QUERIES
 
 CLASS_QUERIES: dict[str, tuple[str, ...]] = {
     "agricultural": ("agricultural land", "farmland with crop fields", "rows of cultivated fields"),
@@ -25,6 +34,26 @@ CLASS_QUERIES: dict[str, tuple[str, ...]] = {
     "storagetanks": ("storage tanks", "round oil tanks", "cylindrical tanks at an industrial site"),
     "tenniscourt": ("tennis court", "tennis courts", "sports courts with nets"),
 }
+
+QUERY_SETS = ("test", "tune", "unseen", "all")
+SPLIT_SEED = 19
+
+
+def class_queries(which: str = "test") -> list[tuple[str, str]]:
+    """(query, class) pairs of one query set: `tune` or `test` (the halves of CLASS_QUERIES), `unseen`, or `all` 63."""
+    if which == "unseen":
+        return [(text, label) for label, texts in UNSEEN_CLASS_QUERIES.items() for text in texts]
+    rng = random.Random(SPLIT_SEED)
+    halves: dict[str, list[tuple[str, str]]] = {"tune": [], "test": []}
+    for n, (label, texts) in enumerate(sorted(CLASS_QUERIES.items())):
+        shuffled = rng.sample(texts, len(texts))
+        cut = 1 + n % 2  # classes alternate between 1 and 2 queries in the tuning half
+        halves["tune"] += [(text, label) for text in shuffled[:cut]]
+        halves["test"] += [(text, label) for text in shuffled[cut:]]
+    if which == "all":
+        return [(text, label) for label, texts in CLASS_QUERIES.items() for text in texts]
+    return halves[which]
+
 
 RESIDENTIAL = ("denseresidential", "mediumresidential", "sparseresidential")
 
