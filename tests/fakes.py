@@ -48,7 +48,7 @@ class HashEmbedder:
     """A text encoder for unit tests: each word hashed into one of `dim` dimensions, L2-normalised."""
 
     def __init__(self, dim: int = 32, spec: str = "fake:hash") -> None:
-        self.spec, self.dim = spec, dim
+        self.spec, self.dim, self.runtime = spec, dim, "hashing"
         self.calls: list[int] = []
 
     def encode(self, texts: list[str]) -> np.ndarray:

@@ -20,9 +20,15 @@ def test_onnx_int8_embedder_ranks_like_the_torch_model(ucm_human_store, ucm_inde
 
 @pytest.mark.slow
 def test_demo_builds_the_default_index(data_dir, tmp_path, monkeypatch):
+    """`rsq demo` as `make demo` runs it: the default embedder (all-mpnet-base-v2), not the suite's small one."""
     monkeypatch.setenv("RSQ_HOME", str(tmp_path))
+    monkeypatch.delenv("RSQ_EMBEDDER", raising=False)
     result = CliRunner().invoke(app, ["demo", "--data", str(data_dir)])
     assert result.exit_code == 0, result.output
     assert "flooded farmland" in result.stdout and "storage tank" in result.stdout
+    index = Index()
+    assert index.manifest.embedder == "st:sentence-transformers/all-mpnet-base-v2" and index.manifest.dim == 768
+    flooded = [h.id for h in index.search(SearchQuery("flooded farmland", k=2))]
+    assert sorted(flooded) == ["Spain_7370579_S1Hand", "Spain_7370579_S2Hand"]
     plain = CliRunner().invoke(app, ["search", "storage tanks near a harbour", "--json", "--k", "3"])
     assert plain.exit_code == 0, plain.output

@@ -1,18 +1,11 @@
-"""Query-side defaults: fusion by query length, image mode's share by caption source, nomenclature expansion."""
+"""Query-side defaults: image mode's share by caption source, nomenclature expansion."""
 
 import pytest
 
 from rsq.query import Index, SearchQuery
 from rsq.query.expansion import EXPANSION_WEIGHT, SYNONYMS, expansion_terms
-from rsq.query.search import DEFAULT_FUSION, DEFAULT_IMAGE_WEIGHT, SHORT_QUERY_WORDS, TAGGER_IMAGE_WEIGHT, default_fusion
+from rsq.query.search import DEFAULT_IMAGE_WEIGHT, TAGGER_IMAGE_WEIGHT
 from rsq.textindex.manifest import Manifest
-
-
-def test_fusion_follows_the_query_length(ucm_index):
-    short = " ".join(["forest"] * SHORT_QUERY_WORDS)
-    assert default_fusion(short) == "rrf" and default_fusion(short + " with a river") == DEFAULT_FUSION
-    index = Index(ucm_index)
-    assert [h.id for h in index.search(SearchQuery("runway", k=10))] == [h.id for h in index.search(SearchQuery("runway", k=10, fusion="rrf"))]
 
 
 def test_expansion_adds_synonyms_and_spellings_the_query_lacks():

@@ -16,6 +16,7 @@ from rsq.closp.config import ClospConfig
 from rsq.closp.data import TrainingSet
 from rsq.closp.model import ClospModel, contrastive_loss
 from rsq.closp.text import text_encoder
+from rsq.encoders.cache import CachedEmbedder
 
 
 @dataclass(frozen=True)
@@ -36,7 +37,7 @@ class TrainOptions:
 
 def caption_vectors(sets: list[TrainingSet], text_space: str, device: str) -> list[np.ndarray]:
     """Each set's captions encoded once, in the text space the image towers learn to meet."""
-    text = text_encoder(text_space, device)
+    text = CachedEmbedder(text_encoder(text_space, device))  # templated captions repeat: each distinct one once
     return [text.encode(s.texts) for s in sets]
 
 

@@ -14,6 +14,7 @@ class Embedder(Protocol):
 
     spec: str
     dim: int
+    runtime: str  # what runs it, e.g. "onnxruntime (model-int8.onnx)" or "torch (cpu)"
 
     def encode(self, texts: list[str]) -> np.ndarray: ...
 

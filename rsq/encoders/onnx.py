@@ -35,6 +35,10 @@ class OnnxEmbedder:
         self.inputs = [i.name for i in self.session.get_inputs()]
         self.dim = int(json.loads((folder / "config.json").read_text())["hidden_size"])
 
+    @property
+    def runtime(self) -> str:
+        return f"onnxruntime ({self.file.name})"
+
     def encode(self, texts: list[str]) -> np.ndarray:
         """Batches of similar length (less padding), returned in the order given."""
         order = sorted(range(len(texts)), key=lambda n: len(texts[n]))

@@ -26,6 +26,10 @@ class SentenceTransformerEmbedder:
         self.device = str(self.model.device)
         self.dim = int(self.model.get_embedding_dimension())
 
+    @property
+    def runtime(self) -> str:
+        return f"torch ({self.device})"
+
     def encode(self, texts: list[str]) -> np.ndarray:
         vectors = self.model.encode(texts, batch_size=self.batch_size, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False)
         return np.asarray(vectors, dtype=np.float32).reshape(len(texts), self.dim)

@@ -28,16 +28,16 @@ from rsq.captioner.records import OK, CaptionRecord
 from rsq.captioner.store import CaptionStore
 from rsq.config import data_root
 from rsq.errors import RsqError
-from rsq.eval.embedding_cache import CachedEmbedder
 from rsq.eval.metrics import mean_average_precision, mean_recall, ndcg_at_k, recall_table, weighted_map
 from rsq.eval.queries import class_queries, graded_relevance, shared_levels
 from rsq.prompts import load_template
 from rsq.query.search import (
-    DEFAULT_ALPHA, DEFAULT_FUSION, DEFAULT_IMAGE_WEIGHT, SHORT_QUERY_WORDS, TAGGER_IMAGE_WEIGHT, Index, default_fusion, fuse,
+    DEFAULT_ALPHA, DEFAULT_FUSION, DEFAULT_IMAGE_WEIGHT, TAGGER_IMAGE_WEIGHT, Index, fuse,
 )
 from rsq.sources import CaptionedImage, caption_corpus, ucm_captions
 from rsq.textindex.build import BuildOptions, index_records
 from rsq.encoders import default_embedder, make_embedder, query_encoder
+from rsq.encoders.cache import CachedEmbedder
 
 BENCHMARKS = ("ucm-t2i", "rsitmd-t2t", "rsicd-t2t", "ucm-class", "ucm-archive")
 SPLITS = {"rsitmd-t2t": ("train", "test"), "rsicd-t2t": ("train", "test")}  # the UCM benchmarks: train, val, test
@@ -69,13 +69,12 @@ class Rankings:
     relevant: list[Any] = field(default_factory=list)
 
 
-Config = tuple[str, str | None, float, float | str | None]  # mode, fusion (None: by query length), alpha, image weight
+Config = tuple[str, str | None, float, float | str | None]  # mode, fusion (None: the default), alpha, image weight
 BY_INDEX = "by-index"  # the image weight `rsq search` picks for the index (None: captions only)
 
 
 def configurations(alphas: tuple[float, ...], with_image: bool = False) -> dict[str, Config]:
-    """The single modes, hybrid as `rsq search` defaults it, each fusion (and the default's length rule at each alpha),
-    and with image vectors the image mode,
+    """The single modes, hybrid as `rsq search` defaults it, each fusion, and with image vectors the image mode,
     hybrid over captions and image (`hybrid`), captions only (`hybrid_text`) and the image-weight sweep."""
     text_hybrid = "hybrid_text" if with_image else "hybrid"
     configs: dict[str, Config] = {
@@ -84,12 +83,16 @@ def configurations(alphas: tuple[float, ...], with_image: bool = False) -> dict[
         text_hybrid: ("hybrid", None, DEFAULT_ALPHA, None),
         "hybrid_rrf": ("hybrid", "rrf", DEFAULT_ALPHA, None),
     }
-    configs |= {f"hybrid_weighted@{a:.1f}": ("hybrid", "weighted", a, None) for a in alphas}
-    configs |= {f"hybrid_by_length@{a:.1f}": ("hybrid", None, a, None) for a in alphas}  # rrf for short queries, weighted at a
+    configs |= {f"hybrid_weighted@{_weight(a)}": ("hybrid", "weighted", a, None) for a in alphas}
     if with_image:
         configs |= {"image": ("image", None, DEFAULT_ALPHA, None), "hybrid": ("hybrid", None, DEFAULT_ALPHA, BY_INDEX)}
-        configs |= {f"hybrid_image@{b:.1f}": ("hybrid", None, DEFAULT_ALPHA, b) for b in alphas}
+        configs |= {f"hybrid_image@{_weight(b)}": ("hybrid", None, DEFAULT_ALPHA, b) for b in alphas}
     return configs
+
+
+def _weight(value: float) -> str:
+    """0.7 -> "0.7", 0.75 -> "0.75": one decimal unless the value needs two."""
+    return f"{value:.1f}" if round(value, 1) == value else f"{value:.2f}"
 
 
 def run_benchmark(name: str, options: EvalOptions) -> dict[str, Any]:
@@ -113,10 +116,10 @@ def run_benchmark(name: str, options: EvalOptions) -> dict[str, Any]:
             raise RsqError(f"none of the modes {', '.join(options.modes)} was measured on {name}")
     result["benchmark"] = name
     result["config"] |= {"embedder": encoder.spec, "limit": options.limit, "split": options.split, "sample": options.sample, "alphas": list(options.alphas),
-                         "default_fusion": f"rrf up to {SHORT_QUERY_WORDS} words, else {DEFAULT_FUSION}", "default_alpha": DEFAULT_ALPHA,
+                         "default_fusion": DEFAULT_FUSION, "default_alpha": DEFAULT_ALPHA,
                          "image_encoder": options.image_encoder,
                          "default_image_weight": DEFAULT_IMAGE_WEIGHT, "tagger_image_weight": TAGGER_IMAGE_WEIGHT,
-                         "query_encoder": encoder.queries.spec, "expansion": options.expansion}
+                         "query_encoder": f"{encoder.queries.spec} via {encoder.queries.runtime}", "expansion": options.expansion}
     return result
 
 
@@ -345,11 +348,11 @@ def _build(records: list[CaptionRecord], encoder, folder: Path, images: _TileIma
 def _rank(index: Index, texts: list[str], options: EvalOptions, depth: int) -> dict[str, list[list[str]]]:
     """Top `depth` tile ids per configuration for every query, from one retrieval per query."""
     ranked: dict[str, list[list[str]]] = defaultdict(list)
-    for text, per_mode in zip(texts, index.retrieve(texts, "hybrid", depth, expand=options.expansion), strict=True):
+    for per_mode in index.retrieve(texts, "hybrid", depth, expand=options.expansion):
         for name, (mode, fusion, alpha, image_weight) in configurations(options.alphas, "image" in per_mode).items():
             modes = per_mode if image_weight is not None or mode == "image" else {m: v for m, v in per_mode.items() if m != "image"}
             weight = index.default_image_weight if image_weight == BY_INDEX else image_weight or 0.0
-            scores = fuse(modes, mode, fusion or default_fusion(text), alpha, weight)
+            scores = fuse(modes, mode, fusion or DEFAULT_FUSION, alpha, weight)
             ranked[name].append(sorted(scores, key=lambda tile: (-scores[tile], tile))[:depth])
     return ranked
 

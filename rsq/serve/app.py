@@ -18,7 +18,7 @@ from fastapi.staticfiles import StaticFiles
 from rsq import __version__
 from rsq.errors import RsqError, TileError
 from rsq.query import Index, SearchQuery, parse_filters
-from rsq.query.search import DEFAULT_ALPHA, MAX_K
+from rsq.query.search import DEFAULT_ALPHA, DEFAULT_FUSION, MAX_K
 from rsq.textindex.build import THUMBNAIL_SIZE
 
 STATIC = Path(__file__).parent / "static"
@@ -130,7 +130,7 @@ class ApiError(Exception):
 class SearchParams:
     """The query parameters of `rsq search`, as a FastAPI dependency."""
 
-    def __init__(self, q: str, k: int = 10, offset: int = 0, mode: str = "hybrid", fusion: str | None = None,
+    def __init__(self, q: str, k: int = 10, offset: int = 0, mode: str = "hybrid", fusion: str = DEFAULT_FUSION,
                  alpha: float = DEFAULT_ALPHA, sensor: str | None = None, bbox: str | None = None, near: str | None = None,
                  after: str | None = None, before: str | None = None, explain: bool = False,
                  image_weight: float | None = None) -> None:

@@ -34,6 +34,7 @@ class RayEmbedder:
         self._pool = ray.util.ActorPool(self._actors)
         self.spec, self.batch_size = spec, batch_size
         self.dim = ray.get(self._actors[0].dim.remote())
+        self.runtime = f"ray ({plan.actors} actors on {device})"
 
     def encode(self, texts: list[str]) -> np.ndarray:
         batches = [texts[start : start + self.batch_size] for start in range(0, len(texts), self.batch_size)]

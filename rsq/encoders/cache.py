@@ -1,16 +1,16 @@
-"""An embedder wrapper that encodes each distinct text once (the leave-one-out rotations repeat texts)."""
+"""An embedder wrapper that encodes each distinct text once (evaluation rotations and training sets repeat texts)."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from rsq.encoders import Embedder
+from rsq.encoders.base import Embedder
 
 
 class CachedEmbedder:
     def __init__(self, base: Embedder) -> None:
         self.base = base
-        self.spec, self.dim = base.spec, base.dim
+        self.spec, self.dim, self.runtime = base.spec, base.dim, getattr(base, "runtime", "")
         self._cache: dict[str, np.ndarray] = {}
         self.queries: CachedEmbedder = self  # what encodes queries: itself, or another runtime of the same model
 
