@@ -21,7 +21,7 @@ from rsq.encoders.packaged import MINILM, packaged
 from rsq.errors import RsqError
 
 DEFAULT_EMBEDDER = "st:sentence-transformers/all-mpnet-base-v2"
-SMALL_EMBEDDER = "st:sentence-transformers/all-MiniLM-L6-v2"  # for small machines: 10x faster to build, half the quality gap
+SMALL_EMBEDDER = "st:sentence-transformers/all-MiniLM-L6-v2"  # for small machines: 2.9x faster to build on a CPU, half the bytes
 MINILM_INT8 = "onnx-int8:all-MiniLM-L6-v2"
 QUERY_ENCODERS = ("auto", "torch", "onnx", "onnx-int8")
 
