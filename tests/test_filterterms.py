@@ -5,22 +5,35 @@ from datetime import UTC, date, datetime, timedelta
 
 import numpy as np
 
+from rsq.imagery.timeparse import epoch_seconds
 from rsq.textindex.columns import Columns, TileAttrs
 from rsq.textindex.filters import parse_filters
 from rsq.textindex.filterterms import MAX_CELLS, box_cells, cell_terms, date_terms, range_dates
 
 
 def _seconds(day: str, hour: int = 0) -> int:
-    return int(datetime.fromisoformat(day).replace(hour=hour, tzinfo=UTC).timestamp())
+    return epoch_seconds(datetime.fromisoformat(day).replace(hour=hour, tzinfo=UTC))
+
+
+SPAN = (_seconds("1900-01-01"), _seconds("2100-12-31", 12))  # the earliest and latest times an index holds
 
 
 def test_date_ranges_become_the_fewest_whole_years_months_and_days():
-    assert range_dates(_seconds("2020-01-01"), _seconds("2021-12-31", 23)) == ["y2020", "y2021"]
-    assert range_dates(_seconds("2020-02-27"), _seconds("2020-04-02")) == ["d2020-02-27", "d2020-02-28", "d2020-02-29", "m2020-03", "d2020-04-01", "d2020-04-02"]
-    assert range_dates(_seconds("2019-12-31"), _seconds("2019-12-31", 12)) == ["d2019-12-31"]
-    assert range_dates(_seconds("2099-12-30"), None) == ["d2099-12-30", "d2099-12-31"]
-    assert range_dates(None, _seconds("1951-03-01")) == ["y1950", "m1951-01", "m1951-02", "d1951-03-01"]
+    assert range_dates(_seconds("2020-01-01"), _seconds("2021-12-31", 23), SPAN) == ["y2020", "y2021"]
+    assert range_dates(_seconds("2020-02-27"), _seconds("2020-04-02"), SPAN) == ["d2020-02-27", "d2020-02-28", "d2020-02-29", "m2020-03", "d2020-04-01", "d2020-04-02"]
+    assert range_dates(_seconds("2019-12-31"), _seconds("2019-12-31", 12), SPAN) == ["d2019-12-31"]
+    assert range_dates(_seconds("2100-12-30"), None, SPAN) == ["d2100-12-30", "d2100-12-31"]
+    assert range_dates(None, _seconds("1901-03-01"), SPAN) == ["y1900", "m1901-01", "m1901-02", "d1901-03-01"]
     assert date_terms(_seconds("2019-09-17", 18)) == ["y2019", "m2019-09", "d2019-09-17"]
+
+
+def test_date_ranges_are_bounded_by_the_times_the_index_holds():
+    assert range_dates(_seconds("2101-01-01"), None, SPAN) == []  # after every indexed time: nothing can match
+    assert range_dates(None, _seconds("1899-12-31"), SPAN) == []
+    far = (_seconds("0001-01-01"), _seconds("9999-12-31", 23))
+    assert range_dates(_seconds("9999-12-01"), None, far) == ["m9999-12"]  # the last month datetime holds
+    assert range_dates(None, None, far) is None  # 9,999 year terms: left to the exact test
+    assert date_terms(_seconds("1900-06-01")) == ["y1900", "m1900-06", "d1900-06-01"]
 
 
 def test_a_date_term_matches_exactly_when_its_day_lies_in_the_range():
@@ -28,7 +41,7 @@ def test_a_date_term_matches_exactly_when_its_day_lies_in_the_range():
     for _ in range(300):
         start = date(2015, 1, 1) + timedelta(days=rng.randrange(4000))
         end = start + timedelta(days=rng.randrange(900))
-        covering = set(range_dates(_seconds(start.isoformat()), _seconds(end.isoformat(), 23)))
+        covering = set(range_dates(_seconds(start.isoformat()), _seconds(end.isoformat(), 23), SPAN))
         day = start + timedelta(days=rng.randrange(-60, (end - start).days + 60))
         assert bool(covering & set(date_terms(_seconds(day.isoformat(), 6)))) == (start <= day <= end)
 

@@ -54,7 +54,7 @@ def test_filters_and_their_errors(client):
     assert _ids(client.get("/api/search", params={"q": "flood", "sensor": "s1"})) == ["Spain_7370579_S1Hand"]
     assert set(_ids(client.get("/api/search", params={"q": "water", "bbox": "-1.5,37.5,0,38.5"}))) == FLOOD
     assert _ids(client.get("/api/search", params={"q": "harbour", "near": "4.4,51.9,10"})) == ["scene-9/chip-1"]
-    for params, message in (({"q": "x", "bbox": "10,0,5,1"}, "--bbox"), ({"q": "x", "mode": "magic"}, "--mode"),
+    for params, message in (({"q": "x", "bbox": "0,10,5,1"}, "--bbox"), ({"q": "x", "mode": "magic"}, "--mode"),
                             ({"q": "!!!"}, "empty query"), ({"q": "x", "after": "yesterday"}, "--after")):
         response = client.get("/api/search", params=params)
         assert response.status_code == 400 and message in response.json()["error"]

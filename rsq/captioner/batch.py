@@ -29,6 +29,7 @@ from rsq.prompts import PromptTemplate, sha256_hex
 from rsq.sources import Skipped, TileRef
 from rsq.sources.refs import NO_DATA, open_chunks
 
+MAX_REPORTED = 20  # failures a summary names one by one (the store holds every one)
 CHUNK = 50_000  # opened tiles per chunk (plus at most one scene's windows): bounds a job's memory and a Ray dataset
 VIEW_SIDE = 1344  # the longest side of the view a VLM gets (Qwen2-VL: 48 patches of 28 px); larger tiles are read decimated
 
@@ -60,10 +61,13 @@ class JobSummary:
     failed: int = 0
     already_done: int = 0
     no_data: int = 0  # chips without a valid pixel, skipped
+    failures: list[tuple[str, str]] = field(default_factory=list)  # (tile id, reason) of the first MAX_REPORTED failures
 
     def add(self, records: list[CaptionRecord]) -> None:
         self.ok += sum(r.status == OK for r in records)
         self.failed += sum(r.status == FAILED for r in records)
+        room = MAX_REPORTED - len(self.failures)
+        self.failures += [(r.tile_id, r.error or "failed") for r in records if r.status == FAILED][: max(0, room)]
 
 
 def prompt_context(tile: Tile, view: str, variants: int) -> dict[str, Any]:

@@ -87,6 +87,10 @@ def caption(
     clashes = refs.skipped if isinstance(refs, Listing) else []
     for clash in clashes:
         warn(f"skipped {clash.path}: {clash.reason}")
+    for tile_id, reason in summary.failures:
+        warn(f"failed {tile_id}: {reason}")
+    if summary.failed > len(summary.failures):
+        warn(f"... and {summary.failed - len(summary.failures)} more failed (each is in the store with its reason)")
     failed = summary.failed + len(clashes)
     empty = f", {summary.no_data} all-no-data chips skipped" if summary.no_data else ""
     warn(f"run {summary.run_id}: {summary.ok} ok, {failed} failed, {summary.already_done} already done{empty} -> {store.path}")

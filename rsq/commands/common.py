@@ -36,8 +36,8 @@ def print_json_lines(records: Iterable[dict[str, Any]]) -> None:
 
 
 def warn(message: str) -> None:
-    """A line on stderr."""
-    typer.echo(message, err=True)
+    """A line on stderr (a name that is not valid UTF-8 is shown with backslash escapes, never raised on)."""
+    typer.echo(message.encode("utf-8", "backslashreplace").decode("utf-8"), err=True)
 
 
 class ProgressBar:

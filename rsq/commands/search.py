@@ -82,7 +82,7 @@ def search(
     fusion: Annotated[str, typer.Option(help="Hybrid fusion: weighted (scores min-max scaled, dense weighted by --alpha) or rrf (by rank).")] = "weighted",
     alpha: Annotated[float | None, typer.Option(help="Weight of dense in weighted fusion (0..1; default: DEFAULT_ALPHA in rsq/query/search.py, chosen by measurement).")] = None,
     sensor: Annotated[str | None, typer.Option(help="Only tiles of this sensor (rgb, s2, s1, other).")] = None,
-    bbox: Annotated[str | None, typer.Option(help="minlon,minlat,maxlon,maxlat")] = None,
+    bbox: Annotated[str | None, typer.Option(help="west,south,east,north (WGS84; west > east crosses 180°, as in STAC): tiles whose footprint meets it.")] = None,
     near: Annotated[str | None, typer.Option(help="lon,lat,km")] = None,
     after: Annotated[str | None, typer.Option(help="Acquired on or after this date.")] = None,
     before: Annotated[str | None, typer.Option(help="Acquired on or before this date.")] = None,

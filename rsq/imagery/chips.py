@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from rsq.errors import TileError
-from rsq.imagery.reader import PIL_SUFFIXES, georeference_box, open_raster, open_tile_raster
+from rsq.imagery.reader import PIL_SUFFIXES, georeference_window, open_raster, open_tile_raster
 from rsq.imagery.tile import Tile
 
 MASK_FACTOR = 8  # the scene's validity mask is read at 1/8 of its size to find empty windows
@@ -32,8 +32,6 @@ def chip_tiles(scene: Tile, size: int, overlap: int = 0) -> tuple[list[Tile], li
     with its own footprint; and the ids of the windows that hold no valid pixel (skipped). Validity comes from
     the first band's mask read once for the whole scene at 1/MASK_FACTOR of its size (averaged, so one valid
     pixel keeps its block; on a COG, from its overviews). JPEG/PNG images and tiles that are windows stay whole."""
-    from rasterio.windows import Window, bounds
-
     if scene.window or (not scene.band_files and Path(scene.path).suffix.lower() in PIL_SUFFIXES):
         return [scene], []
     chips, empty = [], []
@@ -46,7 +44,7 @@ def chip_tiles(scene: Tile, size: int, overlap: int = 0) -> tuple[list[Tile], li
                 if not _any_valid(valid, (scene.height, scene.width), row, col, height, width):
                     empty.append(chip_id)
                     continue
-                place = georeference_box(ds, *bounds(Window(col, row, width, height), ds.transform))
+                place = georeference_window(ds, col, row, width, height)
                 chips.append(replace(scene, id=chip_id, shape=(scene.shape[0], height, width), window=(col, row, width, height), **place))
     return chips, empty
 

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from rsq.errors import TileError
+from rsq.geo import haversine_km, normalised_box, wrap_lon
 from rsq.imagery.sensors import detect_sensor
 from rsq.imagery.stack import stacked_vrt
 from rsq.imagery.tile import Sensor, Tile
@@ -20,7 +21,6 @@ from rsq.imagery.timeparse import parse_time
 PIL_SUFFIXES = {".jpg", ".jpeg", ".png"}
 TIME_TAGS = ("ACQUISITION_TIME", "ACQUISITIONDATETIME", "DATE_ACQUIRED", "SENSING_TIME", "DATETIME", "TIFFTAG_DATETIME")
 EXIF_TIME_TAGS = (36867, 306)  # DateTimeOriginal, DateTime
-_METRES_PER_DEGREE = 111_320.0
 MAX_VALUES = 100_000_000  # pixels x bands read at once: 400 MB of float32
 REMOTE_GDAL_DEFAULTS = {"GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR", "GDAL_HTTP_MAX_RETRY": "3", "GDAL_HTTP_RETRY_DELAY": "1"}
 
@@ -176,34 +176,48 @@ def _raster_pixels(tile: Tile, shape: tuple[int, int, int], bands: Sequence[int]
 
 def _georeference(ds) -> dict[str, Any]:
     """CRS, WGS84 bounds and centre, and ground sample distance of an open rasterio dataset."""
-    return georeference_box(ds, *ds.bounds)
+    return georeference_window(ds, 0, 0, ds.width, ds.height)
 
 
-def georeference_box(ds, left: float, bottom: float, right: float, top: float) -> dict[str, Any]:
-    """CRS, WGS84 bounds and centre, and ground sample distance of a box (in the dataset's CRS) of `ds`."""
+def georeference_window(ds, col: float, row: float, width: float, height: float) -> dict[str, Any]:
+    """CRS, WGS84 footprint (a box that crosses 180° where the window does: rsq.geo) and centre, and ground sample
+    distance of a pixel window of `ds`. The window's four corners go through the dataset's full affine transform,
+    so a rotated raster gets the footprint of its own pixels."""
     from rasterio.warp import transform, transform_bounds
 
     if ds.crs is None or ds.transform.is_identity:
         return {}
-    west, south, east, north = transform_bounds(ds.crs, "EPSG:4326", left, bottom, right, top, densify_pts=21)
-    mid_x = (left + right) / 2
-    mid_y = (bottom + top) / 2
-    lons, lats = transform(ds.crs, "EPSG:4326", [mid_x], [mid_y])
+    corners = [ds.transform * (c, r) for c in (col, col + width) for r in (row, row + height)]
+    xs, ys = [x for x, _ in corners], [y for _, y in corners]
+    box = transform_bounds(ds.crs, "EPSG:4326", min(xs), min(ys), max(xs), max(ys), densify_pts=21)
+    centre = (col + width / 2, row + height / 2)
+    points = [ds.transform * (centre[0] + dc, centre[1]) for dc in (0, 1)]
+    lons, lats = transform(ds.crs, "EPSG:4326", [x for x, _ in points], [y for _, y in points])
     return {
         "crs": ds.crs.to_string(),
-        "bounds": (west, south, east, north),
-        "center": (lons[0], lats[0]),
-        "gsd_m": _ground_sample_distance(ds, lats[0]),
+        "bounds": normalised_box(*box),
+        "center": (wrap_lon(lons[0]), lats[0]),
+        "gsd_m": _ground_sample_distance(ds, lons, lats),
     }
 
 
-def _ground_sample_distance(ds, latitude: float) -> float | None:
-    pixel = abs(ds.res[0])
-    if ds.crs.is_geographic:
-        return pixel * _METRES_PER_DEGREE * math.cos(math.radians(latitude))
+def _ground_sample_distance(ds, lons: list[float], lats: list[float]) -> float | None:
+    """Metres on the ground across one pixel along a row at the centre, on the sphere, so a Web Mercator pixel at
+    60° N measures half its nominal size; where that is within 1 % of the CRS's nominal pixel size (UTM and other
+    conformal grids), the nominal size (10 m for a Sentinel-2 band, not 9.997)."""
+    ground = float(haversine_km(lons[0], lats[0], lons[1], lats[1])) * 1000
+    if not math.isfinite(ground) or ground <= 0:
+        return None
+    nominal = _nominal_pixel_metres(ds)
+    return nominal if nominal and abs(ground - nominal) <= 0.01 * nominal else ground
+
+
+def _nominal_pixel_metres(ds) -> float | None:
     from rasterio.errors import CRSError
 
+    if ds.crs.is_geographic:
+        return None
     try:
-        return pixel * ds.crs.linear_units_factor[1]
+        return abs(ds.res[0]) * ds.crs.linear_units_factor[1]
     except CRSError:  # a CRS without linear units
         return None

@@ -54,21 +54,23 @@ class Tile:
 
     @classmethod
     def described(cls, tile_id: str, meta: dict[str, Any]) -> Tile:
-        """A tile known only by metadata (no file): sensor, time, and place from `lon`/`lat` or `bbox`."""
+        """A tile known only by metadata (no file): sensor, time, and place from `lon`/`lat` or `bbox` (RFC 7946: west >
+        east crosses 180°; 0..360 longitudes are wrapped). A place that is not on the Earth raises TileError."""
+        from rsq.errors import TileError
+        from rsq.geo import PlaceError, centre, checked_box, checked_point
         from rsq.imagery.timeparse import parse_time
 
         extra = dict(meta)
         sensor = str(extra.pop("sensor", "other"))
-        moment = parse_time(extra.pop("time", None) or extra.pop("datetime", None) or extra.pop("date", None))
-        bbox = extra.pop("bbox", None)
-        lon, lat = extra.pop("lon", None), extra.pop("lat", None)
-        bounds = tuple(float(v) for v in bbox) if isinstance(bbox, list | tuple) and len(bbox) == 4 else None
-        if isinstance(lon, int | float) and isinstance(lat, int | float):
-            center = (float(lon), float(lat))
-        else:
-            center = ((bounds[0] + bounds[2]) / 2, (bounds[1] + bounds[3]) / 2) if bounds else None
+        moment = parse_time(_first_present(extra, ("time", "datetime", "date")))
+        bbox, lon, lat = extra.pop("bbox", None), extra.pop("lon", None), extra.pop("lat", None)
+        try:
+            bounds = checked_box(bbox) if bbox is not None else None
+            point = checked_point(lon, lat) if lon is not None or lat is not None else None
+        except PlaceError as error:
+            raise TileError(tile_id, str(error)) from None
         return cls(tile_id, "", Sensor(sensor) if sensor in Sensor._value2member_map_ else Sensor.OTHER, (), (0, 0, 0), "",
-                   bounds=bounds, center=center, time=moment, meta=extra)
+                   bounds=bounds, center=point or (centre(bounds) if bounds else None), time=moment, meta=extra)
 
     @classmethod
     def from_dict(cls, record: dict[str, Any]) -> Tile:
@@ -83,3 +85,12 @@ class Tile:
         if values.get("time"):
             values["time"] = datetime.fromisoformat(values["time"])
         return cls(**values)
+
+
+def _first_present(record: dict[str, Any], keys: tuple[str, ...]) -> Any:
+    """The value of the first of `keys` the record holds (0 counts: a Unix time of 0 is a time), removed with those before it."""
+    for key in keys:
+        value = record.pop(key, None)
+        if value is not None and value != "":
+            return value
+    return None

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from rsq.geo import polygon
 from rsq.query.search import Hit
 
 
@@ -25,8 +26,7 @@ def _geometry(hit: Hit) -> dict[str, Any] | None:
     if tile is None:
         return None
     if tile.bounds and tile.bounds[0] != tile.bounds[2] and tile.bounds[1] != tile.bounds[3]:
-        west, south, east, north = tile.bounds
-        return {"type": "Polygon", "coordinates": [[[west, south], [east, south], [east, north], [west, north], [west, south]]]}
+        return polygon(tile.bounds)  # split at 180° into a MultiPolygon where the footprint crosses it
     if tile.lon is not None and tile.lat is not None:
         return {"type": "Point", "coordinates": [tile.lon, tile.lat]}
     return None

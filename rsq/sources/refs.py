@@ -66,9 +66,9 @@ def open_chunks(refs: Iterable[TileRef], chip: tuple[int, int] | None = None, wo
 
 def open_ref(ref: TileRef, chip: tuple[int, int] | None = None) -> tuple[list[Tile], list[Skipped]]:
     """One ref's tiles (its windows with `chip`) and what was skipped of it (unreadable, or empty windows)."""
-    if not ref.pixels:
-        return [Tile.described(ref.id, ref.meta)], []
     try:
+        if not ref.pixels:
+            return [Tile.described(ref.id, ref.meta)], []
         tile = read_tile(ref.path, ref.id, ref.meta, ref.bands, ref.nodata)
         if not chip:
             return [tile], []

@@ -21,7 +21,7 @@ import numpy as np
 from rsq.errors import RsqError
 from rsq.textindex.columns import TileAttrs
 from rsq.textindex.documents import FIELD_BOOSTS, VariantDoc
-from rsq.textindex.filterterms import box_cells, cell_terms, date_terms, range_dates
+from rsq.textindex.filterterms import cell_terms, date_terms, range_dates, reach_cells
 from rsq.textindex.filters import Filters
 
 WORD = re.compile(r"\w+", re.UNICODE)
@@ -146,16 +146,21 @@ class Bm25Reader:
     def documents(self) -> int:
         return int(self.searcher.num_docs)
 
-    def search(self, text: str, limit: int, filters: Filters, extent: float = 0.0, extra: Mapping[str, float] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def search(self, text: str, limit: int, filters: Filters, extent: float = 0.0, extra: Mapping[str, float] | None = None,
+               time_span: tuple[int, int] | None = None) -> tuple[np.ndarray, np.ndarray]:
         """(rows, scores) of the best `limit` documents for the words of `text` (and the `extra` words, each with
         its weight) that pass the filters' terms (a superset: the exact test is the caller's); `extent` widens a
-        bbox by the largest tile half-extent."""
+        bbox by the largest tile half-extent, `time_span` (the earliest and latest times indexed) bounds a time range."""
         import tantivy
 
         query = self._text_query(text, extra or {})
+        nothing = np.zeros(0, np.int64), np.zeros(0, np.float32)
         if query is None or limit <= 0:
-            return np.zeros(0, np.int64), np.zeros(0, np.float32)
-        restriction = self._filter_query(filters, extent)
+            return nothing
+        try:
+            restriction = self._filter_query(filters, extent, time_span)
+        except _NoMatch:
+            return nothing
         if restriction is not None:
             query = tantivy.Query.boolean_query(
                 [(tantivy.Occur.Must, query), (tantivy.Occur.Must, tantivy.Query.const_score_query(restriction, 0.0))]
@@ -182,8 +187,9 @@ class Bm25Reader:
                    for token, weight in list(weights.items())[:MAX_QUERY_TERMS] for field, boost in FIELD_BOOSTS.items()]
         return tantivy.Query.boolean_query(clauses)
 
-    def _filter_query(self, filters: Filters, extent: float):
-        """Sensor as a term, time as day/month/year terms, place as grid cells (`near` by its bounding box)."""
+    def _filter_query(self, filters: Filters, extent: float, time_span: tuple[int, int] | None):
+        """Sensor as a term, time as day/month/year terms, place as grid cells (`near` by its bounding box); raises
+        _NoMatch when no indexed time lies in the range."""
         import tantivy
 
         if not filters.active:
@@ -193,14 +199,17 @@ class Bm25Reader:
             clauses.append(tantivy.Query.term_query(schema, "sensor", filters.sensor))
         after, before = filters.time_range()
         if after is not None or before is not None:
-            clauses.append(tantivy.Query.term_set_query(schema, "day", range_dates(after, before)))
-        boxes = []
-        if filters.bbox:
-            west, south, east, north = filters.bbox
-            boxes.append((west - extent, south - extent, east + extent, north + extent))
-        if filters.near:
-            boxes.append(filters.near_box())
-        for cells in (box_cells(*box) for box in boxes):
+            days = range_dates(after, before, time_span) if time_span else []
+            if days == []:
+                raise _NoMatch
+            if days is not None:  # too many terms: left to the exact test
+                clauses.append(tantivy.Query.term_set_query(schema, "day", days))
+        reaches = [(filters.bbox, extent), (filters.near_box(), 0.0)]
+        for cells in (reach_cells(box, margin) for box, margin in reaches if box):
             if cells is not None:  # a box too large to narrow anything is left to the exact test
                 clauses.append(tantivy.Query.term_set_query(schema, "cell", cells))
         return tantivy.Query.boolean_query([(tantivy.Occur.Must, clause) for clause in clauses]) if clauses else None
+
+
+class _NoMatch(Exception):
+    """No document can pass the filters (a time range outside every indexed time)."""

@@ -16,8 +16,9 @@ from typing import Any
 
 import numpy as np
 
-from rsq.imagery.timeparse import parse_time
-from rsq.textindex.filters import SENSORS, Filters, haversine_km
+from rsq.imagery.timeparse import epoch_seconds, parse_time
+from rsq.geo import Box, centre, checked_box, haversine_km, lon_inside, lon_overlaps, lon_ranges, width
+from rsq.textindex.filters import SENSORS, Filters
 
 SENSOR_CODES = {name: code for code, name in enumerate(SENSORS, start=1)}  # 0: unknown
 NO_TIME = np.iinfo(np.int64).min
@@ -39,13 +40,12 @@ class TileAttrs:
     def of(cls, tile: dict[str, Any]) -> TileAttrs:
         """From a `Tile.to_dict()` record (or a partial one: id, path, sensor)."""
         moment = parse_time(tile.get("time"))
-        center, bounds = tile.get("center"), tile.get("bounds")
-        if bounds and not center:
-            center = ((bounds[0] + bounds[2]) / 2, (bounds[1] + bounds[3]) / 2)
+        bounds: Box | None = checked_box(tile["bounds"]) if tile.get("bounds") else None  # records of any rsq version
+        center = tile.get("center") or (centre(bounds) if bounds else None)
         if center and not bounds:
             bounds = (center[0], center[1], center[0], center[1])
         geo = (*center, *bounds) if center else (float("nan"),) * 6
-        return cls(str(tile.get("sensor") or ""), int(moment.timestamp()) if moment else None, tuple(float(v) for v in geo))
+        return cls(str(tile.get("sensor") or ""), epoch_seconds(moment) if moment else None, tuple(float(v) for v in geo))
 
     @property
     def located(self) -> bool:
@@ -160,6 +160,12 @@ class Columns:
                  for name in INDEXED}
         return cls(Strings.load(folder, "tiles"), *arrays, extent, index)
 
+    def time_span(self) -> tuple[int, int] | None:
+        """The earliest and latest acquisition times of the rows (None when none has one)."""
+        keys = self.index["time"].keys if self.index else np.sort(self.time)
+        first = int(np.searchsorted(keys, NO_TIME, "right"))
+        return (int(keys[first]), int(keys[-1])) if first < len(keys) else None
+
     def _values(self, name: str) -> np.ndarray:
         return self.geo[0] if name == "lon" else getattr(self, name)
 
@@ -168,10 +174,10 @@ class Columns:
         if not filters.active:
             return None
         narrowest = self._narrowest(filters)
-        if narrowest is None or narrowest[2] - narrowest[1] > len(self) // NARROW_SHARE:
+        if narrowest is None or _count(narrowest[1]) > len(self) // NARROW_SHARE:
             return self._exact(filters)  # a wide filter: one vectorised pass over the columns is cheaper
-        name, start, stop = narrowest
-        candidates = np.asarray(self.index[name].order[start:stop])
+        name, slices = narrowest
+        candidates = np.concatenate([np.asarray(self.index[name].order[start:stop]) for start, stop in slices])
         if name == "lon":  # a longitude slab: keep the rows in the latitude band before reading the rest
             south, north = self._latitudes(filters)
             latitudes = self.geo[1][candidates]
@@ -180,23 +186,23 @@ class Columns:
         mask[candidates[self.take(candidates, with_tiles=False)._exact(filters)]] = True
         return mask
 
-    def _narrowest(self, filters: Filters) -> tuple[str, int, int] | None:
-        """The indexed range the filters imply that holds the fewest rows: (column, start, stop) in its order."""
+    def _narrowest(self, filters: Filters) -> tuple[str, list[tuple[int, int]]] | None:
+        """The indexed range the filters imply that holds the fewest rows: (column, [(start, stop), …] in its order;
+        a longitude range across 180° is two slices)."""
         if not self.index:
             return None
-        ranges = []
+        ranges: list[tuple[str, list[tuple[float, float]]]] = []
         if filters.sensor:
             code = SENSOR_CODES[filters.sensor]
-            ranges.append(("sensor", code, code))
+            ranges.append(("sensor", [(code, code)]))
         after, before = filters.time_range()
         if after is not None or before is not None:
-            ranges.append(("time", NO_TIME + 1 if after is None else after, np.iinfo(np.int64).max if before is None else before))
-        if filters.bbox:
-            ranges.append(("lon", filters.bbox[0] - self.extent, filters.bbox[2] + self.extent))
-        if filters.near and (box := filters.near_box())[2] - box[0] < 360:
-            ranges.append(("lon", box[0], box[2]))
-        spans = [(name, *self.index[name].bounds(low, high)) for name, low, high in ranges]
-        return min(spans, key=lambda span: span[2] - span[1]) if spans else None
+            ranges.append(("time", [(NO_TIME + 1 if after is None else after, np.iinfo(np.int64).max if before is None else before)]))
+        for box, margin in ((filters.bbox, self.extent), (filters.near_box(), 0.0)):
+            if box and width(box) + 2 * margin < 360:  # the centres a box can reach: itself widened by the largest half-extent
+                ranges.append(("lon", lon_ranges(box[0] - margin, box[0] + width(box) + margin)))
+        spans = [(name, [self.index[name].bounds(low, high) for low, high in pieces]) for name, pieces in ranges]
+        return min(spans, key=lambda span: _count(span[1])) if spans else None
 
     def _latitudes(self, filters: Filters) -> tuple[float, float]:
         """The band of centre latitudes the place filters allow."""
@@ -225,18 +231,19 @@ class Columns:
             keep &= self._near(filters, keep)
         return keep
 
-    def _intersects(self, box: tuple[float, float, float, float]) -> np.ndarray:
-        min_lon, min_lat, max_lon, max_lat = box
+    def _intersects(self, box: Box) -> np.ndarray:
+        """Footprints that meet the box, either or both of them across 180°."""
+        box_west, box_south, box_east, box_north = box
         _, _, west, south, east, north = self.geo
         with np.errstate(invalid="ignore"):
-            return (west <= max_lon) & (east >= min_lon) & (south <= max_lat) & (north >= min_lat)
+            return (south <= box_north) & (north >= box_south) & lon_overlaps(west, east, box_west, box_east)
 
     def _near(self, filters: Filters, candidates: np.ndarray) -> np.ndarray:
         """Centre within `near` km: a box test first, the exact distance only for rows inside the box."""
         lon, lat = self.geo[0], self.geo[1]
         west, south, east, north = filters.near_box()
         with np.errstate(invalid="ignore"):
-            inside = candidates & (lon >= west) & (lon <= east) & (lat >= south) & (lat <= north)
+            inside = candidates & lon_inside(lon, west, east) & (lat >= south) & (lat <= north)
         rows = np.flatnonzero(inside)
         centre_lon, centre_lat, km = filters.near
         inside[rows] = haversine_km(lon[rows], lat[rows], centre_lon, centre_lat) <= km
@@ -244,8 +251,16 @@ class Columns:
 
 
 def _extent(geo: np.ndarray) -> float:
+    """The farthest a footprint's edge lies from its centre, in degrees (eastward to its east edge and westward to its
+    west edge, so a footprint across 180° is measured along its own span)."""
     lon, lat, west, south, east, north = geo
     with np.errstate(invalid="ignore"):
-        spans = np.concatenate([lon - west, east - lon, lat - south, north - lat])
+        to_west, to_east = lon - west, east - lon
+        spans = np.concatenate([np.where(to_west < -1e-9, to_west + 360.0, to_west), np.where(to_east < -1e-9, to_east + 360.0, to_east),
+                                lat - south, north - lat])
     spans = spans[~np.isnan(spans)]
     return float(spans.max()) if len(spans) else 0.0
+
+
+def _count(slices: list[tuple[int, int]]) -> int:
+    return sum(stop - start for start, stop in slices)

@@ -11,17 +11,16 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from rsq.errors import RsqError
-from rsq.imagery.timeparse import parse_time
+from rsq.geo import EARTH_RADIUS_KM, normalised_box
+from rsq.imagery.timeparse import epoch_seconds, parse_period
 
-EARTH_RADIUS_KM = 6371.0088
 SENSORS = ("rgb", "s2", "s1", "other")
-FIRST_YEAR, LAST_YEAR = 1950, 2099
 
 
 @dataclass(frozen=True)
 class Filters:
     sensor: str | None = None
-    bbox: tuple[float, float, float, float] | None = None  # min lon, min lat, max lon, max lat
+    bbox: tuple[float, float, float, float] | None = None  # west, south, east, north; west > east crosses 180°
     near: tuple[float, float, float] | None = None  # lon, lat, km
     after: datetime | None = None
     before: datetime | None = None
@@ -35,17 +34,17 @@ class Filters:
         return (_seconds(self.after), _seconds(self.before))
 
     def near_box(self) -> tuple[float, float, float, float] | None:
-        """A lon/lat box that holds the `near` circle (whole longitudes near a pole or across the antimeridian)."""
+        """A lon/lat box that holds the `near` circle (west > east across 180°, whole longitudes near a pole)."""
         if self.near is None:
             return None
         lon, lat, km = self.near
         d_lat = math.degrees(km / EARTH_RADIUS_KM)
         south, north = max(-90.0, lat - d_lat), min(90.0, lat + d_lat)
         cos_lat = min(math.cos(math.radians(south)), math.cos(math.radians(north)))
-        if cos_lat <= 1e-6 or d_lat / max(cos_lat, 1e-6) >= 180 or abs(lon) + d_lat / cos_lat > 180:
+        if cos_lat <= 1e-6 or d_lat / max(cos_lat, 1e-6) >= 180:
             return (-180.0, south, 180.0, north)
         d_lon = d_lat / cos_lat
-        return (lon - d_lon, south, lon + d_lon, north)
+        return normalised_box(lon - d_lon, south, lon + d_lon, north)  # across 180° as west > east
 
 
 def parse_filters(
@@ -56,7 +55,7 @@ def parse_filters(
         raise RsqError(f"--sensor must be one of {', '.join(SENSORS)}, not {sensor!r}")
     filters = Filters(
         sensor=sensor,
-        bbox=_numbers(bbox, 4, "--bbox", "minlon,minlat,maxlon,maxlat") if bbox else None,
+        bbox=_numbers(bbox, 4, "--bbox", "west,south,east,north") if bbox else None,
         near=_numbers(near, 3, "--near", "lon,lat,km") if near else None,
         after=_date(after, "--after"),
         before=_date(before, "--before", end_of_day=True),
@@ -65,21 +64,12 @@ def parse_filters(
     return filters
 
 
-def haversine_km(lon1, lat1, lon2, lat2):
-    """Great-circle distance in km; works on floats and on numpy arrays alike."""
-    import numpy as np
-
-    phi1, phi2 = np.radians(lat1), np.radians(lat2)
-    d_phi, d_lambda = phi2 - phi1, np.radians(np.subtract(lon2, lon1))
-    a = np.sin(d_phi / 2) ** 2 + np.cos(phi1) * np.cos(phi2) * np.sin(d_lambda / 2) ** 2
-    return 2 * EARTH_RADIUS_KM * np.arcsin(np.sqrt(np.minimum(1.0, a)))
-
-
 def _check_ranges(filters: Filters) -> None:
     if filters.bbox:
-        min_lon, min_lat, max_lon, max_lat = filters.bbox
-        if not (-180 <= min_lon <= max_lon <= 180 and -90 <= min_lat <= max_lat <= 90):
-            raise RsqError("--bbox wants minlon,minlat,maxlon,maxlat with -180 <= minlon <= maxlon <= 180 and -90 <= minlat <= maxlat <= 90")
+        west, south, east, north = filters.bbox
+        if not (-180 <= west <= 180 and -180 <= east <= 180 and -90 <= south <= north <= 90):
+            raise RsqError("--bbox wants west,south,east,north with longitudes in -180..180 (west > east crosses 180°) "
+                           "and -90 <= south <= north <= 90")
     if filters.near:
         lon, lat, km = filters.near
         if not (-180 <= lon <= 180 and -90 <= lat <= 90 and km > 0):
@@ -89,7 +79,7 @@ def _check_ranges(filters: Filters) -> None:
 
 
 def _seconds(moment: datetime | None) -> int | None:
-    return int(moment.timestamp()) if moment else None
+    return epoch_seconds(moment) if moment else None
 
 
 def _numbers(text: str, count: int, flag: str, shape: str) -> tuple[float, ...]:
@@ -103,11 +93,11 @@ def _numbers(text: str, count: int, flag: str, shape: str) -> tuple[float, ...]:
 
 
 def _date(text: str | None, flag: str, end_of_day: bool = False) -> datetime | None:
+    """A filter's date: its first instant, or with `end_of_day` its last (`--before 2021`, `--before 20210315`
+    and `--before 2021-03-15` all include the whole period they name)."""
     if text is None:
         return None
-    parsed = parse_time(text)
-    if parsed is None or not FIRST_YEAR <= parsed.year <= LAST_YEAR:
-        raise RsqError(f"{flag} wants a date from {FIRST_YEAR} to {LAST_YEAR}, such as 2019-09-17, got {text!r}")
-    if end_of_day and len(text.strip()) == 10:
-        parsed = parsed.replace(hour=23, minute=59, second=59)
-    return parsed
+    period = parse_period(text)
+    if period is None:
+        raise RsqError(f"{flag} wants a date or time such as 2019-09-17, 20190917, 2019-09, 2019 or 2019-09-17T10:30:00Z, got {text!r}")
+    return period[1] if end_of_day else period[0]

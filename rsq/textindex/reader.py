@@ -33,6 +33,8 @@ class Snapshot:
         self.bm25 = Bm25Reader(folder / "bm25")
         self._starts = {kind: np.array([s.info.lo for s in segments], dtype=np.int64) for kind, segments in self.segments.items()}
         self._extent = max((info.extent for info in generation.of_kind(CAPTIONS)), default=0.0)
+        spans = [span for segment in self.segments[CAPTIONS] if (span := segment.columns.time_span())]
+        self._time_span = (min(s[0] for s in spans), max(s[1] for s in spans)) if spans else None
 
     @classmethod
     def open(cls, root: Path) -> Snapshot:
@@ -70,7 +72,7 @@ class Snapshot:
         dead_share = counts.get("dead_variants", 0) / max(1, counts.get("variants", 0) + counts.get("dead_variants", 0))
         fetch = math.ceil(limit / max(0.05, 1 - dead_share)) + 16
         while True:
-            rows, scores = self.bm25.search(text, fetch, filters, self._extent, extra)
+            rows, scores = self.bm25.search(text, fetch, filters, self._extent, extra, self._time_span)
             keep, tiles = self.visible(CAPTIONS, rows, filters)
             if np.count_nonzero(keep) >= limit or len(rows) < fetch or fetch >= self.bm25.documents:
                 return Hits(rows[keep][:limit], tiles[keep][:limit], scores[keep][:limit])

@@ -229,7 +229,11 @@ async function composed(id, text, lam) {
 
 async function footprint(id) {
   const tile = await api(tilePath(id));
-  if (tile.bounds) { const [w, s, e, n] = tile.bounds; return { type: "Polygon", coordinates: [[[w, s], [e, s], [e, n], [w, n], [w, s]]] }; }
+  if (tile.bounds) {
+    const [w, s, e0, n] = tile.bounds;
+    const e = e0 < w ? e0 + 360 : e0;  // a footprint across 180° (west > east) drawn eastward over the date line
+    return { type: "Polygon", coordinates: [[[w, s], [e, s], [e, n], [w, n], [w, s]]] };
+  }
   return tile.lon != null ? { type: "Point", coordinates: [tile.lon, tile.lat] } : null;
 }
 
