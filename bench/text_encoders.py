@@ -39,20 +39,13 @@ def percentiles(seconds: list[float]) -> dict[str, float]:
 
 
 def build_rate(spec: str, device_runtime: str, texts: list[str]) -> float | str:
-    encoder = make_embedder(spec, device="cpu") if device_runtime == "onnx" else _torch(spec)
+    encoder = make_embedder(spec, device="cpu") if device_runtime == "onnx" else query_encoder(spec, "torch")
     if device_runtime == "onnx" and not encoder.runtime.startswith("onnxruntime"):
         return "n/a (no fp32 ONNX export: builds run on PyTorch)"
     encoder.encode(texts[:64])
     started = time.perf_counter()
     encoder.encode(texts)
     return round(len(texts) / (time.perf_counter() - started), 1)
-
-
-def _torch(spec: str):
-    from rsq.encoders import model_folder
-    from rsq.encoders.sentence import SentenceTransformerEmbedder
-
-    return SentenceTransformerEmbedder(spec, model_folder(spec) or spec.removeprefix("st:"), "cpu")
 
 
 def query_latency(spec: str, runtime: str, queries: dict[str, list[str]]) -> dict:
@@ -70,10 +63,10 @@ def query_latency(spec: str, runtime: str, queries: dict[str, list[str]]) -> dic
     return result
 
 
-def float16_recall(spec: str, texts: list[str], queries: list[str]) -> dict[str, float]:
+def float16_recall(spec: str, texts: list[str], queries: list[str]) -> tuple[int, dict[str, float]]:
     """Recall@10 of float16 storage (rsq's) against exact float32 search, queries and rows from the real model:
     as id overlap, and counting a returned row as right when its exact score ties the 10th best (RSICD repeats
-    captions, so identical rows tie and either copy is a right answer)."""
+    captions, so identical rows tie and either copy is a right answer); with the vectors' dimension."""
     from rsq.textindex.vectors import VectorFile
 
     encoder = make_embedder(spec, device="cpu")
@@ -84,7 +77,7 @@ def float16_recall(spec: str, texts: list[str], queries: list[str]) -> dict[str,
     overlap = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(exact, found, strict=True)])
     tenth = scores[np.arange(len(queries)), exact[:, -1]]
     tied = np.mean([(scores[n, found[n]] >= tenth[n] - 1e-6).mean() for n in range(len(queries))])
-    return {"ids": round(float(overlap), 4), "with_ties": round(float(tied), 4)}
+    return rows.shape[1], {"ids": round(float(overlap), 4), "with_ties": round(float(tied), 4)}
 
 
 def main() -> None:
@@ -108,9 +101,8 @@ def main() -> None:
                 entry["query"][runtime] = query_latency(spec, runtime, queries)
             except Exception as error:
                 entry["query"][runtime] = f"n/a ({str(error)[:80]})"
-        entry["dim"] = query_encoder(spec).dim
+        entry["dim"], entry["float16_recall_at_10"] = float16_recall(spec, rsicd_test, rsicd_test[::10])
         entry["bytes_per_caption_row"] = 2 * entry["dim"]
-        entry["float16_recall_at_10"] = float16_recall(spec, rsicd_test, rsicd_test[::10])
         report[spec] = entry
         print(json.dumps({spec: entry}), file=sys.stderr)
     RESULTS.mkdir(exist_ok=True)

@@ -14,7 +14,6 @@ import numpy as np
 
 EARTH_RADIUS_KM = 6371.0088
 Box = tuple[float, float, float, float]
-WORLD: Box = (-180.0, -90.0, 180.0, 90.0)
 
 
 class PlaceError(ValueError):
@@ -63,10 +62,6 @@ def checked_box(values: Any) -> Box:
     if west > east and west <= 180.0 and east >= -180.0:
         return normalised_box(west, south, east + 360.0, north)
     return normalised_box(west, south, east, north)
-
-
-def crosses(box: Box) -> bool:
-    return box[0] > box[2]
 
 
 def width(box: Box) -> float:

@@ -113,7 +113,8 @@ def test_geojson_of_a_crossing_tile_is_two_polygons(tmp_path):
 # --- GeoTIFFs that straddle 180° ---------------------------------------------------------------------------------
 
 def _geotiff(path: Path, crs: str, transform, size: int = 64) -> Path:
-    rasterio = pytest.importorskip("rasterio")
+    import rasterio
+
     data = (np.arange(size * size * 3, dtype=np.uint16).reshape(3, size, size) % 4000) + 1
     with rasterio.open(path, "w", driver="GTiff", width=size, height=size, count=3, dtype="uint16", crs=crs, transform=transform) as ds:
         ds.write(data)
@@ -149,6 +150,7 @@ def test_ground_sample_distance_is_measured_on_the_ground(tmp_path):
 
 
 def test_chips_of_a_rotated_raster_cover_their_own_pixels(tmp_path):
+    import rasterio
     from rasterio.warp import transform
 
     from rsq.imagery.chips import chip_tiles
@@ -156,8 +158,6 @@ def test_chips_of_a_rotated_raster_cover_their_own_pixels(tmp_path):
     path = _straddling(tmp_path)["rotated"]
     scene = read_tile(path, "rotated")
     chips, _ = chip_tiles(scene, 32)
-    import rasterio
-
     with rasterio.open(path) as ds:
         for chip in chips:
             col, row, width, height = chip.window

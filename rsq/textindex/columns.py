@@ -16,8 +16,8 @@ from typing import Any
 
 import numpy as np
 
+from rsq.geo import Box, PlaceError, centre, checked_box, haversine_km, lon_inside, lon_overlaps, lon_ranges, width
 from rsq.imagery.timeparse import epoch_seconds, parse_time
-from rsq.geo import Box, centre, checked_box, haversine_km, lon_inside, lon_overlaps, lon_ranges, width
 from rsq.textindex.filters import SENSORS, Filters
 
 SENSOR_CODES = {name: code for code, name in enumerate(SENSORS, start=1)}  # 0: unknown
@@ -40,7 +40,10 @@ class TileAttrs:
     def of(cls, tile: dict[str, Any]) -> TileAttrs:
         """From a `Tile.to_dict()` record (or a partial one: id, path, sensor)."""
         moment = parse_time(tile.get("time"))
-        bounds: Box | None = checked_box(tile["bounds"]) if tile.get("bounds") else None  # records of any rsq version
+        try:  # records of any rsq version: bounds normalised, a place that is not on the Earth is unknown
+            bounds: Box | None = checked_box(tile["bounds"]) if tile.get("bounds") else None
+        except PlaceError:
+            bounds = None
         center = tile.get("center") or (centre(bounds) if bounds else None)
         if center and not bounds:
             bounds = (center[0], center[1], center[0], center[1])
