@@ -26,7 +26,7 @@ from rsq.parallel import batched, prefetch, run_ahead
 from rsq.imagery import Tile, read_pixels, render_rgb
 from rsq.imagery.render import resolve_view, view_bands
 from rsq.prompts import PromptTemplate, sha256_hex
-from rsq.sources import Skipped, TileRef
+from rsq.sources import Listing, Skipped, TileRef
 from rsq.sources.refs import NO_DATA, open_chunks
 
 MAX_REPORTED = 20  # failures a summary names one by one (the store holds every one)
@@ -160,7 +160,8 @@ def todo_chunks(
     threads, cut into `job.chip` windows). The next chunk is opened in the background while this one is
     captioned; the store is asked here (`todo_among`).
     `on_todo(listed, todo)` says how many listed tiles became how many to caption, for a progress bar's total."""
-    for listed, tiles, skipped in run_ahead(open_chunks(islice(refs, limit), job.chip, job.workers, CHUNK)):
+    claim = refs.claim if isinstance(refs, Listing) else None
+    for listed, tiles, skipped in run_ahead(open_chunks(islice(refs, limit), job.chip, job.workers, CHUNK, claim)):
         todo = todo_among(tiles, skipped, store, summary, spec, revision, job)
         if on_todo:
             on_todo(listed, len(todo))

@@ -49,6 +49,18 @@ def read_tile(path: str | Path, tile_id: str | None = None, meta: dict[str, Any]
     return Tile(id=tile_id or Path(str(path)).stem, path=str(path), time=time, meta=meta, **fields)
 
 
+def load_readers() -> None:
+    """Import the raster libraries now, on this thread: rasterio imported by several threads at once can fail
+    (`cannot import name guard_transform`), so the stages call this before reading on worker threads."""
+    import PIL.Image  # noqa: F401
+    import rasterio  # noqa: F401
+    import rasterio.enums  # noqa: F401
+    import rasterio.errors  # noqa: F401
+    import rasterio.vrt  # noqa: F401
+    import rasterio.warp  # noqa: F401
+    import rasterio.windows  # noqa: F401
+
+
 def is_remote(path: str) -> bool:
     """Whether `path` names a file GDAL reads through a virtual file system (/vsicurl/, /vsis3/, ...)."""
     return path.startswith("/vsi")

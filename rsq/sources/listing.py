@@ -59,31 +59,69 @@ def iter_tiles(spec: str, data: str | Path | None = None) -> Iterator[TileRef]:
 
 class Listing:
     """The tiles of several sources, in order, listed lazily (memory does not grow with the archive but for 16 bytes
-    a tile of id hashes): a tile listed twice counts once, and a second tile claiming an id already taken is
-    skipped, its reason kept in `skipped`."""
+    a tile of id hashes). A tile listed twice counts once; a tile whose id is not text (a file name that is not
+    UTF-8, a lone surrogate) or is already taken, by another tile or by a window `claim`ed for a chip, is skipped,
+    its reason kept in `skipped`."""
 
     def __init__(self, specs: list[str], data: str | Path | None = None) -> None:
         self.specs, self.data = specs, data
         self.skipped: list[Skipped] = []
+        self._ids = HashSet()
 
     def __iter__(self) -> Iterator[TileRef]:
-        self.skipped = []
-        ids, pairs, listed = HashSet(), HashSet(), 0
+        self.skipped, self._ids = [], HashSet()
+        pairs, listed = HashSet(), 0
         for spec in self.specs:
             for ref in iter_tiles(spec, self.data):
                 if not pairs.add(f"{ref.id}\0{_absolute(ref.path)}"):
                     continue  # the same file listed again
-                if ids.add(ref.id):
-                    listed += 1
-                    yield ref
-                else:
-                    self.skipped.append(Skipped(ref.id, str(ref.path), f"tile id {ref.id!r} is already taken by another file; give each tile a unique id (a manifest with ids)"))
+                if reason := ref_problem(ref) or self._taken(ref.id):
+                    self.skipped.append(Skipped(printable(ref.id), printable(str(ref.path)), reason))
+                    continue
+                listed += 1
+                yield ref
         if not listed:
             raise SourceError(f"no tiles in {', '.join(self.specs)}")
+
+    def claim(self, tile_id: str, path: str) -> bool:
+        """Take `tile_id` for a tile made while listing (a chip window); False, the window skipped, when it is taken."""
+        if self._ids.add(tile_id):
+            return True
+        reason = f"chip window {tile_id!r} has the id of a listed tile; give that tile another id (a manifest with ids)"
+        self.skipped.append(Skipped(tile_id, path, reason))
+        return False
+
+    def _taken(self, tile_id: str) -> str | None:
+        if self._ids.add(tile_id):
+            return None
+        return f"tile id {tile_id!r} is already taken by another tile; give each tile a unique id (a manifest with ids)"
 
     def count(self, limit: int | None = None) -> int:
         """How many tiles the sources list (up to `limit`), by one streaming pass that also checks every line read."""
         return sum(1 for _ in islice(self, limit))
+
+
+def ref_problem(ref: TileRef) -> str | None:
+    """Why `ref` cannot be stored (its id and files must be text that UTF-8 can hold), or None."""
+    for what, text in (("tile id", ref.id), ("path", str(ref.path)), *(("band file", f) for _, f in ref.bands)):
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            return f"{what} {_raw(text)} is not valid UTF-8 text (a file name in another encoding?); rename it"
+    return None
+
+
+def printable(text: str) -> str:
+    """`text` with anything UTF-8 cannot hold (surrogates) written as backslash escapes."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _raw(text: str) -> str:
+    """A name as the bytes it was on disk (undecodable bytes of a file name), else with escapes."""
+    try:
+        return repr(os.fsencode(text))
+    except UnicodeEncodeError:
+        return f"'{printable(text)}'"
 
 
 def list_many(specs: list[str], data: str | Path | None = None) -> tuple[list[TileRef], list[Skipped]]:

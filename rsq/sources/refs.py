@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -10,6 +10,7 @@ from typing import Any
 from rsq.errors import TileError
 from rsq.imagery import Tile, read_tile
 from rsq.imagery.chips import chip_tiles
+from rsq.imagery.reader import load_readers
 from rsq.parallel import prefetch
 
 
@@ -48,14 +49,17 @@ def open_tiles(refs: Iterable[TileRef], chip: tuple[int, int] | None = None) -> 
 
 
 def open_chunks(refs: Iterable[TileRef], chip: tuple[int, int] | None = None, workers: int = 1,
-                size: int | None = None) -> Iterator[tuple[int, list[Tile], list[Skipped]]]:
+                size: int | None = None, claim: Callable[[str, str], bool] | None = None,
+                ) -> Iterator[tuple[int, list[Tile], list[Skipped]]]:
     """(refs read, tiles, skipped) per chunk of at least `size` tiles (the last may be smaller; no `size`: one
     chunk), however many windows a scene makes; refs are read on `workers` threads (GDAL waits on disks and
-    networks without the GIL)."""
+    networks without the GIL). A window is kept only if `claim(id, path)` takes its id (`Listing.claim`), so
+    a chip never replaces a listed tile of the same id."""
+    load_readers()  # before the threads: rasterio imported by several at once fails
     listed, tiles, skipped = 0, [], []
-    for _, (opened, missed) in prefetch(lambda ref: open_ref(ref, chip), refs, workers):
+    for ref, (opened, missed) in prefetch(lambda ref: open_ref(ref, chip), refs, workers):
         listed += 1
-        tiles += opened
+        tiles += [t for t in opened if not claim or t.id == ref.id or claim(t.id, str(ref.path))]
         skipped += missed
         if size and len(tiles) >= size:
             yield listed, tiles, skipped
