@@ -85,3 +85,42 @@ def test_wrong_template_kind_and_bad_files(tmp_path):
         make_backend(f"annotations:{bad}")
     with pytest.raises(RsqError, match="not found"):
         make_backend(f"annotations:{tmp_path}/none.jsonl")
+
+
+def _spreadsheet_csv(path, rows, delimiter=";", sep_line=False):
+    """A CSV as Excel saves 'CSV UTF-8' in a locale whose list separator is ';' (de, fr, ...): a byte-order mark,
+    CRLF line ends, quoted cells where needed, and trailing blank rows (cells of a formatted range)."""
+    import csv
+    import io
+
+    text = io.StringIO(newline="")
+    if sep_line:
+        text.write(f"sep={delimiter}\r\n")
+    writer = csv.writer(text, delimiter=delimiter, lineterminator="\r\n")
+    writer.writerows([*rows, [""] * len(rows[0])])
+    path.write_bytes(b"\xef\xbb\xbf" + text.getvalue().encode("utf-8"))
+
+
+@pytest.mark.parametrize("delimiter,sep_line", [(";", False), (";", True), ("\t", False), (",", False)])
+def test_csv_as_spreadsheets_save_it(data_dir, tmp_path, delimiter, sep_line):
+    refs = list_tiles("data:ucm:test", data_dir)[:2]
+    path = tmp_path / "caps.csv"
+    rows = [[" ID ", "Caption", "Lon", "LAT", "Labels"],
+            [refs[0].id, "A harbour; boats\nand piers.", "12,5" if delimiter != "," else "12.5", "41.9", "harbor|boats"],
+            [refs[1].id, "Ein Wald: Bäume.", "-3", "40", "forest"]]
+    _spreadsheet_csv(path, rows, delimiter, sep_line)
+    records = _import(tmp_path, path, refs=refs)
+    assert [v["one_sentence"] for v in records[refs[0].id].captions["variants"]] == ["A harbour; boats\nand piers."]
+    assert records[refs[1].id].captions["variants"][0]["one_sentence"] == "Ein Wald: Bäume."
+    from rsq.sources.annotations import annotation_refs
+
+    placed = {ref.id: ref.meta for ref in annotation_refs(path)}
+    assert placed[refs[0].id]["lon"] == "12.5" and placed[refs[1].id]["lat"] == "40"
+
+
+def test_csv_not_utf8_is_one_clear_line(tmp_path):
+    path = tmp_path / "ansi.csv"
+    path.write_bytes("id;caption\r\nx;Straße am Fluß\r\n".encode("cp1252"))
+    result = CliRunner().invoke(app, ["caption", "--model", f"annotations:{path}", "--out", str(tmp_path / "s")])
+    assert result.exit_code != 0 and "not UTF-8 text" in result.output and "Traceback" not in result.output
+    assert len(result.output.strip().splitlines()) == 1

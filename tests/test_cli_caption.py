@@ -36,6 +36,14 @@ def test_stats_on_a_folder_without_a_store(tmp_path):
     assert result.exit_code == 2 and "no caption store" in result.stderr
 
 
+def test_dry_run_says_why_a_tile_cannot_be_read(tmp_path):
+    (tmp_path / "a.jpg").write_bytes(b"not a jpeg")
+    result = runner.invoke(app, ["caption", str(tmp_path), "--dry-run", "--out", str(tmp_path / "x")])
+    assert result.exit_code == 2
+    assert result.stderr.strip() == (f"rsq: error: no readable tile to render a prompt for: a.jpg ({tmp_path / 'a.jpg'}): "
+                                      f"not a readable image (cannot identify image file '{tmp_path / 'a.jpg'}')")
+
+
 def test_dry_run_prints_one_sar_prompt(data_dir, tmp_path):
     result = runner.invoke(app, ["caption", "data:sen1floods11:s1", "--dry-run", "--out", str(tmp_path / "x"), "--data", str(data_dir)])
     assert result.exit_code == 0, result.output

@@ -32,7 +32,10 @@ def test_info_table_reads_data_from_env(data_dir, monkeypatch):
     monkeypatch.setenv("RSQ_DATA", str(data_dir))
     result = runner.invoke(app, ["tiles", "info", "data:sen1floods11"])
     assert result.exit_code == 0, result.output
-    assert "Spain_7370579_S2Hand" in result.stdout and "EPSG:4326" in result.stdout
+    header, *rows = result.stdout.splitlines()
+    assert header.split()[:3] == ["id", "sensor", "bands"] and len(rows) == 2
+    assert rows[0].split()[:2] == ["Spain_7370579_S1Hand", "s1"] and "EPSG:4326" in rows[1]
+    assert rows[1].index("s2") == header.index("sensor")  # columns aligned under their names
 
 
 def test_info_skips_corrupt_tiles_and_says_so(data_dir, tmp_path):
@@ -41,7 +44,7 @@ def test_info_skips_corrupt_tiles_and_says_so(data_dir, tmp_path):
     result = runner.invoke(app, ["tiles", "info", str(tmp_path / "broken.tif"), str(good), "--json"])
     assert result.exit_code == 1
     assert json.loads(result.stdout)["id"] == "1.jpg"
-    assert "skipped" in result.stderr and "broken.tif" in result.stderr
+    assert result.stderr.startswith(f"skipped broken.tif ({tmp_path / 'broken.tif'}): ")
     assert "Traceback" not in result.output
 
 

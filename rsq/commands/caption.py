@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from rsq.commands.common import DataOption, check_range, progress_bar, warn
+from rsq.commands.common import DataOption, check_range, progress_bar, skipped_line, warn
 from rsq.errors import RsqError
 
 if TYPE_CHECKING:
@@ -64,9 +64,10 @@ def caption(
     options = check_options(spec, _parse_backend_options(backend_opt or []))
     refs = _tile_refs(sources or [], scheme, spec, data)
     if dry_run:
-        tiles, _ = open_tiles(islice(refs, 1))
+        tiles, skipped = open_tiles(islice(refs, 1))
         if not tiles:
-            raise RsqError("no readable tile to render a prompt for")
+            why = f": {skipped_line(skipped[0]).removeprefix('skipped ')}" if skipped else ""
+            raise RsqError(f"no readable tile to render a prompt for{why}")
         request = prepare_request(tiles[0], job, needs_image=False)
         typer.echo(request.prompt.text if request.prompt else f"(annotation template {template.version})")
         return
@@ -86,7 +87,7 @@ def caption(
             summary = run_job(refs, store, make_backend(spec, **options), job, limit=limit, **progress)
     clashes = refs.skipped if isinstance(refs, Listing) else []
     for clash in clashes:
-        warn(f"skipped {clash.path}: {clash.reason}")
+        warn(skipped_line(clash))
     for tile_id, reason in summary.failures:
         warn(f"failed {tile_id}: {reason}")
     if summary.failed > len(summary.failures):

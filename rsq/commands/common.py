@@ -7,9 +7,12 @@ import sys
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+
+if TYPE_CHECKING:
+    from rsq.sources import Skipped
 
 DataOption = Annotated[
     Path | None,
@@ -38,6 +41,13 @@ def print_json_lines(records: Iterable[dict[str, Any]]) -> None:
 def warn(message: str) -> None:
     """A line on stderr (a name that is not valid UTF-8 is shown with backslash escapes, never raised on)."""
     typer.echo(message.encode("utf-8", "backslashreplace").decode("utf-8"), err=True)
+
+
+def skipped_line(skip: Skipped) -> str:
+    """The line a command prints for a skipped tile: its id (a STAC Item's, not its first band file's), the file,
+    and why."""
+    where = f" ({skip.path})" if skip.path and skip.path != skip.id else ""
+    return f"skipped {skip.id}{where}: {skip.reason}"
 
 
 class ProgressBar:

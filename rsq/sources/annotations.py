@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,8 @@ from rsq.sources.refs import TileRef
 
 KEY_FIELDS = ("id", "image", "file_name", "path", "filename")
 LIST_SEPARATORS = (";", "|")
+CSV_DELIMITERS = (",", ";", "\t", "|")
+DECIMAL_COMMA = re.compile(r"^-?\d+,\d+$")
 TEXT_FIELDS = ("captions", "caption", "labels", "label")
 
 
@@ -73,7 +76,9 @@ def read_annotations(path: Path) -> list[dict[str, Any]]:
         if suffix == ".json":
             return _coco_records(path, json.loads(path.read_text()))
         return _csv_records(path)
-    except (json.JSONDecodeError, csv.Error, UnicodeDecodeError) as error:
+    except UnicodeDecodeError:
+        raise RsqError(f"{path}: not UTF-8 text; save it as UTF-8 (a spreadsheet's 'CSV UTF-8')") from None
+    except (json.JSONDecodeError, csv.Error) as error:
         raise RsqError(f"{path}: cannot read annotations ({type(error).__name__}: {error})") from None
     except OSError as error:
         raise RsqError(f"{path}: cannot read annotations ({error.strerror})") from None
@@ -102,19 +107,52 @@ def _coco_records(path: Path, coco: Any) -> list[dict[str, Any]]:
 
 
 def _csv_records(path: Path) -> list[dict[str, Any]]:
-    """Rows sharing a key merge: their `caption` cells become `captions`; `labels` cells split on ; or |."""
+    """Rows sharing a key merge: their `caption` cells become `captions`; `labels` cells split on ; or |.
+
+    Files as spreadsheet programs save them read alike: a UTF-8 byte-order mark, CRLF line ends, `;` or tab as
+    the delimiter (found from the header, or Excel's `sep=;` first line), header names in any case and padding,
+    blank rows, and decimal commas in `lon`/`lat` cells of a `;` file."""
     merged: dict[str, dict[str, Any]] = {}
-    with path.open(newline="") as handle:
-        for row in csv.DictReader(handle):
-            key_field = next((f for f in KEY_FIELDS if row.get(f)), None)
-            if key_field is None:
-                raise RsqError(f"{path}: every row needs one of the columns {', '.join(KEY_FIELDS)}")
-            record = merged.setdefault(row[key_field], {**row, "captions": [], "labels": []})
-            if row.get("caption"):
-                record["captions"].append(row["caption"])
-            if row.get("labels"):
-                record["labels"] += _split_list(row["labels"])
+    with path.open(newline="", encoding="utf-8-sig") as handle:
+        delimiter = _csv_delimiter(path, handle)
+        reader = csv.reader(handle, delimiter=delimiter)
+        header = [name.strip().lower() for name in next(reader, [])]
+        for cells in reader:
+            if any(cell.strip() for cell in cells):
+                _merge_row(path, merged, _csv_row(header, cells, delimiter))
     return list(merged.values())
+
+
+def _csv_delimiter(path: Path, handle: Any) -> str:
+    """The delimiter of a CSV file, from Excel's `sep=X` line (consumed) or the header; the handle is left at the header."""
+    first = handle.readline()
+    if first.lower().startswith("sep=") and len(first.rstrip("\r\n")) == 5:
+        return first[4]
+    handle.seek(0)  # back to the header (utf-8-sig skips the byte-order mark again)
+    names = {field.strip().strip('"').lower() for field in KEY_FIELDS}
+    for delimiter in CSV_DELIMITERS:
+        if names & {cell.strip().strip('"').lower() for cell in first.split(delimiter)}:
+            return delimiter
+    raise RsqError(f"{path}: the header names none of the columns {', '.join(KEY_FIELDS)}")
+
+
+def _csv_row(header: list[str], cells: list[str], delimiter: str) -> dict[str, str]:
+    row = {name: cell.strip() for name, cell in zip(header, cells) if name}
+    for name in ("lon", "lat"):
+        if delimiter != "," and DECIMAL_COMMA.match(row.get(name, "")):
+            row[name] = row[name].replace(",", ".")
+    return row
+
+
+def _merge_row(path: Path, merged: dict[str, dict[str, Any]], row: dict[str, str]) -> None:
+    key_field = next((f for f in KEY_FIELDS if row.get(f)), None)
+    if key_field is None:
+        raise RsqError(f"{path}: every row needs one of the columns {', '.join(KEY_FIELDS)}")
+    record = merged.setdefault(row[key_field], {**row, "captions": [], "labels": []})
+    if row.get("caption"):
+        record["captions"].append(row["caption"])
+    if row.get("labels"):
+        record["labels"] += _split_list(row["labels"])
 
 
 def _split_list(cell: str) -> list[str]:
