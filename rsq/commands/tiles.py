@@ -26,7 +26,7 @@ def info(
     skipped = clashes + skipped
     if json_lines:
         print_json_lines(tile.to_dict() for tile in tiles)
-    else:
+    elif tiles:
         _print_tile_table(tiles)
     _report_skipped(skipped)
 

@@ -1,4 +1,4 @@
-"""Read tiles from JPEG, PNG, TIFF or GeoTIFF: metadata into a Tile, pixels into a float32 array."""
+"""Read tiles from JPEG, PNG, TIFF, GeoTIFF or NetCDF/HDF containers: metadata into a Tile, pixels into float32."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import numpy as np
 
 from rsq.errors import TileError
 from rsq.geo import haversine_km, normalised_box, wrap_lon
+from rsq.imagery.containers import container_bands
 from rsq.imagery.sensors import detect_sensor
 from rsq.imagery.stack import stacked_vrt
 from rsq.imagery.tile import Sensor, Tile
@@ -163,12 +164,25 @@ def _remote_defaults() -> None:
 
 def _raster_metadata(source: str, label: str) -> dict[str, Any]:
     with open_raster(source, label) as ds:
+        if not ds.count:
+            if not ds.subdatasets:
+                raise TileError(label, "holds no raster bands")
+            return _container_metadata(ds, label)
         colors = [c.name for c in ds.colorinterp]
         sensor, names = detect_sensor(ds.count, ds.dtypes[0], ds.descriptions, colors)
         fields = {"sensor": sensor, "band_names": names, "shape": (ds.count, ds.height, ds.width), "dtype": ds.dtypes[0]}
         fields.update(_georeference(ds))
         tags = {key.upper(): value for key, value in ds.tags().items()}
         fields["time"] = next((parse_time(tags[t]) for t in TIME_TAGS if t in tags), None)
+    return fields
+
+
+def _container_metadata(ds, label: str) -> dict[str, Any]:
+    """A NetCDF/HDF container's metadata as the stack of its 2-D variables (`rsq.imagery.containers`)."""
+    bands, time = container_bands(ds, label)
+    files = tuple(subdataset for _, subdataset in bands)
+    fields = _raster_metadata(stacked_vrt(files, tuple(name for name, _ in bands)), label)
+    fields.update(band_files=files, time=fields["time"] or time)
     return fields
 
 

@@ -32,14 +32,22 @@ def detect_sensor(
         return Sensor.S1, tuple(n.upper() for n in names)
     if count == 2 and dtype.startswith("float"):
         return Sensor.S1, ("VV", "VH")
-    if all(names) and len(names) == count and upper <= set(S2_BANDS_L1C) and {"B2", "B3", "B4"} <= upper:
-        return Sensor.S2, tuple(n.upper() for n in names)
+    s2_names = tuple(s2_band(n) for n in names)
+    if len(names) == count and all(s2_names) and {"B2", "B3", "B4"} <= set(s2_names):
+        return Sensor.S2, s2_names
     if count in (12, 13):
         return Sensor.S2, S2_BANDS_L1C if count == 13 else S2_BANDS_L2A
     if dtype == "uint8" and _is_rgb(count, colors):
         extra = ("nir",) if count == 4 and colors[3] != "alpha" else ("alpha",) * (count - 3)
         return Sensor.RGB, RGB_NAMES + extra
     return Sensor.OTHER, tuple(n or f"b{i + 1}" for i, n in enumerate(names or [""] * count))
+
+
+def s2_band(name: str) -> str | None:
+    """The Sentinel-2 band a name means, as rsq names it: `B02`, `b2`, `B8a` → B2, B2, B8A; None if none."""
+    upper = name.strip().upper()
+    canonical = f"B{upper[1:].lstrip('0')}" if upper.startswith("B") else ""
+    return canonical if canonical in S2_BANDS_L1C else None
 
 
 def _is_rgb(count: int, colors: Sequence[str]) -> bool:

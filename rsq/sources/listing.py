@@ -14,11 +14,12 @@ from typing import Any
 import numpy as np
 
 from rsq.errors import SourceError
+from rsq.imagery.containers import CONTAINER_SUFFIXES
 from rsq.imagery.reader import is_remote
 from rsq.sources.refs import Skipped, TileRef
 from rsq.sources.stac import gdal_path, is_stac_item, item_line_ref, read_stac
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".tif", ".tiff"}
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".tif", ".tiff", *CONTAINER_SUFFIXES}
 MANIFEST_PATH_KEYS = ("path", "image", "href")
 
 
