@@ -170,3 +170,32 @@ def test_ray_caption_killed_resumes_without_loss_or_duplicates(data_dir, tmp_pat
     rows = _store_rows(store)
     assert len(rows) == tiles_total and len({tile for tile, _ in rows}) == tiles_total and all(status == "ok" for _, status in rows)
     assert set(committed) <= {tile for tile, _ in rows}
+
+
+def test_a_server_that_never_answers_skips_its_tile_within_the_stall_timeout(data_dir, tmp_path):
+    """A server that accepts connections and sends nothing: the tile is skipped after the stall timeout (here the
+    user's own GDAL_HTTP_LOW_SPEED_TIME, which rsq keeps), the good tile beside it is listed."""
+    import json
+    import socket
+
+    server = socket.create_server(("127.0.0.1", 0))
+    manifest = tmp_path / "m.jsonl"
+    manifest.write_text(json.dumps({"id": "silent", "path": f"http://127.0.0.1:{server.getsockname()[1]}/a.tif"}) + "\n"
+                        + json.dumps({"id": "good", "path": str(data_dir / "ucm-captions" / "images" / "1.jpg")}) + "\n")
+    env = {**os.environ, "GDAL_HTTP_LOW_SPEED_TIME": "2"}
+    try:
+        result = subprocess.run([str(Path(sys.executable).parent / "rsq"), "tiles", "info", str(manifest), "--json"], env=env,
+                                capture_output=True, text=True, timeout=60)
+    finally:
+        server.close()
+    assert result.returncode == 1 and [json.loads(line)["id"] for line in result.stdout.splitlines()] == ["good"]
+    assert "skipped silent" in result.stderr and "the last 2 seconds" in result.stderr
+
+
+def test_remote_timeouts_are_set_unless_the_user_set_them(monkeypatch):
+    from rsq.imagery.reader import _remote_defaults
+
+    monkeypatch.delenv("GDAL_HTTP_CONNECT_TIMEOUT", raising=False)
+    monkeypatch.setenv("GDAL_HTTP_LOW_SPEED_TIME", "7")
+    _remote_defaults()
+    assert os.environ["GDAL_HTTP_CONNECT_TIMEOUT"] == "10" and os.environ["GDAL_HTTP_LOW_SPEED_TIME"] == "7"

@@ -23,7 +23,10 @@ PIL_SUFFIXES = {".jpg", ".jpeg", ".png"}
 TIME_TAGS = ("ACQUISITION_TIME", "ACQUISITIONDATETIME", "DATE_ACQUIRED", "SENSING_TIME", "DATETIME", "TIFFTAG_DATETIME")
 EXIF_TIME_TAGS = (36867, 306)  # DateTimeOriginal, DateTime
 MAX_VALUES = 100_000_000  # pixels x bands read at once: 400 MB of float32
-REMOTE_GDAL_DEFAULTS = {"GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR", "GDAL_HTTP_MAX_RETRY": "3", "GDAL_HTTP_RETRY_DELAY": "1"}
+REMOTE_GDAL_DEFAULTS = {  # a server that accepts and never answers costs 10 s to connect or 30 s without a byte
+    "GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR", "GDAL_HTTP_MAX_RETRY": "3", "GDAL_HTTP_RETRY_DELAY": "1",
+    "GDAL_HTTP_CONNECT_TIMEOUT": "10", "GDAL_HTTP_LOW_SPEED_TIME": "30", "GDAL_HTTP_LOW_SPEED_LIMIT": "1",
+}
 
 
 def read_tile(path: str | Path, tile_id: str | None = None, meta: dict[str, Any] | None = None,
@@ -157,7 +160,8 @@ def open_tile_raster(tile: Tile):
 
 
 def _remote_defaults() -> None:
-    """GDAL settings for cloud-optimised files, unless the user set them: no directory listing per open, retries."""
+    """GDAL settings for cloud-optimised files, unless the user set them: no directory listing per open, retries,
+    and timeouts on connecting and on a transfer that stalls (not on total time, which a large read may need)."""
     for key, value in REMOTE_GDAL_DEFAULTS.items():
         os.environ.setdefault(key, value)
 
