@@ -223,3 +223,17 @@ def test_time_filters_agree_in_every_mode_from_1900_to_9999(tmp_path):
     assert _same_in_every_mode(_found(index, before="2020-12-31")) == sorted(
         ["aerial-1900", "aerial-1935", "late-1959", "new-year", "unix", "unix-text", "year"])
     assert _same_in_every_mode(_found(index, after="2021-01-01")) == ["far-9999", "future-2100"]  # 23:59:59.7 stays in 2020
+
+
+def test_cli_geojson_names_no_server_path(serving_index, data_dir, tmp_path):
+    from typer.testing import CliRunner
+
+    from rsq.cli import app as cli
+
+    target = tmp_path / "hits.geojson"
+    result = CliRunner().invoke(cli, ["search", "flooded farmland", "--index", str(serving_index), "--k", "5", "--geojson", str(target)])
+    assert result.exit_code == 0, result.output
+    text = target.read_text()
+    features = json.loads(text)["features"]
+    assert features and all("path" not in f["properties"] for f in features)
+    assert str(data_dir) not in text and str(data_dir.resolve()) not in text and "/sen1floods11/" not in text

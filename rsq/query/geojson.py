@@ -1,5 +1,6 @@
 """Search results as a GeoJSON FeatureCollection: footprints (or centres), scores and captions, for QGIS
-and for maps. Tiles without coordinates are features without geometry, so the ranking stays whole."""
+and for maps. Tiles without coordinates are features without geometry, so the ranking stays whole. Features
+carry tile ids, never the file paths of the machine that searched (a GeoJSON file is made to be passed on)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ def feature_collection(hits: list[Hit], query: dict[str, Any] | None = None, exp
 
 
 def _feature(hit: Hit, explain: bool) -> dict[str, Any]:
-    properties = hit.to_dict(explain)
+    properties = {k: v for k, v in hit.to_dict(explain).items() if k != "path"}  # shared files name no server path
     tile = hit.tile
     if tile is not None:
         properties |= {"time": tile.time, "lon": tile.lon, "lat": tile.lat}
