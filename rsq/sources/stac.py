@@ -1,9 +1,20 @@
-"""Tiles from a STAC ItemCollection: one tile per item, from its image asset or stacked from one asset per band.
+"""Tiles from STAC Items: one tile per item, stacked from one asset per band, else from its image asset.
 
-Sentinel-2 items (B01…B12 at 10, 20 and 60 m), Sentinel-1 items (VV, VH) and any item whose single-band assets
-carry common band names (blue, green, red, nir…) become one multiband tile in band order; other items use their
-image asset. Asset hrefs may be local paths (relative to the collection file), `file://`, or URLs GDAL reads
-in place: http(s) through `/vsicurl/`, `s3://` through `/vsis3/`, `gs://` through `/vsigs/`.
+A STAC file may be an ItemCollection or a single Item (as pystac's `Item.save_object` writes one); Items may also
+come one per line (`item_line_ref`). Single-band raster data assets are recognised as bands, and stacked in band order
+on the finest grid, when they name:
+- a Sentinel-2 band, in items whose platform, constellation or collection says Sentinel-2: the eo:bands `name`
+  (`B05`, `B8A`, or Earth Search v1's `rededge1`) or else the asset key (`B05`, `rededge1`, `nir08`, `swir16`,
+  `coastal`...), so Earth Search, stactools and Planetary Computer items all give B1...B12 with B8A;
+- a SAR polarisation, by name or key (`vv`, or Indigo RTC's `gamma0_vv`): VV, VH, HH, HV;
+- a Landsat 8/9 band by key (USGS Collection 2 `SR_B2.TIF`, `SR_B2`, `B2`), as its eo common name by OLI band
+  number, whether eo:bands give it or not (older items give them as indices into a list the item may not carry);
+- an eo common name (blue, green, red, nir...), by eo:bands `common_name` or by key.
+Of several copies of one band the finest is stacked, GeoTIFF before JPEG 2000: stactools' resampled `blue_20m` and
+`*_60m` copies and Earth Search's `*-jp2` duplicates never replace the native asset. Thumbnails, previews, metadata,
+multiband visual images and unnamed rasters (SCL, AOT, WVP, QA) are not bands. Asset hrefs may be local paths
+(relative to the STAC file), `file://`, or URLs GDAL reads in place: http(s) through `/vsicurl/`, `s3://` through
+`/vsis3/`, `gs://` through `/vsigs/`. Errors name the item by its id.
 """
 
 from __future__ import annotations
@@ -15,7 +26,7 @@ from typing import Any
 
 from rsq.errors import SourceError
 from rsq.imagery.reader import is_remote
-from rsq.imagery.sensors import S2_BANDS_L1C, SAR_POLARISATIONS
+from rsq.imagery.sensors import LANDSAT_OLI_BANDS, S2_BANDS_L1C, S2_COMMON_NAMES, s2_band
 from rsq.sources.refs import TileRef
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".jp2"}
@@ -24,24 +35,22 @@ SAR_ORDER = ("VV", "VH", "HH", "HV")
 COMMON_ORDER = ("coastal", "blue", "green", "red", "yellow", "pan", "rededge", "nir", "nir08", "nir09", "cirrus",
                 "swir16", "swir22", "lwir", "lwir11", "lwir12")  # STAC eo common band names, by wavelength
 REMOTE_SCHEMES = {"http": "/vsicurl/", "https": "/vsicurl/", "s3": "/vsis3/", "gs": "/vsigs/"}
-S2_NAME = re.compile(r"^B0?(\d{1,2}A?)$", re.IGNORECASE)
+SAR_NAME = re.compile(r"^(?:.*[_-])?(vv|vh|hh|hv)$", re.IGNORECASE)
+LANDSAT_KEY = re.compile(r"^(?:SR_)?(B\d)$", re.IGNORECASE)
+COPY_SUFFIX = re.compile(r"(?:\.tiff?|[-_](\d+)m|-jp2)$", re.IGNORECASE)  # SR_B2.TIF, blue_20m, blue-jp2
+SENTINEL2 = re.compile(r"sentinel-?2", re.IGNORECASE)
+LANDSAT_OLI = re.compile(r"landsat[-_ ]?[89](?!\d)|^l[co]0[89]_", re.IGNORECASE)
 
 
 def read_stac(path: Path, text: str) -> list[TileRef]:
-    """One tile per STAC Item of the collection `text` read from `path`; item datetime and bbox become metadata."""
-    import pystac
-
+    """One tile per STAC Item of the ItemCollection, or the single Item, `text` read from `path`; item datetime and
+    bbox become metadata."""
     try:
         document = json.loads(text)
     except json.JSONDecodeError as error:
         raise SourceError(f"{path}: not JSON ({error.msg})") from None
-    if not isinstance(document, dict) or not isinstance(document.get("features"), list):
-        raise SourceError(f"{path}: not a STAC ItemCollection (a FeatureCollection object with a 'features' list)")
-    try:
-        collection = pystac.ItemCollection.from_dict(document)
-    except (ValueError, KeyError, TypeError, AttributeError, pystac.STACError, pystac.STACTypeError) as error:
-        raise SourceError(f"{path}: not a STAC ItemCollection ({error})") from None
-    return [item_ref(path, item) for item in collection]
+    features = _features(path, document)
+    return [item_ref(path, _item(str(path), record, f"feature {n}")) for n, record in enumerate(features, start=1)]
 
 
 def is_stac_item(record: dict[str, Any]) -> bool:
@@ -51,13 +60,7 @@ def is_stac_item(record: dict[str, Any]) -> bool:
 
 def item_line_ref(path: Path, number: int, record: dict[str, Any]) -> TileRef:
     """The tile of the STAC Item on line `number` of a JSON-lines file."""
-    import pystac
-
-    try:
-        item = pystac.Item.from_dict(record)
-    except (ValueError, KeyError, TypeError, AttributeError, pystac.STACError, pystac.STACTypeError) as error:
-        raise SourceError(f"{path}:{number}: not a STAC Item ({error})") from None
-    return item_ref(path, item)
+    return item_ref(path, _item(f"{path}:{number}", record, "no id"))
 
 
 def item_ref(path: Path, item: Any) -> TileRef:
@@ -77,20 +80,19 @@ def item_ref(path: Path, item: Any) -> TileRef:
 
 
 def band_assets(item: Any) -> list[tuple[str, Any]]:
-    """(band name, asset) of the item's single-band raster data assets that name a known band, in band order."""
-    sentinel2 = _is_sentinel2(item)
-    named: dict[str, Any] = {}
+    """(band name, asset) of the item's single-band raster data assets that name a known band, in band order; of
+    several copies of a band, the one `_rank` puts first."""
+    sentinel2, landsat = _says(item, SENTINEL2), _says(item, LANDSAT_OLI)
+    copies: dict[str, list[tuple[tuple[float, bool], Any]]] = {}
     for key, asset in item.assets.items():
-        if not _is_raster_data(asset):
-            continue
-        name = _band_name(key, asset, sentinel2)
-        if name:
-            named.setdefault(name, asset)
-    order = S2_BANDS_L1C + SAR_ORDER + COMMON_ORDER
+        if _is_raster_data(asset) and (name := _band_name(key, asset, sentinel2, landsat)):
+            copies.setdefault(name, []).append((_rank(key, asset), asset))
+    named = {name: min(ranked, key=lambda copy: copy[0])[1] for name, ranked in copies.items()}
     kinds = {_kind(name) for name in named}
     if len(kinds) > 1:  # e.g. S2 bands beside SAR: keep the larger family
         keep = max(kinds, key=lambda kind: sum(_kind(n) == kind for n in named))
         named = {n: a for n, a in named.items() if _kind(n) == keep}
+    order = S2_BANDS_L1C + SAR_ORDER + COMMON_ORDER
     return sorted(named.items(), key=lambda pair: order.index(pair[0]))
 
 
@@ -105,36 +107,83 @@ def gdal_path(base: Path, href: str) -> str:
     return str(local if local.is_absolute() else base / local)
 
 
-def _is_sentinel2(item: Any) -> bool:
+def _features(path: Path, document: Any) -> list[Any]:
+    """The Item objects of a STAC file: an ItemCollection's features, or the file's one Item."""
+    if isinstance(document, dict) and document.get("type") == "Feature":
+        return [document]
+    features = document.get("features") if isinstance(document, dict) else None
+    if isinstance(features, list) and document.get("type") == "FeatureCollection":
+        return features
+    raise SourceError(f"{path}: not a STAC ItemCollection (a FeatureCollection object with a 'features' list) "
+                      "nor a STAC Item (a Feature object)")
+
+
+def _item(where: str, record: Any, unnamed: str) -> Any:
+    """The pystac Item of `record`, found at `where`; else a SourceError naming the item by id (else `unnamed`)."""
+    import pystac
+
+    try:
+        return pystac.Item.from_dict(record)
+    except (ValueError, KeyError, TypeError, AttributeError, IndexError, pystac.STACError, pystac.STACTypeError) as error:
+        item_id = record.get("id") if isinstance(record, dict) else None
+        name = f"item {item_id}" if isinstance(item_id, str | int) and str(item_id).strip() else unnamed
+        why = f"missing {error}" if isinstance(error, KeyError) else str(error)
+        raise SourceError(f"{where}: not a STAC Item ({name}: {why})") from None
+
+
+def _says(item: Any, pattern: re.Pattern[str]) -> bool:
+    """Whether the item's platform, constellation, collection or id matches `pattern`."""
     props = item.properties
-    words = " ".join(str(v) for v in (props.get("platform"), props.get("constellation"), item.collection_id) if v)
-    return "sentinel-2" in words.lower() or "sentinel2" in words.lower()
+    words = (props.get("platform"), props.get("eo:platform"), props.get("constellation"), item.collection_id, item.id)
+    return any(pattern.search(str(word)) for word in words if word)
 
 
 def _is_raster_data(asset: Any) -> bool:
     roles = asset.roles or ["data"]
     kind = (asset.media_type or "").lower()
-    raster = "tiff" in kind or "jp2" in kind or Path(asset.href.split("?")[0]).suffix.lower() in {".tif", ".tiff", ".jp2"}
+    raster = "tiff" in kind or "jp2" in kind or _suffix(asset.href) in {".tif", ".tiff", ".jp2"}
     return "data" in roles and raster and len(_band_fields(asset)) <= 1
 
 
 def _band_fields(asset: Any) -> list[dict[str, Any]]:
+    """The asset's band objects (eo:bands, STAC 1.1 bands or raster:bands); band indices of older items are not."""
     fields = asset.extra_fields
     bands = fields.get("eo:bands") or fields.get("bands") or fields.get("raster:bands") or []
     return [b for b in bands if isinstance(b, dict)] if isinstance(bands, list) else []
 
 
-def _band_name(key: str, asset: Any, sentinel2: bool) -> str | None:
-    """A canonical band name: Sentinel-2 `B1`…`B12`/`B8A`, a SAR polarisation, or an eo common name."""
+def _band_name(key: str, asset: Any, sentinel2: bool, landsat: bool = False) -> str | None:
+    """A canonical band name: Sentinel-2 `B1`…`B12`/`B8A`, a SAR polarisation, or an eo common name (Landsat 8/9
+    bands by OLI number), from the eo:bands name, else the asset key (less any copy suffix), else the common name."""
     band = (_band_fields(asset) or [{}])[0]
-    names = [str(band.get("name") or ""), key]
-    for name in names:
-        if sentinel2 and (match := S2_NAME.match(name)) and f"B{match.group(1).upper().lstrip('0')}" in S2_BANDS_L1C:
-            return f"B{match.group(1).upper().lstrip('0')}"
-        if name.upper() in SAR_POLARISATIONS:
-            return name.upper()
     common = str(band.get("common_name") or band.get("eo:common_name") or "").lower()
-    return next((n for n in (common, key.lower()) if n in COMMON_ORDER), None)
+    stem = COPY_SUFFIX.sub("", key)
+    for name in (str(band.get("name") or ""), stem, common):
+        if sentinel2 and (s2 := _s2_band(name)):
+            return s2
+        if match := SAR_NAME.match(name):
+            return match.group(1).upper()
+        if landsat and (match := LANDSAT_KEY.match(name)) and match.group(1).upper() in LANDSAT_OLI_BANDS:
+            return LANDSAT_OLI_BANDS[match.group(1).upper()]
+    return next((n for n in (common, stem.lower()) if n in COMMON_ORDER), None)
+
+
+def _s2_band(name: str) -> str | None:
+    """The Sentinel-2 band `name` stands for (`B05`, `B8A`, or a name of `S2_COMMON_NAMES` such as `rededge1`)."""
+    return s2_band(name) or S2_COMMON_NAMES.get(name.lower())
+
+
+def _rank(key: str, asset: Any) -> tuple[float, bool]:
+    """How one copy of a band ranks, lowest first: finest resolution (resampled copies are coarser than the native
+    asset; one that gives no resolution counts as native), then GeoTIFF before JPEG 2000."""
+    fields = asset.extra_fields
+    raster = fields.get("raster:bands")
+    first = raster[0] if isinstance(raster, list) and raster and isinstance(raster[0], dict) else {}
+    suffix = COPY_SUFFIX.search(key)
+    named = float(suffix.group(1)) if suffix and suffix.group(1) else None
+    given = (fields.get("gsd"), first.get("spatial_resolution"), named)
+    metres = next((float(value) for value in given if isinstance(value, int | float) and value > 0), 0.0)
+    return metres, "jp2" in (asset.media_type or "").lower() or _suffix(asset.href) == ".jp2"
 
 
 def _kind(name: str) -> str:
@@ -160,4 +209,8 @@ def _image_asset(item: Any) -> Any:
     for key in IMAGE_ASSET_KEYS:
         if key in assets:
             return assets[key]
-    return next((a for a in assets.values() if Path(a.href.split("?")[0]).suffix.lower() in IMAGE_SUFFIXES), None)
+    return next((a for a in assets.values() if _suffix(a.href) in IMAGE_SUFFIXES), None)
+
+
+def _suffix(href: str) -> str:
+    return Path(href.split("?")[0]).suffix.lower()
