@@ -46,8 +46,10 @@ def live_server(app_instance):
     """uvicorn on a free loopback port in a thread; yields the base URL."""
     import uvicorn
 
+    from rsq.serve.routing import UVICORN_OPTIONS
+
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app_instance, host="127.0.0.1", port=port, log_level="warning"))
+    server = uvicorn.Server(uvicorn.Config(app_instance, host="127.0.0.1", port=port, **UVICORN_OPTIONS))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.time() + 30

@@ -30,13 +30,14 @@ def serve(
     require("fastapi", "serve")
     uvicorn = require("uvicorn", "serve")
     from rsq.serve.app import create_app
+    from rsq.serve.routing import UVICORN_OPTIONS
 
     index = Index(index_dir, query_encoder=query_encoder)
     index.warm()
     if not _loopback(host) and not token:
         warn(f"serving on {host} without --token: anyone who reaches this address can search the index")
     warn(f"rsq serve: {index.root} ({index.manifest.counts.get('tiles', 0)} tiles) on http://{host}:{port}/")
-    uvicorn.run(create_app(index, token, basemap), host=host, port=port, log_level="warning")
+    uvicorn.run(create_app(index, token, basemap), host=host, port=port, **UVICORN_OPTIONS)
 
 
 def _loopback(host: str) -> bool:

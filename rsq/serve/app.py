@@ -2,114 +2,61 @@
 and calls the same `Index.search` as the CLI; every generation an index writer publishes is picked up by
 the next request. The page is static files (rsq/serve/static) plus Leaflet, installed from npm.
 
-Tiles are served by id only: a request never names a path; files are found through the index's catalog.
-(No `from __future__ import annotations` here: FastAPI reads the route signatures' annotations at run time.)
+Tiles are served by id only: a request never names a path, and no answer names a file of the server (hits,
+GeoJSON and tile details carry ids; model specs name their file, not its folder). Files are found through the
+index's catalog. (No `from __future__ import annotations` here: FastAPI reads the route signatures' annotations
+at run time.)
 """
 
 import hmac
 import tempfile
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, FastAPI, File, Form, Header, Query, Request, UploadFile
-from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi import APIRouter, Depends, FastAPI, File, Form, Query, UploadFile
+from fastapi.params import Depends as Dependency
+from fastapi.responses import FileResponse, Response
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.staticfiles import StaticFiles
 
 from rsq import __version__
 from rsq.errors import RsqError, TileError
 from rsq.query import Index, SearchQuery, parse_filters
-from rsq.query.search import DEFAULT_ALPHA, DEFAULT_FUSION, MAX_K
+from rsq.query.search import DEFAULT_ALPHA, DEFAULT_FUSION, MAX_K, Hit
+from rsq.serve.errors import ApiError, install_handlers, phrased
+from rsq.serve.openapi import (
+    AUTH,
+    GeoJSONResponse,
+    JPEGResponse,
+    errors,
+    images,
+    without_validation_422,
+)
+from rsq.serve.routing import SuffixRoute, UrlBound
+from rsq.serve.uploads import save_upload
 from rsq.textindex.build import THUMBNAIL_SIZE
 
 STATIC = Path(__file__).parent / "static"
 LEAFLET = Path(__file__).parent / "web" / "node_modules" / "leaflet" / "dist"
-UPLOAD_BYTES = 50 * 2**20
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff")
 VIEW_SIZES = (16, 2048)
+View = Literal["auto", "true", "false", "sar"]  # rsq.imagery.render.VIEWS
 
 
 def create_app(index: Index, token: str | None = None, basemap: str = "") -> FastAPI:
     """The API and the page over an open index; with `token`, every /api call needs `Authorization: Bearer`."""
-
-    def authorised(authorization: Annotated[str | None, Header()] = None) -> None:
-        if token and not (authorization and hmac.compare_digest(authorization, f"Bearer {token}")):
-            raise ApiError(401, "this server needs an Authorization: Bearer <token> header")
-
     app = FastAPI(title="rsq", version=__version__, description="Search satellite tiles by describing them.")
-    api = APIRouter(prefix="/api", dependencies=[Depends(authorised)])
-
-    @app.exception_handler(ApiError)
-    def api_error(request: Request, error: ApiError) -> JSONResponse:
-        return JSONResponse({"error": error.message}, status_code=error.status)
-
-    @app.exception_handler(RsqError)
-    def user_error(request: Request, error: RsqError) -> JSONResponse:
-        return JSONResponse({"error": str(error)}, status_code=400)
+    install_handlers(app, index.root)
+    app.add_middleware(UrlBound)
+    api = APIRouter(prefix="/api", dependencies=_guard(token), route_class=SuffixRoute,
+                    responses={**errors(414), **(AUTH if token else {})})
 
     @app.get("/health")
     def health() -> dict[str, Any]:
         snapshot = index.snapshot
         return {"status": "ok", "generation": snapshot.generation.number, "tiles": snapshot.manifest.counts.get("tiles", 0)}
 
-    @api.get("/info")
-    def info() -> dict[str, Any]:
-        """What the index holds, and the page's settings."""
-        manifest = index.manifest
-        return {"rsq_version": __version__, "embedder": manifest.embedder, "counts": manifest.counts,
-                "image_encoder": manifest.image_encoder, "templates": manifest.templates, "basemap": basemap,
-                "max_k": MAX_K, "map": LEAFLET.is_dir()}
-
-    @api.get("/search")
-    def search(params: Annotated[SearchParams, Depends()]) -> dict[str, Any]:
-        """The same records as `rsq search --json`, a page at a time (`offset`, `k`; offset + k at most 1000)."""
-        hits = params.run(index)
-        return {"query": params.echo(), "offset": params.offset, "k": params.k, "hits": [h.to_dict(params.explain) for h in hits]}
-
-    @api.get("/search.geojson")
-    def search_geojson(params: Annotated[SearchParams, Depends()]) -> JSONResponse:
-        """The results as a GeoJSON FeatureCollection (footprints, scores, captions), as `rsq search --geojson`."""
-        from rsq.query.geojson import feature_collection
-
-        collection = feature_collection(params.run(index), params.echo(), params.explain)
-        return JSONResponse(collection, media_type="application/geo+json")
-
-    @api.post("/search/composed")
-    def composed(text: Annotated[str, Form()] = "", lam: Annotated[float, Form(ge=0, le=1)] = 0.5,
-                 k: Annotated[int, Form(ge=1, le=MAX_K)] = 10, tile_id: Annotated[str | None, Form()] = None,
-                 image: Annotated[UploadFile | None, File()] = None) -> dict[str, Any]:
-        """A composed image + text query (WEICOM): a tile of the index (`tile_id`) or an uploaded image, plus text."""
-        if (tile_id is None) == (image is None):
-            raise ApiError(400, "give either tile_id or an image file")
-        with tempfile.TemporaryDirectory(prefix="rsq-upload-") as folder:
-            path = _save_upload(image, Path(folder)) if image is not None else None
-            hits = index.search(SearchQuery(text, k, image=path, like=tile_id, lam=lam))
-            return {"query": {"text": text, "lam": lam, "tile_id": tile_id}, "hits": [h.to_dict() for h in hits]}
-
-    @api.get("/tiles/{tile_id:path}/thumbnail")
-    def thumbnail(tile_id: str) -> Response:
-        """The thumbnail stored in the index, else one rendered from the tile's file."""
-        image = index.thumbnail(tile_id) or _render(index, tile_id, THUMBNAIL_SIZE, "auto", "jpeg")
-        return Response(image, media_type="image/jpeg", headers={"Cache-Control": "max-age=3600"})
-
-    @api.get("/tiles/{tile_id:path}/image")
-    def image_view(tile_id: str, size: Annotated[int, Query(ge=VIEW_SIZES[0], le=VIEW_SIZES[1])] = 512,
-                   view: str = "auto", fmt: Annotated[str, Query(pattern="^(png|jpeg)$")] = "jpeg") -> Response:
-        """The tile rendered as the imagery module renders it (SAR composite, S2 true or false colour)."""
-        return Response(_render(index, tile_id, size, view, fmt), media_type=f"image/{fmt}")
-
-    @api.get("/tiles/{tile_id:path}")
-    def tile(tile_id: str) -> dict[str, Any]:
-        """The tile's metadata and all its structured captions, each with its provenance."""
-        row = index.tile(tile_id)
-        if row is None:
-            raise ApiError(404, f"no tile {tile_id!r} in the index")
-        snapshot = index.snapshot
-        captions = [{"model": r["model"], "template": r["template"], "run_id": r["run_id"], "captions": r["captions"]}
-                    for r in snapshot.caption_records(tile_id)]
-        return {"id": row.tile_id, "path": row.path, "sensor": row.sensor, "lon": row.lon, "lat": row.lat, "bounds": row.bounds,
-                "time": row.time, "meta": row.meta, "captions": captions, "image_vector": snapshot.image_vector(tile_id) is not None,
-                "thumbnail": snapshot.thumbnail(tile_id) is not None}
-
+    _search_routes(api, index, basemap)
+    _tile_routes(api, index)
     app.include_router(api)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     if LEAFLET.is_dir():
@@ -119,12 +66,94 @@ def create_app(index: Index, token: str | None = None, basemap: str = "") -> Fas
     def page() -> FileResponse:
         return FileResponse(STATIC / "index.html")
 
+    without_validation_422(app)
     return app
 
 
-class ApiError(Exception):
-    def __init__(self, status: int, message: str) -> None:
-        self.status, self.message = status, message
+def _guard(token: str | None) -> list[Dependency]:
+    """With a token: an HTTPBearer scheme (the word `Bearer` in any case) checked on every call."""
+    if not token:
+        return []
+    bearer = HTTPBearer(auto_error=False, description="the token `rsq serve --token` was started with")
+
+    def authorised(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> None:
+        if not (credentials and hmac.compare_digest(credentials.credentials.encode(), token.encode())):
+            raise ApiError(401, "this server needs an Authorization: Bearer <token> header", {"WWW-Authenticate": "Bearer"})
+
+    return [Depends(authorised)]
+
+
+def _search_routes(api: APIRouter, index: Index, basemap: str) -> None:
+    @api.get("/info")
+    def info() -> dict[str, Any]:
+        """What the index holds, and the page's settings."""
+        manifest = index.manifest
+        return {"rsq_version": __version__, "embedder": public_spec(manifest.embedder), "counts": manifest.counts,
+                "image_encoder": public_spec(manifest.image_encoder), "templates": manifest.templates, "basemap": basemap,
+                "max_k": MAX_K, "map": LEAFLET.is_dir()}
+
+    @api.get("/search", responses=errors(400))
+    def search(params: Annotated[SearchParams, Depends()]) -> dict[str, Any]:
+        """The same records as `rsq search --json` (less the file paths), a page at a time (`offset`, `k`; offset + k at most 1000)."""
+        hits = params.run(index)
+        return {"query": params.echo(), "offset": params.offset, "k": params.k, "hits": [public_hit(h, params.explain) for h in hits]}
+
+    @api.get("/search.geojson", response_class=GeoJSONResponse, responses=errors(400))
+    def search_geojson(params: Annotated[SearchParams, Depends()]) -> GeoJSONResponse:
+        """The results as a GeoJSON FeatureCollection (footprints, scores, captions), as `rsq search --geojson`."""
+        from rsq.query.geojson import feature_collection
+
+        collection = feature_collection(params.run(index), params.echo(), params.explain)
+        for feature in collection["features"]:
+            if "matched" in feature["properties"]:
+                feature["properties"]["matched"] = public_matched(feature["properties"]["matched"])
+        return GeoJSONResponse(collection)
+
+    @api.post("/search/composed", responses=errors(400, 413))
+    def composed(text: Annotated[str, Form()] = "", lam: Annotated[float, Form(ge=0, le=1)] = 0.5,
+                 k: Annotated[int, Form(ge=1, le=MAX_K)] = 10, tile_id: Annotated[str | None, Form()] = None,
+                 image: Annotated[UploadFile | None, File()] = None) -> dict[str, Any]:
+        """A composed image + text query (WEICOM): a tile of the index (`tile_id`) or an uploaded image, plus text."""
+        if (tile_id is None) == (image is None):
+            raise ApiError(400, "give either tile_id or an image file")
+        with tempfile.TemporaryDirectory(prefix="rsq-upload-") as folder:
+            path = save_upload(image, Path(folder)) if image is not None else None
+            try:
+                hits = index.search(SearchQuery(text, k, image=path, like=tile_id, lam=lam))
+            except RsqError as error:  # the upload's name on the server is no concern of the client
+                message = str(error).replace(path, "the uploaded image") if path else str(error)
+                raise ApiError(400, phrased(message, index.root)) from None
+            return {"query": {"text": text, "lam": lam, "tile_id": tile_id}, "hits": [public_hit(h) for h in hits]}
+
+
+def _tile_routes(api: APIRouter, index: Index) -> None:
+    """Declared before the bare id route, so that `/api/tiles/x/image` is the image of `x` (the tile `x/image`
+    is `/api/tiles/x%2Fimage`: see SuffixRoute)."""
+
+    @api.get("/tiles/{tile_id:tile_id}/thumbnail", response_class=JPEGResponse, responses={**images("image/jpeg"), **errors(400, 404, 422)})
+    def thumbnail(tile_id: str) -> Response:
+        """The thumbnail stored in the index, else one rendered from the tile's file."""
+        image = index.thumbnail(tile_id) or _render(index, tile_id, THUMBNAIL_SIZE, "auto", "jpeg")
+        return JPEGResponse(image, headers={"Cache-Control": "max-age=3600"})
+
+    @api.get("/tiles/{tile_id:tile_id}/image", response_class=Response, responses={**images("image/jpeg", "image/png"), **errors(400, 404, 422)})
+    def image_view(tile_id: str, size: Annotated[int, Query(ge=VIEW_SIZES[0], le=VIEW_SIZES[1])] = 512,
+                   view: View = "auto", fmt: Literal["jpeg", "png"] = "jpeg") -> Response:
+        """The tile rendered as the imagery module renders it (SAR composite, S2 true or false colour)."""
+        return Response(_render(index, tile_id, size, view, fmt), media_type=f"image/{fmt}")
+
+    @api.get("/tiles/{tile_id:tile_id}", responses=errors(404))
+    def tile(tile_id: str) -> dict[str, Any]:
+        """The tile's metadata and all its structured captions, each with its provenance."""
+        row = index.tile(tile_id)
+        if row is None:
+            raise ApiError(404, f"no tile {tile_id!r} in the index")
+        snapshot = index.snapshot
+        captions = [{"model": public_spec(r["model"]), "template": r["template"], "run_id": r["run_id"], "captions": r["captions"]}
+                    for r in snapshot.caption_records(tile_id)]
+        return {"id": row.tile_id, "sensor": row.sensor, "lon": row.lon, "lat": row.lat, "bounds": row.bounds,
+                "time": row.time, "meta": row.meta, "captions": captions, "image_vector": snapshot.image_vector(tile_id) is not None,
+                "thumbnail": snapshot.thumbnail(tile_id) is not None}
 
 
 class SearchParams:
@@ -138,9 +167,11 @@ class SearchParams:
         self.filters = {"sensor": sensor, "bbox": bbox, "near": near, "after": after, "before": before}
         self.explain, self.image_weight = explain, image_weight
 
-    def run(self, index: Index) -> list:
+    def run(self, index: Index) -> list[Hit]:
         if self.k < 1 or self.offset < 0 or self.offset + self.k > MAX_K:
             raise ApiError(400, f"k must be at least 1, offset at least 0, and offset + k at most {MAX_K}")
+        if self.mode == "image" and not index.snapshot.manifest.image_encoder:  # the newest generation's, not the one the server started with
+            raise RsqError(f"index {index.root} holds no image vectors; build it with `rsq index --images --image-encoder closp:CKPT`")
         query = SearchQuery(self.q, self.offset + self.k, self.mode, self.fusion, self.alpha, parse_filters(**self.filters), self.image_weight)
         return index.search(query)[self.offset :]
 
@@ -149,22 +180,30 @@ class SearchParams:
                 **{k: v for k, v in self.filters.items() if v is not None}}
 
 
-def _save_upload(upload, folder: Path) -> str:
-    """An uploaded query image under a name the server chooses, refused when too large or not an image type."""
-    suffix = Path(upload.filename or "").suffix.lower()
-    if suffix not in IMAGE_SUFFIXES:
-        raise ApiError(400, f"upload a {', '.join(IMAGE_SUFFIXES)} file")
-    target, written = folder / f"query{suffix}", 0
-    with open(target, "wb") as handle:
-        while chunk := upload.file.read(2**20):
-            written += len(chunk)
-            if written > UPLOAD_BYTES:
-                raise ApiError(413, f"the image is larger than {UPLOAD_BYTES // 2**20} MB")
-            handle.write(chunk)
-    return str(target)
+def public_hit(hit: Hit, explain: bool = False) -> dict[str, Any]:
+    """A hit's record without the tile's file path (tiles are served by id) or the folders of caption files."""
+    record = {key: value for key, value in hit.to_dict(explain).items() if key != "path"}
+    if "matched" in record:
+        record["matched"] = public_matched(record["matched"])
+    return record
+
+
+def public_matched(matched: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The matched variants of a hit, their sources (`model | template`) with public model specs."""
+    return {mode: {**match, "source": " | ".join(public_spec(part) or "" for part in str(match.get("source", "")).split(" | "))}
+            for mode, match in matched.items()}
+
+
+def public_spec(spec: str | None) -> str | None:
+    """A model spec naming a file of the server (`annotations:/data/x/captions.jsonl`) by its name alone."""
+    if not spec or ":" not in spec:
+        return spec
+    kind, _, rest = spec.partition(":")
+    return f"{kind}:{Path(rest).name}" if rest.startswith(("/", "~", ".")) or "\\" in rest else spec
 
 
 def _render(index: Index, tile_id: str, size: int, view: str, fmt: str) -> bytes:
+    """The tile's file read (422 when it cannot be) and rendered in `view` (400 when the view does not fit it)."""
     from rsq.imagery import Tile, read_pixels, render_rgb, thumbnail
 
     record = index.snapshot.tile_record(tile_id)
@@ -174,6 +213,10 @@ def _render(index: Index, tile_id: str, size: int, view: str, fmt: str) -> bytes
         raise ApiError(404, f"tile {tile_id!r} has no image file (its captions were imported without one)")
     try:
         tile = Tile.from_dict(record)
-        return thumbnail(render_rgb(tile, read_pixels(tile, max_side=size), view=view), size, fmt=fmt)
+        pixels = read_pixels(tile, max_side=size)
     except TileError as error:
         raise ApiError(422, f"tile {tile_id!r}: {error.reason}") from None
+    try:
+        return thumbnail(render_rgb(tile, pixels, view=view), size, fmt=fmt)
+    except TileError as error:
+        raise ApiError(400, f"tile {tile_id!r}: {error.reason}") from None

@@ -11,7 +11,11 @@ holding an older searcher keeps a consistent view.
 from __future__ import annotations
 
 import errno
+import os
 import re
+import shutil
+import tempfile
+import weakref
 from collections.abc import Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -66,6 +70,14 @@ def _with_analyzer(index):
     """Custom analyzers are not stored in the index: registered on every open."""
     index.register_tokenizer(ANALYZER, _analyzer())
     return index
+
+
+def _link_or_copy(source: Path, target: Path) -> None:
+    """`target` names `source`: a symbolic link (no data copied, across file systems), else a copy."""
+    try:
+        os.symlink(source.resolve(), target)
+    except OSError:
+        shutil.copy2(source, target)
 
 
 @contextmanager
@@ -132,15 +144,31 @@ class Bm25Reader:
     """A tantivy searcher opened once and kept: later commits do not change what it sees."""
 
     def __init__(self, folder: Path) -> None:
-        import tantivy
-
         try:
-            self.index = _with_analyzer(tantivy.Index.open(str(folder)))
+            self.index = _with_analyzer(self._open(folder))
             self.index.config_reader("Manual")
             self.searcher = self.index.searcher()
             self.analyzer = _analyzer()
         except (OSError, ValueError) as error:
             raise RsqError(f"index damaged: the BM25 part {folder} cannot be opened ({error}); rebuild the index") from None
+
+    def _open(self, folder: Path):
+        """The index for reading. tantivy's reader takes a lock file in the index folder; where that cannot be
+        written (read-only media, chmod a-w), it reads a private folder of links to the index's files (their data
+        is not copied), removed with the reader."""
+        import tantivy
+
+        try:
+            return tantivy.Index.open(str(folder))
+        except ValueError as error:
+            if "Lockfile" not in str(error):
+                raise
+        private = Path(tempfile.mkdtemp(prefix="rsq-bm25-"))
+        weakref.finalize(self, shutil.rmtree, private, True)
+        for source in folder.iterdir():
+            if source.is_file() and not source.name.endswith(".lock"):
+                _link_or_copy(source, private / source.name)
+        return tantivy.Index.open(str(private))
 
     @property
     def documents(self) -> int:

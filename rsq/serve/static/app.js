@@ -141,7 +141,8 @@ function card(feature) {
   return node;
 }
 
-function tilePath(id) { return `/api/tiles/${id.split("/").map(encodeURIComponent).join("/")}`; }
+// The whole id encoded (its slashes as %2F): an id may end in "/image" or hold any character.
+function tilePath(id) { return `/api/tiles/${encodeURIComponent(id)}`; }
 
 // An image from the API: a plain src, or with a token a fetch that carries the header (an <img> cannot).
 async function showImage(img, url) {
@@ -172,7 +173,7 @@ function detail(tile) {
   showImage(image, `${tilePath(tile.id)}/image?size=512`);
   const facts = element("dl", {});
   for (const [name, value] of [["sensor", tile.sensor], ["time", tile.time], ["centre", tile.lon != null ? `${tile.lon.toFixed(4)}, ${tile.lat.toFixed(4)}` : null],
-    ["file", tile.path], ...Object.entries(tile.meta || {})]) {
+    ...Object.entries(tile.meta || {})]) {
     if (value != null && value !== "") facts.append(element("dt", { textContent: name }), element("dd", { textContent: typeof value === "object" ? JSON.stringify(value) : value }));
   }
   return element("div", { className: "detail" }, image,
