@@ -11,7 +11,7 @@ from typer._click import exceptions as click_errors  # typer bundles its own cli
 from typer.core import TyperGroup
 
 from rsq import __version__
-from rsq.commands import caption, captions, evaluate, models, prompts, search, serve, tiles, train, tune
+from rsq.commands import caption, captions, evaluate, index, models, prompts, search, serve, tiles, train, tune
 from rsq.errors import RsqError
 
 
@@ -64,7 +64,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.command("caption")(caption.caption)
-app.command("index")(search.index)
+app.command("index")(index.index)
 app.command("search")(search.search)
 app.command("demo")(search.demo)
 app.command("serve")(serve.serve)

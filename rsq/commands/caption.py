@@ -3,18 +3,13 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
-from itertools import islice
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 import typer
 
 from rsq.commands.common import DataOption, check_range, progress_bar, skipped_line, warn
 from rsq.errors import RsqError
-
-if TYPE_CHECKING:
-    from rsq.sources import TileRef
 
 
 def caption(
@@ -40,86 +35,43 @@ def caption(
     data: DataOption = None,
 ) -> None:
     """Caption tiles with a VLM (or import annotations) into DIR/captions.sqlite; resumable."""
-    from rsq.captioner.backends import DEFAULT_MODEL, check_options, make_backend, parse_spec
-    from rsq.captioner.batch import CaptionJob, prepare_request, run_job
-    from rsq.captioner.store import CaptionStore
+    from rsq.captioner.backends import DEFAULT_MODEL
+    from rsq.captioner.runner import CaptionRun, count_tiles, dry_run_prompt, prepare, run
     from rsq.captioner.schema import MAX_VARIANTS
-    from rsq.prompts import load_template
-    from rsq.sources import Listing, open_tiles
 
     for flag, value, low, high in (("--variants", variants, 1, MAX_VARIANTS), ("--batch-size", batch_size, 1, None), ("--limit", limit, 1, None),
                                    ("--workers", workers, 1, 64), ("--ray-workers", ray_workers, 1, None), ("--ray-gpus-per-actor", ray_gpus_per_actor, 0, 64), ("--temperature", temperature, 0, 2),
                                    ("--max-new-tokens", max_new_tokens, 1, None), ("--chip", chip, 16, 65536),
                                    ("--overlap", overlap, 0, (chip or 1) - 1)):
         check_range(flag, value, low, high)
-    if engine not in ("local", "ray"):
-        raise RsqError(f"--engine must be local or ray, not {engine!r}")
-    spec = model or DEFAULT_MODEL
-    scheme, _ = parse_spec(spec)
-    template = load_template(prompt or ("human-captions" if scheme == "annotations" else "structured"))
-    _check_template_fits(scheme, template.kind)
-    overrides = {k: v for k, v in {"temperature": temperature, "max_new_tokens": max_new_tokens, "seed": seed}.items() if v is not None}
-    job = CaptionJob(template, variants=variants, params=overrides, batch_size=batch_size, workers=workers,
-                     chip=(chip, overlap) if chip else None)
-    options = check_options(spec, _parse_backend_options(backend_opt or []))
-    refs = _tile_refs(sources or [], scheme, spec, data)
+    params = {k: v for k, v in {"temperature": temperature, "max_new_tokens": max_new_tokens, "seed": seed}.items() if v is not None}
+    prepared = prepare(CaptionRun(
+        sources or [], model or DEFAULT_MODEL, prompt, variants, batch_size, limit, workers, params,
+        _parse_backend_options(backend_opt or []), engine, address, ray_workers, ray_gpus_per_actor,
+        (chip, overlap) if chip else None, data))
     if dry_run:
-        tiles, skipped = open_tiles(islice(refs, 1))
-        if not tiles:
-            why = f": {skipped_line(skipped[0]).removeprefix('skipped ')}" if skipped else ""
-            raise RsqError(f"no readable tile to render a prompt for{why}")
-        request = prepare_request(tiles[0], job, needs_image=False)
-        typer.echo(request.prompt.text if request.prompt else f"(annotation template {template.version})")
+        typer.echo(dry_run_prompt(prepared))
         return
-    if scheme == "annotations":
-        options["template"] = template
-    listed = refs.count(limit) if isinstance(refs, Listing) else len(refs[:limit])  # a streaming pass: checks lines first
-    store = CaptionStore(out)
+    listed = count_tiles(prepared)
     with progress_bar("captioning", "tiles") as bar:
         bar.set_total(listed)
-        progress = {"on_todo": lambda chunk, todo: bar.add_total(todo - chunk), "on_progress": bar.advance}
-        if engine == "ray":
-            from rsq.captioner.ray_engine import run_job_on_ray
+        outcome = run(prepared, out, on_todo=lambda chunk, todo: bar.add_total(todo - chunk), on_progress=bar.advance)
+    _report(outcome)
 
-            summary = run_job_on_ray(refs, store, spec, options, job, limit=limit, address=address, actors=ray_workers,
-                                     gpus_per_actor=ray_gpus_per_actor, **progress)
-        else:
-            summary = run_job(refs, store, make_backend(spec, **options), job, limit=limit, **progress)
-    clashes = refs.skipped if isinstance(refs, Listing) else []
-    for clash in clashes:
-        warn(skipped_line(clash))
+
+def _report(outcome) -> None:
+    """Each skipped and failed tile on a line of its own, then the summary; exit 1 when any failed."""
+    summary = outcome.summary
+    for skip in outcome.skipped:
+        warn(skipped_line(skip))
     for tile_id, reason in summary.failures:
         warn(f"failed {tile_id}: {reason}")
     if summary.failed > len(summary.failures):
         warn(f"... and {summary.failed - len(summary.failures)} more failed (each is in the store with its reason)")
-    failed = summary.failed + len(clashes)
     empty = f", {summary.no_data} all-no-data chips skipped" if summary.no_data else ""
-    warn(f"run {summary.run_id}: {summary.ok} ok, {failed} failed, {summary.already_done} already done{empty} -> {store.path}")
-    if failed:
+    warn(f"run {summary.run_id}: {summary.ok} ok, {outcome.failed} failed, {summary.already_done} already done{empty} -> {outcome.store}")
+    if outcome.failed:
         raise typer.Exit(1)
-
-
-def _tile_refs(sources: list[str], scheme: str, spec: str, data) -> Iterable[TileRef]:
-    """The tiles to caption, listed lazily (a `Listing`, which keeps the tiles skipped for a clashing id); with no
-    sources, an annotation file's own records."""
-    from rsq.captioner.backends import parse_spec
-    from rsq.sources import Listing
-    from rsq.sources.annotations import annotation_refs
-
-    if sources:
-        return Listing(sources, data)
-    if scheme != "annotations":
-        raise RsqError("give the tiles to caption (files, folders, globs, manifests, STAC, data:NAME)")
-    path = Path(parse_spec(spec)[1]).expanduser()
-    if not path.is_file():
-        raise RsqError(f"annotation file {path} not found")
-    return annotation_refs(path)
-
-
-def _check_template_fits(scheme: str, kind: str) -> None:
-    if (scheme == "annotations") != (kind == "annotation"):
-        wanted = "an annotation template (human-captions, labels)" if scheme == "annotations" else "a VLM template (structured, brief)"
-        raise RsqError(f"{scheme}: models need {wanted}")
 
 
 def _parse_backend_options(pairs: list[str]) -> dict[str, Any]:

@@ -46,8 +46,7 @@ def warn(message: str) -> None:
 def skipped_line(skip: Skipped) -> str:
     """The line a command prints for a skipped tile: its id (a STAC Item's, not its first band file's), the file,
     and why."""
-    where = f" ({skip.path})" if skip.path and skip.path != skip.id else ""
-    return f"skipped {skip.id}{where}: {skip.reason}"
+    return f"skipped {skip.describe()}"
 
 
 class ProgressBar:

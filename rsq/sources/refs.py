@@ -34,6 +34,11 @@ class Skipped:
     path: str
     reason: str
 
+    def describe(self) -> str:
+        """`ID (PATH): reason`, the file left out when it is the id."""
+        where = f" ({self.path})" if self.path and self.path != self.id else ""
+        return f"{self.id}{where}: {self.reason}"
+
 
 NO_DATA = "all no-data"  # the reason of a skipped chip without a valid pixel (counted, not a failure)
 
