@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 import corpus  # noqa: E402
 
 from rsq.eval.queries import CLASS_QUERIES  # noqa: E402
-from rsq.query import Index, SearchQuery, parse_filters  # noqa: E402
+from rsq.query import Searcher, SearchQuery, parse_filters  # noqa: E402
 from rsq.textindex.build import BuildOptions, index_records  # noqa: E402
 from rsq.encoders import SMALL_EMBEDDER, make_embedder, model_folder, query_encoder  # noqa: E402
 
@@ -80,7 +80,7 @@ def probe_open(index: Path) -> dict[str, float]:
 import json, time, sys
 sys.path.insert(0, {str(Path(__file__).parent)!r})
 def rss(): return int(open("/proc/self/statm").read().split()[1]) * 4096 / 2**20
-from rsq.query import Index, SearchQuery
+from rsq.query import Searcher, SearchQuery
 import numpy as np
 from rsq.textindex.reader import Snapshot
 before = rss(); started = time.perf_counter()
@@ -105,7 +105,7 @@ def vectors_mb(index: Path) -> float:
     return round(sum(s.files["vectors.faiss"] for s in latest(index).segments) / 2**20, 1)
 
 
-def latencies(index: Index, queries: list[str]) -> dict[str, dict[str, dict[str, float]]]:
+def latencies(index: Searcher, queries: list[str]) -> dict[str, dict[str, dict[str, float]]]:
     """p50/p99 per mode and filter, after a warm-up; also how many results each returned on average."""
     table: dict[str, dict[str, dict[str, float]]] = {}
     for mode in MODES:
@@ -119,7 +119,7 @@ def latencies(index: Index, queries: list[str]) -> dict[str, dict[str, dict[str,
     return table
 
 
-def dense_recall(index: Index, matrix: np.ndarray, row_tiles: np.ndarray, queries: list[str], vectors: dict[str, np.ndarray]) -> float:
+def dense_recall(index: Searcher, matrix: np.ndarray, row_tiles: np.ndarray, queries: list[str], vectors: dict[str, np.ndarray]) -> float:
     """Tile-level recall@10 of rsq's dense mode against exact search over every variant vector. Ties count:
     the corpus repeats sentences, so a hit whose true score reaches the exact 10th-best tile's is a match."""
     found = 0
@@ -169,7 +169,7 @@ def peer_numpy(matrix: np.ndarray, queries: list[str], vectors: dict[str, np.nda
     return percentiles(timed(search, queries))
 
 
-def all_vectors(index: Index) -> tuple[np.ndarray, np.ndarray]:
+def all_vectors(index: Searcher) -> tuple[np.ndarray, np.ndarray]:
     """Every live caption vector and the tile id of its row (for the exact peer)."""
     matrices, tiles = [], []
     for segment in index.snapshot.segments["captions"]:
@@ -190,12 +190,12 @@ def run_size(size: int, encoder, pool: list[str], query_sets: dict[str, list[str
         "embedder_texts_per_s": round(report.texts / max(report.embed_seconds, 1e-9), 1),
         "build_texts_per_s": round(report.texts / report.seconds, 1),
         "build_share_of_embedder_rate": round(report.embed_seconds / report.seconds, 4),
-        "segments": len(Index(out, encoder=encoder).snapshot.generation.segments),
+        "segments": len(Searcher(out, encoder=encoder).snapshot.generation.segments),
         "disk_mb": disk_mb(out), "vectors_mb": vectors_mb(out),
     }
     print(f"[{size}] built in {report.seconds:.1f} s; probing open", flush=True)
     result |= probe_open(out)
-    index = Index(out, encoder=Precomputed(vectors, encoder.spec))
+    index = Searcher(out, encoder=Precomputed(vectors, encoder.spec))
     print(f"[{size}] queries", flush=True)
     result["queries"] = {name: latencies(index, queries) for name, queries in query_sets.items()}
     matrix, row_tiles = all_vectors(index)
@@ -237,7 +237,7 @@ def run_txtai(size: int, encoder, pool: list[str], query_sets: dict[str, list[st
     out = work / f"index-txtai-{size}"
     shutil.rmtree(out, ignore_errors=True)
     result["rsq_build_s"] = round(index_records(records, out, encoder, BuildOptions(thumbnails=False)).seconds, 2)
-    index = Index(out)  # the default query encoder, as `rsq search` uses it
+    index = Searcher(out)  # the default query encoder, as `rsq search` uses it
     result["query_encoder"] = index.embedder.spec
     for name, queries in query_sets.items():
         for query in queries[:20]:

@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 
-from rsq.query import Index, SearchQuery
+from rsq.query import Searcher, SearchQuery
 
 QUERIES = ("baseball field", "a river through a forest", "storage tanks near a harbour", "tennis court", "planes parked at an airport",
            "flooded farmland", "a beach with waves", "dense residential area", "golf course", "cars in a parking lot")
@@ -43,7 +43,7 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=200)
     parser.add_argument("--k", type=int, default=10)
     args = parser.parse_args()
-    index = Index(args.index)
+    index = Searcher(args.index)
     expected = {q: [h.id for h in index.search(SearchQuery(q, k=args.k))] for q in QUERIES}
     asyncio.run(load(args.url, 20, args.k))  # warm up
     answers, latencies, elapsed = asyncio.run(load(args.url, args.requests, args.k))

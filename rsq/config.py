@@ -29,3 +29,8 @@ def data_root(explicit: str | Path | None = None) -> Path:
 def rsq_home() -> Path:
     """rsq's state folder: $RSQ_HOME, else ~/.rsq."""
     return Path(os.environ.get("RSQ_HOME", "~/.rsq")).expanduser()
+
+
+def default_index_path() -> Path:
+    """Where `rsq index`, `rsq search` and `rsq serve` keep the index unless told: $RSQ_HOME/indexes/default."""
+    return rsq_home() / "indexes" / "default"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from rsq.errors import RsqError
+from rsq.errors import OptionError
 
 
 def check_device(device: str | None) -> None:
@@ -14,6 +14,6 @@ def check_device(device: str | None) -> None:
     try:
         parsed = torch.device(device)
     except (RuntimeError, ValueError):
-        raise RsqError(f"--device {device!r} is not a device name (cpu, cuda, cuda:1, mps)") from None
+        raise OptionError("device", "{value!r} is not a device name (cpu, cuda, cuda:1, mps)", value=device) from None
     if parsed.type == "cuda" and (not torch.cuda.is_available() or (parsed.index or 0) >= torch.cuda.device_count()):
-        raise RsqError(f"--device {device}: no such CUDA device here ({torch.cuda.device_count()} found)")
+        raise OptionError("device", "{value}: no such CUDA device here ({found} found)", value=device, found=torch.cuda.device_count())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 
@@ -20,3 +21,31 @@ class TileError(RsqError):
 
 class SourceError(RsqError):
     """A tile source (folder, glob, manifest, STAC file, dataset) that cannot be listed."""
+
+
+class OptionError(RsqError):
+    """A bad value of one option or parameter, named without dashes (`after`, `image_weight`) so that each front
+    end names it its own way: the CLI says `--after …` (the message), the API `after …` (`phrased(str)`).
+    In `problem`, `{field}`s are filled from `values` (what the user gave) or else name other options."""
+
+    def __init__(self, option: str, problem: str, **values: object) -> None:
+        self.option, self.problem, self.values = option, problem, values
+        super().__init__(self.phrased(cli_flag))
+
+    def phrased(self, name: Callable[[str], str]) -> str:
+        """The message with every option named by `name`."""
+        return f"{name(self.option)} {self.problem.format_map(_Fields(name, self.values))}"
+
+
+def cli_flag(option: str) -> str:
+    """How the CLI spells an option: `image_weight` → `--image-weight`."""
+    return "--" + option.replace("_", "-")
+
+
+class _Fields(dict):
+    def __init__(self, name: Callable[[str], str], values: dict[str, object]) -> None:
+        super().__init__(values)
+        self._name = name
+
+    def __missing__(self, option: str) -> str:
+        return self._name(option)

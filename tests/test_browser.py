@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from rsq.query import Index
+from rsq.query import Searcher
 from rsq.serve.app import LEAFLET, create_app
 from serving import FLOOD, live_server
 
@@ -64,7 +64,7 @@ def test_search_look_open_and_filter_by_a_box_drawn_on_the_map(browser, serving_
             Path(os.environ["RSQ_SCREENSHOTS"]).mkdir(parents=True, exist_ok=True)
             shutil.copy(path, Path(os.environ["RSQ_SCREENSHOTS"]) / path.name)
 
-    with live_server(create_app(Index(serving_index))) as url:
+    with live_server(create_app(Searcher(serving_index))) as url:
         browser.get(url)
         wait_for(lambda: "tiles indexed" in browser.find_element(By.ID, "status").text)
         query = browser.find_element(By.ID, "q")

@@ -72,7 +72,7 @@ def test_gpus_the_cluster_lacks_are_one_line(data_dir, tmp_path):
 
 def test_index_embeds_on_ray_actors_like_the_local_build(ucm_human_store, tmp_path):
     """`rsq index --engine ray` on a local Ray (two CPU actors): the same rows and vectors as the local build."""
-    from rsq.query import Index
+    from rsq.query import Searcher
 
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     try:
@@ -84,7 +84,7 @@ def test_index_embeds_on_ray_actors_like_the_local_build(ucm_human_store, tmp_pa
             assert result.exit_code == 0, result.output
     finally:
         ray.shutdown()
-    local, remote = Index(outs["local"]), Index(outs["ray"])
+    local, remote = Searcher(outs["local"]), Searcher(outs["ray"])
     assert local.manifest.counts == remote.manifest.counts
     query = local.embedder.encode(["a river through a forest"])
     [near_local], [near_remote] = (i.snapshot.vector_hits("captions", query, 20, Filters()) for i in (local, remote))

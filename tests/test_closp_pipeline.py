@@ -12,8 +12,8 @@ from rsq.cli import app
 from rsq.closp.checkpoint import load_caption_bank, load_checkpoint
 from rsq.closp.encoder import ClospEncoder
 from rsq.imagery import read_tile
-from rsq.query import Index, SearchQuery, parse_filters
-from rsq.query.search import GEO_WEIGHT
+from rsq.query import Searcher, SearchQuery, parse_filters
+from rsq.query.searcher import GEO_WEIGHT
 from rsq.sources import list_tiles
 
 pytestmark = pytest.mark.model
@@ -51,7 +51,7 @@ def test_checkpoint_has_every_tower_and_reloads_to_identical_outputs(checkpoint,
 
 
 def test_image_mode_and_hybrid_use_the_image_vectors(image_index, checkpoint):
-    index = Index(image_index)
+    index = Searcher(image_index)
     assert index.manifest.image_encoder == f"closp:{checkpoint}" and index.manifest.counts["images"] == 212
     hits = index.search(SearchQuery("flood water", k=5, mode="image"))
     assert len(hits) == 5 and set(hits[0].scores) == {"image", "fused"}
@@ -66,7 +66,7 @@ def test_image_towers_share_the_index_text_space(image_index, checkpoint):
     from rsq.encoders import default_embedder
 
     assert json.loads((checkpoint / "config.json").read_text())["text_space"] == default_embedder()
-    index = Index(image_index)
+    index = Searcher(image_index)
     assert index.manifest.image_text_space == index.manifest.embedder and index.shared_text_space
     hits = index.search(SearchQuery("a river through a forest", k=5, mode="image"))
     query = index.embedder.encode(["a river through a forest"])[0]
@@ -85,7 +85,7 @@ def test_legacy_and_published_checkpoints_keep_the_cls_text_space(checkpoint, tm
 
 
 def test_geoclosp_near_adds_the_location_similarity(image_index):
-    index = Index(image_index)
+    index = Searcher(image_index)
     plain = {h.id: h.score for h in index.search(SearchQuery("flood", k=2, mode="image", filters=parse_filters(sensor="s1")))}
     near = index.search(SearchQuery("flood", k=2, mode="image", filters=parse_filters(near="-0.76,38.1,20")))
     encoder = index.image_encoder
@@ -162,7 +162,7 @@ def test_scenes_captioned_as_chips_read_in_place_and_indexed(checkpoint, data_di
     assert runner.invoke(app, ["index", str(out), "--out", str(index), "--no-thumbnails"]).exit_code == 0
     west, south, east, north = next(r.tile["bounds"] for r in records if r.tile_id.endswith("@r0c0"))
     box = parse_filters(bbox=f"{west + 1e-4},{south + 1e-4},{west + 2e-4},{south + 2e-4}")
-    hits = Index(index).search(SearchQuery("flood water", k=10, filters=box))
+    hits = Searcher(index).search(SearchQuery("flood water", k=10, filters=box))
     assert {h.id.split("@")[1] for h in hits} == {"r0c0"} and len(hits) == 2  # the S1 and S2 windows at that place
     again = runner.invoke(app, args)
     assert "0 ok, 0 failed, 8 already done" in again.stderr

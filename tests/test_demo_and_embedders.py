@@ -2,7 +2,7 @@ import pytest
 from typer.testing import CliRunner
 
 from rsq.cli import app
-from rsq.query import Index, SearchQuery
+from rsq.query import Searcher, SearchQuery
 from rsq.textindex.build import BuildOptions, build_index
 
 
@@ -10,7 +10,7 @@ def test_onnx_int8_embedder_ranks_like_the_torch_model(ucm_human_store, ucm_inde
     out = tmp_path / "onnx"
     manifest = build_index([ucm_human_store], out, BuildOptions(embedder="onnx-int8:all-MiniLM-L6-v2", thumbnails=False)).manifest
     assert manifest.embedder == "onnx-int8:all-MiniLM-L6-v2" and manifest.dim == 384
-    onnx, torch_index = Index(out), Index(ucm_index)
+    onnx, torch_index = Searcher(out), Searcher(ucm_index)
     for text in ("planes parked at an airport", "a river through a forest"):
         query = SearchQuery(text, k=10, mode="dense")
         onnx_ids = [h.id for h in onnx.search(query)]
@@ -26,7 +26,7 @@ def test_demo_builds_the_default_index(data_dir, tmp_path, monkeypatch):
     result = CliRunner().invoke(app, ["demo", "--data", str(data_dir)])
     assert result.exit_code == 0, result.output
     assert "flooded farmland" in result.stdout and "storage tank" in result.stdout
-    index = Index()
+    index = Searcher()
     assert index.manifest.embedder == "st:sentence-transformers/all-mpnet-base-v2" and index.manifest.dim == 768
     flooded = [h.id for h in index.search(SearchQuery("flooded farmland", k=2))]
     assert sorted(flooded) == ["Spain_7370579_S1Hand", "Spain_7370579_S2Hand"]

@@ -21,7 +21,7 @@ import pytest
 
 from chat_server import chat_server, echo_captions
 from fakes import HashEmbedder, index_writer
-from rsq.query import Index, SearchQuery
+from rsq.query import Searcher, SearchQuery
 from rsq.textindex.commit import latest
 from rsq.textindex.reader import Snapshot
 
@@ -93,7 +93,7 @@ def _check_whole(out: Path) -> dict:
         assert len(snapshot.catalog.caption_rows(sample)) == len(sample), "a live row has no catalog entry"
     assert live_rows == counts["variants"] and len(set(live_tiles)) == counts["tiles"]
     assert snapshot.bm25.documents >= live_rows
-    index = Index(out, encoder=HashEmbedder())
+    index = Searcher(out, encoder=HashEmbedder())
     for tile in random.Random(0).sample(sorted(set(live_tiles)), min(5, len(set(live_tiles)))):
         assert tile in [h.id for h in index.search(SearchQuery(f"tile{tile}", k=3, mode="bm25"))], "a live tile is not searchable"
     return {"number": snapshot.generation.number, "tiles": set(live_tiles), "variants": live_rows}

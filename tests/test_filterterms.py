@@ -7,7 +7,7 @@ import numpy as np
 
 from rsq.imagery.timeparse import epoch_seconds
 from rsq.textindex.columns import Columns, TileAttrs
-from rsq.textindex.filters import parse_filters
+from rsq.query import parse_filters
 from rsq.textindex.filterterms import MAX_CELLS, box_cells, cell_terms, date_terms, range_dates
 
 

@@ -8,7 +8,7 @@ import numpy as np
 from rsq.query.fusion import best_per_tile, min_max, ranks, reciprocal_rank_fusion, weighted_fusion
 from rsq.textindex.columns import Columns, TileAttrs
 from rsq.geo import haversine_km
-from rsq.textindex.filters import Filters, parse_filters
+from rsq.query import Filters, parse_filters
 
 
 def test_best_per_tile_takes_the_max_over_variants():

@@ -14,12 +14,12 @@ from hypothesis import strategies as st
 from fakes import HashEmbedder, caption_record
 from rsq.captioner.schema import CaptionParseError, parse_captions
 from rsq.errors import RsqError
-from rsq.query import Index, SearchQuery
+from rsq.query import Searcher, SearchQuery
 from rsq.sources.annotations import checked_record, read_annotations
 from rsq.sources.listing import list_tiles, read_manifest
 from rsq.textindex.build import BuildOptions, index_records
 from rsq.textindex.columns import Columns, TileAttrs
-from rsq.textindex.filters import parse_filters
+from rsq.query import parse_filters
 from rsq.textindex.filterterms import range_dates, reach_cells
 
 JSON = st.recursive(
@@ -35,12 +35,12 @@ FUZZ = settings(suppress_health_check=[HealthCheck.function_scoped_fixture, Heal
 
 
 @pytest.fixture(scope="module")
-def small_index(tmp_path_factory) -> Index:
+def small_index(tmp_path_factory) -> Searcher:
     out = tmp_path_factory.mktemp("fuzz-index")
     tiles = [{"sensor": s, "center": [lon, 40.0], "time": f"2020-0{m}-01"} for s, lon, m in (("rgb", 1.0, 1), ("s1", 2.0, 2), ("s2", 3.0, 3))]
     records = [caption_record(f"t{n}", [f"a river and a forest number {n}", "green fields"], tile=tiles[n % 3]) for n in range(30)]
     index_records(records, out, HashEmbedder(), BuildOptions(thumbnails=False))
-    return Index(out, encoder=HashEmbedder())
+    return Searcher(out, encoder=HashEmbedder())
 
 
 @FUZZ

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from conftest import import_annotations
 from rsq.cli import app
-from rsq.query import Index, SearchQuery, parse_filters
+from rsq.query import Searcher, SearchQuery, parse_filters
 from rsq.sources import ucm_captions
 from rsq.textindex.build import BuildOptions, build_index
 from rsq.textindex.commit import latest
@@ -34,7 +34,7 @@ def test_kill_9_during_a_build_leaves_the_old_index_searchable(data_dir, ucm_tes
     larger = import_annotations(str(_manifest_of(ucm_captions(data_dir)[:400], tmp_path / "l.jsonl")), captions, tmp_path / "l", data_dir)
     out = tmp_path / "index"
     build_index([small], out, BuildOptions(thumbnails=False))
-    before = Index(out).search(SearchQuery("baseball field", k=3))
+    before = Searcher(out).search(SearchQuery("baseball field", k=3))
     command = [sys.executable, "-m", "rsq", "index", str(larger), "--out", str(out)]
     for trigger in ("early", "while-writing"):
         process = subprocess.Popen(command, stderr=subprocess.DEVNULL)
@@ -46,7 +46,7 @@ def test_kill_9_during_a_build_leaves_the_old_index_searchable(data_dir, ucm_tes
                 time.sleep(0.01)
         os.kill(process.pid, signal.SIGKILL)
         process.wait()
-        index = Index(out)
+        index = Searcher(out)
         if trigger == "early":
             assert index.manifest.counts["tiles"] == 30
             assert [h.id for h in index.search(SearchQuery("baseball field", k=3))] == [h.id for h in before]
@@ -55,7 +55,7 @@ def test_kill_9_during_a_build_leaves_the_old_index_searchable(data_dir, ucm_tes
     result = CliRunner().invoke(app, ["index", str(larger), "--out", str(out), "--no-thumbnails"])
     assert result.exit_code == 0, result.output
     expected = len({i.id for i in ucm_test[:30]} | {i.id for i in ucm_captions(data_dir)[:400]})
-    assert Index(out).manifest.counts["tiles"] == expected and not list((out / "pending").glob("*.json"))
+    assert Searcher(out).manifest.counts["tiles"] == expected and not list((out / "pending").glob("*.json"))
 
 
 def test_filters_on_georeferenced_tiles(data_dir, tmp_path):
@@ -65,7 +65,7 @@ def test_filters_on_georeferenced_tiles(data_dir, tmp_path):
     out = tmp_path / "index"
     result = CliRunner().invoke(app, ["index", str(store), "--out", str(out)])
     assert result.exit_code == 0, result.output
-    index = Index(out)
+    index = Searcher(out)
     assert index.thumbnail("Spain_7370579_S1Hand").startswith(b"\xff\xd8")
 
     def ids(**filters):
@@ -91,7 +91,7 @@ def test_a_text_only_archive_from_an_annotation_file(tmp_path):
     result = CliRunner().invoke(app, ["caption", "--model", f"annotations:{archive}", "--out", str(store)])
     assert result.exit_code == 0, result.output
     assert CliRunner().invoke(app, ["index", str(store), "--out", str(out)]).exit_code == 0
-    index = Index(out)
+    index = Searcher(out)
     assert [h.id for h in index.search(SearchQuery("flooded fields", k=1))] == ["scene-1/chip-3"]
     assert index.tile("scene-1/chip-3").sensor == "s2" and index.thumbnail("scene-1/chip-3") is None
     july = parse_filters(after="2021-07-01", before="2021-07-31")

@@ -2,7 +2,6 @@
 tombstones and merges, one writer at a time, readers across updates, damage detection, and never
 touching files rsq did not create."""
 
-import os
 import random
 import subprocess
 import sys
@@ -17,7 +16,7 @@ from typer.testing import CliRunner
 from fakes import HashEmbedder, caption_record, index_writer
 from rsq.cli import app
 from rsq.errors import RsqError
-from rsq.query import Index, SearchQuery, parse_filters
+from rsq.query import Searcher, SearchQuery, parse_filters
 from rsq.textindex.build import BuildOptions, index_records
 from rsq.textindex.commit import latest
 from rsq.textindex.merge import MAX_SEGMENT_ROWS, plan_merges
@@ -39,7 +38,7 @@ def _build(records, out, encoder=None, **options):
 
 
 def _index(out):
-    return Index(out, encoder=HashEmbedder())
+    return Searcher(out, encoder=HashEmbedder())
 
 
 def _ids(index, text, k=10, **kwargs):
@@ -205,7 +204,7 @@ def test_a_damaged_index_is_refused_with_the_part_named(tmp_path, damage):
             path.unlink()
         part = "bm25"
     with pytest.raises(RsqError, match=f"index damaged: .*{part}"):
-        Index(out, encoder=HashEmbedder())
+        Searcher(out, encoder=HashEmbedder())
     result = runner.invoke(app, ["search", "river", "--index", str(out)])
     assert result.exit_code == 2 and "index damaged" in result.stderr and "Traceback" not in result.output
 

@@ -18,24 +18,24 @@ from rsq.cli import app
 from rsq.geo import checked_box, lon_overlaps, polygon, widened
 from rsq.imagery.reader import read_tile
 from rsq.imagery.timeparse import parse_time
-from rsq.query import Index, SearchQuery, parse_filters
+from rsq.query import Searcher, SearchQuery, parse_filters
 from rsq.query.geojson import feature_collection
 
 runner = CliRunner()
 MODES = ("bm25", "dense", "hybrid")
 
 
-def _archive(tmp_path: Path, rows: list[dict]) -> Index:
+def _archive(tmp_path: Path, rows: list[dict]) -> Searcher:
     """A text-only archive from an annotation file, captioned and indexed through the CLI."""
     archive, store, out = tmp_path / "archive.jsonl", tmp_path / "store", tmp_path / "index"
     archive.write_text("".join(json.dumps(row) + "\n" for row in rows))
     caption = runner.invoke(app, ["caption", "--model", f"annotations:{archive}", "--out", str(store)])
     assert caption.exit_code in (0, 1), caption.output
     assert runner.invoke(app, ["index", str(store), "--out", str(out)]).exit_code == 0
-    return Index(out)
+    return Searcher(out)
 
 
-def _found(index: Index, text: str = "island", **filters) -> dict[str, list[str]]:
+def _found(index: Searcher, text: str = "island", **filters) -> dict[str, list[str]]:
     """The ids each mode returns for the query under the filters."""
     parsed = parse_filters(**filters)
     return {mode: sorted(h.id for h in index.search(SearchQuery(text, k=50, mode=mode, filters=parsed))) for mode in MODES}
@@ -101,7 +101,7 @@ def test_a_place_off_the_earth_is_one_failed_record_and_the_rest_are_kept(tmp_pa
     assert result.exit_code == 1 and (result.exception is None or isinstance(result.exception, SystemExit)), result.output
     assert "nowhere" in result.output and "lon 500" in result.output and "lat 95" in result.output
     assert runner.invoke(app, ["index", str(store), "--out", str(tmp_path / "index")]).exit_code == 0
-    assert sorted(h.id for h in Index(tmp_path / "index").search(SearchQuery("island", k=10))) == ["accra", "fiji"]
+    assert sorted(h.id for h in Searcher(tmp_path / "index").search(SearchQuery("island", k=10))) == ["accra", "fiji"]
 
 
 def test_geojson_of_a_crossing_tile_is_two_polygons(tmp_path):
@@ -177,7 +177,7 @@ def test_an_index_of_straddling_geotiffs_is_found_from_both_sides(tmp_path, data
     labels.write_text("image,labels\nutm60.tif,island;sea\ndegrees.tif,island;reef\n")
     store = import_annotations(str(folder), labels, tmp_path / "store", data_dir, template="labels")
     assert runner.invoke(app, ["index", str(store), "--out", str(tmp_path / "index")]).exit_code == 0
-    index = Index(tmp_path / "index")
+    index = Searcher(tmp_path / "index")
     assert _same_in_every_mode(_found(index, bbox="179.5,-5,180,5")) == ["degrees.tif", "utm60.tif"]
     assert _same_in_every_mode(_found(index, bbox="-180,-5,-179.5,5")) == ["degrees.tif", "utm60.tif"]
 

@@ -5,14 +5,14 @@ from typer.testing import CliRunner
 
 from rsq.cli import app
 from rsq.errors import RsqError
-from rsq.query import Index, SearchQuery
+from rsq.query import Searcher, SearchQuery
 
 runner = CliRunner()
 
 
 @pytest.fixture(scope="module")
 def index(ucm_index):
-    return Index(ucm_index)
+    return Searcher(ucm_index)
 
 
 @pytest.mark.parametrize(
@@ -92,7 +92,7 @@ def test_empty_query_gets_a_clear_message(ucm_index, text):
 
 def test_embedder_mismatch_is_refused(ucm_index, ucm_human_store):
     with pytest.raises(RsqError, match="was built with st:sentence-transformers/all-MiniLM-L6-v2"):
-        Index(ucm_index, embedder="onnx-int8:all-MiniLM-L6-v2")
+        Searcher(ucm_index, embedder="onnx-int8:all-MiniLM-L6-v2")
     result = runner.invoke(app, ["index", str(ucm_human_store), "--out", str(ucm_index), "--embedder", "st:other/model"])
     assert result.exit_code == 2 and "--rebuild" in result.stderr
 

@@ -13,14 +13,14 @@ from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from rsq.cli import app as cli
-from rsq.query import Index
+from rsq.query import Searcher
 from rsq.serve.app import create_app, public_matched
 from serving import FLOOD, live_server
 
 
 @pytest.fixture(scope="module")
 def client(serving_index):
-    return TestClient(create_app(Index(serving_index)))
+    return TestClient(create_app(Searcher(serving_index)))
 
 
 def _ids(response) -> list[str]:
@@ -110,7 +110,7 @@ def test_composed_queries_are_checked(client):
 
 
 def test_a_token_guards_the_api(serving_index):
-    guarded = TestClient(create_app(Index(serving_index), token="s3cret"))
+    guarded = TestClient(create_app(Searcher(serving_index), token="s3cret"))
     assert guarded.get("/api/search", params={"q": "river"}).status_code == 401
     assert guarded.get("/api/search", params={"q": "river"}, headers={"Authorization": "Bearer s3cret"}).status_code == 200
     assert guarded.get("/health").status_code == 200
@@ -118,7 +118,7 @@ def test_a_token_guards_the_api(serving_index):
 
 def test_200_concurrent_requests_on_loopback_all_answered_correctly(serving_index):
     queries = ["baseball field", "a river", "storage tanks", "tennis court", "planes at an airport", "flooded farmland", "beach", "forest"]
-    index = Index(serving_index)
+    index = Searcher(serving_index)
     expected = {q: [h.id for h in index.search(__import__("rsq.query", fromlist=["SearchQuery"]).SearchQuery(q, k=10))] for q in queries}
     with live_server(create_app(index)) as url, httpx.Client(base_url=url, timeout=60) as http:
         def ask(n: int) -> tuple[str, list[str], float]:
@@ -139,10 +139,10 @@ def test_an_update_published_while_serving_is_picked_up(serving_index_copy):
     from rsq.textindex.build import BuildOptions, index_records
 
     serving_index = serving_index_copy
-    client = TestClient(create_app(Index(serving_index)))
+    client = TestClient(create_app(Searcher(serving_index)))
     before = client.get("/health").json()["generation"]
     assert "volcano-1" not in _ids(client.get("/api/search", params={"q": "volcano erupting"}))
-    flood_file = {**Index(serving_index).snapshot.tile_record("Spain_7370579_S1Hand"), "id": "volcano-1"}
+    flood_file = {**Searcher(serving_index).snapshot.tile_record("Spain_7370579_S1Hand"), "id": "volcano-1"}
     record = caption_record("volcano-1", ["A volcano erupting with a plume of ash."], tile=flood_file)
     index_records([record], serving_index, None, BuildOptions(thumbnails=False))
     assert client.get("/health").json()["generation"] > before

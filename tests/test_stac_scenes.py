@@ -15,7 +15,7 @@ from rsq.closp.inputs import model_input
 from rsq.errors import TileError
 from rsq.imagery import read_pixels, render_rgb
 from rsq.imagery.tile import Sensor
-from rsq.query import Index, SearchQuery, parse_filters
+from rsq.query import Searcher, SearchQuery, parse_filters
 from rsq.sources import list_tiles, open_tiles
 from rsq.sources.stac import gdal_path
 from fakes import free_gpu_samples
@@ -155,7 +155,7 @@ def test_scenes_chipped_captioned_on_ray_with_fake_gpus_and_indexed(stac_scenes,
     records = list(CaptionStore(out).records())
     assert len({r.tile_id for r in records}) == 18 == len(records)
     assert runner.invoke(app, ["index", str(out), "--out", str(index), "--no-thumbnails"]).exit_code == 0
-    search = Index(index)
+    search = Searcher(index)
     box = parse_filters(bbox="-54.9,-25.7,-54.5,-25.3")
     hits = search.search(SearchQuery("fields", k=50, filters=box))
     assert hits and all(h.id.startswith("LC08_L1TP_224078_20200518@r") for h in hits)

@@ -91,9 +91,9 @@ def test_the_tuned_folder_is_an_embedder_for_rsq_index_and_search(small_store, t
     assert "rsq index STORES --out IDX --rebuild --embedder" in result.stderr
     built = runner.invoke(app, ["index", str(small_store), "--out", str(index), "--rebuild", "--embedder", f"st:{out}", "--no-thumbnails"])
     assert built.exit_code == 0, built.output
-    from rsq.query import Index, SearchQuery
+    from rsq.query import Searcher, SearchQuery
 
-    searcher = Index(index)
+    searcher = Searcher(index)
     assert searcher.manifest.embedder == f"st:{out.resolve()}" and searcher.manifest.dim == 32
     hits = searcher.search(SearchQuery("tennis court", k=5, mode="dense"))
     assert len(hits) == 5 and type(searcher.embedder).__name__ == "OnnxEmbedder"  # queries through its own ONNX export

@@ -30,7 +30,7 @@ def index(
     ray_gpus_per_actor: Annotated[float | None, typer.Option(help="GPUs per embedding actor (default 1 when the cluster has GPUs).")] = None,
 ) -> None:
     """Add caption records to the hybrid index (BM25 + dense); a changed record replaces its older version."""
-    from rsq.query.search import default_index_path
+    from rsq.config import default_index_path
     from rsq.textindex.build import BuildOptions
     from rsq.devices import check_device
     from rsq.textindex.vectors import choose_kind

@@ -20,7 +20,7 @@ def search(
     k: Annotated[int, typer.Option("--k", help="Number of tiles to return.")] = 10,
     mode: Annotated[str, typer.Option(help="hybrid, bm25, dense or image (CLOSP image vectors).")] = "hybrid",
     fusion: Annotated[str, typer.Option(help="Hybrid fusion: weighted (scores min-max scaled, dense weighted by --alpha) or rrf (by rank).")] = "weighted",
-    alpha: Annotated[float | None, typer.Option(help="Weight of dense in weighted fusion (0..1; default: DEFAULT_ALPHA in rsq/query/search.py, chosen by measurement).")] = None,
+    alpha: Annotated[float | None, typer.Option(help="Weight of dense in weighted fusion (0..1; default: DEFAULT_ALPHA in rsq/query/request.py, chosen by measurement).")] = None,
     sensor: Annotated[str | None, typer.Option(help="Only tiles of this sensor (rgb, s2, s1, other).")] = None,
     bbox: Annotated[str | None, typer.Option(help="west,south,east,north (WGS84; west > east crosses 180°, as in STAC): tiles whose footprint meets it.")] = None,
     near: Annotated[str | None, typer.Option(help="lon,lat,km")] = None,
@@ -37,8 +37,8 @@ def search(
     geojson: Annotated[Path | None, typer.Option("--geojson", help="Also write the results as a GeoJSON FeatureCollection to FILE (- for stdout).")] = None,
 ) -> None:
     """Find tiles by describing them."""
-    from rsq.query import Index, SearchQuery, parse_filters
-    from rsq.query.search import DEFAULT_ALPHA
+    from rsq.query import Searcher, SearchQuery, parse_filters
+    from rsq.query.request import DEFAULT_ALPHA
 
     if queries and query:
         raise RsqError("give either a QUERY or --queries FILE, not both")
@@ -46,14 +46,14 @@ def search(
         raise RsqError("--geojson writes the results of one query; drop --queries")
     lines = _read_queries(queries) if queries else [(0, query or "")]
     filters = parse_filters(sensor, bbox, near, after, before)
-    searcher = Index(index_dir, embedder=embedder, query_encoder=query_encoder)
+    searcher = Searcher(index_dir, embedder=embedder, query_encoder=query_encoder)
     failed = 0
     for number, text in lines:
-        request = SearchQuery(
-            text, k, mode, fusion, DEFAULT_ALPHA if alpha is None else alpha, filters, image_weight, *_image_or_tile(image), lam,
-        )
         try:
-            hits = searcher.search(request)
+            hits = searcher.search(SearchQuery(
+                text, k=k, mode=mode, fusion=fusion, alpha=DEFAULT_ALPHA if alpha is None else alpha, filters=filters,
+                image_weight=image_weight, lam=lam, **_image_or_tile(image),
+            ))
         except RsqError as error:
             if not queries:
                 raise
@@ -81,12 +81,12 @@ def demo(
     """Build the default index from the demo archive (UCM human captions, Sen1Floods11 chips), then search it."""
     from rsq.commands.index import build_with_progress
     from rsq.demo import DEMO_QUERIES, demo_options, demo_stores
-    from rsq.query import Index, SearchQuery
-    from rsq.query.search import default_index_path
+    from rsq.query import Searcher, SearchQuery
+    from rsq.config import default_index_path
 
     target = out or default_index_path()
     build_with_progress(demo_stores(data, on_step=warn), target, demo_options())
-    searcher = Index(target)
+    searcher = Searcher(target)
     for text in DEMO_QUERIES:
         _print_hits(text, searcher.search(SearchQuery(text, k=5)), explain=False)
 
@@ -102,11 +102,11 @@ def _write_geojson(target: Path, hits, query: dict, explain: bool) -> None:
         warn(f"wrote {target} ({len(hits)} features)")
 
 
-def _image_or_tile(image: str | None) -> tuple[str | None, str | None]:
+def _image_or_tile(image: str | None) -> dict[str, str | None]:
     """--image names an image file, or else the id of a tile in the index."""
     if image is None:
-        return None, None
-    return (image, None) if Path(image).is_file() else (None, image)
+        return {}
+    return {"image": image} if Path(image).is_file() else {"like": image}
 
 
 def _read_queries(path: Path) -> list[tuple[int, str]]:

@@ -22,7 +22,7 @@ def serve(
 ) -> None:
     """Serve the search API (/api, OpenAPI at /docs) and the search page (/) over an index."""
     from rsq.captioner.backends import require
-    from rsq.query import Index
+    from rsq.query import Searcher
 
     check_range("--port", port, 1, 65535)
     if basemap and (not basemap.startswith(("http://", "https://")) or "{z}" not in basemap):
@@ -32,7 +32,7 @@ def serve(
     from rsq.serve.app import create_app
     from rsq.serve.routing import UVICORN_OPTIONS
 
-    index = Index(index_dir, query_encoder=query_encoder)
+    index = Searcher(index_dir, query_encoder=query_encoder)
     index.warm()
     if not _loopback(host) and not token:
         warn(f"serving on {host} without --token: anyone who reaches this address can search the index")

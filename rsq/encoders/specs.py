@@ -18,7 +18,7 @@ from rsq.encoders.base import DEFAULT_BATCH, Embedder
 from rsq.encoders.export import FP32_FILE, INT8_FILE, ONNX_DIR
 from rsq.encoders.onnx import OnnxEmbedder
 from rsq.encoders.packaged import MINILM, packaged
-from rsq.errors import RsqError
+from rsq.errors import OptionError, RsqError
 
 DEFAULT_EMBEDDER = "st:sentence-transformers/all-mpnet-base-v2"
 SMALL_EMBEDDER = "st:sentence-transformers/all-MiniLM-L6-v2"  # for small machines: 2.9x faster to build on a CPU, half the bytes
@@ -58,7 +58,7 @@ def make_embedder(spec: str | None = None, device: str | None = None, batch_size
     """The encoder a spec names (default: `default_embedder()`); `device` None picks the GPU if any."""
     spec = canonical_spec(spec or default_embedder())
     if batch_size < 1:
-        raise RsqError(f"--batch-size must be at least 1, got {batch_size}")
+        raise OptionError("batch_size", "must be at least 1, got {value}", value=batch_size)
     if spec == MINILM_INT8:
         return _minilm_int8(batch_size)
     scheme, _, name = spec.partition(":")

@@ -1,4 +1,4 @@
-"""Benchmarks on the shared data, all through `Index.retrieve` + `fuse` (the search code path).
+"""Benchmarks on the shared data, all through `Searcher.retrieve` + `fuse` (the search code path).
 
 - `rsitmd-t2t`, `rsicd-t2t`: caption-to-caption leave-one-out on the test captions: each image's
   caption j is the query, its other four captions are indexed; j rotates over all five.
@@ -31,9 +31,9 @@ from rsq.errors import RsqError
 from rsq.eval.metrics import mean_average_precision, mean_recall, ndcg_at_k, recall_table, weighted_map
 from rsq.eval.queries import class_queries, graded_relevance, shared_levels
 from rsq.prompts import load_template
-from rsq.query.search import (
-    DEFAULT_ALPHA, DEFAULT_FUSION, DEFAULT_IMAGE_WEIGHT, TAGGER_IMAGE_WEIGHT, Index, fuse,
-)
+from rsq.query import Searcher
+from rsq.query.request import DEFAULT_ALPHA, DEFAULT_FUSION, DEFAULT_IMAGE_WEIGHT, TAGGER_IMAGE_WEIGHT
+from rsq.query.searcher import fuse
 from rsq.sources import CaptionedImage, caption_corpus, ucm_captions
 from rsq.textindex.build import BuildOptions, index_records
 from rsq.encoders import default_embedder, make_embedder, query_encoder
@@ -214,7 +214,7 @@ def tagger_records(items: list[CaptionedImage], checkpoint: Path, store_folder: 
     return list(store.records(OK))
 
 
-def _class_modes(index: Index, items: list[CaptionedImage], options: EvalOptions) -> tuple[dict[str, dict[str, float]], list[tuple[str, str]]]:
+def _class_modes(index: Searcher, items: list[CaptionedImage], options: EvalOptions) -> tuple[dict[str, dict[str, float]], list[tuple[str, str]]]:
     """nDCG@10, mAP and WAP@10 of one set of class queries over `items`, per configuration; and the queries."""
     classes = {i.id: i.label for i in items}
     queries = [(text, label) for text, label in class_queries(options.queries) if label in set(classes.values())]
@@ -322,7 +322,7 @@ def _caption_queries(items: list[CaptionedImage]) -> list[tuple[str, str]]:
     return [(caption, item.id) for item in items for caption in item.captions]
 
 
-def _recall_rankings(index: Index, queries: list[tuple[str, str]], options: EvalOptions) -> Rankings:
+def _recall_rankings(index: Searcher, queries: list[tuple[str, str]], options: EvalOptions) -> Rankings:
     """The top RECALL_DEPTH tiles per configuration for (text, relevant tile) queries, all at once."""
     rankings = Rankings(ranked=_rank(index, [text for text, _ in queries], options, depth=RECALL_DEPTH))
     rankings.relevant = [{tile_id} for _, tile_id in queries]
@@ -338,14 +338,14 @@ def _without_variant(record: CaptionRecord, text: str | None) -> CaptionRecord:
     return CaptionRecord(**{**record.to_dict(), "captions": {**record.captions, "variants": variants}})
 
 
-def _build(records: list[CaptionRecord], encoder, folder: Path, images: _TileImages | None = None) -> tuple[Index, dict[str, Any]]:
+def _build(records: list[CaptionRecord], encoder, folder: Path, images: _TileImages | None = None) -> tuple[Searcher, dict[str, Any]]:
     options = BuildOptions(rebuild=True, thumbnails=False, image_spec=images.encoder.spec if images else None,
                            image_text_space=images.encoder.text_space if images else None)
     report = index_records(records, folder, encoder, options, images.lookup if images else None)
-    return Index(folder, encoder=encoder.queries, image_encoder=images and images.encoder), report.manifest.to_dict()
+    return Searcher(folder, encoder=encoder.queries, image_encoder=images and images.encoder), report.manifest.to_dict()
 
 
-def _rank(index: Index, texts: list[str], options: EvalOptions, depth: int) -> dict[str, list[list[str]]]:
+def _rank(index: Searcher, texts: list[str], options: EvalOptions, depth: int) -> dict[str, list[list[str]]]:
     """Top `depth` tile ids per configuration for every query, from one retrieval per query."""
     ranked: dict[str, list[list[str]]] = defaultdict(list)
     for per_mode in index.retrieve(texts, "hybrid", depth, expand=options.expansion):

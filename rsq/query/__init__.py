@@ -1,6 +1,9 @@
-"""Query: parse, retrieve per mode, fuse, filter, explain."""
+"""Query: what a search asks for, retrieval per mode, fusion, composed queries, results."""
 
-from rsq.textindex.filters import Filters, parse_filters
-from rsq.query.search import Hit, Index, SearchQuery
+from rsq.query.filters import parse_filters
+from rsq.query.request import SearchQuery
+from rsq.query.results import Hit
+from rsq.query.searcher import Searcher
+from rsq.textindex.filters import Filters
 
-__all__ = ["Filters", "Hit", "Index", "SearchQuery", "parse_filters"]
+__all__ = ["Filters", "Hit", "SearchQuery", "Searcher", "parse_filters"]

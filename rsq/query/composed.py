@@ -9,8 +9,19 @@ candidates already hold the true top k (a threshold algorithm over the two ranke
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+from rsq.errors import RsqError
+from rsq.query.windows import MIN_FETCH, rank_window
+from rsq.textindex.filters import Filters
+from rsq.textindex.segments import IMAGES
+
+if TYPE_CHECKING:
+    from rsq.query.request import SearchQuery
+    from rsq.query.searcher import Searcher
+    from rsq.textindex.reader import Snapshot
 
 Spread = tuple[float, float]  # mean and standard deviation of a query's scores over the database
 
@@ -42,3 +53,42 @@ def score_spread(query: np.ndarray, mean: np.ndarray, second_moment: np.ndarray)
     q = np.asarray(query, dtype=np.float64)
     mu = float(q @ mean)
     return mu, math.sqrt(max(float(q @ second_moment @ q) - mu * mu, 1e-12))
+
+
+def composed_search(searcher: Searcher, snapshot: Snapshot, query: SearchQuery) -> dict[str, tuple[float, int]]:
+    """WEICOM over the candidates of both ranked lists (by image, by text), exact by the threshold test: the
+    candidate lists grow until the k-th score beats what any tile beyond them could reach."""
+    moments = snapshot.image_moments()
+    if moments is None:
+        raise RsqError(f"index {searcher.root} holds no image vectors for a composed query")
+    caption_vector = searcher.embedder.encode([query.text]) if searcher.shared_text_space else None
+    image_vector = query_image(searcher, snapshot, query)
+    text_vector = searcher.image_queries([query.text], caption_vector, Filters())[0]
+    spreads = (score_spread(image_vector, *moments), score_spread(text_vector, *moments))
+    fetch = max(MIN_FETCH, rank_window(query.k) * 4)
+    while True:
+        by_image, by_text = snapshot.vector_hits(IMAGES, np.stack([image_vector, text_vector]), fetch, query.filters)
+        rows = np.unique(np.concatenate([by_image.rows, by_text.rows]))
+        vectors, tiles = snapshot.image_rows(rows)
+        scores = composed_scores(vectors @ image_vector, vectors @ text_vector, query.lam, spreads)[0]
+        exhausted = len(by_image.rows) < fetch and len(by_text.rows) < fetch
+        both = len(by_image.rows) and len(by_text.rows)
+        bound = composed_scores(by_image.scores[-1:], by_text.scores[-1:], query.lam, spreads)[0, 0] if both else -1.0
+        if exhausted or np.sort(scores)[::-1][min(query.k, len(scores)) - 1] >= bound:
+            return {tile: (float(s), int(r)) for tile, s, r in zip(tiles, scores, rows, strict=True)}
+        fetch *= 4
+
+
+def query_image(searcher: Searcher, snapshot: Snapshot, query: SearchQuery) -> np.ndarray:
+    """The image vector of a composed query: from an image file, or stored for a tile of the index."""
+    if query.image:
+        from rsq.imagery import read_tile
+
+        vectors, errors = searcher.image_encoder.encode_tiles([read_tile(query.image)])
+        if errors[0]:
+            raise RsqError(f"{query.image}: {errors[0]}")
+        return vectors[0]
+    stored = snapshot.image_vector(query.like)
+    if stored is None:
+        raise RsqError(f"tile {query.like!r} is not in the index or has no image vector")
+    return stored

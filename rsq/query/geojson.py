@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from rsq.geo import polygon
-from rsq.query.search import Hit
+from rsq.query.results import Hit
 
 
 def feature_collection(hits: list[Hit], query: dict[str, Any] | None = None, explain: bool = False) -> dict[str, Any]:

@@ -1,5 +1,5 @@
-"""`rsq serve`: one more face on the same engine. A FastAPI app holds one open `Index` (models load once)
-and calls the same `Index.search` as the CLI; every generation an index writer publishes is picked up by
+"""`rsq serve`: one more face on the same engine. A FastAPI app holds one open `Searcher` (models load once)
+and calls the same `Searcher.search` as the CLI; every generation an index writer publishes is picked up by
 the next request. The page is static files (rsq/serve/static) plus Leaflet, installed from npm.
 
 Tiles are served by id only: a request never names a path, and no answer names a file of the server (hits,
@@ -21,8 +21,9 @@ from fastapi.staticfiles import StaticFiles
 
 from rsq import __version__
 from rsq.errors import RsqError, TileError
-from rsq.query import Index, SearchQuery, parse_filters
-from rsq.query.search import DEFAULT_ALPHA, DEFAULT_FUSION, MAX_K, Hit
+from rsq.query import Searcher, SearchQuery, parse_filters
+from rsq.query import Hit
+from rsq.query.request import DEFAULT_ALPHA, DEFAULT_FUSION, MAX_K
 from rsq.serve.errors import ApiError, install_handlers, phrased
 from rsq.serve.openapi import (
     AUTH,
@@ -42,7 +43,7 @@ VIEW_SIZES = (16, 2048)
 View = Literal["auto", "true", "false", "sar"]  # rsq.imagery.render.VIEWS
 
 
-def create_app(index: Index, token: str | None = None, basemap: str = "") -> FastAPI:
+def create_app(index: Searcher, token: str | None = None, basemap: str = "") -> FastAPI:
     """The API and the page over an open index; with `token`, every /api call needs `Authorization: Bearer`."""
     app = FastAPI(title="rsq", version=__version__, description="Search satellite tiles by describing them.")
     install_handlers(app, index.root)
@@ -83,7 +84,7 @@ def _guard(token: str | None) -> list[Dependency]:
     return [Depends(authorised)]
 
 
-def _search_routes(api: APIRouter, index: Index, basemap: str) -> None:
+def _search_routes(api: APIRouter, index: Searcher, basemap: str) -> None:
     @api.get("/info")
     def info() -> dict[str, Any]:
         """What the index holds, and the page's settings."""
@@ -119,14 +120,14 @@ def _search_routes(api: APIRouter, index: Index, basemap: str) -> None:
         with tempfile.TemporaryDirectory(prefix="rsq-upload-") as folder:
             path = save_upload(image, Path(folder)) if image is not None else None
             try:
-                hits = index.search(SearchQuery(text, k, image=path, like=tile_id, lam=lam))
+                hits = index.search(SearchQuery(text, k=k, image=path, like=tile_id, lam=lam))
             except RsqError as error:  # the upload's name on the server is no concern of the client
                 message = str(error).replace(path, "the uploaded image") if path else str(error)
                 raise ApiError(400, phrased(message, index.root)) from None
             return {"query": {"text": text, "lam": lam, "tile_id": tile_id}, "hits": [public_hit(h) for h in hits]}
 
 
-def _tile_routes(api: APIRouter, index: Index) -> None:
+def _tile_routes(api: APIRouter, index: Searcher) -> None:
     """Declared before the bare id route, so that `/api/tiles/x/image` is the image of `x` (the tile `x/image`
     is `/api/tiles/x%2Fimage`: see SuffixRoute)."""
 
@@ -167,12 +168,13 @@ class SearchParams:
         self.filters = {"sensor": sensor, "bbox": bbox, "near": near, "after": after, "before": before}
         self.explain, self.image_weight = explain, image_weight
 
-    def run(self, index: Index) -> list[Hit]:
+    def run(self, index: Searcher) -> list[Hit]:
         if self.k < 1 or self.offset < 0 or self.offset + self.k > MAX_K:
             raise ApiError(400, f"k must be at least 1, offset at least 0, and offset + k at most {MAX_K}")
         if self.mode == "image" and not index.snapshot.manifest.image_encoder:  # the newest generation's, not the one the server started with
             raise RsqError(f"index {index.root} holds no image vectors; build it with `rsq index --images --image-encoder closp:CKPT`")
-        query = SearchQuery(self.q, self.offset + self.k, self.mode, self.fusion, self.alpha, parse_filters(**self.filters), self.image_weight)
+        query = SearchQuery(self.q, k=self.offset + self.k, mode=self.mode, fusion=self.fusion, alpha=self.alpha,
+                            filters=parse_filters(**self.filters), image_weight=self.image_weight)
         return index.search(query)[self.offset :]
 
     def echo(self) -> dict[str, Any]:
@@ -202,7 +204,7 @@ def public_spec(spec: str | None) -> str | None:
     return f"{kind}:{Path(rest).name}" if rest.startswith(("/", "~", ".")) or "\\" in rest else spec
 
 
-def _render(index: Index, tile_id: str, size: int, view: str, fmt: str) -> bytes:
+def _render(index: Searcher, tile_id: str, size: int, view: str, fmt: str) -> bytes:
     """The tile's file read (422 when it cannot be) and rendered in `view` (400 when the view does not fit it)."""
     from rsq.imagery import Tile, read_pixels, render_rgb, thumbnail
 

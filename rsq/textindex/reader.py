@@ -1,7 +1,7 @@
 """Reading one generation of an index: its segments, BM25 searcher and catalog, opened once and kept.
 
 Opening maps files and reads one small JSON file: nothing is loaded per tile. A snapshot never changes
-what it sees; `Snapshot.open` takes the newest generation, so a long-lived reader (`rsq.query.Index`)
+what it sees; `Snapshot.open` takes the newest generation, so a long-lived reader (`rsq.query.Searcher`)
 moves to a newer one by opening a new snapshot.
 """
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rsq.errors import RsqError
+from rsq.errors import OptionError, RsqError
 
 KINDS = ("auto", "flat", "ivf")
 IVF_ABOVE = 50_000
@@ -31,7 +31,7 @@ TRAIN_PER_LIST = 40
 def choose_kind(kind: str, count: int) -> str:
     """`auto`: exact search below IVF_ABOVE rows, IVF-Flat above."""
     if kind not in KINDS:
-        raise RsqError(f"--faiss must be one of {', '.join(KINDS)}, not {kind!r}")
+        raise OptionError("faiss", "must be one of {allowed}, not {value!r}", allowed=", ".join(KINDS), value=kind)
     if kind != "auto":
         return kind
     return "flat" if count < IVF_ABOVE else "ivf"

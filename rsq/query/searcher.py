@@ -1,0 +1,164 @@
+"""The one search code path: the CLI, the server and the evaluation all call `Searcher.search`.
+
+A `Searcher` holds an open index (the newest published generation, picked up without reopening by hand) and
+its query encoders, loaded once; it retrieves per mode (`retrieve`), fuses (`fuse`), and leaves composed
+queries to `rsq.query.composed` and the assembly of hits to `rsq.query.results`.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rsq.config import default_index_path
+from rsq.encoders import Embedder, canonical_spec, query_encoder
+from rsq.errors import RsqError
+from rsq.query.expansion import expansion_terms
+from rsq.query.fusion import best_per_tile, ranks, reciprocal_rank_fusion, weighted_fusion
+from rsq.query.request import DEFAULT_ALPHA, DEFAULT_FUSION, DEFAULT_IMAGE_WEIGHT, TAGGER_IMAGE_WEIGHT, SearchQuery
+from rsq.query.results import Hit, PerMode, assemble_hits
+from rsq.query.windows import MIN_FETCH, rank_window
+from rsq.textindex.catalog import TileRow
+from rsq.textindex.filters import Filters
+from rsq.textindex.manifest import Manifest
+from rsq.textindex.reader import Snapshot
+from rsq.textindex.segments import CAPTIONS, IMAGES, Hits
+
+GEO_WEIGHT = 0.5  # weight of GeoCLOSP location similarity in image mode when --near is given
+
+
+class Searcher:
+    """Searches one index; each search uses the newest published generation."""
+
+    def __init__(
+        self, root: str | Path | None = None, embedder: str | None = None, encoder: Embedder | None = None,
+        image_encoder: Any = None, query_encoder: str | None = None,
+    ) -> None:
+        self.root = Path(root) if root else default_index_path()
+        self._snapshot = Snapshot.open(self.root)
+        if embedder and canonical_spec(embedder) != canonical_spec(self.manifest.embedder):
+            raise RsqError(f"index {self.root} was built with {self.manifest.embedder}, not {embedder}; rebuild it or drop --embedder")
+        self._embedder, self._query_choice, self._image_encoder = encoder, query_encoder, image_encoder
+        self._lock = threading.RLock()
+
+    @property
+    def snapshot(self) -> Snapshot:
+        """The newest generation: a cheap check per call, a new snapshot only after a writer committed."""
+        if not self._snapshot.is_current():
+            with self._lock:
+                if not self._snapshot.is_current():
+                    self._snapshot = Snapshot.open(self.root)
+        return self._snapshot
+
+    @property
+    def manifest(self) -> Manifest:
+        return self._snapshot.manifest
+
+    @property
+    def embedder(self) -> Embedder:
+        with self._lock:  # concurrent first searches load the model once
+            if self._embedder is None:
+                encoder = query_encoder(self.manifest.embedder, self._query_choice)
+                if encoder.dim != self.manifest.dim:
+                    raise RsqError(f"{encoder.spec} gives {encoder.dim}-d vectors; the index holds {self.manifest.dim}-d")
+                self._embedder = encoder
+        return self._embedder
+
+    @property
+    def image_encoder(self):
+        """The CLOSP encoder whose image vectors the index holds (its text tower serves image mode)."""
+        with self._lock:
+            if self._image_encoder is None:
+                if not self.manifest.image_encoder:
+                    raise RsqError(f"index {self.root} holds no image vectors; build it with `rsq index --images --image-encoder closp:CKPT`")
+                from rsq.closp.encoder import ClospEncoder
+
+                self._image_encoder = ClospEncoder(self.manifest.image_encoder)
+        return self._image_encoder
+
+    def warm(self) -> None:
+        """Load the query encoders now rather than on the first search (a server's start-up)."""
+        _ = self.embedder
+        if self.manifest.image_encoder:
+            _ = self.image_encoder
+
+    def tile(self, tile_id: str) -> TileRow | None:
+        return self.snapshot.tile(tile_id)
+
+    def thumbnail(self, tile_id: str) -> bytes | None:
+        return self.snapshot.thumbnail(tile_id)
+
+    def search(self, query: SearchQuery) -> list[Hit]:
+        """The top-k tiles for a query; each mode scores a tile by its best caption variant."""
+        snapshot = self.snapshot
+        if query.composed:
+            from rsq.query.composed import composed_search
+
+            per_mode = {"composed": composed_search(self, snapshot, query)}
+            return assemble_hits(snapshot, {t: s for t, (s, _) in per_mode["composed"].items()}, per_mode, query.k)
+        [per_mode] = self.retrieve([query.text], query.mode, query.k, query.filters, snapshot)
+        image_weight = self.default_image_weight if query.image_weight is None else query.image_weight
+        return assemble_hits(snapshot, fuse(per_mode, query.mode, query.fusion, query.alpha, image_weight), per_mode, query.k)
+
+    def retrieve(
+        self, texts: list[str], mode: str, k: int, filters: Filters | None = None, snapshot: Snapshot | None = None, expand: bool = True,
+    ) -> list[PerMode]:
+        """Per query, per retrieval mode: tile -> (best variant score, its row). Batched over queries; `expand` False
+        leaves out BM25's nomenclature synonyms (for measuring them)."""
+        snapshot = snapshot or self.snapshot
+        filters = filters or Filters()
+        window = rank_window(k)
+        fetch = max(MIN_FETCH, window * 20)
+        with_images = mode == "image" or (mode == "hybrid" and bool(self.manifest.image_encoder))
+        vectors = self.embedder.encode(texts) if mode in ("dense", "hybrid") or (with_images and self.shared_text_space) else None
+        found: list[dict[str, Hits]] = [{} for _ in texts]
+        if mode in ("bm25", "hybrid"):
+            for result, text in zip(found, texts, strict=True):
+                result["bm25"] = snapshot.bm25_hits(text, fetch, filters, expansion_terms(text) if expand else {})
+        if mode in ("dense", "hybrid"):
+            for result, hits in zip(found, snapshot.vector_hits(CAPTIONS, vectors, fetch, filters), strict=True):
+                result["dense"] = hits
+        if with_images:
+            queries = self.image_queries(texts, vectors, filters)
+            for result, hits in zip(found, snapshot.vector_hits(IMAGES, queries, max(MIN_FETCH, window * 4), filters), strict=True):
+                result["image"] = hits
+        return [{mode: best_per_tile(h.rows, h.tiles, h.scores) for mode, h in result.items()} for result in found]
+
+    @property
+    def default_image_weight(self) -> float:
+        """Image mode's share in hybrid: larger when every caption came from the closp: tagger (tags derived
+        from the image vectors add little beside them), smaller beside captions written by people or a VLM."""
+        runs = self.manifest.caption_runs
+        tagged = bool(runs) and all(run["model"].startswith("closp:") for run in runs)
+        return TAGGER_IMAGE_WEIGHT if tagged else DEFAULT_IMAGE_WEIGHT
+
+    @property
+    def shared_text_space(self) -> bool:
+        """Whether the image towers were trained against this index's caption embedder: then one query
+        vector searches captions and images alike, and no second text model loads."""
+        return self.manifest.image_text_space == self.manifest.embedder
+
+    def image_queries(self, texts: list[str], caption_vectors: np.ndarray | None, filters: Filters) -> np.ndarray:
+        """Image-mode query vectors in the towers' text space (+ the GeoCLOSP place term with --near)."""
+        vectors = caption_vectors if self.shared_text_space and caption_vectors is not None else self.image_encoder.encode_texts(texts)
+        if filters.near and self.image_encoder.has_location:
+            vectors = vectors + GEO_WEIGHT * self.image_encoder.encode_location(*filters.near[:2])
+        return vectors
+
+
+def fuse(
+    per_mode: PerMode, mode: str, fusion: str = DEFAULT_FUSION, alpha: float = DEFAULT_ALPHA, image_weight: float = DEFAULT_IMAGE_WEIGHT
+) -> dict[str, float]:
+    """Final tile scores: one mode as it is, or the hybrid of BM25 and dense (by rank or weighted), then image
+    mode with its share when present."""
+    scores = {m: {t: s for t, (s, _) in hits.items()} for m, hits in per_mode.items()}
+    if mode != "hybrid":
+        return scores[mode]
+    if fusion == "rrf":
+        text = reciprocal_rank_fusion([ranks(scores["bm25"]), ranks(scores["dense"])])
+    else:
+        text = weighted_fusion(scores["bm25"], scores["dense"], alpha)
+    return weighted_fusion(text, scores["image"], image_weight) if "image" in scores else text
