@@ -16,26 +16,42 @@ from rsq.prompts import RenderedPrompt
 
 @pytest.fixture()
 def fake_vllm(monkeypatch):
+    """A `vllm` module whose classes take exactly the keywords vLLM's own do (vllm/entrypoints/llm.py `LLM.__init__`
+    and `LLM.chat`, vllm/sampling_params.py `SamplingParams`, `StructuredOutputsParams`, vLLM 0.11), the engine
+    arguments rsq may set among them: a keyword vLLM does not know fails here as it would there."""
     created = {}
 
     class LLM:
-        def __init__(self, **kwargs):
-            created["engine_kwargs"] = kwargs
-            created["engine"] = self
+        def __init__(self, model, *, tokenizer=None, trust_remote_code=False, tensor_parallel_size=1, dtype="auto",
+                     revision=None, seed=None, gpu_memory_utilization=0.9, max_model_len=None,
+                     limit_mm_per_prompt=None, enforce_eager=False):
+            created["engine_kwargs"] = {"model": model, "revision": revision, "tensor_parallel_size": tensor_parallel_size,
+                                        "max_model_len": max_model_len, "limit_mm_per_prompt": limit_mm_per_prompt}
 
-        def chat(self, conversations, sampling_params, use_tqdm):
-            created["chat"] = (conversations, sampling_params)
+        def chat(self, messages, sampling_params=None, use_tqdm=True, lora_request=None, chat_template=None,
+                 chat_template_content_format="auto", add_generation_prompt=True, continue_final_message=False,
+                 tools=None, chat_template_kwargs=None, mm_processor_kwargs=None):
+            assert all(isinstance(m, list) and all({"role", "content"} <= set(turn) for turn in m) for m in messages)
+            created["chat"] = (messages, sampling_params)
             output = types.SimpleNamespace(text='{"one_sentence": "fields"}')
-            return [types.SimpleNamespace(outputs=[output]) for _ in conversations]
+            return [types.SimpleNamespace(outputs=[output]) for _ in messages]
 
-    class Params:
-        def __init__(self, **kwargs):
-            self.kwargs = kwargs
+    class SamplingParams:
+        def __init__(self, *, n=1, presence_penalty=0.0, frequency_penalty=0.0, repetition_penalty=1.0,
+                     temperature=1.0, top_p=1.0, top_k=0, min_p=0.0, seed=None, stop=None, max_tokens=16,
+                     min_tokens=0, structured_outputs=None):
+            self.kwargs = {"temperature": temperature, "top_p": top_p, "max_tokens": max_tokens, "seed": seed,
+                           "structured_outputs": structured_outputs}
+
+    class StructuredOutputsParams:
+        def __init__(self, *, json=None, regex=None, choice=None, grammar=None, json_object=None,
+                     disable_fallback=False, whitespace_pattern=None, structural_tag=None):
+            self.kwargs = {k: v for k, v in {"json": json, "regex": regex, "choice": choice, "grammar": grammar}.items() if v}
 
     vllm = types.ModuleType("vllm")
-    vllm.LLM, vllm.SamplingParams = LLM, Params
+    vllm.LLM, vllm.SamplingParams = LLM, SamplingParams
     sampling = types.ModuleType("vllm.sampling_params")
-    sampling.StructuredOutputsParams = Params
+    sampling.StructuredOutputsParams = StructuredOutputsParams
     monkeypatch.setitem(sys.modules, "vllm", vllm)
     monkeypatch.setitem(sys.modules, "vllm.sampling_params", sampling)
     return created

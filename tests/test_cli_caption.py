@@ -18,7 +18,7 @@ def human_run(data_dir, tmp_path):
 
 
 def test_export_jsonl_has_provenance_fields(human_run):
-    result = runner.invoke(app, ["captions", "export", str(human_run), "--jsonl"])
+    result = runner.invoke(app, ["captions", "export", str(human_run)])
     records = [json.loads(line) for line in result.stdout.splitlines()]
     assert len(records) == 210
     assert {"tile_id", "tile_path", "sensor", "model", "model_revision", "template", "prompt_hash", "params", "raw",

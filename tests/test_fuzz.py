@@ -96,13 +96,17 @@ def test_annotation_files_read_or_fail_clearly(tmp_path, suffix, content):
     path.write_text(content)
     try:
         records = read_annotations(path)
-    except RsqError:
+    except RsqError as error:
+        assert str(error).startswith(f"{path}:"), error  # the error names the file
         return
+    assert all(isinstance(record, dict) for record in records)
     for record in records:
         try:
-            checked_record(record)
-        except RsqError:
-            pass
+            clean = checked_record(record)
+        except RsqError as error:
+            assert any(name in str(error) for name in ("caption", "label")), error  # ... or the field
+            continue
+        assert {"captions", "caption", "labels", "label"} & set(clean)
 
 
 @FUZZ

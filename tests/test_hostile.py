@@ -219,6 +219,14 @@ CASES = [
     Case("eval alpha above 1", lambda ws: ["eval", "rsitmd-t2t", "--alphas", "0.5,2", "--out", str(ws.out)], ERROR),
     Case("eval out is a file", lambda ws: ["eval", "rsitmd-t2t", "--out", ws.file("afile", "x")], ERROR),
     Case("eval compare malformed", lambda ws: ["eval", "compare", ws.file("a.json", '{"benchmark": 1}'), ws.file("b.json", "{}")], ERROR),
+    Case("eval rsicd limit negative", lambda ws: ["eval", "rsicd-t2t", "--limit", "-3", "--out", str(ws.out)], ERROR),
+    Case("demo data folder missing", lambda ws: ["demo", "--data", str(ws.root / "no-data"), "--out", str(ws.out)], ERROR),
+    Case("serve port 0", lambda ws: ["serve", "--port", "0", "--index", str(ws.root / "none")], ERROR),
+    Case("serve index missing", lambda ws: ["serve", "--index", str(ws.root / "none")], ERROR),
+    Case("serve basemap without {z}", lambda ws: ["serve", "--basemap", "https://tiles.example/x.png"], ERROR),
+    Case("models list surplus argument", lambda ws: ["models", "list", "surplus"], ERROR),
+    Case("prompts list surplus argument", lambda ws: ["prompts", "list", "surplus"], ERROR),
+    Case("prompts diff unknown template", lambda ws: ["prompts", "diff", "structured", "nope"], ERROR),
     Case("eval compare not JSON", lambda ws: ["eval", "compare", ws.file("a.json", "nope"), ws.file("b.json", "nope")], ERROR),
     Case("eval compare modes not numbers", lambda ws: ["eval", "compare", ws.file("a.json", '{"benchmark": "x", "modes": {"bm25": {"mR": "high"}}}'), ws.file("b.json", "{}")], ERROR),
     Case("train crop above size", lambda ws: ["train", "closp", "--out", str(ws.out), "--size", "64", "--crop", "96"], ERROR),
@@ -322,5 +330,15 @@ def test_hostile_input(case: Case, tmp_path: Path, data_dir: Path, request):
         assert all(path.resolve().is_relative_to(ws.out.resolve()) or path.is_symlink() for path in ws.out.rglob("*"))
 
 
-def test_the_corpus_is_large_enough():
-    assert len(CASES) >= 60
+def test_every_command_meets_hostile_input(tmp_path, data_dir):
+    """Each command of the CLI (and each command of its groups) is run by at least one hostile case, so a new
+    command cannot join without its bad inputs."""
+    ws = Workspace(tmp_path, data_dir)
+    words = set()
+    for case in CASES:
+        args = case.args(ws, str(tmp_path / "index")) if case.args.__code__.co_argcount == 2 else case.args(ws)
+        words |= {tuple(args[:1]), tuple(args[:2])}
+    groups = {group.name: group.typer_instance for group in app.registered_groups}
+    wanted = {(command.name,) for command in app.registered_commands}
+    wanted |= {(name, command.name) for name, group in groups.items() for command in group.registered_commands}
+    assert wanted - words == set(), f"commands without a hostile case: {sorted(wanted - words)}"

@@ -236,13 +236,10 @@ def test_out_must_be_an_index_or_empty(tmp_path):
     file.write_text("x")
     with pytest.raises(RsqError, match="is a file"):
         _build(_records(3), file)
-    legacy = tmp_path / "legacy"
-    legacy.mkdir()
-    (legacy / "CURRENT").write_text("v-1")
-    with pytest.raises(RsqError, match="old format"):
-        _build(_records(3), legacy)
-    _build(_records(3), legacy, rebuild=True)  # adopted, its old files left as they are
-    assert (legacy / "CURRENT").read_text() == "v-1" and latest(legacy).manifest.counts["tiles"] == 3
+    for rebuild in (False, True):  # not even --rebuild adopts a folder rsq did not create
+        with pytest.raises(RsqError, match="not empty and is not an rsq index"):
+            _build(_records(3), busy, rebuild=rebuild)
+    assert sorted(p.name for p in busy.iterdir()) == ["photo.jpg"]
 
 
 def test_index_command_checks_its_options_first(tmp_path, ucm_human_store):

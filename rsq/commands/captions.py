@@ -17,7 +17,6 @@ StoreArgument = Annotated[Path, typer.Argument(help="A folder written by `rsq ca
 def export(
     directory: StoreArgument,
     status: Annotated[str | None, typer.Option(help="Only records with this status (ok or failed).")] = None,
-    jsonl: Annotated[bool, typer.Option("--jsonl", help="JSON lines (the only format; kept for clarity).")] = True,
 ) -> None:
     """Every record as one JSON object per line, provenance fields included."""
     from rsq.captioner.store import CaptionStore

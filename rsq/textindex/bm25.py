@@ -1,5 +1,5 @@
-"""BM25 over caption variants with tantivy: English stemming and stop words, per-field boosts, filters on
-fast fields, and any user text safe.
+"""BM25 over caption variants with tantivy: English stemming and stop words, per-field boosts, filters as
+indexed terms (raw-tokenised text fields), and any user text safe.
 
 One tantivy index per epoch holds every caption row as a document: the row id as a fast field (read
 back without touching stored documents), the tile's sensor, grid cells and acquisition

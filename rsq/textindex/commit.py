@@ -72,17 +72,13 @@ def is_index(root: Path) -> bool:
     return (root / MARKER).is_file()
 
 
-def claim_folder(root: Path, rebuild: bool = False) -> None:
-    """Make `root` an rsq index folder: created if missing, adopted if empty (or, to rebuild, if it holds an
-    index in rsq's first format, whose files are left in place), refused if it holds anything else."""
+def claim_folder(root: Path) -> None:
+    """Make `root` an rsq index folder: created if missing, adopted if empty, refused if it holds anything else."""
     if root.exists() and not root.is_dir():
         raise RsqError(f"{root} is a file, not a folder: --out wants a folder")
     if is_index(root):
         return
-    legacy = (root / "CURRENT").is_file()
-    if legacy and not rebuild:
-        raise RsqError(f"{root} holds an index in rsq's old format (CURRENT, v-*): rebuild it with --rebuild")
-    if root.is_dir() and any(root.iterdir()) and not legacy:
+    if root.is_dir() and any(root.iterdir()):
         raise RsqError(f"{root} is not empty and is not an rsq index; choose a new or empty folder for --out")
     try:
         root.mkdir(parents=True, exist_ok=True)

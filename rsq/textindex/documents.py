@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,11 +39,6 @@ class VariantDoc:
     def snippet(self) -> str:
         sentence, caption = self.fields["one_sentence"], self.fields["caption"]
         return f"{sentence} {caption}".strip() if caption else sentence
-
-
-def variant_docs(records: Iterable[CaptionRecord]) -> list[VariantDoc]:
-    """Documents for every ok record's variants."""
-    return [doc for record in records for doc in record_docs(record)]
 
 
 def record_docs(record: CaptionRecord) -> list[VariantDoc]:

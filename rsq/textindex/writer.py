@@ -91,7 +91,7 @@ class IndexWriter:
     # --- opening -------------------------------------------------------------------------------------
 
     def __enter__(self) -> IndexWriter:
-        claim_folder(self.root, self.rebuild)
+        claim_folder(self.root)
         self._lock.__enter__()
         try:
             self._open()
