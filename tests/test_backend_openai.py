@@ -70,3 +70,19 @@ def test_client_errors_are_not_retried():
 def test_bad_spec():
     with pytest.raises(RsqError, match="openai:<base url>#<model>"):
         make_backend("openai:localhost:8000")
+
+
+def test_the_data_url_keeps_the_whole_vlm_view():
+    """The view is read at up to VIEW_SIDE (1,344 px); the data URL must not shrink it again."""
+    import base64
+    import io
+
+    from PIL import Image
+
+    from rsq.captioner.backends.messages import image_data_url
+    from rsq.captioner.batch import VIEW_SIDE
+
+    view = np.random.default_rng(0).integers(0, 255, (1000, VIEW_SIDE, 3), dtype=np.uint8)
+    url = image_data_url(view)
+    with Image.open(io.BytesIO(base64.b64decode(url.split(",", 1)[1]))) as image:
+        assert image.size == (VIEW_SIDE, 1000)

@@ -30,3 +30,27 @@ def test_ray_engine_writes_the_same_records(data_dir, tmp_path):
         assert "0 ok, 0 failed, 8 already done" in again.stderr
     finally:
         ray.shutdown()
+
+
+def test_unreadable_tiles_on_ray_keep_the_model_revision(data_dir, tmp_path):
+    """The driver reads no model: a tile it cannot read is recorded with the revision the actors report."""
+    import json
+
+    tiles = tmp_path / "tiles"
+    tiles.mkdir()
+    for name in ("1", "2"):
+        (tiles / f"{name}.jpg").write_bytes((data_dir / "ucm-captions" / "images" / f"{name}.jpg").read_bytes())
+    (tiles / "broken.jpg").write_bytes(b"not a jpeg")
+    notes = tmp_path / "notes.jsonl"
+    notes.write_text("".join(json.dumps({"id": f"{n}.jpg", "captions": ["a field"]}) + "\n" for n in ("1", "2")))
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        out = tmp_path / "run"
+        result = CliRunner().invoke(app, ["caption", str(tiles), "--engine", "ray", "--ray-workers", "1",
+                                          "--model", f"annotations:{notes}", "--out", str(out)])
+        assert result.exit_code == 1 and "2 ok, 1 failed" in result.stderr, result.output
+        records = {r.tile_id: r for r in CaptionStore(out).records()}
+        assert records["broken.jpg"].status == "failed" and records["1.jpg"].status == "ok"
+        assert records["broken.jpg"].model_revision == records["1.jpg"].model_revision != ""
+    finally:
+        ray.shutdown()

@@ -111,3 +111,22 @@ def test_truncated_jpeg_fails_on_pixels(tmp_path, ucm_tile_path):
 def test_missing_file(tmp_path):
     with pytest.raises(TileError, match="file not found"):
         read_tile(tmp_path / "nope.tif")
+
+
+def test_a_remote_jpeg_is_read_through_gdal(data_dir, tmp_path):
+    """A JPEG behind a URL (/vsicurl/): its pixels are read by GDAL like its metadata, not opened as a local file."""
+    import shutil
+
+    from file_server import serve_folder
+
+    from rsq.sources import list_tiles
+
+    (tmp_path / "www").mkdir()
+    shutil.copy(data_dir / "ucm-captions" / "images" / "1.jpg", tmp_path / "www" / "1.jpg")
+    manifest = tmp_path / "m.jsonl"
+    with serve_folder(tmp_path / "www") as (url, _log):
+        manifest.write_text(f'{{"id": "remote", "path": "{url}/1.jpg"}}\n')
+        tile = read_tile(list_tiles(str(manifest))[0].path, "remote")
+        pixels = read_pixels(tile, max_side=64)
+    assert tile.path.startswith("/vsicurl/") and pixels.shape[0] == 3 and max(pixels.shape[1:]) == 64
+    assert np.nanmax(pixels) > 0

@@ -143,7 +143,8 @@ def run_job(
     """Caption every tile (of the first `limit` listed) not yet captioned with this model and template; resumable.
     Tiles are opened a chunk at a time, so memory stays flat however long the listing."""
     summary = begin_run(store, backend.spec, job)
-    for todo in todo_chunks(refs, store, summary, backend.spec, backend.revision, job, limit, on_todo):
+    for todo, unreadable in todo_chunks(refs, store, summary, backend.spec, backend.revision, job, limit, on_todo):
+        write_records(store, summary, unreadable)
         prepared = prefetch(lambda tile: prepare_or_error(tile, job, backend.needs_image), todo, job.workers)
         for batch in batched(prepared, job.batch_size):
             write_records(store, summary, caption_prepared(backend, batch, job))
@@ -155,18 +156,18 @@ def run_job(
 def todo_chunks(
     refs: Iterable[TileRef], store: CaptionStore, summary: JobSummary, spec: str, revision: str, job: CaptionJob,
     limit: int | None = None, on_todo: Callable[[int, int], None] | None = None,
-) -> Iterator[list[Tile]]:
-    """The tiles still to caption, about `CHUNK` opened tiles at a time (`open_chunks`: scenes on `job.workers`
-    threads, cut into `job.chip` windows). The next chunk is opened in the background while this one is
-    captioned; the store is asked here (`todo_among`).
+) -> Iterator[tuple[list[Tile], list[CaptionRecord]]]:
+    """The tiles still to caption and the failed records of the unreadable ones (for the caller to write), about
+    `CHUNK` opened tiles at a time (`open_chunks`: scenes on `job.workers` threads, cut into `job.chip` windows).
+    The next chunk is opened in the background while this one is captioned; the store is asked here (`todo_among`).
     `on_todo(listed, todo)` says how many listed tiles became how many to caption, for a progress bar's total."""
     claim = refs.claim if isinstance(refs, Listing) else None
     for listed, tiles, skipped in run_ahead(open_chunks(islice(refs, limit), job.chip, job.workers, CHUNK, claim)):
-        todo = todo_among(tiles, skipped, store, summary, spec, revision, job)
+        todo, unreadable = todo_among(tiles, skipped, store, summary, spec, revision, job)
         if on_todo:
             on_todo(listed, len(todo))
-        if todo:
-            yield todo
+        if todo or unreadable:
+            yield todo, unreadable
 
 
 def begin_run(store: CaptionStore, spec: str, job: CaptionJob) -> JobSummary:
@@ -177,15 +178,15 @@ def begin_run(store: CaptionStore, spec: str, job: CaptionJob) -> JobSummary:
 
 
 def todo_among(tiles: list[Tile], skipped: list[Skipped], store: CaptionStore, summary: JobSummary, spec: str,
-               revision: str, job: CaptionJob) -> list[Tile]:
-    """The opened `tiles` still to caption; skipped ones are counted (empty chips) or recorded as failed."""
+               revision: str, job: CaptionJob) -> tuple[list[Tile], list[CaptionRecord]]:
+    """The opened `tiles` still to caption, and failed records for the skipped ones not yet done (empty chips are
+    only counted)."""
     unreadable = [s for s in skipped if s.reason != NO_DATA]
     summary.no_data += len(skipped) - len(unreadable)
     done = store.done_among([t.id for t in tiles] + [u.id for u in unreadable], spec, job.template.version)
     summary.already_done += sum(t.id in done for t in tiles)
     failed = [_unreadable_record(job, spec, revision, u.id, u.path, u.reason) for u in unreadable if u.id not in done]
-    write_records(store, summary, failed)
-    return [t for t in tiles if t.id not in done]
+    return [t for t in tiles if t.id not in done], failed
 
 
 def new_run_id() -> str:

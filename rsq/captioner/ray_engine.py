@@ -10,6 +10,7 @@ memory stays flat and a killed job resumes as the local engine does (done tiles 
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -71,17 +72,42 @@ def run_job_on_ray(
     plan = plan_actors(scheme_gpus(scheme, cluster), actors, gpus_per_actor, cluster, scheme)
     needs_image = bool(getattr(backend_class(scheme), "needs_image", True))  # known without loading a model
     caption_stage = gpu_stage(spec, options, plan, job)
-    summary = begin_run(store, spec, job)
-    for todo in todo_chunks(refs, store, summary, spec, "", job, limit, on_todo):
+    summary, unreadable = begin_run(store, spec, job), Unreadable(store)
+    for todo, failed in todo_chunks(refs, store, summary, spec, "", job, limit, on_todo):
+        unreadable.add(summary, failed)
+        if not todo:
+            continue
         rendered = ray.data.from_items([{"tile": json.dumps(t.to_dict())} for t in todo]).map_batches(
             render_rows, fn_kwargs={"needs_image": needs_image}, batch_size=job.batch_size, num_cpus=1)
-        captioned = caption_stage(rendered)
-        for rows in batched(captioned.iter_rows(), job.batch_size):
+        for rows in batched(caption_stage(rendered).iter_rows(), job.batch_size):
             records = [_record_of(row, spec, options, job) for row in rows]
             write_records(store, summary, records)
+            unreadable.learn(summary, records[0].model_revision)
             if on_progress:
                 on_progress(len(records))
+    unreadable.learn(summary, model_revision(options) if scheme == "vllm" else "")
     return finish_job(store, summary)
+
+
+class Unreadable:
+    """Failed records of tiles the driver could not read, written with the model revision the actors report:
+    held until the first captioned batch says it (the driver loads no model to know it)."""
+
+    def __init__(self, store: CaptionStore) -> None:
+        self.store, self.revision, self.pending = store, None, []
+
+    def add(self, summary: JobSummary, records: list[CaptionRecord]) -> None:
+        self.pending += records
+        self._flush(summary)
+
+    def learn(self, summary: JobSummary, revision: str) -> None:
+        self.revision = self.revision or revision
+        self._flush(summary, force=True)
+
+    def _flush(self, summary: JobSummary, force: bool = False) -> None:
+        if self.pending and (self.revision or force):
+            write_records(self.store, summary, [replace(r, model_revision=self.revision or "") for r in self.pending])
+            self.pending = []
 
 
 def gpu_stage(spec: str, options: dict[str, Any], plan: ActorPlan, job: CaptionJob) -> Callable[[Any], Any]:

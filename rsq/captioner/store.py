@@ -139,14 +139,12 @@ class CaptionStore:
         return written
 
     def _ok_keys(self, records: list[CaptionRecord]) -> set[tuple[str, str, str]]:
-        keys = {(r.tile_id, r.model, r.template) for r in records}
-        found = set()
-        for tile_id, model, template in keys:
-            row = self._db.execute("SELECT 1 FROM captions WHERE tile_id = ? AND model = ? AND template = ? AND status = ?",
-                                   (tile_id, model, template, OK)).fetchone()
-            if row:
-                found.add((tile_id, model, template))
-        return found
+        """(tile, model, template) of the records that already have an ok record: one query per 500 tiles."""
+        by_run: dict[tuple[str, str], list[str]] = {}
+        for record in records:
+            by_run.setdefault((record.model, record.template), []).append(record.tile_id)
+        return {(tile, model, template) for (model, template), tiles in by_run.items()
+                for tile in self.done_among(tiles, model, template)}
 
     def records(self, status: str | None = None) -> Iterator[CaptionRecord]:
         """All records in insertion order, optionally only those with `status`."""

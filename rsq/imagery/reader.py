@@ -89,7 +89,7 @@ def read_pixels(tile: Tile, max_side: int | None = None, bands: Sequence[int] | 
     if count * height * width > MAX_VALUES:
         advice = "read it decimated (a size, e.g. --size 1024)" if max_side is None else "cut it into chips (rsq tiles chip)"
         raise TileError(path, f"{tile.width} x {tile.height} px in {count} band(s) is too large to read whole; {advice}")
-    if not tile.band_files and Path(path).suffix.lower() in PIL_SUFFIXES:
+    if not tile.band_files and not is_remote(path) and Path(path).suffix.lower() in PIL_SUFFIXES:
         pixels = _pil_pixels(Path(path), tile.sensor, (width, height))
         pixels = pixels if bands is None else pixels[list(bands)]
     else:

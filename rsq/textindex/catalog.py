@@ -215,14 +215,13 @@ class Catalog:
 
     def first_snippets(self, tkeys: list[int], below: int) -> dict[int, str]:
         """A caption to show for tiles found without a caption match (image and composed queries)."""
-        found: dict[int, str] = {}
-        for tkey in tkeys:
-            row = self._rows(
-                "SELECT v.snippet FROM records r INDEXED BY records_key JOIN variants v ON v.row = r.first_row WHERE r.tkey = ? AND r.kind = 'captions'"
-                " AND r.first_row < ? ORDER BY r.rid DESC LIMIT 1", (tkey, below))
-            if row:
-                found[tkey] = row[0][0]
-        return found
+        query = ("SELECT r.tkey, r.rid, v.snippet FROM records r INDEXED BY records_key JOIN variants v ON v.row = r.first_row"
+                 " WHERE r.tkey IN ({marks}) AND r.kind = 'captions' AND r.first_row < ?")
+        newest: dict[int, tuple[int, str]] = {}
+        for tkey, rid, snippet in self._in_chunks(query, list(tkeys), below):
+            if tkey not in newest or rid > newest[tkey][0]:
+                newest[tkey] = (rid, snippet)
+        return {tkey: snippet for tkey, (_, snippet) in newest.items()}
 
     def record(self, tver: int) -> dict[str, Any] | None:
         row = self._rows("SELECT record FROM tiles WHERE tver = ?", (tver,))
