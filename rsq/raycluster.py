@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from rsq.errors import RsqError
+from rsq.extras import require
 
 
 @dataclass(frozen=True)
@@ -23,10 +24,7 @@ class ActorPlan:
 
 def start_ray(address: str | None) -> Any:
     """Ray, connected to `address` or to a local Ray (started if none is running)."""
-    try:
-        import ray
-    except ImportError:
-        raise RsqError("this needs ray: install rsq[ray] (pip install 'rsq[ray]')") from None
+    ray = require("ray", "ray")
     ray.init(address=address, ignore_reinit_error=True, include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING)
     import ray.data
 

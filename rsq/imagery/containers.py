@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from rsq.errors import TileError
+from rsq.imagery.gdal import open_raster
 from rsq.imagery.timeparse import parse_time
 
 CONTAINER_SUFFIXES = {".nc", ".nc4", ".h5", ".hdf", ".hdf5", ".he5"}
@@ -22,8 +23,6 @@ TIME_ATTRIBUTES = ("time_coverage_start", "start_time", "rangebeginningdate", "a
 def container_bands(ds: Any, label: str) -> tuple[tuple[tuple[str, str], ...], datetime | None]:
     """((variable, subdataset), ...) of an open container without bands of its own, and its time; raises a
     TileError naming `label` when no variable is a 2-D raster."""
-    from rsq.imagery.reader import open_raster
-
     grids: dict[tuple[int, int], list[tuple[str, str]]] = {}
     for subdataset in ds.subdatasets:
         name = variable_name(subdataset)

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import math
-import os
-import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -14,6 +12,7 @@ import numpy as np
 from rsq.errors import TileError
 from rsq.geo import haversine_km, normalised_box, wrap_lon
 from rsq.imagery.containers import container_bands
+from rsq.imagery.gdal import is_remote, open_raster
 from rsq.imagery.sensors import detect_sensor
 from rsq.imagery.stack import stacked_vrt
 from rsq.imagery.tile import Sensor, Tile
@@ -23,10 +22,7 @@ PIL_SUFFIXES = {".jpg", ".jpeg", ".png"}
 TIME_TAGS = ("ACQUISITION_TIME", "ACQUISITIONDATETIME", "DATE_ACQUIRED", "SENSING_TIME", "DATETIME", "TIFFTAG_DATETIME")
 EXIF_TIME_TAGS = (36867, 306)  # DateTimeOriginal, DateTime
 MAX_VALUES = 100_000_000  # pixels x bands read at once: 400 MB of float32
-REMOTE_GDAL_DEFAULTS = {  # a server that accepts and never answers costs 10 s to connect or 30 s without a byte
-    "GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR", "GDAL_HTTP_MAX_RETRY": "3", "GDAL_HTTP_RETRY_DELAY": "1",
-    "GDAL_HTTP_CONNECT_TIMEOUT": "10", "GDAL_HTTP_LOW_SPEED_TIME": "30", "GDAL_HTTP_LOW_SPEED_LIMIT": "1",
-}
+
 
 
 def read_tile(path: str | Path, tile_id: str | None = None, meta: dict[str, Any] | None = None,
@@ -51,23 +47,6 @@ def read_tile(path: str | Path, tile_id: str | None = None, meta: dict[str, Any]
     meta = dict(meta or {})
     time = parse_time(meta.pop("time", None)) or file_time
     return Tile(id=tile_id or Path(str(path)).stem, path=str(path), time=time, meta=meta, **fields)
-
-
-def load_readers() -> None:
-    """Import the raster libraries now, on this thread: rasterio imported by several threads at once can fail
-    (`cannot import name guard_transform`), so the stages call this before reading on worker threads."""
-    import PIL.Image  # noqa: F401
-    import rasterio  # noqa: F401
-    import rasterio.enums  # noqa: F401
-    import rasterio.errors  # noqa: F401
-    import rasterio.vrt  # noqa: F401
-    import rasterio.warp  # noqa: F401
-    import rasterio.windows  # noqa: F401
-
-
-def is_remote(path: str) -> bool:
-    """Whether `path` names a file GDAL reads through a virtual file system (/vsicurl/, /vsis3/, ...)."""
-    return path.startswith("/vsi")
 
 
 def raster_source(tile: Tile) -> str:
@@ -139,31 +118,9 @@ def _pil_pixels(path: Path, sensor: Sensor, size: tuple[int, int]) -> np.ndarray
     return array.transpose(2, 0, 1).copy() if array.ndim == 3 else array[None].copy()
 
 
-def open_raster(source: str | Path, label: str | Path | None = None):
-    """A rasterio dataset of `source` (a path, a GDAL virtual path or VRT XML); errors name `label` (else `source`)."""
-    import rasterio
-    from rasterio.errors import NotGeoreferencedWarning, RasterioError
-
-    if is_remote(str(source)) or str(source).startswith("<VRTDataset"):
-        _remote_defaults()
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", NotGeoreferencedWarning)
-            return rasterio.open(source)
-    except RasterioError as error:
-        raise TileError(label or source, f"not a readable raster ({error})") from None
-
-
 def open_tile_raster(tile: Tile):
     """The open dataset of a raster tile (stacked when it has band files)."""
     return open_raster(raster_source(tile), tile.path)
-
-
-def _remote_defaults() -> None:
-    """GDAL settings for cloud-optimised files, unless the user set them: no directory listing per open, retries,
-    and timeouts on connecting and on a transfer that stalls (not on total time, which a large read may need)."""
-    for key, value in REMOTE_GDAL_DEFAULTS.items():
-        os.environ.setdefault(key, value)
 
 
 def _raster_metadata(source: str, label: str) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from rsq.errors import TileError
+from rsq.imagery.gdal import open_raster
 
 GDAL_TYPES = {"uint8": "Byte", "int8": "Int8", "uint16": "UInt16", "int16": "Int16", "uint32": "UInt32", "int32": "Int32",
               "float32": "Float32", "float64": "Float64"}
@@ -56,8 +57,6 @@ def stacked_vrt(files: tuple[str, ...], names: tuple[str, ...], nodata: float | 
 
 
 def _band_file(path: str) -> BandFile:
-    from rsq.imagery.reader import open_raster
-
     with open_raster(path) as ds:
         if ds.count != 1:
             raise TileError(path, f"has {ds.count} bands; a stacked band file must hold one")

@@ -9,7 +9,8 @@ candidates already hold the true top k (a threshold algorithm over the two ranke
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
@@ -20,10 +21,20 @@ from rsq.textindex.segments import IMAGES
 
 if TYPE_CHECKING:
     from rsq.query.request import SearchQuery
-    from rsq.query.searcher import Searcher
     from rsq.textindex.reader import Snapshot
 
 Spread = tuple[float, float]  # mean and standard deviation of a query's scores over the database
+
+
+class Encoders(Protocol):
+    """What a composed search needs of the searcher: its index folder and query encoders (`Searcher`)."""
+
+    root: Path
+    embedder: Any
+    image_encoder: Any
+    shared_text_space: bool
+
+    def image_queries(self, texts: list[str], caption_vectors: np.ndarray | None, filters: Filters) -> np.ndarray: ...
 
 
 def gaussian_cdf_normalise(similarities: np.ndarray, spread: Spread | None = None) -> np.ndarray:
@@ -55,7 +66,7 @@ def score_spread(query: np.ndarray, mean: np.ndarray, second_moment: np.ndarray)
     return mu, math.sqrt(max(float(q @ second_moment @ q) - mu * mu, 1e-12))
 
 
-def composed_search(searcher: Searcher, snapshot: Snapshot, query: SearchQuery) -> dict[str, tuple[float, int]]:
+def composed_search(searcher: Encoders, snapshot: Snapshot, query: SearchQuery) -> dict[str, tuple[float, int]]:
     """WEICOM over the candidates of both ranked lists (by image, by text), exact by the threshold test: the
     candidate lists grow until the k-th score beats what any tile beyond them could reach."""
     moments = snapshot.image_moments()
@@ -79,7 +90,7 @@ def composed_search(searcher: Searcher, snapshot: Snapshot, query: SearchQuery) 
         fetch *= 4
 
 
-def query_image(searcher: Searcher, snapshot: Snapshot, query: SearchQuery) -> np.ndarray:
+def query_image(searcher: Encoders, snapshot: Snapshot, query: SearchQuery) -> np.ndarray:
     """The image vector of a composed query: from an image file, or stored for a tile of the index."""
     if query.image:
         from rsq.imagery import read_tile

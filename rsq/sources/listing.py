@@ -15,7 +15,7 @@ import numpy as np
 
 from rsq.errors import SourceError
 from rsq.imagery.containers import CONTAINER_SUFFIXES
-from rsq.imagery.reader import is_remote
+from rsq.imagery.gdal import is_remote
 from rsq.sources.refs import Skipped, TileRef
 from rsq.sources.stac import gdal_path, is_stac_item, item_line_ref, read_stac
 

@@ -10,7 +10,7 @@ from typing import Any
 from rsq.errors import TileError
 from rsq.imagery import Tile, read_tile
 from rsq.imagery.chips import chip_tiles
-from rsq.imagery.reader import load_readers
+from rsq.imagery.gdal import load_readers
 from rsq.parallel import prefetch
 
 

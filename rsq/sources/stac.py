@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from rsq.errors import SourceError
-from rsq.imagery.reader import is_remote
+from rsq.imagery.gdal import is_remote
 from rsq.imagery.sensors import LANDSAT_OLI_BANDS, S2_BANDS_L1C, S2_COMMON_NAMES, s2_band
 from rsq.sources.refs import TileRef
 

@@ -98,9 +98,3 @@ def _simple_type(annotation: Any) -> type | None:
     return simple[names.pop()] if len(names) == 1 and next(iter(names)) in simple else None
 
 
-def require(module: str, extra: str) -> Any:
-    """Import an optional dependency or say which extra installs it."""
-    try:
-        return importlib.import_module(module)
-    except ImportError:
-        raise RsqError(f"this needs {module}: install rsq[{extra}] (pip install 'rsq[{extra}]')") from None

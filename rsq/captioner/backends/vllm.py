@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from rsq.captioner.backends import require
+from rsq.extras import require
 from rsq.captioner.backends.messages import chat_messages
 from rsq.captioner.records import CaptionRequest, CaptionResult
 
