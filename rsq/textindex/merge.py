@@ -13,8 +13,9 @@ from __future__ import annotations
 import numpy as np
 
 from rsq.textindex.columns import Columns
-from rsq.textindex.segments import CAPTIONS, SegmentInfo
-from rsq.textindex.writer import KINDS, IndexWriter
+from rsq.textindex.segments import SegmentInfo
+from rsq.textindex.segmentset import KINDS
+from rsq.textindex.writer import IndexWriter
 
 MAX_SEGMENT_ROWS = 2_000_000
 DEAD_SHARE = 1 / 3
@@ -35,7 +36,7 @@ def merge(writer: IndexWriter, compact: bool = False) -> int:
     """Apply the policy (or compact everything) and commit each merge; returns the number of merges."""
     merges = 0
     for kind in KINDS:
-        for group in plan_merges([s for s in writer.segments if s.kind == kind], compact):
+        for group in plan_merges(writer.segment_set.of_kind(kind), compact):
             merge_group(writer, group)
             writer.commit()
             merges += 1
@@ -44,23 +45,19 @@ def merge(writer: IndexWriter, compact: bool = False) -> int:
 
 def merge_group(writer: IndexWriter, group: list[SegmentInfo]) -> None:
     """Replace neighbouring segments by one holding their live rows; dead rows are removed everywhere."""
-    kind = group[0].kind
+    segments = writer.segment_set
     rows, columns, vectors, dropped = [], [], [], []
     for info in group:
-        segment = writer.segment(info)
-        dead = writer.tombstones(info)
+        segment, dead = segments.segment(info), segments.tombstones(info)
         keep = np.flatnonzero(~dead)
         rows.append(np.asarray(segment.rows[keep]))
         columns.append(segment.columns.take(keep))
         vectors.append(segment.vectors.vectors()[keep])
         dropped.append(np.asarray(segment.rows[dead]))
     kept_rows, dropped_rows = np.concatenate(rows), np.concatenate(dropped).tolist()
+    kind = group[0].kind
     merged = writer.write_segment(kind, kept_rows, Columns.concat(columns), np.concatenate(vectors)) if len(kept_rows) else None
-    writer.replace_segments(group, merged)
-    if kind == CAPTIONS and dropped_rows:
-        writer.bm25.delete_rows(dropped_rows)
-    writer.catalog.drop_rows(kind, dropped_rows)
-    writer.count_rows(kind, dead=-len(dropped_rows))
+    writer.replace_segments(group, merged, dropped_rows)
 
 
 def _live(group: list[SegmentInfo]) -> int:

@@ -3,7 +3,9 @@
 Under the writer lock it first undoes what a killed writer left, then appends caption and image records
 as new rows (BM25 documents, catalog rows, a buffer that becomes a segment), tombstones the rows of the
 records they replace, and publishes a generation at each `commit`. Nothing that exists is rewritten:
-segments are immutable and a tombstone change is a new small file. Merging lives in `rsq.textindex.merge`.
+segments are immutable and a tombstone change is a new small file. The roles are the small types beside it:
+`recovery` (undo a killed writer), `segmentset` (buffers, segments, tombstones), `prepared` (the two-step
+commit), `merge` (the policy and the merge itself, through this writer's public surface).
 
 A record's key is (tile, kind, source): re-indexing the same caption run skips identical records (so a
 killed build resumes without re-embedding) and replaces changed ones; another model's captions of the
@@ -15,8 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,17 +28,15 @@ from rsq.errors import RsqError
 from rsq.textindex.bm25 import Bm25Writer
 from rsq.textindex.catalog import Catalog
 from rsq.textindex.columns import Columns, TileAttrs
-from rsq.textindex.commit import (
-    Generation, Journal, claim_folder, collect_garbage, latest, new_epoch, new_segment_name, publish, undo_unfinished,
-)
+from rsq.textindex.commit import Generation, Journal, claim_folder, latest, new_epoch
 from rsq.textindex.documents import VariantDoc, record_docs, record_source
 from rsq.lockfile import WriterLock
 from rsq.textindex.manifest import Manifest
-from rsq.textindex.segments import CAPTIONS, IMAGES, Segment, SegmentInfo, write_deletes, write_segment
+from rsq.textindex.prepared import prepare_commit
+from rsq.textindex.recovery import drop_unpublished_rows, undo_killed_writer
+from rsq.textindex.segments import CAPTIONS, IMAGES, SegmentInfo
+from rsq.textindex.segmentset import KINDS, SegmentSet
 from rsq.textindex.vectors import choose_kind
-
-SEGMENT_ROWS = 200_000  # a buffer this large is written out as a segment: bounded memory whatever the input
-KINDS = (CAPTIONS, IMAGES)
 
 Embed = Callable[[list[str]], np.ndarray]
 Thumbnails = Callable[[list[dict[str, Any]]], list[bytes | None]]
@@ -52,21 +51,6 @@ class AddReport:
     def __iadd__(self, other: AddReport) -> AddReport:
         self.added, self.skipped, self.replaced = self.added + other.added, self.skipped + other.skipped, self.replaced + other.replaced
         return self
-
-
-@dataclass
-class _Buffer:
-    """Rows of one kind not yet written as a segment."""
-
-    lo: int
-    tiles: list[str] = field(default_factory=list)
-    attrs: list[TileAttrs] = field(default_factory=list)
-    vectors: list[np.ndarray] = field(default_factory=list)
-    killed: set[int] = field(default_factory=set)
-
-    @property
-    def count(self) -> int:
-        return len(self.tiles)
 
 
 def fingerprint(*parts: Any) -> str:
@@ -112,25 +96,19 @@ class IndexWriter:
 
     def _open(self) -> None:
         live = latest(self.root)
-        undo_unfinished(self.root, live)
+        undo_killed_writer(self.root, live)
         self.journal = Journal(self.root)
         self.number = live.number if live else 0
-        if live is None or self.rebuild:
-            self._start_epoch(live)
-        else:
-            self._continue(live)
+        fresh = live is None or self.rebuild
+        segments, next_row = self._start_epoch(live) if fresh else self._continue(live)
+        self.segment_set = SegmentSet(self.root / self.epoch, self.epoch, segments, next_row, self.faiss_kind)
         self.catalog = Catalog(self.root / self.epoch / "catalog.sqlite", writable=True)
         self.bm25 = Bm25Writer(self.root / self.epoch / "bm25")
-        if live is not None and not self.rebuild:
-            self.catalog.drop_uncommitted(self.next_row)
-            self.bm25.delete_from(self.next_row[CAPTIONS])
-            self.bm25.commit()
-        self.buffers = {kind: _Buffer(self.next_row[kind]) for kind in KINDS}
-        self._opened: dict[str, Segment] = {}
-        self._dirty: dict[str, np.ndarray] = {}  # segment name -> tombstones changed since the last commit
+        if not fresh:
+            drop_unpublished_rows(self.catalog, self.bm25, next_row)
         self._changed = False
 
-    def _start_epoch(self, live: Generation | None) -> None:
+    def _start_epoch(self, live: Generation | None) -> tuple[list[SegmentInfo], dict[str, int]]:
         from rsq import __version__
 
         self.epoch = new_epoch()
@@ -139,17 +117,20 @@ class IndexWriter:
         spec = self._requested_embedder or (live.manifest.embedder if live else None)
         self.manifest = Manifest(rsq_version=__version__, embedder=spec or "", dim=0, faiss=self.faiss_kind,
                                  counts={"tiles": 0, "variants": 0, "dead_variants": 0})
-        self.next_row = {kind: 0 for kind in KINDS}
-        self.segments: list[SegmentInfo] = []
+        return [], {kind: 0 for kind in KINDS}
 
-    def _continue(self, live: Generation) -> None:
+    def _continue(self, live: Generation) -> tuple[list[SegmentInfo], dict[str, int]]:
         manifest = live.manifest
         if self._requested_embedder and manifest.embedder and self._requested_embedder != manifest.embedder:
             raise RsqError(f"{self.root} was built with {manifest.embedder}; use --rebuild to switch to {self._requested_embedder}")
         self.epoch = live.epoch
         self.manifest = Manifest.from_dict(manifest.to_dict())
-        self.next_row = dict(live.next_row)
-        self.segments = list(live.segments)
+        return list(live.segments), dict(live.next_row)
+
+    @property
+    def next_row(self) -> dict[str, int]:
+        """The number the next row of each kind gets."""
+        return self.segment_set.next_row
 
     @property
     def embedder(self) -> str | None:
@@ -187,7 +168,7 @@ class IndexWriter:
         new_tiles = {tkey for tkey, *_ in todo} - self.catalog.captioned([tkey for tkey, *_ in todo], self.next_row[CAPTIONS])
         versions = self._versions([(tkey, record_tile(record)) for tkey, record, _, _ in todo], thumbnails)
         replaced = [old for *_, old in todo if old is not None]
-        self._kill(CAPTIONS, [row for old in replaced for row in range(old.first_row, old.first_row + old.n_rows)])
+        self.drop_rows_later(CAPTIONS, [row for old in replaced for row in range(old.first_row, old.first_row + old.n_rows)])
         self._append_captions(todo, docs, versions, vectors)
         self.manifest.counts["tiles"] += len(new_tiles)
         self._note_runs(record for _, record, _, _ in todo)
@@ -210,8 +191,7 @@ class IndexWriter:
             row += len(group)
         self.catalog.add_variants(variants)
         self.bm25.add(rows, attrs, flat_docs)
-        self._buffer(CAPTIONS, tiles, attrs, vectors)
-        self.count_rows(CAPTIONS, live=len(rows))
+        self._append(CAPTIONS, tiles, attrs, vectors)
 
     def images_needed(self, tiles: list[dict[str, Any]], spec: str) -> list[dict[str, Any]]:
         """The tiles whose image vector from encoder `spec` the index lacks or holds for other metadata."""
@@ -230,13 +210,12 @@ class IndexWriter:
         self._check_dim("image_dim", vectors)
         tkeys = self.catalog.tile_keys([t["id"] for t in tiles])
         stored = self.catalog.newest_records(IMAGES, [(tkeys[t["id"]], spec) for t in tiles], self.next_row[IMAGES])
-        self._kill(IMAGES, [old.first_row for old in stored.values()])
+        self.drop_rows_later(IMAGES, [old.first_row for old in stored.values()])
         versions = self._versions([(tkeys[t["id"]], t) for t in tiles], None)
         row = self.next_row[IMAGES]
         for offset, (tile, tver) in enumerate(zip(tiles, versions, strict=True)):
             self.catalog.add_record(IMAGES, tkeys[tile["id"]], tver, spec, fingerprint(tile), row + offset, 1)
-        self._buffer(IMAGES, [t["id"] for t in tiles], [TileAttrs.of(t) for t in tiles], vectors)
-        self.count_rows(IMAGES, live=len(tiles))
+        self._append(IMAGES, [t["id"] for t in tiles], [TileAttrs.of(t) for t in tiles], vectors)
         return len(tiles)
 
     def _check_dim(self, name: str, vectors: np.ndarray) -> None:
@@ -261,71 +240,29 @@ class IndexWriter:
         self.manifest.caption_runs = [{"run_id": i, "model": m, "template": t} for i, m, t in sorted(runs)]
         self.manifest.templates = sorted({t for _, _, t in runs})
 
-    # --- rows, tombstones and segments ---------------------------------------------------------------
+    # --- rows, tombstones and segments (the segment set), as `add_*` and merges change them ------------
 
-    def _buffer(self, kind: str, tiles: list[str], attrs: list[TileAttrs], vectors: np.ndarray) -> None:
-        buffer = self.buffers[kind]
-        buffer.tiles += tiles
-        buffer.attrs += attrs
-        buffer.vectors.append(np.asarray(vectors, dtype=np.float32))
-        self.next_row[kind] += len(tiles)
-        self._changed = True
-        if buffer.count >= SEGMENT_ROWS:
-            self._flush(kind)
+    def _append(self, kind: str, tiles: list[str], attrs: list[TileAttrs], vectors: np.ndarray) -> None:
+        self.segment_set.append(kind, tiles, attrs, vectors, self.journal, self.number)
+        self.count_rows(kind, live=len(tiles))
 
-    def _flush(self, kind: str) -> None:
-        """Write the buffer of `kind` as a new segment (published at the next commit)."""
-        buffer = self.buffers[kind]
-        if buffer.count:
-            rows = np.arange(buffer.lo, buffer.lo + buffer.count, dtype=np.int64)
-            vectors = np.concatenate(buffer.vectors)
-            info = self.write_segment(kind, rows, Columns.build(buffer.tiles, buffer.attrs), vectors)
-            self.replace_segments([], info)
-            if buffer.killed:
-                killed = np.zeros(info.count, dtype=bool)
-                killed[np.array(sorted(buffer.killed)) - buffer.lo] = True
-                self._dirty[info.name] = killed
-        self.buffers[kind] = _Buffer(self.next_row[kind])
+    def drop_rows_later(self, kind: str, rows: list[int]) -> None:
+        """Tombstone the rows of replaced records (removed for good by a merge)."""
+        killed = self.segment_set.kill(kind, rows)
+        self.count_rows(kind, live=-killed, dead=killed)
 
     def write_segment(self, kind: str, rows: np.ndarray, columns: Columns, vectors: np.ndarray) -> SegmentInfo:
-        """Write a new segment of this epoch, noted in the journal first (it joins the index via `add_segment`)."""
-        name = new_segment_name(self.number + 1)
-        relative = f"{self.epoch}/segments/{name}"
-        self.journal.record(relative)
-        info = SegmentInfo(name, kind, int(rows[0]), int(rows[-1]) + 1, len(rows))
-        return write_segment(self.root / relative, info, rows, columns, vectors, self.faiss_kind)
+        """A new segment of this epoch for the next generation (a merge's; `replace_segments` adds it)."""
+        return self.segment_set.write(kind, rows, columns, vectors, self.journal, self.number)
 
-    def segment(self, info: SegmentInfo) -> Segment:
-        """An opened segment (cached; its tombstones as of the last commit)."""
-        if info.name not in self._opened:
-            self._opened[info.name] = Segment(self.root / self.epoch / "segments" / info.name, info)
-        return self._opened[info.name]
-
-    def tombstones(self, info: SegmentInfo) -> np.ndarray:
-        """The segment's tombstones including this writer's uncommitted ones."""
-        if info.name not in self._dirty:
-            deleted = self.segment(info).deleted
-            self._dirty[info.name] = np.zeros(info.count, bool) if deleted is None else deleted.copy()
-        return self._dirty[info.name]
-
-    def _kill(self, kind: str, rows: list[int]) -> None:
-        """Tombstone rows (of replaced records), wherever they are: the buffer or a segment."""
-        if not rows:
-            return
-        wanted = np.unique(np.asarray(rows, dtype=np.int64))
-        buffer = self.buffers[kind]
-        in_buffer = set(wanted[wanted >= buffer.lo].tolist()) - buffer.killed
-        buffer.killed |= in_buffer
-        killed = len(in_buffer)
-        for info in [s for s in self.segments if s.kind == kind]:
-            inside = wanted[(wanted >= info.lo) & (wanted < info.hi)]
-            if len(inside):
-                positions = self.segment(info).positions(inside)
-                positions = positions[positions >= 0]
-                mask = self.tombstones(info)
-                killed += int(np.count_nonzero(~mask[positions]))
-                mask[positions] = True
-        self.count_rows(kind, live=-killed, dead=killed)
+    def replace_segments(self, old: list[SegmentInfo], new: SegmentInfo | None, dropped_rows: list[int]) -> None:
+        """Swap merged segments for their merge, removing the dead rows they dropped from BM25 and the catalog."""
+        kind = old[0].kind
+        self.segment_set.replace(old, new)
+        if kind == CAPTIONS and dropped_rows:
+            self.bm25.delete_rows(dropped_rows)
+        self.catalog.drop_rows(kind, dropped_rows)
+        self.count_rows(kind, dead=-len(dropped_rows))
 
     def count_rows(self, kind: str, live: int = 0, dead: int = 0) -> None:
         """Keep the manifest's live and dead row counts of `kind` current."""
@@ -335,43 +272,21 @@ class IndexWriter:
         counts[dead_name] = counts.get(dead_name, 0) + dead
         self._changed = True
 
-    def replace_segments(self, old: list[SegmentInfo], new: SegmentInfo | None) -> None:
-        """Swap merged segments for their merge (or for nothing, when every row was dead)."""
-        names = {s.name for s in old}
-        self.segments = sorted([s for s in self.segments if s.name not in names] + ([new] if new else []), key=lambda s: (s.kind, s.lo))
-        for name in names:
-            self._dirty.pop(name, None)
-        self._changed = True
-
     @property
     def uncommitted_rows(self) -> int:
-        return sum(b.count for b in self.buffers.values())
+        return self.segment_set.buffered_rows
 
     # --- committing ----------------------------------------------------------------------------------
 
     def commit(self) -> Generation | None:
         """Publish everything added so far as the next generation (None when nothing changed)."""
         for kind in KINDS:
-            self._flush(kind)
+            self.segment_set.flush(kind, self.journal, self.number)
         if not self._changed:
             return None
-        number = self.number + 1
-        for name, deleted in self._dirty.items():
-            position = next(i for i, s in enumerate(self.segments) if s.name == name)
-            info = self.segments[position]
-            self.journal.record(f"{self.epoch}/segments/{name}/del-{number:09d}.npy")
-            self.segments[position] = write_deletes(self.root / self.epoch / "segments" / name, number, deleted, info)
-        self.bm25.commit()
-        catalog_bytes = self.catalog.commit()
-        self.manifest.built_at = datetime.now(UTC).isoformat(timespec="seconds")
-        generation = Generation(number, self.epoch, replace(self.manifest, counts=dict(self.manifest.counts)), dict(self.next_row),
-                                list(self.segments), catalog_bytes=catalog_bytes)
-        publish(self.root, generation)
-        self.journal.close()
-        self.journal = Journal(self.root)
-        self.number = number
-        for name in self._dirty:
-            self._opened.pop(name, None)
-        self._dirty, self._changed = {}, False
-        collect_garbage(self.root)
+        prepared = prepare_commit(self.root, self.number + 1, self.epoch, self.manifest, self.segment_set, self.bm25,
+                                  self.catalog, self.journal)
+        generation = prepared.publish()
+        self.journal, self.number, self._changed = Journal(self.root), generation.number, False
+        self.segment_set.committed()
         return generation
