@@ -42,7 +42,7 @@ def render(
 ) -> None:
     """Render tiles of any sensor as 8-bit RGB images (a file per tile, named by its id, inside --out)."""
     from rsq.errors import RsqError, TileError
-    from rsq.imagery import VIEWS, read_pixels, render_rgb, thumbnail
+    from rsq.imagery import VIEWS, render_image
     from rsq.imagery.render import resolve_view
     from rsq.safepath import inside
     from rsq.sources import Skipped, list_many, open_tiles
@@ -57,9 +57,9 @@ def render(
     for tile in tiles:
         try:
             target = out if to_file else inside(out, tile.id, ".png")
-            rgb = render_rgb(tile, read_pixels(tile, max_side=size), view=view, bands=chosen)
+            image = render_image(tile, size, view, chosen, fmt=target.suffix.lstrip("."))
             target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(thumbnail(rgb, size or max(rgb.shape[:2]), fmt=target.suffix.lstrip(".")))
+            target.write_bytes(image)
         except (TileError, RsqError, OSError) as error:
             skipped.append(Skipped(tile.id, getattr(error, "path", tile.path), getattr(error, "reason", None) or _reason(error)))
             continue

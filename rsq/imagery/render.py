@@ -11,6 +11,10 @@ from rsq.errors import TileError
 from rsq.imagery.sensors import VIEW_BANDS
 from rsq.imagery.tile import Sensor, Tile
 
+
+class ViewError(TileError):
+    """A view or bands the tile cannot be rendered in (its pixels are fine)."""
+
 VIEWS = ("auto", "true", "false", "sar")
 # Display ranges in dB for the SAR composite: VV, VH and the VV/VH ratio.
 SAR_DB_RANGES = ((-25.0, 0.0), (-30.0, -5.0), (0.0, 15.0))
@@ -42,7 +46,7 @@ def render_rgb(
 def resolve_view(tile: Tile, view: str) -> str:
     """The view `auto` stands for on this tile, after checking the name."""
     if view not in VIEWS:
-        raise TileError(tile.path, f"unknown view {view!r}; choose one of {', '.join(VIEWS)}")
+        raise ViewError(tile.path, f"unknown view {view!r}; choose one of {', '.join(VIEWS)}")
     if view == "auto":
         return "sar" if tile.sensor == Sensor.S1 else "true"
     return view
@@ -64,6 +68,16 @@ def thumbnail(rgb: np.ndarray, max_size: int = 256, fmt: str = "png", quality: i
     return buffer.getvalue()
 
 
+def render_image(tile: Tile, size: int | None = None, view: str = "auto", bands: Sequence[str] | None = None,
+                 fmt: str = "png", read_side: int | None = None) -> bytes:
+    """A tile as an encoded RGB image (read -> render -> encode, the one way every stage makes one): read
+    decimated to `read_side` (default `size`), rendered in `view` (or from `bands`), shrunk to fit `size`."""
+    from rsq.imagery.reader import read_pixels
+
+    rgb = render_rgb(tile, read_pixels(tile, max_side=read_side or size), view=view, bands=bands)
+    return thumbnail(rgb, size or max(rgb.shape[:2]), fmt=fmt)
+
+
 def _band_indices(tile: Tile, view: str, bands: Sequence[str] | None) -> list[int]:
     if bands:
         return [_band_index(tile, band) for band in bands]
@@ -75,7 +89,7 @@ def _band_indices(tile: Tile, view: str, bands: Sequence[str] | None) -> list[in
         if view == "true":
             return [0, 1, 2] if tile.shape[0] >= 3 else [0, 0, 0]
     if wanted is None or not set(wanted) <= set(tile.band_names):
-        raise TileError(
+        raise ViewError(
             tile.path,
             f"the {view!r} view needs bands {wanted or 'of another sensor'}; "
             f"this {tile.sensor.value} tile has {', '.join(tile.band_names)}",
@@ -88,7 +102,7 @@ def _band_index(tile: Tile, band: str) -> int:
         return int(band) - 1
     if band in tile.band_names:
         return tile.band_names.index(band)
-    raise TileError(tile.path, f"no band {band!r}; bands are {', '.join(tile.band_names)} (or 1-{tile.shape[0]})")
+    raise ViewError(tile.path, f"no band {band!r}; bands are {', '.join(tile.band_names)} (or 1-{tile.shape[0]})")
 
 
 def _sar_composite(tile: Tile, pixels: np.ndarray) -> np.ndarray:

@@ -206,7 +206,8 @@ def public_spec(spec: str | None) -> str | None:
 
 def _render(index: Searcher, tile_id: str, size: int, view: str, fmt: str) -> bytes:
     """The tile's file read (422 when it cannot be) and rendered in `view` (400 when the view does not fit it)."""
-    from rsq.imagery import Tile, read_pixels, render_rgb, thumbnail
+    from rsq.imagery import Tile, render_image
+    from rsq.imagery.render import ViewError
 
     record = index.snapshot.tile_record(tile_id)
     if record is None:
@@ -215,10 +216,8 @@ def _render(index: Searcher, tile_id: str, size: int, view: str, fmt: str) -> by
         raise ApiError(404, f"tile {tile_id!r} has no image file (its captions were imported without one)")
     try:
         tile = Tile.from_dict(record)
-        pixels = read_pixels(tile, max_side=size)
+        return render_image(tile, size, view, fmt=fmt)
+    except ViewError as error:
+        raise ApiError(400, f"tile {tile_id!r}: {error.reason}") from None
     except TileError as error:
         raise ApiError(422, f"tile {tile_id!r}: {error.reason}") from None
-    try:
-        return thumbnail(render_rgb(tile, pixels, view=view), size, fmt=fmt)
-    except TileError as error:
-        raise ApiError(400, f"tile {tile_id!r}: {error.reason}") from None

@@ -191,12 +191,11 @@ def _closp_images(encoder: Any) -> EncodeImages:
 
 def _thumbnails(tiles: list[dict[str, Any]]) -> list[bytes | None]:
     from rsq.errors import TileError
-    from rsq.imagery import Tile, read_pixels, render_rgb, thumbnail
+    from rsq.imagery import Tile, render_image
 
     def make(record: dict[str, Any]) -> bytes | None:
         try:
-            tile = Tile.from_dict(record)
-            return thumbnail(render_rgb(tile, read_pixels(tile, max_side=2 * THUMBNAIL_SIZE)), THUMBNAIL_SIZE, fmt="jpeg")
+            return render_image(Tile.from_dict(record), THUMBNAIL_SIZE, fmt="jpeg", read_side=2 * THUMBNAIL_SIZE)
         except (TileError, KeyError, TypeError, ValueError):  # moved, unreadable or partial tile metadata
             return None
 
