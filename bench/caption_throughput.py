@@ -11,7 +11,8 @@ import json
 import tempfile
 import time
 
-from rsq.captioner.batch import CaptionJob, run_job
+from rsq.captioner.batch import run_job
+from rsq.captioner.job import CaptionJob
 from rsq.parallel import prefetch
 from rsq.captioner.records import CaptionResult
 from rsq.captioner.store import CaptionStore

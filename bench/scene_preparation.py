@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 from rsq.captioner.backends.messages import image_data_url
-from rsq.captioner.batch import render_view
+from rsq.captioner.reading import render_view
 from rsq.config import data_root
 from rsq.sources import list_tiles, open_tiles
 

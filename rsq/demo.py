@@ -8,7 +8,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from rsq.captioner.backends import make_backend
-from rsq.captioner.batch import CaptionJob, run_job
+from rsq.captioner.batch import run_job
+from rsq.captioner.job import CaptionJob
 from rsq.captioner.store import CaptionStore
 from rsq.config import data_root, rsq_home
 from rsq.prompts import load_template

@@ -44,7 +44,8 @@ def ucm_tile_path(data_dir: Path) -> Path:
 def import_annotations(tile_spec: str, annotation_file: Path, out: Path, data: Path, template: str = "human-captions") -> Path:
     """Caption tiles by importing annotations (fast and real); returns the store folder."""
     from rsq.captioner.backends import make_backend
-    from rsq.captioner.batch import CaptionJob, run_job
+    from rsq.captioner.batch import run_job
+    from rsq.captioner.job import CaptionJob
     from rsq.captioner.store import CaptionStore
     from rsq.prompts import load_template
     from rsq.sources import list_tiles

@@ -4,7 +4,8 @@ import pytest
 from typer.testing import CliRunner
 
 from rsq.captioner.backends import make_backend
-from rsq.captioner.batch import CaptionJob, run_job
+from rsq.captioner.batch import run_job
+from rsq.captioner.job import CaptionJob
 from rsq.captioner.store import CaptionStore
 from rsq.cli import app
 from rsq.errors import RsqError

@@ -80,7 +80,7 @@ def test_the_data_url_keeps_the_whole_vlm_view():
     from PIL import Image
 
     from rsq.captioner.backends.messages import image_data_url
-    from rsq.captioner.batch import VIEW_SIDE
+    from rsq.captioner.reading import VIEW_SIDE
 
     view = np.random.default_rng(0).integers(0, 255, (1000, VIEW_SIDE, 3), dtype=np.uint8)
     url = image_data_url(view)

@@ -11,7 +11,8 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from fakes import FakeBackend
-from rsq.captioner.batch import CaptionJob, prepare_request
+from rsq.captioner.job import CaptionJob
+from rsq.captioner.reading import prepare_request
 from rsq.captioner.ray_llm import chat_row, engine_config, record_row
 from rsq.captioner.ray_rows import render_rows
 from rsq.captioner.records import CaptionRecord
@@ -105,4 +106,4 @@ def test_vllm_on_ray_without_vllm_is_one_line_before_any_tile(data_dir, tmp_path
                                           "--data", str(data_dir), "--out", str(tmp_path / "run"), "--limit", "4"])
     finally:
         ray.shutdown()
-    assert result.exit_code == 2 and "needs vLLM" in result.output and "Traceback" not in result.output
+    assert result.exit_code == 2 and "needs vllm where the job runs" in result.output and "Traceback" not in result.output

@@ -7,8 +7,9 @@ import pytest
 from typer.testing import CliRunner
 
 from fakes import FakeBackend
-from rsq.captioner import batch
-from rsq.captioner.batch import CaptionJob, run_job
+from rsq.captioner import reading
+from rsq.captioner.batch import run_job
+from rsq.captioner.job import CaptionJob
 from rsq.captioner.store import CaptionStore
 from rsq.cli import app
 from rsq.errors import SourceError
@@ -66,7 +67,7 @@ def test_clashing_ids_across_sources_are_skipped_with_reasons(tmp_path, ucm_tile
 
 
 def test_jobs_open_tiles_a_chunk_at_a_time_and_resume(data_dir, tmp_path, monkeypatch):
-    monkeypatch.setattr(batch, "CHUNK", 4)
+    monkeypatch.setattr(reading, "CHUNK", 4)
     refs = Listing(["data:ucm:test"], data_dir)
     job = CaptionJob(load_template("structured"), variants=2, batch_size=3)
     chunks = []

@@ -168,7 +168,7 @@ def test_scenes_chipped_captioned_on_ray_with_fake_gpus_and_indexed(stac_scenes,
 def test_views_read_only_their_bands_and_render_the_same(stac_scenes, data_dir, s1_path, s2_path):
     """The caption view reads the three bands it shows (three of a Sentinel-2 item's twelve files), and the picture
     is the one a full read renders."""
-    from rsq.captioner.batch import render_view
+    from rsq.captioner.reading import render_view
     from rsq.imagery import read_tile
 
     scenes, _ = open_tiles(list_tiles(str(stac_scenes)), (512, 0))

@@ -15,7 +15,10 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from rsq.captioner.backends import backend_class, make_backend, parse_spec
-from rsq.captioner.batch import CaptionJob, JobSummary, begin_run, caption_prepared, finish_job, todo_chunks, write_records
+from rsq.captioner.job import CaptionJob, JobSummary
+from rsq.captioner.mapping import caption_prepared
+from rsq.captioner.reading import todo_chunks
+from rsq.captioner.writing import begin_run, finish_job, write_records
 from rsq.captioner.ray_llm import llm_stage, model_revision, record_row
 from rsq.captioner.ray_rows import prepared_row, render_rows
 from rsq.captioner.records import CaptionRecord

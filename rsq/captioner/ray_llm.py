@@ -17,7 +17,8 @@ from typing import Any
 from rsq.captioner.backends.messages import chat_messages
 from rsq.extras import install_hint, is_installed, require
 from rsq.captioner.backends.vllm import sampling_options
-from rsq.captioner.batch import CaptionJob, result_record, unreadable_record
+from rsq.captioner.job import CaptionJob
+from rsq.captioner.mapping import result_record, unreadable_record
 from rsq.captioner.ray_rows import prepared_row
 from rsq.captioner.records import CaptionRequest, CaptionResult
 from rsq.errors import RsqError

@@ -8,7 +8,8 @@ from typing import Any
 
 import numpy as np
 
-from rsq.captioner.batch import CaptionJob, build_request, render_view
+from rsq.captioner.job import CaptionJob
+from rsq.captioner.reading import build_request, render_view
 from rsq.captioner.records import CaptionRequest
 from rsq.errors import TileError
 from rsq.imagery import Tile

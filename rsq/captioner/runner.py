@@ -10,7 +10,9 @@ from itertools import islice
 from pathlib import Path
 from typing import Any
 
-from rsq.captioner.batch import CaptionJob, JobSummary, prepare_request, run_job
+from rsq.captioner.batch import run_job
+from rsq.captioner.job import CaptionJob, JobSummary
+from rsq.captioner.reading import prepare_request
 from rsq.errors import RsqError
 from rsq.prompts import PromptTemplate, load_template
 from rsq.sources import Listing, Skipped, TileRef

@@ -44,7 +44,8 @@ def render(
     data: DataOption = None,
 ) -> None:
     """The prompt a VLM would get for TILE, with its hash."""
-    from rsq.captioner.batch import CaptionJob, prepare_request
+    from rsq.captioner.job import CaptionJob
+    from rsq.captioner.reading import prepare_request
     from rsq.errors import RsqError
     from rsq.prompts import load_template
     from rsq.sources import list_tiles, open_tiles

@@ -203,7 +203,8 @@ def _unseen_checkpoint(spec: str | None, split: str) -> str:
 def tagger_records(items: list[CaptionedImage], checkpoint: Path, store_folder: Path) -> list[CaptionRecord]:
     """Caption the tiles with the checkpoint's `closp:` tagger through the caption job, as `rsq caption` does."""
     from rsq.captioner.backends import make_backend
-    from rsq.captioner.batch import CaptionJob, run_job
+    from rsq.captioner.batch import run_job
+    from rsq.captioner.job import CaptionJob
     from rsq.sources import TileRef
 
     store = CaptionStore(store_folder)
