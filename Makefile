@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 WEB := rsq/serve/web
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo -n)
 
-.PHONY: install demo test browser reliability bench clean
+.PHONY: install demo test lint browser reliability bench clean
 
 install: $(STAMP)
 
@@ -28,8 +28,14 @@ demo: $(STAMP)
 	$(BIN)/rsq search "flooded farmland" --k 3
 	@echo "make: to browse the demo on a map: .venv/bin/rsq serve, then open http://127.0.0.1:8000/"
 
-test: $(STAMP) browser
+test: lint browser
 	$(BIN)/python -m pytest
+
+# The shape the tools hold: ruff's formatting, line length, unused code and import order; the stage order of imports.
+lint: $(STAMP)
+	$(BIN)/ruff format --check --quiet rsq tests bench
+	$(BIN)/ruff check --quiet rsq tests bench
+	$(BIN)/lint-imports --no-cache
 
 # Debian's Chromium and its driver for the browser test; the test is skipped, saying why, when they cannot be installed.
 browser:

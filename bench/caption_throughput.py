@@ -13,10 +13,10 @@ import time
 
 from rsq.captioner.batch import run_job
 from rsq.captioner.job import CaptionJob
-from rsq.parallel import prefetch
 from rsq.captioner.records import CaptionResult
 from rsq.captioner.store import CaptionStore
 from rsq.imagery import read_pixels, render_rgb
+from rsq.parallel import prefetch
 from rsq.prompts import load_template
 from rsq.sources import list_tiles, open_tiles
 

@@ -41,14 +41,19 @@ def sentences() -> list[str]:
 
 def queries(count: int, seed: int = 1) -> list[str]:
     """Held-out query sentences: RSITMD test captions (never in the corpus), in a fixed random order."""
-    texts = {" ".join(c.replace(" .", "").split()) for line in (data_root() / "rsitmd" / "test.jsonl").read_text().splitlines()
-             for c in json.loads(line)["captions"]}
+    texts = {
+        " ".join(c.replace(" .", "").split())
+        for line in (data_root() / "rsitmd" / "test.jsonl").read_text().splitlines()
+        for c in json.loads(line)["captions"]
+    }
     ordered = sorted(t for t in texts if t)
     np.random.default_rng(seed).shuffle(ordered)
     return ordered[:count]
 
 
-def records(tiles: int, pool: list[str], seed: int = 0, start: int = 0, model: str = "bench:corpus") -> Iterator[CaptionRecord]:
+def records(
+    tiles: int, pool: list[str], seed: int = 0, start: int = 0, model: str = "bench:corpus"
+) -> Iterator[CaptionRecord]:
     """`tiles` caption records, streamed (ids from `start`), with sensor, time, centre and bounds."""
     rng = np.random.default_rng(seed + start)
     for number in range(start, start + tiles):
@@ -57,11 +62,29 @@ def records(tiles: int, pool: list[str], seed: int = 0, start: int = 0, model: s
         lon, lat = float(rng.uniform(-180, 180)), float(rng.uniform(-60, 70))
         when = datetime.fromtimestamp(float(rng.uniform(FIRST_DAY, LAST_DAY)), UTC).isoformat(timespec="seconds")
         tile_id = f"scene-{number // 100:06d}/chip-{number % 100:02d}"
-        tile = {"id": tile_id, "path": "", "sensor": sensor, "center": [lon, lat],
-                "bounds": [lon - 0.02, lat - 0.02, lon + 0.02, lat + 0.02], "time": when}
+        tile = {
+            "id": tile_id,
+            "path": "",
+            "sensor": sensor,
+            "center": [lon, lat],
+            "bounds": [lon - 0.02, lat - 0.02, lon + 0.02, lat + 0.02],
+            "time": when,
+        }
         variants = [{"one_sentence": pool[a]}, {"one_sentence": f"{pool[b]} {pool[c]}"}]
-        yield CaptionRecord(run_id="bench", tile_id=tile_id, tile_path="", sensor=sensor, model=model, model_revision="",
-                            template="bench@corpus", prompt_hash="", params={}, status=OK, captions={"variants": variants}, tile=tile)
+        yield CaptionRecord(
+            run_id="bench",
+            tile_id=tile_id,
+            tile_path="",
+            sensor=sensor,
+            model=model,
+            model_revision="",
+            template="bench@corpus",
+            prompt_hash="",
+            params={},
+            status=OK,
+            captions={"variants": variants},
+            tile=tile,
+        )
 
 
 class StandInEncoder:

@@ -29,10 +29,10 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).parent))
 import corpus  # noqa: E402
 
+from rsq.encoders import SMALL_EMBEDDER, make_embedder, model_folder, query_encoder  # noqa: E402
 from rsq.eval.queries import CLASS_QUERIES  # noqa: E402
 from rsq.query import Searcher, SearchQuery, parse_filters  # noqa: E402
 from rsq.textindex.build import BuildOptions, index_records  # noqa: E402
-from rsq.encoders import SMALL_EMBEDDER, make_embedder, model_folder, query_encoder  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results"
 FILTERS = {
@@ -90,9 +90,12 @@ after = rss()
 rng = np.random.default_rng(0)
 for _ in range(50):
     vector = rng.standard_normal(snapshot.manifest.dim).astype("float32")
-    snapshot.vector_hits("captions", vector[None] / np.linalg.norm(vector), 200, __import__("rsq.textindex.filters", fromlist=["Filters"]).Filters())
-    snapshot.bm25_hits("green trees around a building", 200, __import__("rsq.textindex.filters", fromlist=["Filters"]).Filters())
-print(json.dumps({{"open_s": round(opened, 4), "rss_mb_before_open": round(before, 1), "rss_mb_after_open": round(after, 1), "rss_mb_after_50_searches": round(rss(), 1)}}))
+    snapshot.vector_hits("captions", vector[None] / np.linalg.norm(vector), 200, __import__("rsq.textindex.filters",
+    fromlist=["Filters"]).Filters())
+    snapshot.bm25_hits("green trees around a building", 200, __import__("rsq.textindex.filters",
+    fromlist=["Filters"]).Filters())
+print(json.dumps({{"open_s": round(opened, 4), "rss_mb_before_open": round(before, 1), "rss_mb_after_open":
+round(after, 1), "rss_mb_after_50_searches": round(rss(), 1)}}))
 """
     output = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout
     return json.loads(output.strip().splitlines()[-1])
@@ -114,12 +117,16 @@ def latencies(index: Searcher, queries: list[str]) -> dict[str, dict[str, dict[s
         for name, values in FILTERS.items():
             filters = parse_filters(**values)
             counts: list[int] = []
-            times = timed(lambda q: counts.append(len(index.search(SearchQuery(q, k=10, mode=mode, filters=filters)))), queries)
+            times = timed(
+                lambda q: counts.append(len(index.search(SearchQuery(q, k=10, mode=mode, filters=filters)))), queries
+            )
             table.setdefault(mode, {})[name] = percentiles(times) | {"mean_results": round(float(np.mean(counts)), 2)}
     return table
 
 
-def dense_recall(index: Searcher, matrix: np.ndarray, row_tiles: np.ndarray, queries: list[str], vectors: dict[str, np.ndarray]) -> float:
+def dense_recall(
+    index: Searcher, matrix: np.ndarray, row_tiles: np.ndarray, queries: list[str], vectors: dict[str, np.ndarray]
+) -> float:
     """Tile-level recall@10 of rsq's dense mode against exact search over every variant vector. Ties count:
     the corpus repeats sentences, so a hit whose true score reaches the exact 10th-best tile's is a match."""
     found = 0
@@ -179,19 +186,25 @@ def all_vectors(index: Searcher) -> tuple[np.ndarray, np.ndarray]:
     return np.concatenate(matrices), np.concatenate(tiles)
 
 
-def run_size(size: int, encoder, pool: list[str], query_sets: dict[str, list[str]], vectors: dict[str, np.ndarray], work: Path) -> dict:
+def run_size(
+    size: int, encoder, pool: list[str], query_sets: dict[str, list[str]], vectors: dict[str, np.ndarray], work: Path
+) -> dict:
     out = work / f"index-{size}"
     shutil.rmtree(out, ignore_errors=True)
     print(f"[{size}] building with {encoder.spec} ({type(encoder).__name__})", flush=True)
     report = index_records(corpus.records(size, pool), out, encoder, BuildOptions(thumbnails=False))
     result = {
-        "tiles": size, "variants": report.manifest.counts["variants"], "encoder": type(encoder).__name__,
-        "build_s": round(report.seconds, 2), "embed_s": round(report.embed_seconds, 2),
+        "tiles": size,
+        "variants": report.manifest.counts["variants"],
+        "encoder": type(encoder).__name__,
+        "build_s": round(report.seconds, 2),
+        "embed_s": round(report.embed_seconds, 2),
         "embedder_texts_per_s": round(report.texts / max(report.embed_seconds, 1e-9), 1),
         "build_texts_per_s": round(report.texts / report.seconds, 1),
         "build_share_of_embedder_rate": round(report.embed_seconds / report.seconds, 4),
         "segments": len(Searcher(out, encoder=encoder).snapshot.generation.segments),
-        "disk_mb": disk_mb(out), "vectors_mb": vectors_mb(out),
+        "disk_mb": disk_mb(out),
+        "vectors_mb": vectors_mb(out),
     }
     print(f"[{size}] built in {report.seconds:.1f} s; probing open", flush=True)
     result |= probe_open(out)
@@ -204,11 +217,18 @@ def run_size(size: int, encoder, pool: list[str], query_sets: dict[str, list[str
     texts = [v["one_sentence"] for record in corpus.records(size, pool) for v in record.captions["variants"]]
     bm25s_index = build_bm25s(texts)
     del texts
-    result["peers"] = {name: {"bm25s": peer_bm25s(bm25s_index, queries), "numpy_dense": peer_numpy(matrix, queries, vectors)}
-                       for name, queries in query_sets.items()}
+    result["peers"] = {
+        name: {"bm25s": peer_bm25s(bm25s_index, queries), "numpy_dense": peer_numpy(matrix, queries, vectors)}
+        for name, queries in query_sets.items()
+    }
     result["peers"]["bm25s_build_s"] = bm25s_index[2]
     del matrix, bm25s_index
-    added = timed(lambda n: index_records(corpus.records(10, pool, start=size + 10 * n), out, encoder, BuildOptions(thumbnails=False)), range(3))
+    added = timed(
+        lambda n: index_records(
+            corpus.records(10, pool, start=size + 10 * n), out, encoder, BuildOptions(thumbnails=False)
+        ),
+        range(3),
+    )
     result["add_10_tiles_s"] = [round(t, 3) for t in added]
     result["ratios"] = {name: ratios(result["queries"][name], result["peers"][name]) for name in query_sets}
     return result
@@ -229,7 +249,9 @@ def run_txtai(size: int, encoder, pool: list[str], query_sets: dict[str, list[st
     from txtai import Embeddings
 
     records = list(corpus.records(size, pool))
-    texts = [(f"{r.tile_id}#{n}", v["one_sentence"], None) for r in records for n, v in enumerate(r.captions["variants"])]
+    texts = [
+        (f"{r.tile_id}#{n}", v["one_sentence"], None) for r in records for n, v in enumerate(r.captions["variants"])
+    ]
     started = time.perf_counter()
     embeddings = Embeddings(path=str(model_folder(SMALL_EMBEDDER)), hybrid=True, content=False)
     embeddings.index(texts)
@@ -245,8 +267,12 @@ def run_txtai(size: int, encoder, pool: list[str], query_sets: dict[str, list[st
             index.search(SearchQuery(query, k=10))
         txtai = percentiles(timed(lambda q: embeddings.search(q, 10), queries))
         rsq = percentiles(timed(lambda q: index.search(SearchQuery(q, k=10)), queries))
-        result[name] = {"txtai_hybrid": txtai, "rsq_hybrid_with_query_encoder": rsq,
-                        "ratio_p50": round(txtai["p50_ms"] / rsq["p50_ms"], 2), "ratio_p99": round(txtai["p99_ms"] / rsq["p99_ms"], 2)}
+        result[name] = {
+            "txtai_hybrid": txtai,
+            "rsq_hybrid_with_query_encoder": rsq,
+            "ratio_p50": round(txtai["p50_ms"] / rsq["p50_ms"], 2),
+            "ratio_p99": round(txtai["p99_ms"] / rsq["p99_ms"], 2),
+        }
     return result
 
 
@@ -255,7 +281,9 @@ def encoder_latency(query_sets: dict[str, list[str]]) -> dict:
     encoder = query_encoder(SMALL_EMBEDDER)
     for query in SHORT_QUERIES:
         encoder.encode([query])
-    return {"spec": encoder.spec} | {name: percentiles(timed(lambda q: encoder.encode([q]), queries * 3)) for name, queries in query_sets.items()}
+    return {"spec": encoder.spec} | {
+        name: percentiles(timed(lambda q: encoder.encode([q]), queries * 3)) for name, queries in query_sets.items()
+    }
 
 
 def table(sizes: list[int]) -> str:
@@ -273,33 +301,76 @@ def table(sizes: list[int]) -> str:
 
     def versus(run, queries, mode, peer) -> str:
         ours, theirs = run["queries"][queries][mode]["none"], run["peers"][queries][peer]
-        return f"{ours['p50_ms']:.1f} / {ours['p99_ms']:.1f} vs {theirs['p50_ms']:.1f} / {theirs['p99_ms']:.1f} (**{theirs['p50_ms'] / ours['p50_ms']:.2f}× / {theirs['p99_ms'] / ours['p99_ms']:.2f}×**)"
+        return (
+            f"{ours['p50_ms']:.1f} / {ours['p99_ms']:.1f} vs {theirs['p50_ms']:.1f} / {theirs['p99_ms']:.1f} "
+            f"(**{theirs['p50_ms'] / ours['p50_ms']:.2f}× / {theirs['p99_ms'] / ours['p99_ms']:.2f}×**)"
+        )
 
     lines = [
         "| | " + " | ".join(f"{run['tiles']:,} tiles ({run['variants']:,} rows)" for run in runs) + " |",
         "|---" * (len(runs) + 1) + "|",
-        "| caption vectors | " + cells(lambda r: "real MiniLM" if r["encoder"] != "StandInEncoder" else "stand-in (mean of real sentence vectors)") + " |",
-        "| build: texts/s (share of the embedder's own rate) | " + cells(lambda r: f"{r['build_texts_per_s']:,.0f} ({100 * r['build_share_of_embedder_rate']:.1f}%)" if r["encoder"] != "StandInEncoder" else f"{r['build_s']:.0f} s in all (index cost only)") + " |",
+        "| caption vectors | "
+        + cells(
+            lambda r: "real MiniLM" if r["encoder"] != "StandInEncoder" else "stand-in (mean of real sentence vectors)"
+        )
+        + " |",
+        "| build: texts/s (share of the embedder's own rate) | "
+        + cells(
+            lambda r: (
+                f"{r['build_texts_per_s']:,.0f} ({100 * r['build_share_of_embedder_rate']:.1f}%)"
+                if r["encoder"] != "StandInEncoder"
+                else f"{r['build_s']:.0f} s in all (index cost only)"
+            )
+        )
+        + " |",
         "| disk, of which vectors (MB) | " + cells(lambda r: f"{r['disk_mb']:,.0f}, {r['vectors_mb']:,.0f}") + " |",
-        "| open (s); RSS after open / after 50 searches (MB) | " + cells(lambda r: f"{r['open_s']:.2f}; {r['rss_mb_after_open']:.0f} / {r['rss_mb_after_50_searches']:.0f}") + " |",
-        "| add 10 tiles (s, three runs) | " + cells(lambda r: ", ".join(f"{t:.2f}" for t in r["add_10_tiles_s"])) + " |",
+        "| open (s); RSS after open / after 50 searches (MB) | "
+        + cells(lambda r: f"{r['open_s']:.2f}; {r['rss_mb_after_open']:.0f} / {r['rss_mb_after_50_searches']:.0f}")
+        + " |",
+        "| add 10 tiles (s, three runs) | "
+        + cells(lambda r: ", ".join(f"{t:.2f}" for t in r["add_10_tiles_s"]))
+        + " |",
     ]
     for queries in ("sentences", "short"):
-        lines.append(f"| **hybrid p50 / p99 ms, {queries}** | " + cells(lambda r: latency(r, "hybrid", "none", queries)) + " |")
+        lines.append(
+            f"| **hybrid p50 / p99 ms, {queries}** | " + cells(lambda r: latency(r, "hybrid", "none", queries)) + " |"
+        )
         for name in ("sensor", "time", "bbox", "near"):
-            lines.append(f"| hybrid + `{name}` filter, {queries} | " + cells(lambda r, n=name: latency(r, "hybrid", n, queries)) + " |")
-        lines.append(f"| BM25 vs bm25s, {queries} (p50 / p99 ms, bm25s ÷ rsq) | " + cells(lambda r: versus(r, queries, "bm25", "bm25s")) + " |")
-        lines.append(f"| dense vs NumPy brute force, {queries} | " + cells(lambda r: versus(r, queries, "dense", "numpy_dense")) + " |")
-    lines.append("| dense recall@10 (tiles, against exact search) | " + cells(lambda r: f"{r['dense_recall_at_10']:.3f}") + " |")
-    notes = [f"Query encoder ({encoder['spec']}, one query): p50 / p99 {encoder['short']['p50_ms']:.1f} / {encoder['short']['p99_ms']:.1f} ms "
-             f"for short queries, {encoder['sentences']['p50_ms']:.1f} / {encoder['sentences']['p99_ms']:.1f} ms for sentences."]
+            lines.append(
+                f"| hybrid + `{name}` filter, {queries} | "
+                + cells(lambda r, n=name: latency(r, "hybrid", n, queries))
+                + " |"
+            )
+        lines.append(
+            f"| BM25 vs bm25s, {queries} (p50 / p99 ms, bm25s ÷ rsq) | "
+            + cells(lambda r: versus(r, queries, "bm25", "bm25s"))
+            + " |"
+        )
+        lines.append(
+            f"| dense vs NumPy brute force, {queries} | "
+            + cells(lambda r: versus(r, queries, "dense", "numpy_dense"))
+            + " |"
+        )
+    lines.append(
+        "| dense recall@10 (tiles, against exact search) | " + cells(lambda r: f"{r['dense_recall_at_10']:.3f}") + " |"
+    )
+    notes = [
+        f"Query encoder ({encoder['spec']}, one query): p50 / p99 {encoder['short']['p50_ms']:.1f} / "
+        f"{encoder['short']['p99_ms']:.1f} ms "
+        f"for short queries, {encoder['sentences']['p50_ms']:.1f} / {encoder['sentences']['p99_ms']:.1f} ms for "
+        "sentences."
+    ]
     if txtai:
         for queries in ("sentences", "short"):
             entry = txtai[queries]
-            notes.append(f"txtai hybrid at {txtai['tiles']:,} tiles, {queries}, query encoding included in both: txtai "
-                         f"{entry['txtai_hybrid']['p50_ms']:.1f} / {entry['txtai_hybrid']['p99_ms']:.1f} ms, rsq "
-                         f"{entry['rsq_hybrid_with_query_encoder']['p50_ms']:.1f} / {entry['rsq_hybrid_with_query_encoder']['p99_ms']:.1f} ms "
-                         f"(**{entry['ratio_p50']:.2f}× / {entry['ratio_p99']:.2f}×**); builds {txtai['txtai_build_s']:.0f} s and {txtai['rsq_build_s']:.0f} s.")
+            notes.append(
+                f"txtai hybrid at {txtai['tiles']:,} tiles, {queries}, query encoding included in both: txtai "
+                f"{entry['txtai_hybrid']['p50_ms']:.1f} / {entry['txtai_hybrid']['p99_ms']:.1f} ms, rsq "
+                f"{entry['rsq_hybrid_with_query_encoder']['p50_ms']:.1f} / "
+                f"{entry['rsq_hybrid_with_query_encoder']['p99_ms']:.1f} ms "
+                f"(**{entry['ratio_p50']:.2f}× / {entry['ratio_p99']:.2f}×**); builds {txtai['txtai_build_s']:.0f} s "
+                f"and {txtai['rsq_build_s']:.0f} s."
+            )
     return "\n".join(lines) + "\n\n" + "\n".join(f"- {note}" for note in notes)
 
 

@@ -90,7 +90,10 @@ def main() -> None:
         results = {name: per_chip(refs_of_kind, chip, args.repeats) for name, (refs_of_kind, chip) in kinds.items()}
     print(f"one core, best of {args.repeats}: ms per chip (open+cut / read+render / JPEG data URL) -> chips/s per core")
     for name, row in results.items():
-        print(f"{name:55s} {row['open_ms']:6.2f} {row['read_render_ms']:7.2f} {row['encode_ms']:7.2f} -> {row['chips_per_s_per_core']:7.1f}")
+        print(
+            f"{name:55s} {row['open_ms']:6.2f} {row['read_render_ms']:7.2f} {row['encode_ms']:7.2f} -> "
+            f"{row['chips_per_s_per_core']:7.1f}"
+        )
     vlm = vlm_side_ms(args.repeats)
     print(f"{'peer: JPEG decode + Qwen2-VL image processor (vLLM side)':55s} {vlm:22.2f} -> {1e3 / vlm:7.1f}")
     if args.out:

@@ -18,12 +18,23 @@ import numpy as np
 
 from rsq.query import Searcher, SearchQuery
 
-QUERIES = ("baseball field", "a river through a forest", "storage tanks near a harbour", "tennis court", "planes parked at an airport",
-           "flooded farmland", "a beach with waves", "dense residential area", "golf course", "cars in a parking lot")
+QUERIES = (
+    "baseball field",
+    "a river through a forest",
+    "storage tanks near a harbour",
+    "tennis court",
+    "planes parked at an airport",
+    "flooded farmland",
+    "a beach with waves",
+    "dense residential area",
+    "golf course",
+    "cars in a parking lot",
+)
 
 
 async def load(url: str, requests: int, k: int) -> tuple[list[tuple[str, list[str]]], list[float], float]:
     async with httpx.AsyncClient(base_url=url, timeout=120, limits=httpx.Limits(max_connections=requests)) as client:
+
         async def one(n: int) -> tuple[str, list[str], float]:
             query = QUERIES[n % len(QUERIES)]
             started = time.perf_counter()
@@ -49,13 +60,27 @@ def main() -> None:
     answers, latencies, elapsed = asyncio.run(load(args.url, args.requests, args.k))
     wrong = sum(ids != expected[query] for query, ids in answers)
     alone = [asyncio.run(load(args.url, 1, args.k))[1][0] for _ in range(50)]  # one request in flight
-    print(json.dumps({"requests": args.requests, "in_flight": args.requests, "wrong": wrong, "seconds": round(elapsed, 3),
-                      "requests_per_s": round(args.requests / elapsed, 1), **_percentiles("", latencies), **_percentiles("alone_", alone)}))
+    print(
+        json.dumps(
+            {
+                "requests": args.requests,
+                "in_flight": args.requests,
+                "wrong": wrong,
+                "seconds": round(elapsed, 3),
+                "requests_per_s": round(args.requests / elapsed, 1),
+                **_percentiles("", latencies),
+                **_percentiles("alone_", alone),
+            }
+        )
+    )
 
 
 def _percentiles(prefix: str, seconds: list[float]) -> dict[str, float]:
     ms = np.array(seconds) * 1000
-    return {f"{prefix}p50_ms": round(float(np.percentile(ms, 50)), 1), f"{prefix}p99_ms": round(float(np.percentile(ms, 99)), 1)}
+    return {
+        f"{prefix}p50_ms": round(float(np.percentile(ms, 50)), 1),
+        f"{prefix}p99_ms": round(float(np.percentile(ms, 99)), 1),
+    }
 
 
 if __name__ == "__main__":

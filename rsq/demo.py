@@ -22,7 +22,14 @@ DEMO_QUERIES = ("flooded farmland", "planes parked at an airport", "storage tank
 def demo_stores(data: str | Path | None = None, on_step: Callable[[str], None] = print) -> list[Path]:
     """Caption (import) the demo tiles into two stores under $RSQ_HOME/demo; returns their folders."""
     root = data_root(data)
-    human = _import("human-captions", root / "ucm-captions" / "captions.jsonl", "data:ucm", rsq_home() / "demo" / "ucm-human-captions", data, on_step)
+    human = _import(
+        "human-captions",
+        root / "ucm-captions" / "captions.jsonl",
+        "data:ucm",
+        rsq_home() / "demo" / "ucm-human-captions",
+        data,
+        on_step,
+    )
     flood = sen1floods11(data)
     labels = rsq_home() / "demo" / "sen1floods11-labels.jsonl"
     labels.parent.mkdir(parents=True, exist_ok=True)

@@ -16,4 +16,6 @@ def check_device(device: str | None) -> None:
     except (RuntimeError, ValueError):
         raise OptionError("device", "{value!r} is not a device name (cpu, cuda, cuda:1, mps)", value=device) from None
     if parsed.type == "cuda" and (not torch.cuda.is_available() or (parsed.index or 0) >= torch.cuda.device_count()):
-        raise OptionError("device", "{value}: no such CUDA device here ({found} found)", value=device, found=torch.cuda.device_count())
+        raise OptionError(
+            "device", "{value}: no such CUDA device here ({found} found)", value=device, found=torch.cuda.device_count()
+        )

@@ -41,7 +41,9 @@ def normalised_box(west: float, south: float, east: float, north: float) -> Box:
     """A box from bounds as readers give them: longitudes wrapped into -180..180 (179..181 becomes 179..-179, a
     crossing box), a box 360° wide or more the whole band of latitudes."""
     if not (math.isfinite(west) and math.isfinite(east) and -90.0 <= south <= north <= 90.0):
-        raise PlaceError(f"bbox {[west, south, east, north]} is not west,south,east,north with -90 <= south <= north <= 90")
+        raise PlaceError(
+            f"bbox {[west, south, east, north]} is not west,south,east,north with -90 <= south <= north <= 90"
+        )
     if west <= east and east - west >= 360.0:
         return (-180.0, float(south), 180.0, float(north))
     w, e = wrap_lon(west), wrap_lon(east)
@@ -117,7 +119,11 @@ def lon_overlaps(west: np.ndarray, east: np.ndarray, box_west: float, box_east: 
 def polygon(box: Box) -> dict[str, Any]:
     """The box as GeoJSON: a Polygon, or a MultiPolygon split at 180° (RFC 7946 §3.1.9), counter-clockwise rings."""
     rings = [[[[w, s], [e, s], [e, n], [w, n], [w, s]]] for w, s, e, n in parts(box)]
-    return {"type": "Polygon", "coordinates": rings[0]} if len(rings) == 1 else {"type": "MultiPolygon", "coordinates": rings}
+    return (
+        {"type": "Polygon", "coordinates": rings[0]}
+        if len(rings) == 1
+        else {"type": "MultiPolygon", "coordinates": rings}
+    )
 
 
 def haversine_km(lon1, lat1, lon2, lat2):

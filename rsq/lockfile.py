@@ -18,7 +18,9 @@ LOCK_FILE = "writer.lock"
 class WriterLock:
     """`with WriterLock(root, wait=True):` holds the folder's lock; `wait=False` refuses if it is taken."""
 
-    def __init__(self, root: Path, wait: bool = True, on_wait: Callable[[str], None] | None = None, name: str = LOCK_FILE) -> None:
+    def __init__(
+        self, root: Path, wait: bool = True, on_wait: Callable[[str], None] | None = None, name: str = LOCK_FILE
+    ) -> None:
         self.path = root / name
         self.wait, self.on_wait = wait, on_wait
         self._fd: int | None = None
@@ -34,12 +36,18 @@ class WriterLock:
             holder = os.pread(fd, 200, 0).decode(errors="replace").strip() or "another process"
             if not self.wait:
                 os.close(fd)
-                raise RsqError(f"{self.path.parent} is being written by {holder}; try again later, or drop --no-wait to wait") from None
+                raise RsqError(
+                    f"{self.path.parent} is being written by {holder}; try again later, or drop --no-wait to wait"
+                ) from None
             if self.on_wait:
                 self.on_wait(f"waiting for {holder} to finish writing {self.path.parent}")
             fcntl.flock(fd, fcntl.LOCK_EX)
         os.ftruncate(fd, 0)
-        os.pwrite(fd, f"rsq pid {os.getpid()} on {socket.gethostname()} since {datetime.now(UTC):%Y-%m-%d %H:%M:%S}Z\n".encode(), 0)
+        os.pwrite(
+            fd,
+            f"rsq pid {os.getpid()} on {socket.gethostname()} since {datetime.now(UTC):%Y-%m-%d %H:%M:%S}Z\n".encode(),
+            0,
+        )
         self._fd = fd
         return self
 

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import os
+from pathlib import Path
 
 import pytest
 from hypothesis import settings
@@ -41,7 +40,9 @@ def ucm_tile_path(data_dir: Path) -> Path:
     return data_dir / "ucm-captions" / "images" / "1000.jpg"
 
 
-def import_annotations(tile_spec: str, annotation_file: Path, out: Path, data: Path, template: str = "human-captions") -> Path:
+def import_annotations(
+    tile_spec: str, annotation_file: Path, out: Path, data: Path, template: str = "human-captions"
+) -> Path:
     """Caption tiles by importing annotations (fast and real); returns the store folder."""
     from rsq.captioner.backends import make_backend
     from rsq.captioner.batch import run_job
@@ -59,7 +60,9 @@ def import_annotations(tile_spec: str, annotation_file: Path, out: Path, data: P
 @pytest.fixture(scope="session")
 def ucm_human_store(data_dir, tmp_path_factory) -> Path:
     """All 2,100 UCM tiles with their human captions."""
-    return import_annotations("data:ucm", data_dir / "ucm-captions" / "captions.jsonl", tmp_path_factory.mktemp("ucm-human"), data_dir)
+    return import_annotations(
+        "data:ucm", data_dir / "ucm-captions" / "captions.jsonl", tmp_path_factory.mktemp("ucm-human"), data_dir
+    )
 
 
 @pytest.fixture(scope="session")
@@ -96,8 +99,27 @@ def checkpoint(data_dir, tmp_path_factory) -> Path:
     from rsq.cli import app
 
     out = tmp_path_factory.mktemp("closp") / "ckpt"
-    args = ["train", "closp", "--out", str(out), "--data", str(data_dir), "--limit", "96", "--epochs", "2",
-            "--batch-size", "32", "--size", "64", "--crop", "48", "--geo", "--seed", "1"]
+    args = [
+        "train",
+        "closp",
+        "--out",
+        str(out),
+        "--data",
+        str(data_dir),
+        "--limit",
+        "96",
+        "--epochs",
+        "2",
+        "--batch-size",
+        "32",
+        "--size",
+        "64",
+        "--crop",
+        "48",
+        "--geo",
+        "--seed",
+        "1",
+    ]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     return out

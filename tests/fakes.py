@@ -54,7 +54,6 @@ class HashEmbedder:
     def encode(self, texts: list[str]) -> np.ndarray:
         import hashlib
 
-
         self.calls.append(len(texts))
         vectors = np.zeros((len(texts), self.dim), dtype=np.float32)
         for row, text in enumerate(texts):
@@ -64,15 +63,26 @@ class HashEmbedder:
         return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
 
 
-def caption_record(tile_id: str, sentences: list[str], model: str = "fake:model", tile: dict | None = None, run_id: str = "run-1"):
+def caption_record(
+    tile_id: str, sentences: list[str], model: str = "fake:model", tile: dict | None = None, run_id: str = "run-1"
+):
     """An ok caption record holding `sentences` as its variants (for index tests that need no tiles)."""
     from rsq.captioner.records import OK, CaptionRecord
 
     tile = {"id": tile_id, "path": f"{tile_id}.tif", "sensor": "rgb", **(tile or {})}
     return CaptionRecord(
-        run_id=run_id, tile_id=tile_id, tile_path=tile["path"], sensor=tile["sensor"], model=model, model_revision="",
-        template="fake@000000000000", prompt_hash="", params={}, status=OK,
-        captions={"variants": [{"one_sentence": s} for s in sentences]}, tile=tile,
+        run_id=run_id,
+        tile_id=tile_id,
+        tile_path=tile["path"],
+        sensor=tile["sensor"],
+        model=model,
+        model_revision="",
+        template="fake@000000000000",
+        prompt_hash="",
+        params={},
+        status=OK,
+        captions={"variants": [{"one_sentence": s} for s in sentences]},
+        tile=tile,
     )
 
 
@@ -88,7 +98,8 @@ class Slow(HashEmbedder):
         time.sleep({delay})
         return super().encode(texts)
 
-records = [caption_record(f"{prefix}{{n}}", [f"tile{prefix}{{n}} river forest", f"word{{n % 7}} {variant}"]) for n in range({count})]
+records = [caption_record(f"{prefix}{{n}}", [f"tile{prefix}{{n}} river forest", f"word{{n % 7}} {variant}"]) for n in
+range({count})]
 build.index_records(records, build.Path({out!r}), Slow(), build.BuildOptions(thumbnails=False))
 print("done", flush=True)
 """
@@ -101,7 +112,9 @@ def index_writer(out, count: int, prefix: str = "", variant: str = "first", dela
     import sys
     from pathlib import Path
 
-    script = INDEX_WRITER.format(tests=str(Path(__file__).parent), out=str(out), count=count, prefix=prefix, variant=variant, delay=delay)
+    script = INDEX_WRITER.format(
+        tests=str(Path(__file__).parent), out=str(out), count=count, prefix=prefix, variant=variant, delay=delay
+    )
     return subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 

@@ -40,7 +40,7 @@ def serve_folder(root: Path) -> Iterator[tuple[str, list[str]]]:
                 self.send_header("Content-Range", f"bytes {start}-{end}/{len(data)}")
             self.end_headers()
             if body:
-                self.wfile.write(data[start:end + 1])
+                self.wfile.write(data[start : end + 1])
 
         def log_message(self, *args) -> None:
             pass

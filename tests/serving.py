@@ -23,10 +23,18 @@ def build_serving_index(data: Path, root: Path) -> Path:
 
     ucm = import_annotations("data:ucm:test", data / "ucm-captions" / "captions.jsonl", root / "ucm", data)
     labels = root / "labels.jsonl"
-    labels.write_text("".join(json.dumps({"id": ref.id, "labels": sen1floods11(data).labels()}) + "\n" for ref in sen1floods11(data).tile_refs()))
+    labels.write_text(
+        "".join(
+            json.dumps({"id": ref.id, "labels": sen1floods11(data).labels()}) + "\n"
+            for ref in sen1floods11(data).tile_refs()
+        )
+    )
     flood = import_annotations("data:sen1floods11", labels, root / "flood", data, template="labels")
     notes = root / "text-only.jsonl"
-    notes.write_text(json.dumps({"id": "scene-9/chip-1", "captions": ["A harbour with container cranes."], "lon": 4.4, "lat": 51.9}) + "\n")
+    notes.write_text(
+        json.dumps({"id": "scene-9/chip-1", "captions": ["A harbour with container cranes."], "lon": 4.4, "lat": 51.9})
+        + "\n"
+    )
     result = CliRunner().invoke(app, ["caption", "--model", f"annotations:{notes}", "--out", str(root / "text")])
     assert result.exit_code == 0, result.output
     out = root / "index"

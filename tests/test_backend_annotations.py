@@ -40,8 +40,11 @@ def test_coco_captions_json(data_dir, tmp_path):
     refs = list_tiles("data:ucm:test", data_dir)[:3]
     coco = {
         "images": [{"id": 100 + i, "file_name": f"{ref.id}.tif"} for i, ref in enumerate(refs)],
-        "annotations": [{"image_id": 100, "caption": "A beach."}, {"image_id": 100, "caption": "Sand and sea."},
-                        {"image_id": 101, "caption": "A forest."}],
+        "annotations": [
+            {"image_id": 100, "caption": "A beach."},
+            {"image_id": 100, "caption": "Sand and sea."},
+            {"image_id": 101, "caption": "A forest."},
+        ],
     }
     path = tmp_path / "coco.json"
     path.write_text(json.dumps(coco))
@@ -106,9 +109,11 @@ def _spreadsheet_csv(path, rows, delimiter=";", sep_line=False):
 def test_csv_as_spreadsheets_save_it(data_dir, tmp_path, delimiter, sep_line):
     refs = list_tiles("data:ucm:test", data_dir)[:2]
     path = tmp_path / "caps.csv"
-    rows = [[" ID ", "Caption", "Lon", "LAT", "Labels"],
-            [refs[0].id, "A harbour; boats\nand piers.", "12,5" if delimiter != "," else "12.5", "41.9", "harbor|boats"],
-            [refs[1].id, "Ein Wald: Bäume.", "-3", "40", "forest"]]
+    rows = [
+        [" ID ", "Caption", "Lon", "LAT", "Labels"],
+        [refs[0].id, "A harbour; boats\nand piers.", "12,5" if delimiter != "," else "12.5", "41.9", "harbor|boats"],
+        [refs[1].id, "Ein Wald: Bäume.", "-3", "40", "forest"],
+    ]
     _spreadsheet_csv(path, rows, delimiter, sep_line)
     records = _import(tmp_path, path, refs=refs)
     assert [v["one_sentence"] for v in records[refs[0].id].captions["variants"]] == ["A harbour; boats\nand piers."]

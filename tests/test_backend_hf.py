@@ -6,6 +6,7 @@ from typer.testing import CliRunner
 from rsq.captioner.schema import parse_captions
 from rsq.captioner.store import CaptionStore
 from rsq.cli import app
+
 from tiny_vlm import BUILDERS
 
 pytestmark = pytest.mark.model
@@ -20,8 +21,23 @@ def tiny_models(tmp_path_factory):
 def test_caption_cli_on_ucm_and_sentinel_tiles(arch, tiny_models, data_dir, tmp_path):
     out = tmp_path / "run"
     args = [
-        "caption", "data:sen1floods11", "data:ucm:test", "--limit", "22", "--model", f"hf:{tiny_models[arch]}",
-        "--prompt", "brief", "--batch-size", "8", "--max-new-tokens", "400", "--data", str(data_dir), "--out", str(out),
+        "caption",
+        "data:sen1floods11",
+        "data:ucm:test",
+        "--limit",
+        "22",
+        "--model",
+        f"hf:{tiny_models[arch]}",
+        "--prompt",
+        "brief",
+        "--batch-size",
+        "8",
+        "--max-new-tokens",
+        "400",
+        "--data",
+        str(data_dir),
+        "--out",
+        str(out),
     ]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
@@ -39,8 +55,22 @@ def test_caption_cli_on_ucm_and_sentinel_tiles(arch, tiny_models, data_dir, tmp_
 def test_structured_multi_variant_output(tiny_models, data_dir, tmp_path):
     out = tmp_path / "run"
     args = [
-        "caption", "data:sen1floods11:s1", "--model", f"hf:{tiny_models['qwen2vl']}", "--variants", "2",
-        "--max-new-tokens", "3000", "--temperature", "0.8", "--seed", "3", "--data", str(data_dir), "--out", str(out),
+        "caption",
+        "data:sen1floods11:s1",
+        "--model",
+        f"hf:{tiny_models['qwen2vl']}",
+        "--variants",
+        "2",
+        "--max-new-tokens",
+        "3000",
+        "--temperature",
+        "0.8",
+        "--seed",
+        "3",
+        "--data",
+        str(data_dir),
+        "--out",
+        str(out),
     ]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output

@@ -1,7 +1,6 @@
 import numpy as np
 import pytest
 
-from chat_server import chat_server, echo_captions
 from rsq.captioner.backends import make_backend
 from rsq.captioner.records import CaptionRequest
 from rsq.captioner.schema import output_schema, parse_captions
@@ -9,12 +8,17 @@ from rsq.errors import RsqError
 from rsq.imagery import Sensor, Tile
 from rsq.prompts import RenderedPrompt
 
+from chat_server import chat_server, echo_captions
+
 
 def _requests(n):
     tile = Tile("t", "t.jpg", Sensor.RGB, ("red", "green", "blue"), (3, 16, 16), "uint8")
     image = np.full((16, 16, 3), 120, dtype=np.uint8)
     params = {"temperature": 0.3, "max_new_tokens": 99, "variants": 1, "seed": 7}
-    return [CaptionRequest(tile, image, RenderedPrompt(f"describe {i}", "h"), output_schema("brief"), params) for i in range(n)]
+    return [
+        CaptionRequest(tile, image, RenderedPrompt(f"describe {i}", "h"), output_schema("brief"), params)
+        for i in range(n)
+    ]
 
 
 def test_sends_images_schema_and_params_concurrently(monkeypatch):
@@ -48,7 +52,12 @@ def test_persistent_500_becomes_a_recorded_error():
     with chat_server(lambda request, call: (500, {"error": "down"}, 0.0)) as server:
         backend = make_backend(f"openai:{server['url']}#m", retries=2, backoff_s=0.01)
         [result] = backend.caption_batch(_requests(1))
-    assert result.raw is None and "HTTP 500" in result.error and "after 3 attempts" in result.error and result.attempts == 3
+    assert (
+        result.raw is None
+        and "HTTP 500" in result.error
+        and "after 3 attempts" in result.error
+        and result.attempts == 3
+    )
 
 
 def test_timeout_is_retried_then_reported():

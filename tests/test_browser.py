@@ -13,18 +13,31 @@ import pytest
 
 from rsq.query import Searcher
 from rsq.serve.app import LEAFLET, create_app
+
 from serving import FLOOD, live_server
 
 pytestmark = pytest.mark.browser
 CHROMIUM, DRIVER = shutil.which("chromium"), shutil.which("chromedriver")
-FLAGS = ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync", "--window-size=1400,900")
+FLAGS = (
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--window-size=1400,900",
+)
 
 
 @pytest.fixture(scope="module")
 def browser():
     if not (CHROMIUM and DRIVER):
-        pytest.skip("Debian's chromium and chromium-driver are not installed (`make test` installs them with apt-get when it can)")
+        pytest.skip(
+            "Debian's chromium and chromium-driver are not installed (`make test` installs them with apt-get when it "
+            "can)"
+        )
     if not LEAFLET.is_dir():
         pytest.skip("Leaflet is not installed (`make install` runs npm ci in rsq/serve/web)")
     from selenium import webdriver
@@ -71,7 +84,12 @@ def test_search_look_open_and_filter_by_a_box_drawn_on_the_map(browser, serving_
         query.send_keys("flooded farmland", Keys.ENTER)
         wait_for(lambda: len(cards()) >= 10)
         assert {card.get_attribute("data-id") for card in cards()[:2]} == FLOOD
-        wait_for(lambda: browser.execute_script("return [...document.querySelectorAll('.card img')].slice(0, 6).every(i => i.complete && i.naturalWidth > 0)"))
+        wait_for(
+            lambda: browser.execute_script(
+                "return [...document.querySelectorAll('.card img')].slice(0, 6).every(i => i.complete && "
+                "i.naturalWidth > 0)"
+            )
+        )
         assert "mark" in cards()[0].get_attribute("innerHTML") and "ranks per mode" in cards()[0].get_attribute("title")
         assert len(browser.find_elements(By.CSS_SELECTOR, ".leaflet-overlay-pane path")) >= 2  # the two footprints
         shot("1-results")
@@ -88,8 +106,9 @@ def test_search_look_open_and_filter_by_a_box_drawn_on_the_map(browser, serving_
         map_box = browser.find_element(By.ID, "map")
         browser.find_element(By.ID, "draw").click()
         width, height = map_box.size["width"], map_box.size["height"]
-        ActionChains(browser).move_to_element_with_offset(map_box, -width // 2 + 30, -height // 2 + 30).click_and_hold() \
-            .move_by_offset(width - 60, height - 60).release().perform()
+        ActionChains(browser).move_to_element_with_offset(
+            map_box, -width // 2 + 30, -height // 2 + 30
+        ).click_and_hold().move_by_offset(width - 60, height - 60).release().perform()
         wait_for(lambda: "box" in browser.find_element(By.ID, "box-label").text and len(cards()) == 2)
         assert {card.get_attribute("data-id") for card in cards()} == FLOOD
         shot("3-box")

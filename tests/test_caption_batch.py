@@ -2,12 +2,13 @@ import sqlite3
 
 import pytest
 
-from fakes import FakeBackend
 from rsq.captioner.batch import run_job
 from rsq.captioner.job import CaptionJob
 from rsq.captioner.store import CaptionStore
 from rsq.prompts import load_template
 from rsq.sources import TileRef, list_tiles
+
+from fakes import FakeBackend
 
 
 @pytest.fixture()

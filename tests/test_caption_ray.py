@@ -5,6 +5,7 @@ from typer.testing import CliRunner
 
 from rsq.captioner.store import CaptionStore
 from rsq.cli import app
+
 from tiny_vlm import build_tiny_llava
 
 pytestmark = pytest.mark.model
@@ -17,9 +18,26 @@ def test_ray_engine_writes_the_same_records(data_dir, tmp_path):
     try:
         out = tmp_path / "run"
         args = [
-            "caption", "data:ucm:test", "--limit", "8", "--engine", "ray", "--ray-workers", "2", "--batch-size", "2",
-            "--model", f"hf:{model}", "--prompt", "brief", "--max-new-tokens", "400", "--data", str(data_dir),
-            "--out", str(out),
+            "caption",
+            "data:ucm:test",
+            "--limit",
+            "8",
+            "--engine",
+            "ray",
+            "--ray-workers",
+            "2",
+            "--batch-size",
+            "2",
+            "--model",
+            f"hf:{model}",
+            "--prompt",
+            "brief",
+            "--max-new-tokens",
+            "400",
+            "--data",
+            str(data_dir),
+            "--out",
+            str(out),
         ]
         result = CliRunner().invoke(app, args)
         assert result.exit_code == 0, result.output
@@ -46,8 +64,21 @@ def test_unreadable_tiles_on_ray_keep_the_model_revision(data_dir, tmp_path):
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     try:
         out = tmp_path / "run"
-        result = CliRunner().invoke(app, ["caption", str(tiles), "--engine", "ray", "--ray-workers", "1",
-                                          "--model", f"annotations:{notes}", "--out", str(out)])
+        result = CliRunner().invoke(
+            app,
+            [
+                "caption",
+                str(tiles),
+                "--engine",
+                "ray",
+                "--ray-workers",
+                "1",
+                "--model",
+                f"annotations:{notes}",
+                "--out",
+                str(out),
+            ],
+        )
         assert result.exit_code == 1 and "2 ok, 1 failed" in result.stderr, result.output
         records = {r.tile_id: r for r in CaptionStore(out).records()}
         assert records["broken.jpg"].status == "failed" and records["1.jpg"].status == "ok"

@@ -4,31 +4,39 @@ import pytest
 from typer.testing import CliRunner
 
 from rsq.captioner.ray_engine import scheme_gpus
-from rsq.raycluster import ActorPlan, plan_actors
 from rsq.captioner.store import CaptionStore
 from rsq.cli import app
 from rsq.errors import RsqError
+from rsq.raycluster import ActorPlan, plan_actors
 from rsq.textindex.filters import Filters
+
 from fakes import free_gpu_samples
 
 ray = pytest.importorskip("ray")
 
 
-@pytest.mark.parametrize(("scheme", "workers", "per_actor", "cluster", "plan"), [
-    ("vllm", None, None, {"CPU": 32, "GPU": 4}, ActorPlan(4, 1.0)),
-    ("hf", None, None, {"CPU": 32, "GPU": 8}, ActorPlan(8, 1.0)),
-    ("hf", None, None, {"CPU": 16}, ActorPlan(8, 0.0)),
-    ("closp", None, None, {"CPU": 2, "GPU": 2}, ActorPlan(1, 0.0)),
-    ("vllm", None, 2, {"CPU": 32, "GPU": 8}, ActorPlan(4, 2.0)),
-    ("hf", 3, 0.5, {"CPU": 8, "GPU": 2}, ActorPlan(3, 0.5)),
-])
+@pytest.mark.parametrize(
+    ("scheme", "workers", "per_actor", "cluster", "plan"),
+    [
+        ("vllm", None, None, {"CPU": 32, "GPU": 4}, ActorPlan(4, 1.0)),
+        ("hf", None, None, {"CPU": 32, "GPU": 8}, ActorPlan(8, 1.0)),
+        ("hf", None, None, {"CPU": 16}, ActorPlan(8, 0.0)),
+        ("closp", None, None, {"CPU": 2, "GPU": 2}, ActorPlan(1, 0.0)),
+        ("vllm", None, 2, {"CPU": 32, "GPU": 8}, ActorPlan(4, 2.0)),
+        ("hf", 3, 0.5, {"CPU": 8, "GPU": 2}, ActorPlan(3, 0.5)),
+    ],
+)
 def test_actor_plan_fills_the_cluster(scheme, workers, per_actor, cluster, plan):
     assert plan_actors(scheme_gpus(scheme, cluster), workers, per_actor, cluster, scheme) == plan
 
 
-@pytest.mark.parametrize(("scheme", "workers", "per_actor", "cluster"), [
-    ("vllm", None, None, {"CPU": 32}), ("hf", 3, 1, {"CPU": 8, "GPU": 2}),
-])
+@pytest.mark.parametrize(
+    ("scheme", "workers", "per_actor", "cluster"),
+    [
+        ("vllm", None, None, {"CPU": 32}),
+        ("hf", 3, 1, {"CPU": 8, "GPU": 2}),
+    ],
+)
 def test_actor_plan_refuses_gpus_the_cluster_lacks(scheme, workers, per_actor, cluster):
     with pytest.raises(RsqError, match="GPU"):
         plan_actors(scheme_gpus(scheme, cluster), workers, per_actor, cluster, scheme)
@@ -45,8 +53,22 @@ def test_actors_ask_for_and_receive_gpus(fake_gpu_ray, data_dir, tmp_path):
     """Two actors of one GPU each: both of the cluster's GPUs are held while they run, and each actor checks
     that Ray assigned it a device (it refuses to start otherwise); a rerun resumes."""
     out = tmp_path / "run"
-    args = ["caption", "data:ucm:test", "--model", f"annotations:{data_dir / 'ucm-captions' / 'captions.jsonl'}", "--engine", "ray",
-            "--ray-gpus-per-actor", "1", "--batch-size", "4", "--data", str(data_dir), "--out", str(out)]
+    args = [
+        "caption",
+        "data:ucm:test",
+        "--model",
+        f"annotations:{data_dir / 'ucm-captions' / 'captions.jsonl'}",
+        "--engine",
+        "ray",
+        "--ray-gpus-per-actor",
+        "1",
+        "--batch-size",
+        "4",
+        "--data",
+        str(data_dir),
+        "--out",
+        str(out),
+    ]
     with free_gpu_samples(ray) as held:
         first = CliRunner().invoke(app, [*args, "--limit", "8"])
     assert first.exit_code == 0, first.output
@@ -61,8 +83,22 @@ def test_actors_ask_for_and_receive_gpus(fake_gpu_ray, data_dir, tmp_path):
 def test_gpus_the_cluster_lacks_are_one_line(data_dir, tmp_path):
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     try:
-        args = ["caption", "data:ucm:test", "--model", f"annotations:{data_dir / 'ucm-captions' / 'captions.jsonl'}", "--engine", "ray",
-                "--ray-gpus-per-actor", "1", "--data", str(data_dir), "--out", str(tmp_path / "run"), "--limit", "4"]
+        args = [
+            "caption",
+            "data:ucm:test",
+            "--model",
+            f"annotations:{data_dir / 'ucm-captions' / 'captions.jsonl'}",
+            "--engine",
+            "ray",
+            "--ray-gpus-per-actor",
+            "1",
+            "--data",
+            str(data_dir),
+            "--out",
+            str(tmp_path / "run"),
+            "--limit",
+            "4",
+        ]
         result = CliRunner().invoke(app, args)
         assert result.exit_code == 2 and "has 0 GPUs" in result.output
         assert not (tmp_path / "run" / "captions.sqlite").exists() or not list(CaptionStore(tmp_path / "run").records())
@@ -79,7 +115,17 @@ def test_index_embeds_on_ray_actors_like_the_local_build(ucm_human_store, tmp_pa
         outs = {}
         for engine in ("local", "ray"):
             outs[engine] = tmp_path / engine
-            args = ["index", str(ucm_human_store), "--out", str(outs[engine]), "--no-thumbnails", "--engine", engine, "--ray-workers", "2"]
+            args = [
+                "index",
+                str(ucm_human_store),
+                "--out",
+                str(outs[engine]),
+                "--no-thumbnails",
+                "--engine",
+                engine,
+                "--ray-workers",
+                "2",
+            ]
             result = CliRunner().invoke(app, args)
             assert result.exit_code == 0, result.output
     finally:

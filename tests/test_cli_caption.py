@@ -12,7 +12,9 @@ runner = CliRunner()
 def human_run(data_dir, tmp_path):
     out = tmp_path / "human"
     model = f"annotations:{data_dir}/ucm-captions/captions.jsonl"
-    result = runner.invoke(app, ["caption", "data:ucm:test", "--model", model, "--out", str(out), "--data", str(data_dir)])
+    result = runner.invoke(
+        app, ["caption", "data:ucm:test", "--model", model, "--out", str(out), "--data", str(data_dir)]
+    )
     assert result.exit_code == 0, result.output
     return out
 
@@ -21,8 +23,23 @@ def test_export_jsonl_has_provenance_fields(human_run):
     result = runner.invoke(app, ["captions", "export", str(human_run)])
     records = [json.loads(line) for line in result.stdout.splitlines()]
     assert len(records) == 210
-    assert {"tile_id", "tile_path", "sensor", "model", "model_revision", "template", "prompt_hash", "params", "raw",
-            "status", "error", "duration_s", "created_at", "run_id", "captions"} <= set(records[0])
+    assert {
+        "tile_id",
+        "tile_path",
+        "sensor",
+        "model",
+        "model_revision",
+        "template",
+        "prompt_hash",
+        "params",
+        "raw",
+        "status",
+        "error",
+        "duration_s",
+        "created_at",
+        "run_id",
+        "captions",
+    } <= set(records[0])
 
 
 def test_stats(human_run):
@@ -40,12 +57,16 @@ def test_dry_run_says_why_a_tile_cannot_be_read(tmp_path):
     (tmp_path / "a.jpg").write_bytes(b"not a jpeg")
     result = runner.invoke(app, ["caption", str(tmp_path), "--dry-run", "--out", str(tmp_path / "x")])
     assert result.exit_code == 2
-    assert result.stderr.strip() == (f"rsq: error: no readable tile to render a prompt for: a.jpg ({tmp_path / 'a.jpg'}): "
-                                      f"not a readable image (cannot identify image file '{tmp_path / 'a.jpg'}')")
+    assert result.stderr.strip() == (
+        f"rsq: error: no readable tile to render a prompt for: a.jpg ({tmp_path / 'a.jpg'}): "
+        f"not a readable image (cannot identify image file '{tmp_path / 'a.jpg'}')"
+    )
 
 
 def test_dry_run_prints_one_sar_prompt(data_dir, tmp_path):
-    result = runner.invoke(app, ["caption", "data:sen1floods11:s1", "--dry-run", "--out", str(tmp_path / "x"), "--data", str(data_dir)])
+    result = runner.invoke(
+        app, ["caption", "data:sen1floods11:s1", "--dry-run", "--out", str(tmp_path / "x"), "--data", str(data_dir)]
+    )
     assert result.exit_code == 0, result.output
     assert "synthetic aperture radar" in result.stdout and "exactly 5" in result.stdout
     assert not (tmp_path / "x").exists()
@@ -62,7 +83,9 @@ def test_dry_run_prints_one_sar_prompt(data_dir, tmp_path):
     ],
 )
 def test_bad_options_are_one_line_errors(data_dir, tmp_path, args, message):
-    result = runner.invoke(app, ["caption", "data:sen1floods11", "--out", str(tmp_path), "--data", str(data_dir), *args])
+    result = runner.invoke(
+        app, ["caption", "data:sen1floods11", "--out", str(tmp_path), "--data", str(data_dir), *args]
+    )
     assert result.exit_code == 2, result.output
     assert message in result.stderr and "Traceback" not in result.output
 

@@ -73,5 +73,7 @@ def test_chip(s2_path, tmp_path):
     result = runner.invoke(app, ["tiles", "chip", str(s2_path), "--size", "256", "--out", str(tmp_path)])
     assert result.exit_code == 0, result.output
     assert len(result.stdout.split()) == 4 and len(list(tmp_path.glob("*.tif"))) == 4
-    bad = runner.invoke(app, ["tiles", "chip", str(s2_path), "--size", "256", "--overlap", "300", "--out", str(tmp_path)])
+    bad = runner.invoke(
+        app, ["tiles", "chip", str(s2_path), "--size", "256", "--overlap", "300", "--out", str(tmp_path)]
+    )
     assert bad.exit_code == 2 and "--overlap" in bad.stderr

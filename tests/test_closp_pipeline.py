@@ -30,7 +30,17 @@ def image_index(checkpoint, data_dir, tmp_path_factory):
     labels.write_text("image,labels\nSpain_7370579_S1Hand.tif,flood;water\nSpain_7370579_S2Hand.tif,flood;farmland\n")
     flood = import_annotations("data:sen1floods11", labels, root / "flood", data_dir, template="labels")
     out = root / "index"
-    args = ["index", str(ucm), str(flood), "--out", str(out), "--images", "--image-encoder", f"closp:{checkpoint}", "--no-thumbnails"]
+    args = [
+        "index",
+        str(ucm),
+        str(flood),
+        "--out",
+        str(out),
+        "--images",
+        "--image-encoder",
+        f"closp:{checkpoint}",
+        "--no-thumbnails",
+    ]
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     return out
@@ -40,9 +50,15 @@ def test_checkpoint_has_every_tower_and_reloads_to_identical_outputs(checkpoint,
     assert (checkpoint / "model.safetensors").is_file()
     config = json.loads((checkpoint / "config.json").read_text())
     assert config["sensors"] == ["rgb", "s1", "s2"] and config["geo"] is True
-    assert config["encode_size"] == 48 and config["trained_on"] == ["ucm:train", "sen1floods11"]  # encoded at the training crop size
+    assert config["encode_size"] == 48 and config["trained_on"] == [
+        "ucm:train",
+        "sen1floods11",
+    ]  # encoded at the training crop size
     assert set(config["input_stats"]) == {"rgb", "s1", "s2"} and len(config["input_stats"]["s2"][0]) == 13
-    tiles = [read_tile(r.path, r.id) for r in list_tiles("data:sen1floods11", data_dir) + list_tiles("data:ucm:test", data_dir)[:3]]
+    tiles = [
+        read_tile(r.path, r.id)
+        for r in list_tiles("data:sen1floods11", data_dir) + list_tiles("data:ucm:test", data_dir)[:3]
+    ]
     first, errors = ClospEncoder(f"closp:{checkpoint}").encode_tiles(tiles)
     second, _ = ClospEncoder(f"closp:{checkpoint}").encode_tiles(tiles)
     assert errors == [None] * 5 and np.array_equal(first, second)
@@ -80,13 +96,17 @@ def test_legacy_and_published_checkpoints_keep_the_cls_text_space(checkpoint, tm
 
     legacy = json.loads((checkpoint / "config.json").read_text())
     legacy.pop("text_space")
-    (tmp_path / "config.json").write_text(json.dumps(legacy | {"text_model": "sentence-transformers/all-MiniLM-L6-v2", "max_tokens": 64}))
+    (tmp_path / "config.json").write_text(
+        json.dumps(legacy | {"text_model": "sentence-transformers/all-MiniLM-L6-v2", "max_tokens": 64})
+    )
     assert ClospConfig.read(tmp_path).text_space == "closp-cls:sentence-transformers/all-MiniLM-L6-v2"
 
 
 def test_geoclosp_near_adds_the_location_similarity(image_index):
     index = Searcher(image_index)
-    plain = {h.id: h.score for h in index.search(SearchQuery("flood", k=2, mode="image", filters=parse_filters(sensor="s1")))}
+    plain = {
+        h.id: h.score for h in index.search(SearchQuery("flood", k=2, mode="image", filters=parse_filters(sensor="s1")))
+    }
     near = index.search(SearchQuery("flood", k=2, mode="image", filters=parse_filters(near="-0.76,38.1,20")))
     encoder = index.image_encoder
     location = encoder.encode_location(-0.76, 38.1)
@@ -97,7 +117,19 @@ def test_geoclosp_near_adds_the_location_similarity(image_index):
 
 def test_composed_query_from_the_cli(image_index, data_dir):
     query = data_dir / "ucm-captions" / "images" / "1991.jpg"  # a test tile
-    args = ["search", "with more trees", "--image", str(query), "--lam", "0.0", "--index", str(image_index), "--json", "--k", "1"]
+    args = [
+        "search",
+        "with more trees",
+        "--image",
+        str(query),
+        "--lam",
+        "0.0",
+        "--index",
+        str(image_index),
+        "--json",
+        "--k",
+        "1",
+    ]
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["id"] == "1991"  # lam 0: the query image itself is the nearest
@@ -107,7 +139,19 @@ def test_composed_query_from_the_cli(image_index, data_dir):
 
 def test_tagger_writes_schema_valid_captions_for_the_ucm_test_tiles(checkpoint, data_dir, tmp_path):
     out = tmp_path / "tags"
-    args = ["caption", "data:ucm:test", "data:sen1floods11", "--model", f"closp:{checkpoint}", "--out", str(out), "--variants", "3", "--data", str(data_dir)]
+    args = [
+        "caption",
+        "data:ucm:test",
+        "data:sen1floods11",
+        "--model",
+        f"closp:{checkpoint}",
+        "--out",
+        str(out),
+        "--variants",
+        "3",
+        "--data",
+        str(data_dir),
+    ]
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     records = list(CaptionStore(out).records())
@@ -121,7 +165,19 @@ def test_tagger_writes_schema_valid_captions_for_the_ucm_test_tiles(checkpoint, 
 
 def _eval_results(benchmark: str, checkpoint, data_dir, out, *extra: str) -> dict:
     """`rsq eval BENCHMARK --image-encoder closp:CKPT` at one alpha; its results.json."""
-    args = ["eval", benchmark, "--image-encoder", f"closp:{checkpoint}", *extra, "--alphas", "0.5", "--out", str(out), "--data", str(data_dir)]
+    args = [
+        "eval",
+        benchmark,
+        "--image-encoder",
+        f"closp:{checkpoint}",
+        *extra,
+        "--alphas",
+        "0.5",
+        "--out",
+        str(out),
+        "--data",
+        str(data_dir),
+    ]
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     return json.loads((out / "results.json").read_text())
@@ -136,7 +192,18 @@ def test_eval_ucm_archive_indexes_tagger_captions_and_image_vectors(checkpoint, 
 
 
 def test_eval_ucm_archive_refuses_a_split_the_checkpoint_trained_on(checkpoint, data_dir, tmp_path):
-    args = ["eval", "ucm-archive", "--split", "train", "--image-encoder", f"closp:{checkpoint}", "--out", str(tmp_path), "--data", str(data_dir)]
+    args = [
+        "eval",
+        "ucm-archive",
+        "--split",
+        "train",
+        "--image-encoder",
+        f"closp:{checkpoint}",
+        "--out",
+        str(tmp_path),
+        "--data",
+        str(data_dir),
+    ]
     result = runner.invoke(app, args)
     assert result.exit_code == 2 and "trained on the UCM train split" in result.output
     missing = runner.invoke(app, ["eval", "ucm-archive", "--out", str(tmp_path), "--data", str(data_dir)])
@@ -151,14 +218,34 @@ def test_eval_ucm_t2i_image_and_hybrid(checkpoint, data_dir, tmp_path):
 
 
 def test_scenes_captioned_as_chips_read_in_place_and_indexed(checkpoint, data_dir, tmp_path):
-    """`rsq caption --chip`: each scene becomes windows with their own footprints; tagged, indexed, and found by place."""
+    """`rsq caption --chip`: each scene becomes windows with their own footprints; tagged, indexed, and found by
+    place."""
     out, index = tmp_path / "chips", tmp_path / "index"
-    args = ["caption", "data:sen1floods11", "--chip", "256", "--model", f"closp:{checkpoint}", "--out", str(out), "--data", str(data_dir)]
+    args = [
+        "caption",
+        "data:sen1floods11",
+        "--chip",
+        "256",
+        "--model",
+        f"closp:{checkpoint}",
+        "--out",
+        str(out),
+        "--data",
+        str(data_dir),
+    ]
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     records = list(CaptionStore(out).records())
-    assert sorted(r.tile_id for r in records)[:2] == ["Spain_7370579_S1Hand@r0c0", "Spain_7370579_S1Hand@r0c256"] and len(records) == 8
-    assert {tuple(r.tile["window"]) for r in records} == {(0, 0, 256, 256), (256, 0, 256, 256), (0, 256, 256, 256), (256, 256, 256, 256)}
+    assert (
+        sorted(r.tile_id for r in records)[:2] == ["Spain_7370579_S1Hand@r0c0", "Spain_7370579_S1Hand@r0c256"]
+        and len(records) == 8
+    )
+    assert {tuple(r.tile["window"]) for r in records} == {
+        (0, 0, 256, 256),
+        (256, 0, 256, 256),
+        (0, 256, 256, 256),
+        (256, 256, 256, 256),
+    }
     assert runner.invoke(app, ["index", str(out), "--out", str(index), "--no-thumbnails"]).exit_code == 0
     west, south, east, north = next(r.tile["bounds"] for r in records if r.tile_id.endswith("@r0c0"))
     box = parse_filters(bbox=f"{west + 1e-4},{south + 1e-4},{west + 2e-4},{south + 2e-4}")
@@ -172,7 +259,13 @@ def test_all_no_data_chips_are_skipped_and_counted(checkpoint, tmp_path):
     from test_imagery_chips import no_data_scene
 
     scene = no_data_scene(tmp_path / "scene.tif")
-    result = runner.invoke(app, ["caption", str(scene), "--chip", "64", "--model", f"closp:{checkpoint}", "--out", str(tmp_path / "run")])
+    result = runner.invoke(
+        app, ["caption", str(scene), "--chip", "64", "--model", f"closp:{checkpoint}", "--out", str(tmp_path / "run")]
+    )
     assert result.exit_code == 0, result.output
     assert "3 ok, 0 failed, 0 already done, 1 all-no-data chips skipped" in result.stderr
-    assert sorted(r.tile_id.split("@")[1] for r in CaptionStore(tmp_path / "run").records()) == ["r0c64", "r64c0", "r64c64"]
+    assert sorted(r.tile_id.split("@")[1] for r in CaptionStore(tmp_path / "run").records()) == [
+        "r0c64",
+        "r64c0",
+        "r64c64",
+    ]

@@ -18,7 +18,9 @@ def test_spherical_harmonics_known_values():
     # l = 1: columns m = -1, 0, 1 -> sqrt(3/4pi) * (sin th sin ph, cos th, sin th cos ph)
     c = math.sqrt(3 / (4 * math.pi))
     assert features[0, 1:4] == pytest.approx([0.0, c, 0.0], abs=1e-6)  # north pole
-    assert features[1, 1:4] == pytest.approx([c * math.sin(math.radians(45)), 0.0, c * math.cos(math.radians(45))], abs=1e-6)
+    assert features[1, 1:4] == pytest.approx(
+        [c * math.sin(math.radians(45)), 0.0, c * math.cos(math.radians(45))], abs=1e-6
+    )
 
 
 def test_spherical_harmonics_are_orthonormal_on_the_sphere():
@@ -146,7 +148,9 @@ def test_towers_standardise_inputs_without_new_weights():
     scaled.load_state_dict(plain.state_dict())
     plain.eval(), scaled.eval()
     images = torch.rand(2, 3, 16, 16)
-    assert torch.allclose(scaled.encode_images("rgb", images), plain.encode_images("rgb", (images - 0.5) / 0.25), atol=1e-5)
+    assert torch.allclose(
+        scaled.encode_images("rgb", images), plain.encode_images("rgb", (images - 0.5) / 0.25), atol=1e-5
+    )
 
 
 def test_configs_written_before_two_conv_stages_keep_one(tmp_path):

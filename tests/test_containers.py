@@ -31,11 +31,19 @@ def _cf_cube(s2_path, out, side=256):
         for dim, values, name in (("lat", lats, "latitude"), ("lon", lons, "longitude")):
             nc.createDimension(dim, side)
             variable = nc.createVariable(dim, "f8", (dim,))
-            variable[:], variable.standard_name, variable.units = values, name, f"degrees_{'north' if dim == 'lat' else 'east'}"
+            variable[:], variable.standard_name, variable.units = (
+                values,
+                name,
+                f"degrees_{'north' if dim == 'lat' else 'east'}",
+            )
         for dim in ("lat20", "lon20"):
             nc.createDimension(dim, side // 2)
         ref = nc.createVariable("spatial_ref", "i4", ())
-        ref.grid_mapping_name, ref.crs_wkt = "latitude_longitude", 'GEOGCS["WGS 84",DATUM["WGS_1984",SPHEROID["WGS 84",6378137,298.257223563]],PRIMEM["Greenwich",0],UNIT["degree",0.0174532925199433]]'
+        ref.grid_mapping_name, ref.crs_wkt = (
+            "latitude_longitude",
+            'GEOGCS["WGS 84",DATUM["WGS_1984",SPHEROID["WGS 84",6378137,298.257223563]],'
+            'PRIMEM["Greenwich",0],UNIT["degree",0.0174532925199433]]',
+        )
         for name, band in BANDS.items():
             variable = nc.createVariable(name, "i2", ("lat", "lon"))
             variable[:], variable._FillValue, variable.grid_mapping = pixels[band], np.int16(0), "spatial_ref"
@@ -73,6 +81,8 @@ def test_cli_lists_and_renders_containers_and_skips_an_empty_one(cube, tmp_path)
     assert result.exit_code == 1 and "Traceback" not in result.output
     assert [json.loads(line)["id"] for line in result.stdout.splitlines()] == ["S2B_20190918_cube.nc"]
     assert "skipped table.nc" in result.stderr and "not a readable raster" in result.stderr
-    rendered = CliRunner().invoke(app, ["tiles", "render", str(cube), "--out", str(tmp_path / "png"), "--bands", "B8,B4,B3"])
+    rendered = CliRunner().invoke(
+        app, ["tiles", "render", str(cube), "--out", str(tmp_path / "png"), "--bands", "B8,B4,B3"]
+    )
     assert rendered.exit_code == 0, rendered.output
     assert (tmp_path / "png" / "S2B_20190918_cube.nc.png").stat().st_size > 1000

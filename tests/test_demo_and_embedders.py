@@ -8,7 +8,9 @@ from rsq.textindex.build import BuildOptions, build_index
 
 def test_onnx_int8_embedder_ranks_like_the_torch_model(ucm_human_store, ucm_index, tmp_path):
     out = tmp_path / "onnx"
-    manifest = build_index([ucm_human_store], out, BuildOptions(embedder="onnx-int8:all-MiniLM-L6-v2", thumbnails=False)).manifest
+    manifest = build_index(
+        [ucm_human_store], out, BuildOptions(embedder="onnx-int8:all-MiniLM-L6-v2", thumbnails=False)
+    ).manifest
     assert manifest.embedder == "onnx-int8:all-MiniLM-L6-v2" and manifest.dim == 384
     onnx, torch_index = Searcher(out), Searcher(ucm_index)
     for text in ("planes parked at an airport", "a river through a forest"):

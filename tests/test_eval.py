@@ -13,7 +13,9 @@ runner = CliRunner()
 @pytest.mark.parametrize("bench, limit", [("rsitmd-t2t", 40), ("rsicd-t2t", 30), ("ucm-t2i", 40), ("ucm-class", 300)])
 def test_benchmarks_write_json_markdown_and_png(bench, limit, data_dir, tmp_path):
     out = tmp_path / bench
-    result = runner.invoke(app, ["eval", bench, "--limit", str(limit), "--alphas", "0,0.5,1", "--out", str(out), "--data", str(data_dir)])
+    result = runner.invoke(
+        app, ["eval", bench, "--limit", str(limit), "--alphas", "0,0.5,1", "--out", str(out), "--data", str(data_dir)]
+    )
     assert result.exit_code == 0, result.output
     results = json.loads((out / "results.json").read_text())
     assert results["benchmark"] == bench and results["protocol"]
@@ -49,7 +51,18 @@ def test_ucm_t2i_with_human_captions_is_leave_one_out_and_a_vlm_run_is_not(data_
 
 def test_compare_two_runs(data_dir, tmp_path):
     for name, alphas in (("a", "0,1"), ("b", "0.5")):
-        args = ["eval", "rsitmd-t2t", "--limit", "20", "--alphas", alphas, "--out", str(tmp_path / name), "--data", str(data_dir)]
+        args = [
+            "eval",
+            "rsitmd-t2t",
+            "--limit",
+            "20",
+            "--alphas",
+            alphas,
+            "--out",
+            str(tmp_path / name),
+            "--data",
+            str(data_dir),
+        ]
         assert runner.invoke(app, args).exit_code == 0
     result = runner.invoke(app, ["eval", "compare", str(tmp_path / "a"), str(tmp_path / "b"), "--json"])
     rows = [json.loads(line) for line in result.stdout.splitlines()]

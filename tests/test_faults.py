@@ -19,11 +19,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from chat_server import chat_server, echo_captions
-from fakes import HashEmbedder, index_writer
 from rsq.query import Searcher, SearchQuery
 from rsq.textindex.commit import latest
 from rsq.textindex.reader import Snapshot
+
+from chat_server import chat_server, echo_captions
+from fakes import HashEmbedder, index_writer
 
 FEW, MANY = 3, 25
 TILES = 1000  # records per index write: about 5 s each, so most kills land mid-build
@@ -53,14 +54,36 @@ def _slow_captions(delay: float):
 
 def _caption_command(server, data_dir: Path, store: Path, tiles: int, *extra: str) -> list[str]:
     """`rsq caption` of the first `tiles` UCM tiles through the test chat server, as a subprocess command."""
-    return [sys.executable, "-m", "rsq", "caption", "data:ucm", "--limit", str(tiles), "--batch-size", "8",
-            "--model", f"openai:{server['url']}#tiny", "--backend-opt", "concurrency=1", "--prompt", "brief",
-            *extra, "--data", str(data_dir), "--out", str(store)]
+    return [
+        sys.executable,
+        "-m",
+        "rsq",
+        "caption",
+        "data:ucm",
+        "--limit",
+        str(tiles),
+        "--batch-size",
+        "8",
+        "--model",
+        f"openai:{server['url']}#tiny",
+        "--backend-opt",
+        "concurrency=1",
+        "--prompt",
+        "brief",
+        *extra,
+        "--data",
+        str(data_dir),
+        "--out",
+        str(store),
+    ]
 
 
 @pytest.mark.parametrize("kills", KILLS)
 def test_caption_killed_at_random_moments_loses_and_duplicates_nothing(data_dir, tmp_path, kills):
-    store, tiles_total = tmp_path / "store", 300 if kills == FEW else 2100  # enough work that every kill interrupts some
+    store, tiles_total = (
+        tmp_path / "store",
+        300 if kills == FEW else 2100,
+    )  # enough work that every kill interrupts some
     with chat_server(_slow_captions(0.01)) as server:
         command = _caption_command(server, data_dir, store, tiles_total)
         rng, committed, interrupted = random.Random(11), set(), 0
@@ -78,7 +101,11 @@ def test_caption_killed_at_random_moments_loses_and_duplicates_nothing(data_dir,
         subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         assert len(server["requests"]) <= tiles_total + 8 * kills, "a kill costs at most the batch in flight"
     rows = _store_rows(store)
-    assert len(rows) == tiles_total and len({tile for tile, _ in rows}) == tiles_total and all(status == "ok" for _, status in rows)
+    assert (
+        len(rows) == tiles_total
+        and len({tile for tile, _ in rows}) == tiles_total
+        and all(status == "ok" for _, status in rows)
+    )
 
 
 def _check_whole(out: Path) -> dict:
@@ -95,7 +122,9 @@ def _check_whole(out: Path) -> dict:
     assert snapshot.bm25.documents >= live_rows
     index = Searcher(out, encoder=HashEmbedder())
     for tile in random.Random(0).sample(sorted(set(live_tiles)), min(5, len(set(live_tiles)))):
-        assert tile in [h.id for h in index.search(SearchQuery(f"tile{tile}", k=3, mode="bm25"))], "a live tile is not searchable"
+        assert tile in [h.id for h in index.search(SearchQuery(f"tile{tile}", k=3, mode="bm25"))], (
+            "a live tile is not searchable"
+        )
     return {"number": snapshot.generation.number, "tiles": set(live_tiles), "variants": live_rows}
 
 
@@ -135,9 +164,25 @@ def _file_size_limit(limit: int):
 def test_a_full_disk_is_one_line_and_keeps_what_was_committed(data_dir, tmp_path):
     notes = data_dir / "ucm-captions" / "captions.jsonl"
     store = tmp_path / "store"
-    caption = [sys.executable, "-m", "rsq", "caption", "data:ucm", "--model", f"annotations:{notes}", "--data", str(data_dir), "--out", str(store)]
+    caption = [
+        sys.executable,
+        "-m",
+        "rsq",
+        "caption",
+        "data:ucm",
+        "--model",
+        f"annotations:{notes}",
+        "--data",
+        str(data_dir),
+        "--out",
+        str(store),
+    ]
     filled = subprocess.run(caption, preexec_fn=_file_size_limit(400_000), capture_output=True, text=True)
-    assert filled.returncode == 2 and filled.stderr.strip().splitlines()[-1].startswith("rsq: error:") and "Traceback" not in filled.stderr
+    assert (
+        filled.returncode == 2
+        and filled.stderr.strip().splitlines()[-1].startswith("rsq: error:")
+        and "Traceback" not in filled.stderr
+    )
     kept = _store_rows(store)
     assert 0 < len(kept) < 2100 and len({tile for tile, _ in kept}) == len(kept)
     subprocess.run(caption, check=True, capture_output=True)
@@ -158,7 +203,9 @@ def test_ray_caption_killed_resumes_without_loss_or_duplicates(data_dir, tmp_pat
     store, tiles_total = tmp_path / "store", 400
     with chat_server(_slow_captions(0.02)) as server:
         command = _caption_command(server, data_dir, store, tiles_total, "--engine", "ray", "--ray-workers", "1")
-        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        process = subprocess.Popen(
+            command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+        )
         deadline = time.monotonic() + 120
         while len(_store_rows(store)) < 40 and time.monotonic() < deadline and process.poll() is None:
             time.sleep(0.2)
@@ -168,7 +215,11 @@ def test_ray_caption_killed_resumes_without_loss_or_duplicates(data_dir, tmp_pat
         assert 40 <= len(committed) < tiles_total and len(committed) == len(set(committed))
         subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     rows = _store_rows(store)
-    assert len(rows) == tiles_total and len({tile for tile, _ in rows}) == tiles_total and all(status == "ok" for _, status in rows)
+    assert (
+        len(rows) == tiles_total
+        and len({tile for tile, _ in rows}) == tiles_total
+        and all(status == "ok" for _, status in rows)
+    )
     assert set(committed) <= {tile for tile, _ in rows}
 
 
@@ -180,12 +231,21 @@ def test_a_server_that_never_answers_skips_its_tile_within_the_stall_timeout(dat
 
     server = socket.create_server(("127.0.0.1", 0))
     manifest = tmp_path / "m.jsonl"
-    manifest.write_text(json.dumps({"id": "silent", "path": f"http://127.0.0.1:{server.getsockname()[1]}/a.tif"}) + "\n"
-                        + json.dumps({"id": "good", "path": str(data_dir / "ucm-captions" / "images" / "1.jpg")}) + "\n")
+    manifest.write_text(
+        json.dumps({"id": "silent", "path": f"http://127.0.0.1:{server.getsockname()[1]}/a.tif"})
+        + "\n"
+        + json.dumps({"id": "good", "path": str(data_dir / "ucm-captions" / "images" / "1.jpg")})
+        + "\n"
+    )
     env = {**os.environ, "GDAL_HTTP_LOW_SPEED_TIME": "2"}
     try:
-        result = subprocess.run([str(Path(sys.executable).parent / "rsq"), "tiles", "info", str(manifest), "--json"], env=env,
-                                capture_output=True, text=True, timeout=60)
+        result = subprocess.run(
+            [str(Path(sys.executable).parent / "rsq"), "tiles", "info", str(manifest), "--json"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
     finally:
         server.close()
     assert result.returncode == 1 and [json.loads(line)["id"] for line in result.stdout.splitlines()] == ["good"]

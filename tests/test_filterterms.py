@@ -6,8 +6,8 @@ from datetime import UTC, date, datetime, timedelta
 import numpy as np
 
 from rsq.imagery.timeparse import epoch_seconds
-from rsq.textindex.columns import Columns, TileAttrs
 from rsq.query import parse_filters
+from rsq.textindex.columns import Columns, TileAttrs
 from rsq.textindex.filterterms import MAX_CELLS, box_cells, cell_terms, date_terms, range_dates
 
 
@@ -20,7 +20,14 @@ SPAN = (_seconds("1900-01-01"), _seconds("2100-12-31", 12))  # the earliest and 
 
 def test_date_ranges_become_the_fewest_whole_years_months_and_days():
     assert range_dates(_seconds("2020-01-01"), _seconds("2021-12-31", 23), SPAN) == ["y2020", "y2021"]
-    assert range_dates(_seconds("2020-02-27"), _seconds("2020-04-02"), SPAN) == ["d2020-02-27", "d2020-02-28", "d2020-02-29", "m2020-03", "d2020-04-01", "d2020-04-02"]
+    assert range_dates(_seconds("2020-02-27"), _seconds("2020-04-02"), SPAN) == [
+        "d2020-02-27",
+        "d2020-02-28",
+        "d2020-02-29",
+        "m2020-03",
+        "d2020-04-01",
+        "d2020-04-02",
+    ]
     assert range_dates(_seconds("2019-12-31"), _seconds("2019-12-31", 12), SPAN) == ["d2019-12-31"]
     assert range_dates(_seconds("2100-12-30"), None, SPAN) == ["d2100-12-30", "d2100-12-31"]
     assert range_dates(None, _seconds("1901-03-01"), SPAN) == ["y1900", "m1901-01", "m1901-02", "d1901-03-01"]
@@ -65,13 +72,25 @@ def test_box_cells_cover_every_point_inside_with_few_cells():
 
 def test_indexed_ranges_give_the_same_mask_as_a_full_scan(tmp_path):
     rng = np.random.default_rng(0)
-    attrs = [TileAttrs(rng.choice(["rgb", "s1", "s2", ""]), None if rng.random() < 0.1 else int(rng.integers(1.4e9, 1.8e9)),
-                       _box(rng)) for _ in range(5000)]
+    attrs = [
+        TileAttrs(
+            rng.choice(["rgb", "s1", "s2", ""]),
+            None if rng.random() < 0.1 else int(rng.integers(1.4e9, 1.8e9)),
+            _box(rng),
+        )
+        for _ in range(5000)
+    ]
     columns = Columns.build([f"t{n}" for n in range(5000)], attrs)
     columns.save(tmp_path)
     indexed = Columns.load(tmp_path, columns.extent)
-    for values in ({"sensor": "s1"}, {"after": "2017-01-01", "before": "2018-06-30"}, {"bbox": "-10,35,30,60"},
-                   {"near": "10,50,800"}, {"near": "179.5,0,300"}, {"bbox": "100,-20,140,10", "sensor": "s2", "after": "2016-01-01"}):
+    for values in (
+        {"sensor": "s1"},
+        {"after": "2017-01-01", "before": "2018-06-30"},
+        {"bbox": "-10,35,30,60"},
+        {"near": "10,50,800"},
+        {"near": "179.5,0,300"},
+        {"bbox": "100,-20,140,10", "sensor": "s2", "after": "2016-01-01"},
+    ):
         filters = parse_filters(**values)
         assert np.array_equal(indexed.mask(filters), columns.mask(filters)), values
 

@@ -1,18 +1,21 @@
 from datetime import UTC, datetime
 
+import numpy as np
 import pytest
 
 from rsq.errors import RsqError
-import numpy as np
-
-from rsq.query.fusion import best_per_tile, min_max, ranks, reciprocal_rank_fusion, weighted_fusion
-from rsq.textindex.columns import Columns, TileAttrs
 from rsq.geo import haversine_km
 from rsq.query import Filters, parse_filters
+from rsq.query.fusion import best_per_tile, min_max, ranks, reciprocal_rank_fusion, weighted_fusion
+from rsq.textindex.columns import Columns, TileAttrs
 
 
 def test_best_per_tile_takes_the_max_over_variants():
-    rows, tiles, scores = np.array([0, 1, 2, 7]), np.array(["a", "a", "b", "a"], dtype=object), np.array([0.2, 0.9, 0.5, 0.9])
+    rows, tiles, scores = (
+        np.array([0, 1, 2, 7]),
+        np.array(["a", "a", "b", "a"], dtype=object),
+        np.array([0.2, 0.9, 0.5, 0.9]),
+    )
     assert best_per_tile(rows, tiles, scores) == {"a": (pytest.approx(0.9), 1), "b": (pytest.approx(0.5), 2)}
     assert best_per_tile(np.array([]), np.array([]), np.array([])) == {}
 
@@ -46,7 +49,12 @@ def _kept(columns, **filters):
 
 
 def test_filters_as_one_mask_over_the_columns():
-    murcia = {"sensor": "s1", "center": (-0.76, 38.1), "bounds": (-0.78, 38.08, -0.74, 38.13), "time": "2019-09-17T00:00:00+00:00"}
+    murcia = {
+        "sensor": "s1",
+        "center": (-0.76, 38.1),
+        "bounds": (-0.78, 38.08, -0.74, 38.13),
+        "time": "2019-09-17T00:00:00+00:00",
+    }
     paris = {"sensor": "s2", "center": (2.35, 48.86), "time": "2020-01-01T00:00:00+00:00"}
     plain = {"sensor": "rgb"}
     tiles = _tiles(murcia, paris, plain)
@@ -70,11 +78,21 @@ def test_near_box_holds_the_circle_and_wraps_at_the_antimeridian():
     assert _kept(tiles, near="179.9,0,50") == [0]
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    ({"bbox": "1,2,3"}, "--bbox"), ({"near": "a,b,c"}, "--near"), ({"after": "yesterday"}, "--after"),
-    ({"bbox": "10,5,20,1"}, "--bbox"), ({"bbox": "185,0,190,1"}, "--bbox"), ({"near": "0,95,10"}, "--near"), ({"near": "0,0,-1"}, "--near"),
-    ({"near": "nan,0,1"}, "--near"), ({"sensor": "landsat"}, "--sensor"), ({"after": "2020-01-02", "before": "2020-01-01"}, "--after"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"bbox": "1,2,3"}, "--bbox"),
+        ({"near": "a,b,c"}, "--near"),
+        ({"after": "yesterday"}, "--after"),
+        ({"bbox": "10,5,20,1"}, "--bbox"),
+        ({"bbox": "185,0,190,1"}, "--bbox"),
+        ({"near": "0,95,10"}, "--near"),
+        ({"near": "0,0,-1"}, "--near"),
+        ({"near": "nan,0,1"}, "--near"),
+        ({"sensor": "landsat"}, "--sensor"),
+        ({"after": "2020-01-02", "before": "2020-01-01"}, "--after"),
+    ],
+)
 def test_malformed_filters(kwargs, message):
     with pytest.raises(RsqError, match=message):
         parse_filters(**kwargs)

@@ -49,16 +49,34 @@ class Workspace:
         return self.file(name, json.dumps({"type": "FeatureCollection", "features": items}))
 
     def item(self, item_id: str, href: str, when: str = "2020-01-01T00:00:00Z") -> dict:
-        return {"type": "Feature", "stac_version": "1.0.0", "id": item_id, "properties": {"datetime": when}, "geometry": None,
-                "links": [], "assets": {"data": {"href": href, "roles": ["data"]}}}
+        return {
+            "type": "Feature",
+            "stac_version": "1.0.0",
+            "id": item_id,
+            "properties": {"datetime": when},
+            "geometry": None,
+            "links": [],
+            "assets": {"data": {"href": href, "roles": ["data"]}},
+        }
 
     def huge_tif(self) -> str:
         import rasterio
         from rasterio.transform import from_origin
 
         path = self.root / "huge.tif"
-        profile = dict(driver="GTiff", width=100_000, height=100_000, count=1, dtype="uint8", tiled=True, blockxsize=256,
-                       blockysize=256, sparse_ok=True, transform=from_origin(0, 50, 1e-4, 1e-4), crs="EPSG:4326")
+        profile = dict(
+            driver="GTiff",
+            width=100_000,
+            height=100_000,
+            count=1,
+            dtype="uint8",
+            tiled=True,
+            blockxsize=256,
+            blockysize=256,
+            sparse_ok=True,
+            transform=from_origin(0, 50, 1e-4, 1e-4),
+            crs="EPSG:4326",
+        )
         with rasterio.open(path, "w", **profile) as dataset:
             dataset.write(np.ones((1, 256, 256), np.uint8), window=rasterio.windows.Window(0, 0, 256, 256))
         return str(path)
@@ -72,13 +90,21 @@ class Workspace:
             return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
         header = struct.pack(">IIBBBBB", 60_000, 60_000, 8, 2, 0, 0, 0)
-        return self.file("tiles/bomb.png", b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\x00" * 100)) + chunk(b"IEND", b""))
+        return self.file(
+            "tiles/bomb.png",
+            b"\x89PNG\r\n\x1a\n"
+            + chunk(b"IHDR", header)
+            + chunk(b"IDAT", zlib.compress(b"\x00" * 100))
+            + chunk(b"IEND", b""),
+        )
 
     def store(self, name: str = "store") -> str:
         """A real caption store of one tile, imported from a one-line annotation file."""
         tile = self.jpg(f"{name}-tiles/t.jpg")
         notes = self.jsonl(f"{name}.jsonl", {"id": "t.jpg", "captions": ["a field"]})
-        result = runner.invoke(app, ["caption", str(Path(tile).parent), "--model", f"annotations:{notes}", "--out", str(self.root / name)])
+        result = runner.invoke(
+            app, ["caption", str(Path(tile).parent), "--model", f"annotations:{notes}", "--out", str(self.root / name)]
+        )
         assert result.exit_code == 0, result.output
         return str(self.root / name)
 
@@ -107,12 +133,60 @@ def search(ws: Workspace, index: Path, *extra: str) -> list[str]:
 
 CASES = [
     # data-derived output paths stay inside --out
-    Case("manifest id absolute", lambda ws: ["tiles", "render", ws.jsonl("m.jsonl", {"path": ws.jpg(), "id": str(ws.outside / "x")}), "--out", str(ws.out)], OK),
-    Case("manifest id climbing", lambda ws: ["tiles", "render", ws.jsonl("m.jsonl", {"path": ws.jpg(), "id": "../../../outside/x"}), "--out", str(ws.out)], OK),
-    Case("manifest id with NUL", lambda ws: ["tiles", "render", ws.jsonl("m.jsonl", {"path": ws.jpg(), "id": "a\u0000b"}), "--out", str(ws.out)], OK),
-    Case("manifest id 2000 chars", lambda ws: ["tiles", "render", ws.jsonl("m.jsonl", {"path": ws.jpg(), "id": "x" * 2000}), "--out", str(ws.out)], OK),
-    Case("stac id climbing", lambda ws: ["tiles", "render", ws.stac("s.json", [ws.item("../../../outside/y", ws.jpg())]), "--out", str(ws.out)], OK),
-    Case("link inside out pointing outside", lambda ws: ["tiles", "render", ws.jsonl("m.jsonl", {"path": ws.jpg(), "id": "link/x"}), "--out", str(_linked_out(ws))], FAILURES),
+    Case(
+        "manifest id absolute",
+        lambda ws: [
+            "tiles",
+            "render",
+            ws.jsonl("m.jsonl", {"path": ws.jpg(), "id": str(ws.outside / "x")}),
+            "--out",
+            str(ws.out),
+        ],
+        OK,
+    ),
+    Case(
+        "manifest id climbing",
+        lambda ws: [
+            "tiles",
+            "render",
+            ws.jsonl("m.jsonl", {"path": ws.jpg(), "id": "../../../outside/x"}),
+            "--out",
+            str(ws.out),
+        ],
+        OK,
+    ),
+    Case(
+        "manifest id with NUL",
+        lambda ws: ["tiles", "render", ws.jsonl("m.jsonl", {"path": ws.jpg(), "id": "a\u0000b"}), "--out", str(ws.out)],
+        OK,
+    ),
+    Case(
+        "manifest id 2000 chars",
+        lambda ws: ["tiles", "render", ws.jsonl("m.jsonl", {"path": ws.jpg(), "id": "x" * 2000}), "--out", str(ws.out)],
+        OK,
+    ),
+    Case(
+        "stac id climbing",
+        lambda ws: [
+            "tiles",
+            "render",
+            ws.stac("s.json", [ws.item("../../../outside/y", ws.jpg())]),
+            "--out",
+            str(ws.out),
+        ],
+        OK,
+    ),
+    Case(
+        "link inside out pointing outside",
+        lambda ws: [
+            "tiles",
+            "render",
+            ws.jsonl("m.jsonl", {"path": ws.jpg(), "id": "link/x"}),
+            "--out",
+            str(_linked_out(ws)),
+        ],
+        FAILURES,
+    ),
     # manifests
     Case("manifest line is a list", lambda ws: ["tiles", "info", ws.jsonl("m.jsonl", [1, 2])], ERROR),
     Case("manifest path null", lambda ws: ["tiles", "info", ws.jsonl("m.jsonl", {"path": None})], ERROR),
@@ -131,44 +205,156 @@ CASES = [
     # STAC
     Case("stac not a collection", lambda ws: ["tiles", "info", ws.file("s.json", '{"type": "Foo"}')], ERROR),
     Case("stac a list", lambda ws: ["tiles", "info", ws.file("s.json", "[1, 2]")], ERROR),
-    Case("stac features not a list", lambda ws: ["tiles", "info", ws.file("s.json", '{"type": "FeatureCollection", "features": 3}')], ERROR),
-    Case("stac bad datetime", lambda ws: ["tiles", "info", ws.stac("s.json", [ws.item("i", ws.jpg(), "not a date")])], ERROR),
-    Case("stac item without assets", lambda ws: ["tiles", "info", ws.stac("s.json", [ws.item("i", ws.jpg()) | {"assets": {}}])], ERROR),
+    Case(
+        "stac features not a list",
+        lambda ws: ["tiles", "info", ws.file("s.json", '{"type": "FeatureCollection", "features": 3}')],
+        ERROR,
+    ),
+    Case(
+        "stac bad datetime",
+        lambda ws: ["tiles", "info", ws.stac("s.json", [ws.item("i", ws.jpg(), "not a date")])],
+        ERROR,
+    ),
+    Case(
+        "stac item without assets",
+        lambda ws: ["tiles", "info", ws.stac("s.json", [ws.item("i", ws.jpg()) | {"assets": {}}])],
+        ERROR,
+    ),
     Case("stac binary", lambda ws: ["tiles", "info", ws.file("s.json", b"\x00\xff")], ERROR),
     # tile files
     Case("zero-byte jpeg", lambda ws: ["tiles", "info", ws.file("z.jpg", b"")], FAILURES),
     Case("text named .tif", lambda ws: ["tiles", "info", ws.file("t.tif", "hello")], FAILURES),
-    Case("truncated jpeg render", lambda ws: ["tiles", "render", ws.file("c.jpg", Path(ws.jpg()).read_bytes()[:1500]), "--out", str(ws.out)], FAILURES),
+    Case(
+        "truncated jpeg render",
+        lambda ws: ["tiles", "render", ws.file("c.jpg", Path(ws.jpg()).read_bytes()[:1500]), "--out", str(ws.out)],
+        FAILURES,
+    ),
     Case("truncated tiff render", lambda ws: ["tiles", "render", ws.tif(cut=0.3), "--out", str(ws.out)], FAILURES),
     Case("huge tiff render whole", lambda ws: ["tiles", "render", ws.huge_tif(), "--out", str(ws.out)], FAILURES),
-    Case("huge tiff render decimated", lambda ws: ["tiles", "render", ws.huge_tif(), "--size", "64", "--out", str(ws.out)], OK),
+    Case(
+        "huge tiff render decimated",
+        lambda ws: ["tiles", "render", ws.huge_tif(), "--size", "64", "--out", str(ws.out)],
+        OK,
+    ),
     Case("png decompression bomb", lambda ws: ["tiles", "render", ws.bomb_png(), "--out", str(ws.out)], FAILURES),
     Case("chip truncated tiff", lambda ws: ["tiles", "chip", ws.tif(cut=0.3), "--out", str(ws.out)], ERROR),
     Case("chip size 0", lambda ws: ["tiles", "chip", ws.tif(), "--size", "0", "--out", str(ws.out)], ERROR),
-    Case("chip overlap too large", lambda ws: ["tiles", "chip", ws.tif(), "--size", "64", "--overlap", "64", "--out", str(ws.out)], ERROR),
+    Case(
+        "chip overlap too large",
+        lambda ws: ["tiles", "chip", ws.tif(), "--size", "64", "--overlap", "64", "--out", str(ws.out)],
+        ERROR,
+    ),
     Case("chip missing scene", lambda ws: ["tiles", "chip", str(ws.root / "none.tif"), "--out", str(ws.out)], ERROR),
     Case("chip out is a file", lambda ws: ["tiles", "chip", ws.tif(), "--out", ws.file("afile", "x")], ERROR),
     Case("render two bands", lambda ws: ["tiles", "render", ws.jpg(), "--bands", "1,2", "--out", str(ws.out)], ERROR),
-    Case("render unknown band", lambda ws: ["tiles", "render", ws.jpg(), "--bands", "B99,B1,B2", "--out", str(ws.out)], FAILURES),
+    Case(
+        "render unknown band",
+        lambda ws: ["tiles", "render", ws.jpg(), "--bands", "B99,B1,B2", "--out", str(ws.out)],
+        FAILURES,
+    ),
     Case("render size 0", lambda ws: ["tiles", "render", ws.jpg(), "--size", "0", "--out", str(ws.out)], ERROR),
     Case("render size negative", lambda ws: ["tiles", "render", ws.jpg(), "--size", "-5", "--out", str(ws.out)], ERROR),
     Case("render bad view", lambda ws: ["tiles", "render", ws.jpg(), "--view", "x", "--out", str(ws.out)], ERROR),
-    Case("render several into a file", lambda ws: ["tiles", "render", ws.jpg("tiles/a.jpg"), ws.jpg("tiles/b.jpg"), "--out", ws.file("o.png", "x")], ERROR),
+    Case(
+        "render several into a file",
+        lambda ws: ["tiles", "render", ws.jpg("tiles/a.jpg"), ws.jpg("tiles/b.jpg"), "--out", ws.file("o.png", "x")],
+        ERROR,
+    ),
     # annotation files and records
-    Case("annotation records partly bad", lambda ws: ["caption", *_pair(ws.annotations(
-        {"id": "b", "captions": [1, 2, 3]}, {"id": "c", "captions": None}, {"id": "d"}, {"id": "e", "captions": "one string"},
-        {"id": "f", "captions": {"a": 1}}, {"id": "g", "captions": ["a fine caption"]})), "--out", str(ws.out)], FAILURES),
-    Case("annotation line is a list", lambda ws: ["caption", *_pair(ws.annotations([1, 2])), "--out", str(ws.out)], ERROR),
-    Case("coco file is a list", lambda ws: ["caption", ws.jpg(), "--model", f"annotations:{ws.file('c.json', '[1]')}", "--out", str(ws.out)], ERROR),
-    Case("coco missing keys", lambda ws: ["caption", ws.jpg(), "--model", f"annotations:{ws.file('c.json', json.dumps({'images': [{'id': 1}], 'annotations': []}))}", "--out", str(ws.out)], ERROR),
-    Case("csv binary", lambda ws: ["caption", ws.jpg(), "--model", f"annotations:{ws.file('c.csv', bytes([255, 254, 0, 1]))}", "--out", str(ws.out)], ERROR),
-    Case("csv without key column", lambda ws: ["caption", ws.jpg(), "--model", f"annotations:{ws.file('c.csv', 'x,caption' + chr(10) + '1,hi' + chr(10))}", "--out", str(ws.out)], ERROR),
-    Case("annotation file missing", lambda ws: ["caption", ws.jpg(), "--model", f"annotations:{ws.root / 'none.jsonl'}", "--out", str(ws.out)], ERROR),
-    Case("annotation file .txt", lambda ws: ["caption", ws.jpg(), "--model", f"annotations:{ws.file('n.txt', 'x')}", "--out", str(ws.out)], ERROR),
-    Case("annotation file empty", lambda ws: ["caption", ws.jpg(), "--model", f"annotations:{ws.file('n.jsonl', '')}", "--out", str(ws.out)], FAILURES),
+    Case(
+        "annotation records partly bad",
+        lambda ws: [
+            "caption",
+            *_pair(
+                ws.annotations(
+                    {"id": "b", "captions": [1, 2, 3]},
+                    {"id": "c", "captions": None},
+                    {"id": "d"},
+                    {"id": "e", "captions": "one string"},
+                    {"id": "f", "captions": {"a": 1}},
+                    {"id": "g", "captions": ["a fine caption"]},
+                )
+            ),
+            "--out",
+            str(ws.out),
+        ],
+        FAILURES,
+    ),
+    Case(
+        "annotation line is a list", lambda ws: ["caption", *_pair(ws.annotations([1, 2])), "--out", str(ws.out)], ERROR
+    ),
+    Case(
+        "coco file is a list",
+        lambda ws: ["caption", ws.jpg(), "--model", f"annotations:{ws.file('c.json', '[1]')}", "--out", str(ws.out)],
+        ERROR,
+    ),
+    Case(
+        "coco missing keys",
+        lambda ws: [
+            "caption",
+            ws.jpg(),
+            "--model",
+            f"annotations:{ws.file('c.json', json.dumps({'images': [{'id': 1}], 'annotations': []}))}",
+            "--out",
+            str(ws.out),
+        ],
+        ERROR,
+    ),
+    Case(
+        "csv binary",
+        lambda ws: [
+            "caption",
+            ws.jpg(),
+            "--model",
+            f"annotations:{ws.file('c.csv', bytes([255, 254, 0, 1]))}",
+            "--out",
+            str(ws.out),
+        ],
+        ERROR,
+    ),
+    Case(
+        "csv without key column",
+        lambda ws: [
+            "caption",
+            ws.jpg(),
+            "--model",
+            f"annotations:{ws.file('c.csv', 'x,caption' + chr(10) + '1,hi' + chr(10))}",
+            "--out",
+            str(ws.out),
+        ],
+        ERROR,
+    ),
+    Case(
+        "annotation file missing",
+        lambda ws: ["caption", ws.jpg(), "--model", f"annotations:{ws.root / 'none.jsonl'}", "--out", str(ws.out)],
+        ERROR,
+    ),
+    Case(
+        "annotation file .txt",
+        lambda ws: ["caption", ws.jpg(), "--model", f"annotations:{ws.file('n.txt', 'x')}", "--out", str(ws.out)],
+        ERROR,
+    ),
+    Case(
+        "annotation file empty",
+        lambda ws: ["caption", ws.jpg(), "--model", f"annotations:{ws.file('n.jsonl', '')}", "--out", str(ws.out)],
+        FAILURES,
+    ),
     # caption options, checked before any work
     Case("backend option unknown", lambda ws: caption(ws, "--backend-opt", "foo=1"), ERROR),
-    Case("backend option wrong type", lambda ws: ["caption", ws.jpg(), "--model", "openai:http://127.0.0.1:9/v1#m", "--backend-opt", "concurrency=many", "--out", str(ws.out)], ERROR),
+    Case(
+        "backend option wrong type",
+        lambda ws: [
+            "caption",
+            ws.jpg(),
+            "--model",
+            "openai:http://127.0.0.1:9/v1#m",
+            "--backend-opt",
+            "concurrency=many",
+            "--out",
+            str(ws.out),
+        ],
+        ERROR,
+    ),
     Case("backend option without =", lambda ws: caption(ws, "--backend-opt", "oops"), ERROR),
     Case("batch size 0", lambda ws: caption(ws, "--batch-size", "0"), ERROR),
     Case("limit -1", lambda ws: caption(ws, "--limit", "-1"), ERROR),
@@ -179,29 +365,91 @@ CASES = [
     Case("batch size not a number", lambda ws: caption(ws, "--batch-size", "many"), ERROR),
     Case("unknown option", lambda ws: caption(ws, "--frobnicate"), ERROR),
     Case("model scheme unknown", lambda ws: ["caption", ws.jpg(), "--model", "clip:foo", "--out", str(ws.out)], ERROR),
-    Case("prompt missing", lambda ws: ["caption", ws.jpg(), "--prompt", "nope", "--out", str(ws.out), "--dry-run"], ERROR),
-    Case("template bad YAML", lambda ws: ["caption", ws.jpg(), "--prompt", ws.file("t.j2", "---\nname: [x\n---\nbody"), "--out", str(ws.out), "--dry-run"], ERROR),
-    Case("template bad Jinja", lambda ws: ["caption", ws.jpg(), "--prompt", ws.file("t.j2", "---\nname: t\n---\n{% for x in %}"), "--out", str(ws.out), "--dry-run"], ERROR),
-    Case("template params a list", lambda ws: ["caption", ws.jpg(), "--prompt", ws.file("t.j2", "---\nname: t\nparams: [1]\n---\nx"), "--out", str(ws.out), "--dry-run"], ERROR),
-    Case("template binary", lambda ws: ["caption", ws.jpg(), "--prompt", ws.file("t.j2", b"\xff\xfe"), "--out", str(ws.out), "--dry-run"], ERROR),
+    Case(
+        "prompt missing", lambda ws: ["caption", ws.jpg(), "--prompt", "nope", "--out", str(ws.out), "--dry-run"], ERROR
+    ),
+    Case(
+        "template bad YAML",
+        lambda ws: [
+            "caption",
+            ws.jpg(),
+            "--prompt",
+            ws.file("t.j2", "---\nname: [x\n---\nbody"),
+            "--out",
+            str(ws.out),
+            "--dry-run",
+        ],
+        ERROR,
+    ),
+    Case(
+        "template bad Jinja",
+        lambda ws: [
+            "caption",
+            ws.jpg(),
+            "--prompt",
+            ws.file("t.j2", "---\nname: t\n---\n{% for x in %}"),
+            "--out",
+            str(ws.out),
+            "--dry-run",
+        ],
+        ERROR,
+    ),
+    Case(
+        "template params a list",
+        lambda ws: [
+            "caption",
+            ws.jpg(),
+            "--prompt",
+            ws.file("t.j2", "---\nname: t\nparams: [1]\n---\nx"),
+            "--out",
+            str(ws.out),
+            "--dry-run",
+        ],
+        ERROR,
+    ),
+    Case(
+        "template binary",
+        lambda ws: ["caption", ws.jpg(), "--prompt", ws.file("t.j2", b"\xff\xfe"), "--out", str(ws.out), "--dry-run"],
+        ERROR,
+    ),
     Case("caption out is a file", lambda ws: caption(ws)[:-1] + [ws.file("afile", "x")], ERROR),
-    Case("caption store not sqlite", lambda ws: caption(ws)[:-1] + [str(Path(ws.file("s/captions.sqlite", "not a database")).parent)], ERROR),
+    Case(
+        "caption store not sqlite",
+        lambda ws: caption(ws)[:-1] + [str(Path(ws.file("s/captions.sqlite", "not a database")).parent)],
+        ERROR,
+    ),
     Case("caption store truncated", lambda ws: caption(ws)[:-1] + [_truncated_store(ws)], ERROR),
-    Case("captions stats not a store", lambda ws: ["captions", "stats", str(Path(ws.file("s/captions.sqlite", "hello")).parent)], ERROR),
+    Case(
+        "captions stats not a store",
+        lambda ws: ["captions", "stats", str(Path(ws.file("s/captions.sqlite", "hello")).parent)],
+        ERROR,
+    ),
     Case("captions export no store", lambda ws: ["captions", "export", str(ws.root)], ERROR),
     Case("captions stats newer schema", lambda ws: ["captions", "stats", _future_store(ws)], ERROR),
     # index
     Case("index faiss unknown", lambda ws: ["index", ws.store(), "--faiss", "hnsw", "--out", str(ws.out)], ERROR),
     Case("index nothing to do", lambda ws: ["index", "--out", str(ws.out)], ERROR),
-    Case("index store not sqlite", lambda ws: ["index", str(Path(ws.file("s/captions.sqlite", "hello")).parent), "--out", str(ws.out)], ERROR),
+    Case(
+        "index store not sqlite",
+        lambda ws: ["index", str(Path(ws.file("s/captions.sqlite", "hello")).parent), "--out", str(ws.out)],
+        ERROR,
+    ),
     Case("index out is a file", lambda ws: ["index", ws.store(), "--out", ws.file("afile", "x")], ERROR),
-    Case("index out a foreign folder", lambda ws: ["index", ws.store(), "--out", str(Path(ws.file("mine/photo.jpg", "x")).parent)], ERROR),
+    Case(
+        "index out a foreign folder",
+        lambda ws: ["index", ws.store(), "--out", str(Path(ws.file("mine/photo.jpg", "x")).parent)],
+        ERROR,
+    ),
     Case("index device unknown", lambda ws: ["index", ws.store(), "--device", "toaster", "--out", str(ws.out)], ERROR),
     # search
     Case("queries binary", lambda ws, index: search(ws, index, "--queries", ws.file("q.txt", b"\x00\xff\xfe")), ERROR),
     Case("queries null", lambda ws, index: search(ws, index, "--queries", ws.jsonl("q.jsonl", {"query": None})), ERROR),
     Case("queries not objects", lambda ws, index: search(ws, index, "--queries", ws.jsonl("q.jsonl", [1])), ERROR),
-    Case("queries with a word-less line", lambda ws, index: search(ws, index, "--queries", ws.file("q.txt", "baseball field\n!!!\nriver\n")), FAILURES),
+    Case(
+        "queries with a word-less line",
+        lambda ws, index: search(ws, index, "--queries", ws.file("q.txt", "baseball field\n!!!\nriver\n")),
+        FAILURES,
+    ),
     Case("queries file empty", lambda ws, index: search(ws, index, "--queries", ws.file("q.txt", "\n\n")), ERROR),
     Case("k 0", lambda ws, index: search(ws, index, "river", "--k", "0"), ERROR),
     Case("k too large", lambda ws, index: search(ws, index, "river", "--k", "100000"), ERROR),
@@ -209,8 +457,14 @@ CASES = [
     Case("bbox south above north", lambda ws, index: search(ws, index, "river", "--bbox", "0,10,5,1"), ERROR),
     Case("near negative distance", lambda ws, index: search(ws, index, "river", "--near", "0,0,-5"), ERROR),
     Case("latitude 95", lambda ws, index: search(ws, index, "river", "--near", "0,95,5"), ERROR),
-    Case("after later than before", lambda ws, index: search(ws, index, "river", "--after", "2021-01-01", "--before", "2020-01-01"), ERROR),
-    Case("query tile missing", lambda ws, index: search(ws, index, "river", "--image", str(ws.root / "none.tif")), ERROR),
+    Case(
+        "after later than before",
+        lambda ws, index: search(ws, index, "river", "--after", "2021-01-01", "--before", "2020-01-01"),
+        ERROR,
+    ),
+    Case(
+        "query tile missing", lambda ws, index: search(ws, index, "river", "--image", str(ws.root / "none.tif")), ERROR
+    ),
     Case("index missing", lambda ws: ["search", "river", "--index", str(ws.root / "none")], ERROR),
     Case("index damaged", lambda ws: ["search", "river", "--index", _damaged_index(ws)], ERROR),
     # eval and train, checked before minutes of work
@@ -218,18 +472,41 @@ CASES = [
     Case("eval modes unknown", lambda ws: ["eval", "rsitmd-t2t", "--modes", "nonsense", "--out", str(ws.out)], ERROR),
     Case("eval alpha above 1", lambda ws: ["eval", "rsitmd-t2t", "--alphas", "0.5,2", "--out", str(ws.out)], ERROR),
     Case("eval out is a file", lambda ws: ["eval", "rsitmd-t2t", "--out", ws.file("afile", "x")], ERROR),
-    Case("eval compare malformed", lambda ws: ["eval", "compare", ws.file("a.json", '{"benchmark": 1}'), ws.file("b.json", "{}")], ERROR),
+    Case(
+        "eval compare malformed",
+        lambda ws: ["eval", "compare", ws.file("a.json", '{"benchmark": 1}'), ws.file("b.json", "{}")],
+        ERROR,
+    ),
     Case("eval rsicd limit negative", lambda ws: ["eval", "rsicd-t2t", "--limit", "-3", "--out", str(ws.out)], ERROR),
-    Case("demo data folder missing", lambda ws: ["demo", "--data", str(ws.root / "no-data"), "--out", str(ws.out)], ERROR),
+    Case(
+        "demo data folder missing", lambda ws: ["demo", "--data", str(ws.root / "no-data"), "--out", str(ws.out)], ERROR
+    ),
     Case("serve port 0", lambda ws: ["serve", "--port", "0", "--index", str(ws.root / "none")], ERROR),
     Case("serve index missing", lambda ws: ["serve", "--index", str(ws.root / "none")], ERROR),
     Case("serve basemap without {z}", lambda ws: ["serve", "--basemap", "https://tiles.example/x.png"], ERROR),
     Case("models list surplus argument", lambda ws: ["models", "list", "surplus"], ERROR),
     Case("prompts list surplus argument", lambda ws: ["prompts", "list", "surplus"], ERROR),
     Case("prompts diff unknown template", lambda ws: ["prompts", "diff", "structured", "nope"], ERROR),
-    Case("eval compare not JSON", lambda ws: ["eval", "compare", ws.file("a.json", "nope"), ws.file("b.json", "nope")], ERROR),
-    Case("eval compare modes not numbers", lambda ws: ["eval", "compare", ws.file("a.json", '{"benchmark": "x", "modes": {"bm25": {"mR": "high"}}}'), ws.file("b.json", "{}")], ERROR),
-    Case("train crop above size", lambda ws: ["train", "closp", "--out", str(ws.out), "--size", "64", "--crop", "96"], ERROR),
+    Case(
+        "eval compare not JSON",
+        lambda ws: ["eval", "compare", ws.file("a.json", "nope"), ws.file("b.json", "nope")],
+        ERROR,
+    ),
+    Case(
+        "eval compare modes not numbers",
+        lambda ws: [
+            "eval",
+            "compare",
+            ws.file("a.json", '{"benchmark": "x", "modes": {"bm25": {"mR": "high"}}}'),
+            ws.file("b.json", "{}"),
+        ],
+        ERROR,
+    ),
+    Case(
+        "train crop above size",
+        lambda ws: ["train", "closp", "--out", str(ws.out), "--size", "64", "--crop", "96"],
+        ERROR,
+    ),
     Case("train batch size 0", lambda ws: ["train", "closp", "--out", str(ws.out), "--batch-size", "0"], ERROR),
     Case("train epochs 0", lambda ws: ["train", "closp", "--out", str(ws.out), "--epochs", "0"], ERROR),
     Case("train out is a file", lambda ws: ["train", "closp", "--out", ws.file("afile", "x")], ERROR),
@@ -240,27 +517,70 @@ CASES = [
     Case("eval split val on rsitmd", lambda ws: ["eval", "rsitmd-t2t", "--split", "val", "--out", str(ws.out)], ERROR),
     Case("eval sample 0", lambda ws: ["eval", "ucm-class", "--sample", "0", "--out", str(ws.out)], ERROR),
     Case("eval archive without encoder", lambda ws: ["eval", "ucm-archive", "--out", str(ws.out)], ERROR),
-    Case("index engine unknown", lambda ws: ["index", str(ws.out), "--engine", "spark", "--out", str(ws.root / "idx")], ERROR),
-    Case("index ray workers 0", lambda ws: ["index", str(ws.out), "--engine", "ray", "--ray-workers", "0", "--out", str(ws.root / "idx")], ERROR),
-    Case("caption chip too small", lambda ws: ["caption", str(ws.out), "--chip", "4", "--out", str(ws.root / "c")], ERROR),
-    Case("caption overlap not below chip", lambda ws: ["caption", str(ws.out), "--chip", "64", "--overlap", "64", "--out", str(ws.root / "c")], ERROR),
-    Case("caption ray gpus negative", lambda ws: ["caption", str(ws.out), "--engine", "ray", "--ray-gpus-per-actor", "-1", "--out", str(ws.root / "c")], ERROR),
+    Case(
+        "index engine unknown",
+        lambda ws: ["index", str(ws.out), "--engine", "spark", "--out", str(ws.root / "idx")],
+        ERROR,
+    ),
+    Case(
+        "index ray workers 0",
+        lambda ws: ["index", str(ws.out), "--engine", "ray", "--ray-workers", "0", "--out", str(ws.root / "idx")],
+        ERROR,
+    ),
+    Case(
+        "caption chip too small", lambda ws: ["caption", str(ws.out), "--chip", "4", "--out", str(ws.root / "c")], ERROR
+    ),
+    Case(
+        "caption overlap not below chip",
+        lambda ws: ["caption", str(ws.out), "--chip", "64", "--overlap", "64", "--out", str(ws.root / "c")],
+        ERROR,
+    ),
+    Case(
+        "caption ray gpus negative",
+        lambda ws: [
+            "caption",
+            str(ws.out),
+            "--engine",
+            "ray",
+            "--ray-gpus-per-actor",
+            "-1",
+            "--out",
+            str(ws.root / "c"),
+        ],
+        ERROR,
+    ),
     Case("tune epochs 0", lambda ws: ["tune", ws.store(), "--out", str(ws.out), "--epochs", "0"], ERROR),
     Case("tune batch size 1", lambda ws: ["tune", ws.store(), "--out", str(ws.out), "--batch-size", "1"], ERROR),
     Case("tune lr 2", lambda ws: ["tune", ws.store(), "--out", str(ws.out), "--lr", "2"], ERROR),
-    Case("tune duplicate threshold 1.5", lambda ws: ["tune", ws.store(), "--out", str(ws.out), "--duplicate-threshold", "1.5"], ERROR),
+    Case(
+        "tune duplicate threshold 1.5",
+        lambda ws: ["tune", ws.store(), "--out", str(ws.out), "--duplicate-threshold", "1.5"],
+        ERROR,
+    ),
     Case("tune save every 0", lambda ws: ["tune", ws.store(), "--out", str(ws.out), "--save-every", "0"], ERROR),
     Case("tune out is a file", lambda ws: ["tune", ws.store(), "--out", ws.file("afile", "x")], ERROR),
-    Case("tune out holds other files", lambda ws: ["tune", ws.store(), "--out", str(Path(ws.file("mine/notes.txt", "x")).parent)], ERROR),
+    Case(
+        "tune out holds other files",
+        lambda ws: ["tune", ws.store(), "--out", str(Path(ws.file("mine/notes.txt", "x")).parent)],
+        ERROR,
+    ),
     Case("tune store missing", lambda ws: ["tune", str(ws.root / "nope"), "--out", str(ws.out)], ERROR),
     Case("tune store is not a store", lambda ws: ["tune", _folder(ws, "plain"), "--out", str(ws.out)], ERROR),
-    Case("tune embedder not st", lambda ws: ["tune", ws.store(), "--out", str(ws.out), "--embedder", "onnx-int8:all-MiniLM-L6-v2"], ERROR),
+    Case(
+        "tune embedder not st",
+        lambda ws: ["tune", ws.store(), "--out", str(ws.out), "--embedder", "onnx-int8:all-MiniLM-L6-v2"],
+        ERROR,
+    ),
     Case("tune device unknown", lambda ws: ["tune", ws.store(), "--out", str(ws.out), "--device", "tpu"], ERROR),
     Case("tune one tile only", lambda ws: ["tune", ws.store(), "--out", str(ws.out)], ERROR),
     Case("eval queries unknown", lambda ws: ["eval", "ucm-class", "--queries", "dev", "--out", str(ws.out)], ERROR),
     Case("models install unknown", lambda ws: ["models", "install", "word2vec"], ERROR),
     Case("prompts show unknown", lambda ws: ["prompts", "show", "nope"], ERROR),
-    Case("prompts render unreadable tile", lambda ws: ["prompts", "render", "structured", ws.file("t.tif", "junk")], ERROR),
+    Case(
+        "prompts render unreadable tile",
+        lambda ws: ["prompts", "render", "structured", ws.file("t.tif", "junk")],
+        ERROR,
+    ),
 ]
 
 

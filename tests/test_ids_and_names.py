@@ -45,8 +45,11 @@ def test_a_file_name_that_is_not_utf8_is_skipped_and_the_others_stored(folder, c
 
 def test_manifest_ids_and_paths_that_utf8_cannot_hold_are_skipped(folder, checkpoint, tmp_path):
     manifest = folder / "tiles.jsonl"
-    lines = ['{"id": "lone\\ud800", "path": "good.jpg"}', '{"id": "fine", "path": "good.jpg"}',
-             '{"id": "raw", "path": "\\udcff\\udcfe.jpg"}']
+    lines = [
+        '{"id": "lone\\ud800", "path": "good.jpg"}',
+        '{"id": "fine", "path": "good.jpg"}',
+        '{"id": "raw", "path": "\\udcff\\udcfe.jpg"}',
+    ]
     manifest.write_text("\n".join(lines) + "\n")
     result = caption(manifest, tmp_path / "out", checkpoint)
     assert result.exit_code == 1 and "Traceback" not in result.output
@@ -67,8 +70,12 @@ def test_a_chip_window_never_replaces_a_listed_tile_of_its_id(data_dir, s2_path,
     the window is counted as failed and named, and a rerun finds the same."""
     manifest = tmp_path / "tiles.jsonl"
     ucm = data_dir / "ucm-captions" / "images" / "7.jpg"
-    manifest.write_text(json.dumps({"id": "scene", "path": str(s2_path)}) + "\n"
-                        + json.dumps({"id": "scene@r0c0", "path": str(ucm)}) + "\n")
+    manifest.write_text(
+        json.dumps({"id": "scene", "path": str(s2_path)})
+        + "\n"
+        + json.dumps({"id": "scene@r0c0", "path": str(ucm)})
+        + "\n"
+    )
     first = caption(manifest, tmp_path / "out", checkpoint, "--chip", "256")
     assert first.exit_code == 1, first.output
     assert "4 ok, 1 failed" in first.stderr and "chip window 'scene@r0c0' has the id of a listed tile" in first.stderr
@@ -86,8 +93,21 @@ def test_a_jpeg_and_a_geotiff_chipped_on_fresh_threads_all_read(data_dir, s2_pat
     folder.mkdir()
     shutil.copy(data_dir / "ucm-captions" / "images" / "7.jpg", folder / "a.jpg")
     shutil.copy(s2_path, folder / "b.tif")
-    args = [sys.executable, "-m", "rsq", "caption", str(folder), "--chip", "32", "--workers", "8",
-            "--out", str(tmp_path / "out"), "--model", f"closp:{checkpoint}"]
+    args = [
+        sys.executable,
+        "-m",
+        "rsq",
+        "caption",
+        str(folder),
+        "--chip",
+        "32",
+        "--workers",
+        "8",
+        "--out",
+        str(tmp_path / "out"),
+        "--model",
+        f"closp:{checkpoint}",
+    ]
     result = subprocess.run(args, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     assert " 0 failed" in result.stderr and "guard_transform" not in result.stderr

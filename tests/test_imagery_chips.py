@@ -14,9 +14,7 @@ def test_chip_offsets_cover_the_scene_with_the_last_chip_flush():
 
 def test_chips_keep_georeference_and_pixels(s1_path, tmp_path):
     chips = chip_scene(s1_path, 256, tmp_path)
-    assert [c.name for c in chips] == [
-        f"Spain_7370579_S1Hand_r{r}_c{c}.tif" for r in (0, 256) for c in (0, 256)
-    ]
+    assert [c.name for c in chips] == [f"Spain_7370579_S1Hand_r{r}_c{c}.tif" for r in (0, 256) for c in (0, 256)]
     scene = read_tile(s1_path)
     scene_pixels = read_pixels(scene)
     chip = read_tile(chips[3])  # bottom-right
@@ -50,7 +48,10 @@ def test_chip_tiles_read_windows_in_place(s2_path, tmp_path):
         col, row, width, height = chip.window
         assert np.array_equal(read_pixels(chip), whole[:, row : row + height, col : col + width], equal_nan=True)
         west, south, east, north = chip.bounds
-        assert scene.bounds[0] - 1e-9 <= west < east <= scene.bounds[2] + 1e-9 and scene.bounds[1] - 1e-9 <= south < north <= scene.bounds[3] + 1e-9
+        assert (
+            scene.bounds[0] - 1e-9 <= west < east <= scene.bounds[2] + 1e-9
+            and scene.bounds[1] - 1e-9 <= south < north <= scene.bounds[3] + 1e-9
+        )
     assert chip_tiles(chips[0], 64) == ([chips[0]], [])  # a window is not cut again
     assert list(tmp_path.iterdir()) == []
 
@@ -63,8 +64,16 @@ def no_data_scene(path, size: int = 128):
 
     data = np.random.default_rng(0).integers(1, 255, (3, size, size), dtype=np.uint8)
     data[:, : size // 2, : size // 2] = 0
-    profile = {"driver": "GTiff", "width": size, "height": size, "count": 3, "dtype": "uint8", "nodata": 0,
-               "crs": "EPSG:32630", "transform": from_origin(500000, 4200000, 10, 10)}
+    profile = {
+        "driver": "GTiff",
+        "width": size,
+        "height": size,
+        "count": 3,
+        "dtype": "uint8",
+        "nodata": 0,
+        "crs": "EPSG:32630",
+        "transform": from_origin(500000, 4200000, 10, 10),
+    }
     with rasterio.open(path, "w", **profile) as ds:
         ds.write(data)
     return path

@@ -66,8 +66,16 @@ def test_time_tag_and_nodata_are_read(tmp_path):
     path = tmp_path / "scene.tif"
     data = np.full((2, 8, 8), -12.0, dtype=np.float32)
     data[0, 0, 0] = np.nan
-    profile = dict(driver="GTiff", width=8, height=8, count=2, dtype="float32", crs="EPSG:32631",
-                   transform=from_origin(500000, 4600000, 10, 10), nodata=np.nan)
+    profile = dict(
+        driver="GTiff",
+        width=8,
+        height=8,
+        count=2,
+        dtype="float32",
+        crs="EPSG:32631",
+        transform=from_origin(500000, 4600000, 10, 10),
+        nodata=np.nan,
+    )
     with rasterio.open(path, "w", **profile) as ds:
         ds.write(data)
         ds.descriptions = ("VV", "VH")
@@ -117,9 +125,9 @@ def test_a_remote_jpeg_is_read_through_gdal(data_dir, tmp_path):
     """A JPEG behind a URL (/vsicurl/): its pixels are read by GDAL like its metadata, not opened as a local file."""
     import shutil
 
-    from file_server import serve_folder
-
     from rsq.sources import list_tiles
+
+    from file_server import serve_folder
 
     (tmp_path / "www").mkdir()
     shutil.copy(data_dir / "ucm-captions" / "images" / "1.jpg", tmp_path / "www" / "1.jpg")

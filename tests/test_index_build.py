@@ -8,9 +8,9 @@ import sys
 import time
 
 import pytest
+from conftest import import_annotations
 from typer.testing import CliRunner
 
-from conftest import import_annotations
 from rsq.cli import app
 from rsq.query import Searcher, SearchQuery, parse_filters
 from rsq.sources import ucm_captions
@@ -30,8 +30,12 @@ def ucm_test(data_dir):
 
 def test_kill_9_during_a_build_leaves_the_old_index_searchable(data_dir, ucm_test, tmp_path):
     captions = data_dir / "ucm-captions" / "captions.jsonl"
-    small = import_annotations(str(_manifest_of(ucm_test[:30], tmp_path / "small.jsonl")), captions, tmp_path / "small", data_dir)
-    larger = import_annotations(str(_manifest_of(ucm_captions(data_dir)[:400], tmp_path / "l.jsonl")), captions, tmp_path / "l", data_dir)
+    small = import_annotations(
+        str(_manifest_of(ucm_test[:30], tmp_path / "small.jsonl")), captions, tmp_path / "small", data_dir
+    )
+    larger = import_annotations(
+        str(_manifest_of(ucm_captions(data_dir)[:400], tmp_path / "l.jsonl")), captions, tmp_path / "l", data_dir
+    )
     out = tmp_path / "index"
     build_index([small], out, BuildOptions(thumbnails=False))
     before = Searcher(out).search(SearchQuery("baseball field", k=3))
@@ -60,7 +64,9 @@ def test_kill_9_during_a_build_leaves_the_old_index_searchable(data_dir, ucm_tes
 
 def test_filters_on_georeferenced_tiles(data_dir, tmp_path):
     labels = tmp_path / "labels.csv"
-    labels.write_text("image,labels\nSpain_7370579_S1Hand.tif,flood;water;cropland\nSpain_7370579_S2Hand.tif,flood;cropland\n")
+    labels.write_text(
+        "image,labels\nSpain_7370579_S1Hand.tif,flood;water;cropland\nSpain_7370579_S2Hand.tif,flood;cropland\n"
+    )
     store = import_annotations("data:sen1floods11", labels, tmp_path / "flood", data_dir, template="labels")
     out = tmp_path / "index"
     result = CliRunner().invoke(app, ["index", str(store), "--out", str(out)])
@@ -76,15 +82,28 @@ def test_filters_on_georeferenced_tiles(data_dir, tmp_path):
     assert ids(near="2.35,48.86,50") == []
     assert ids(sensor="s1") == ["Spain_7370579_S1Hand"]
     assert ids(after="2019-09-18") == ["Spain_7370579_S2Hand"] and ids(before="2019-09-17") == ["Spain_7370579_S1Hand"]
-    cli = CliRunner().invoke(app, ["search", "flood", "--index", str(out), "--near", "-0.76,38.1,5", "--sensor", "s2", "--json"])
+    cli = CliRunner().invoke(
+        app, ["search", "flood", "--index", str(out), "--near", "-0.76,38.1,5", "--sensor", "s2", "--json"]
+    )
     assert [json.loads(line)["id"] for line in cli.stdout.splitlines()] == ["Spain_7370579_S2Hand"]
 
 
 def test_a_text_only_archive_from_an_annotation_file(tmp_path):
     archive = tmp_path / "archive.jsonl"
     rows = [
-        {"id": "scene-1/chip-3", "captions": ["A flooded river plain with submerged fields."], "time": "2021-07-15", "lon": 6.9, "lat": 50.9, "sensor": "s2"},
-        {"id": "scene-2/chip-1", "captions": ["Dry farmland with a few farm buildings."], "bbox": [2.0, 48.0, 3.0, 49.0]},
+        {
+            "id": "scene-1/chip-3",
+            "captions": ["A flooded river plain with submerged fields."],
+            "time": "2021-07-15",
+            "lon": 6.9,
+            "lat": 50.9,
+            "sensor": "s2",
+        },
+        {
+            "id": "scene-2/chip-1",
+            "captions": ["Dry farmland with a few farm buildings."],
+            "bbox": [2.0, 48.0, 3.0, 49.0],
+        },
     ]
     archive.write_text("".join(json.dumps(row) + "\n" for row in rows))
     store, out = tmp_path / "store", tmp_path / "index"

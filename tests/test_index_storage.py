@@ -13,7 +13,6 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from fakes import HashEmbedder, caption_record, index_writer
 from rsq.cli import app
 from rsq.errors import RsqError
 from rsq.query import Searcher, SearchQuery, parse_filters
@@ -23,14 +22,23 @@ from rsq.textindex.merge import MAX_SEGMENT_ROWS, plan_merges
 from rsq.textindex.reader import Snapshot
 from rsq.textindex.segments import SegmentInfo
 
+from fakes import HashEmbedder, caption_record, index_writer
+
 runner = CliRunner()
 WORDS = "river forest harbour airport farmland desert beach bridge road field tank ship plane snow lake".split()
 
 
 def _records(count, start=0, model="fake:model", words=WORDS, tile=None):
     rng = random.Random(start)
-    return [caption_record(f"t{n}", [" ".join(rng.sample(words, 4)), " ".join(rng.sample(words, 3))], model=model,
-                           tile=tile(n) if tile else None) for n in range(start, start + count)]
+    return [
+        caption_record(
+            f"t{n}",
+            [" ".join(rng.sample(words, 4)), " ".join(rng.sample(words, 3))],
+            model=model,
+            tile=tile(n) if tile else None,
+        )
+        for n in range(start, start + count)
+    ]
 
 
 def _build(records, out, encoder=None, **options):
@@ -57,7 +65,9 @@ def test_adding_commits_new_segments_and_copies_nothing(tmp_path):
     after = _files(out)
     assert all(after[path] == stamp for path, stamp in before.items())  # old segment files untouched
     assert report.records.added == 10 and report.manifest.counts == {"tiles": 310, "variants": 610, "dead_variants": 0}
-    assert len(latest(out).segments) == 2 and sorted(_ids(_index(out), "volcano", k=20, mode="bm25")) == sorted(f"v{n}" for n in range(10))
+    assert len(latest(out).segments) == 2 and sorted(_ids(_index(out), "volcano", k=20, mode="bm25")) == sorted(
+        f"v{n}" for n in range(10)
+    )
 
 
 def test_rerun_skips_what_is_indexed_without_embedding_it_again(tmp_path):
@@ -120,7 +130,11 @@ def test_filtered_search_scores_the_few_matching_tiles_exactly(tmp_path):
     index = _index(out)
     assert Snapshot.open(out).segments["captions"][0].vectors.kind == "ivf"
     for mode in ("dense", "hybrid"):
-        assert sorted(_ids(index, "airport", k=10, mode=mode, filters=parse_filters(sensor="s1"))) == ["t1500", "t2999", "t7"]
+        assert sorted(_ids(index, "airport", k=10, mode=mode, filters=parse_filters(sensor="s1"))) == [
+            "t1500",
+            "t2999",
+            "t7",
+        ]
     assert len(_ids(index, "airport", k=50, mode="dense")) == 50
 
 
@@ -151,14 +165,22 @@ def test_search_writes_nothing_into_the_index(tmp_path):
 def test_a_second_writer_waits_or_is_refused(tmp_path):
     out = tmp_path / "index"
     _build(_records(5), out)
-    holder = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            textwrap.dedent(f"""
         import fcntl, os, time
-        fd = os.open({str(out / 'writer.lock')!r}, os.O_RDWR)
+        fd = os.open({str(out / "writer.lock")!r}, os.O_RDWR)
         fcntl.flock(fd, fcntl.LOCK_EX)
         os.pwrite(fd, b"rsq pid 1234 on test", 0)
         print("locked", flush=True)
         time.sleep(3)
-    """)], stdout=subprocess.PIPE, text=True)
+    """),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     assert holder.stdout.readline().strip() == "locked"
     with pytest.raises(RsqError, match="being written by rsq pid 1234"):
         _build(_records(5, start=5), out, wait=False)
@@ -178,7 +200,9 @@ def test_two_writers_at_once_both_land(tmp_path):
     assert latest(out).manifest.counts["tiles"] == 601
 
 
-@pytest.mark.parametrize("damage", ["missing segment file", "truncated vectors", "truncated catalog", "bad generation", "missing bm25"])
+@pytest.mark.parametrize(
+    "damage", ["missing segment file", "truncated vectors", "truncated catalog", "bad generation", "missing bm25"]
+)
 def test_a_damaged_index_is_refused_with_the_part_named(tmp_path, damage):
     out = tmp_path / "index"
     _build(_records(30), out)
@@ -213,7 +237,12 @@ def test_rsq_never_deletes_what_it_did_not_create(tmp_path):
     out = tmp_path / "index"
     _build(_records(10), out)
     epoch = out / latest(out).epoch
-    foreign = [out / "v-anything" / "notes.txt", out / "gen-notes.txt", epoch / "mine.txt", epoch / "segments" / "keep" / "a.txt"]
+    foreign = [
+        out / "v-anything" / "notes.txt",
+        out / "gen-notes.txt",
+        epoch / "mine.txt",
+        epoch / "segments" / "keep" / "a.txt",
+    ]
     for path in foreign:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text("mine")
@@ -222,7 +251,9 @@ def test_rsq_never_deletes_what_it_did_not_create(tmp_path):
     _build(_records(5, start=5), out)
     index_records([], out, HashEmbedder(), BuildOptions(compact=True, thumbnails=False))
     assert all(path.read_text() == "mine" for path in foreign)
-    assert not (out / latest(out).epoch / "mine.txt").exists() and epoch.is_dir()  # the old epoch kept only what is not rsq's
+    assert (
+        not (out / latest(out).epoch / "mine.txt").exists() and epoch.is_dir()
+    )  # the old epoch kept only what is not rsq's
 
 
 def test_out_must_be_an_index_or_empty(tmp_path):
@@ -244,15 +275,21 @@ def test_out_must_be_an_index_or_empty(tmp_path):
 
 def test_index_command_checks_its_options_first(tmp_path, ucm_human_store):
     out = tmp_path / "index"
-    cases = [([], "give caption store folders"), ([str(ucm_human_store), "--faiss", "hnsw"], "--faiss must be one of auto, flat, ivf"),
-             ([str(ucm_human_store), "--batch-size", "0"], "--batch-size must be at least 1"),
-             ([str(ucm_human_store), "--images"], "--images and --image-encoder"),
-             ([str(ucm_human_store), "--device", "toaster"], "is not a device name"),
-             ([str(ucm_human_store), "--device", "cuda:7"], "no such CUDA device"),
-             ([str(tmp_path / "nowhere")], "no caption store")]
+    cases = [
+        ([], "give caption store folders"),
+        ([str(ucm_human_store), "--faiss", "hnsw"], "--faiss must be one of auto, flat, ivf"),
+        ([str(ucm_human_store), "--batch-size", "0"], "--batch-size must be at least 1"),
+        ([str(ucm_human_store), "--images"], "--images and --image-encoder"),
+        ([str(ucm_human_store), "--device", "toaster"], "is not a device name"),
+        ([str(ucm_human_store), "--device", "cuda:7"], "no such CUDA device"),
+        ([str(tmp_path / "nowhere")], "no caption store"),
+    ]
     for args, message in cases:
         result = runner.invoke(app, ["index", *args, "--out", str(out)])
-        assert result.exit_code == 2 and message in result.stderr and "Traceback" not in result.output, (args, result.output)
+        assert result.exit_code == 2 and message in result.stderr and "Traceback" not in result.output, (
+            args,
+            result.output,
+        )
     assert not out.exists() or not latest(out)
 
 

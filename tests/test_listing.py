@@ -6,7 +6,6 @@ import tracemalloc
 import pytest
 from typer.testing import CliRunner
 
-from fakes import FakeBackend
 from rsq.captioner import reading
 from rsq.captioner.batch import run_job
 from rsq.captioner.job import CaptionJob
@@ -16,6 +15,8 @@ from rsq.errors import SourceError
 from rsq.prompts import load_template
 from rsq.sources import Listing, list_tiles
 from rsq.sources.listing import HashSet
+
+from fakes import FakeBackend
 
 
 def manifest(path, count, image, bad_line=None):
@@ -59,7 +60,9 @@ def test_a_listing_holds_hashes_not_tiles(tmp_path, ucm_tile_path):
 def test_clashing_ids_across_sources_are_skipped_with_reasons(tmp_path, ucm_tile_path, data_dir):
     first = manifest(tmp_path / "a.jsonl", 3, ucm_tile_path)
     other = tmp_path / "b.jsonl"
-    other.write_text(json.dumps({"id": "tile-0000001", "path": str(data_dir / "ucm-captions" / "images" / "2.jpg")}) + "\n")
+    other.write_text(
+        json.dumps({"id": "tile-0000001", "path": str(data_dir / "ucm-captions" / "images" / "2.jpg")}) + "\n"
+    )
     listing = Listing([str(first), str(other), str(first)])
     assert [ref.id for ref in listing] == ["tile-0000000", "tile-0000001", "tile-0000002"]
     assert [s.id for s in listing.skipped] == ["tile-0000001"] and "already taken" in listing.skipped[0].reason
@@ -71,10 +74,24 @@ def test_jobs_open_tiles_a_chunk_at_a_time_and_resume(data_dir, tmp_path, monkey
     refs = Listing(["data:ucm:test"], data_dir)
     job = CaptionJob(load_template("structured"), variants=2, batch_size=3)
     chunks = []
-    first = run_job(refs, CaptionStore(tmp_path), FakeBackend(), job, limit=10, on_todo=lambda listed, todo: chunks.append((listed, todo)))
+    first = run_job(
+        refs,
+        CaptionStore(tmp_path),
+        FakeBackend(),
+        job,
+        limit=10,
+        on_todo=lambda listed, todo: chunks.append((listed, todo)),
+    )
     assert first.ok == 10 and chunks == [(4, 4), (4, 4), (2, 2)]
     chunks.clear()
-    again = run_job(refs, CaptionStore(tmp_path), FakeBackend(), job, limit=14, on_todo=lambda listed, todo: chunks.append((listed, todo)))
+    again = run_job(
+        refs,
+        CaptionStore(tmp_path),
+        FakeBackend(),
+        job,
+        limit=14,
+        on_todo=lambda listed, todo: chunks.append((listed, todo)),
+    )
     assert (again.ok, again.already_done) == (4, 10) and chunks == [(4, 0), (4, 0), (4, 2), (2, 2)]
 
 
@@ -89,7 +106,10 @@ def test_chunks_count_opened_tiles_not_listed_scenes(stac_scenes):
     """A scene cut into 60 chips fills a chunk by itself: chunks hold CHUNK tiles plus at most one scene's chips."""
     from rsq.sources.refs import open_chunks
 
-    chunks = [(listed, len(tiles), len(skipped)) for listed, tiles, skipped in open_chunks(list_tiles(str(stac_scenes)), (256, 0), 2, 8)]
+    chunks = [
+        (listed, len(tiles), len(skipped))
+        for listed, tiles, skipped in open_chunks(list_tiles(str(stac_scenes)), (256, 0), 2, 8)
+    ]
     assert chunks == [(2, 8, 0), (1, 60, 4)]  # S2 (4 chips) + S1 (4 chips); Landsat (60 chips, 4 empty windows)
 
 

@@ -3,8 +3,15 @@ import math
 import pytest
 
 from rsq.eval.metrics import (
-    average_precision, dcg, mean_average_precision, mean_recall, ndcg_at_k, recall_at_k, recall_table,
-    weighted_average_precision, weighted_map,
+    average_precision,
+    dcg,
+    mean_average_precision,
+    mean_recall,
+    ndcg_at_k,
+    recall_at_k,
+    recall_table,
+    weighted_average_precision,
+    weighted_map,
 )
 
 

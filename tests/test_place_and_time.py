@@ -11,9 +11,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import import_annotations
 from typer.testing import CliRunner
 
-from conftest import import_annotations
 from rsq.cli import app
 from rsq.geo import checked_box, lon_overlaps, polygon, widened
 from rsq.imagery.reader import read_tile
@@ -38,7 +38,9 @@ def _archive(tmp_path: Path, rows: list[dict]) -> Searcher:
 def _found(index: Searcher, text: str = "island", **filters) -> dict[str, list[str]]:
     """The ids each mode returns for the query under the filters."""
     parsed = parse_filters(**filters)
-    return {mode: sorted(h.id for h in index.search(SearchQuery(text, k=50, mode=mode, filters=parsed))) for mode in MODES}
+    return {
+        mode: sorted(h.id for h in index.search(SearchQuery(text, k=50, mode=mode, filters=parsed))) for mode in MODES
+    }
 
 
 def _same_in_every_mode(found: dict[str, list[str]]) -> list[str]:
@@ -47,6 +49,7 @@ def _same_in_every_mode(found: dict[str, list[str]]) -> list[str]:
 
 
 # --- boxes on the sphere -----------------------------------------------------------------------------------------
+
 
 def test_boxes_across_the_antimeridian_are_kept_as_stac_writes_them():
     assert checked_box([175, -5, -175, 5]) == (175, -5, -175, 5)  # RFC 7946 / STAC: west > east crosses 180°
@@ -73,7 +76,12 @@ def test_geojson_splits_a_crossing_footprint_into_a_multipolygon():
 # --- records across 180° and out-of-range places -----------------------------------------------------------------
 
 ISLANDS = [
-    {"id": "fiji", "captions": ["An island with a reef and a small harbour."], "bbox": [175, -5, -175, 5], "time": "2020-06-01"},
+    {
+        "id": "fiji",
+        "captions": ["An island with a reef and a small harbour."],
+        "bbox": [175, -5, -175, 5],
+        "time": "2020-06-01",
+    },
     {"id": "accra", "captions": ["An island of houses beside the sea."], "lon": 0.1, "lat": 0.1, "time": "2020-06-01"},
     {"id": "wrapped", "captions": ["An island in a lagoon."], "lon": 200, "lat": 10, "time": "2020-06-01"},
 ]
@@ -93,12 +101,16 @@ def test_a_footprint_across_180_is_found_from_either_side_and_only_there(tmp_pat
 
 
 def test_a_place_off_the_earth_is_one_failed_record_and_the_rest_are_kept(tmp_path):
-    rows = ISLANDS[:2] + [{"id": "nowhere", "captions": ["An island."], "lon": 500, "lat": 0},
-                          {"id": "pole", "captions": ["An island."], "lon": 0, "lat": 95}]
+    rows = ISLANDS[:2] + [
+        {"id": "nowhere", "captions": ["An island."], "lon": 500, "lat": 0},
+        {"id": "pole", "captions": ["An island."], "lon": 0, "lat": 95},
+    ]
     archive, store = tmp_path / "archive.jsonl", tmp_path / "store"
     archive.write_text("".join(json.dumps(row) + "\n" for row in rows))
     result = runner.invoke(app, ["caption", "--model", f"annotations:{archive}", "--out", str(store)])
-    assert result.exit_code == 1 and (result.exception is None or isinstance(result.exception, SystemExit)), result.output
+    assert result.exit_code == 1 and (result.exception is None or isinstance(result.exception, SystemExit)), (
+        result.output
+    )
     assert "nowhere" in result.output and "lon 500" in result.output and "lat 95" in result.output
     assert runner.invoke(app, ["index", str(store), "--out", str(tmp_path / "index")]).exit_code == 0
     assert sorted(h.id for h in Searcher(tmp_path / "index").search(SearchQuery("island", k=10))) == ["accra", "fiji"]
@@ -112,11 +124,14 @@ def test_geojson_of_a_crossing_tile_is_two_polygons(tmp_path):
 
 # --- GeoTIFFs that straddle 180° ---------------------------------------------------------------------------------
 
+
 def _geotiff(path: Path, crs: str, transform, size: int = 64) -> Path:
     import rasterio
 
     data = (np.arange(size * size * 3, dtype=np.uint16).reshape(3, size, size) % 4000) + 1
-    with rasterio.open(path, "w", driver="GTiff", width=size, height=size, count=3, dtype="uint16", crs=crs, transform=transform) as ds:
+    with rasterio.open(
+        path, "w", driver="GTiff", width=size, height=size, count=3, dtype="uint16", crs=crs, transform=transform
+    ) as ds:
         ds.write(data)
     return path
 
@@ -125,10 +140,16 @@ def _straddling(tmp_path: Path) -> dict[str, Path]:
     from rasterio.transform import Affine, from_origin
 
     return {
-        "utm60": _geotiff(tmp_path / "utm60.tif", "EPSG:32660", from_origin(830_000, 100_000, 100, 100)),  # east edge of zone 60, 0.9 N
-        "mercator": _geotiff(tmp_path / "mercator.tif", "EPSG:3857", from_origin(20_037_508.34 - 32_000, 8_400_000, 1000, 1000)),  # 60.0..60.3 N
+        "utm60": _geotiff(
+            tmp_path / "utm60.tif", "EPSG:32660", from_origin(830_000, 100_000, 100, 100)
+        ),  # east edge of zone 60, 0.9 N
+        "mercator": _geotiff(
+            tmp_path / "mercator.tif", "EPSG:3857", from_origin(20_037_508.34 - 32_000, 8_400_000, 1000, 1000)
+        ),  # 60.0..60.3 N
         "degrees": _geotiff(tmp_path / "degrees.tif", "EPSG:4326", from_origin(179.0, 1.0, 2 / 64, 2 / 64)),  # 179..181
-        "rotated": _geotiff(tmp_path / "rotated.tif", "EPSG:32631", Affine(8.660254, -5.0, 500_000, -5.0, -8.660254, 5_000_000)),  # 10 m, 30°
+        "rotated": _geotiff(
+            tmp_path / "rotated.tif", "EPSG:32631", Affine(8.660254, -5.0, 500_000, -5.0, -8.660254, 5_000_000)
+        ),  # 10 m, 30°
     }
 
 
@@ -145,7 +166,9 @@ def test_geotiffs_that_straddle_180_get_a_crossing_footprint(tmp_path):
 def test_ground_sample_distance_is_measured_on_the_ground(tmp_path):
     files = _straddling(tmp_path)
     mercator = read_tile(files["mercator"], "mercator")
-    assert mercator.gsd_m == pytest.approx(1000 * math.cos(math.radians(mercator.center[1])), rel=0.01)  # ~500 m, not 1000
+    assert mercator.gsd_m == pytest.approx(
+        1000 * math.cos(math.radians(mercator.center[1])), rel=0.01
+    )  # ~500 m, not 1000
     assert read_tile(files["utm60"], "utm60").gsd_m == pytest.approx(100)
 
 
@@ -161,7 +184,14 @@ def test_chips_of_a_rotated_raster_cover_their_own_pixels(tmp_path):
     with rasterio.open(path) as ds:
         for chip in chips:
             col, row, width, height = chip.window
-            xs, ys = zip(*(ds.transform * (c + 0.5, r + 0.5) for c in range(col, col + width, 4) for r in range(row, row + height, 4)), strict=True)
+            xs, ys = zip(
+                *(
+                    ds.transform * (c + 0.5, r + 0.5)
+                    for c in range(col, col + width, 4)
+                    for r in range(row, row + height, 4)
+                ),
+                strict=True,
+            )
             lons, lats = transform(ds.crs, "EPSG:4326", list(xs), list(ys))
             west, south, east, north = chip.bounds
             assert min(lons) >= west and max(lons) <= east and min(lats) >= south and max(lats) <= north, chip.id
@@ -184,6 +214,7 @@ def test_an_index_of_straddling_geotiffs_is_found_from_both_sides(tmp_path, data
 
 # --- time --------------------------------------------------------------------------------------------------------
 
+
 def test_times_manifests_write_are_read():
     assert parse_time("2020") == datetime(2020, 1, 1, tzinfo=UTC)
     assert parse_time(1577836800) == parse_time("1577836800") == datetime(2020, 1, 1, tzinfo=UTC)
@@ -194,7 +225,11 @@ def test_times_manifests_write_are_read():
 
 
 def test_before_a_compact_date_means_the_end_of_that_day():
-    assert parse_filters(before="20210315").before == parse_filters(before="2021-03-15").before == datetime(2021, 3, 15, 23, 59, 59, 999999, tzinfo=UTC)
+    assert (
+        parse_filters(before="20210315").before
+        == parse_filters(before="2021-03-15").before
+        == datetime(2021, 3, 15, 23, 59, 59, 999999, tzinfo=UTC)
+    )
     assert parse_filters(before="2021").before.date().isoformat() == "2021-12-31"
     assert parse_filters(after="2021-03").after == datetime(2021, 3, 1, tzinfo=UTC)
 
@@ -217,12 +252,21 @@ def test_time_filters_agree_in_every_mode_from_1900_to_9999(tmp_path):
     assert index.tile("unix").time.startswith("2020-01-01") and index.tile("year").time.startswith("2020-01-01")
     assert _same_in_every_mode(_found(index, before="1960")) == ["aerial-1900", "aerial-1935", "late-1959"]
     assert _same_in_every_mode(_found(index, before="1959-12-31")) == ["aerial-1900", "aerial-1935", "late-1959"]
-    assert _same_in_every_mode(_found(index, after="1960-01-01", before="2099-12-31")) == ["new-year", "unix", "unix-text", "year"]
+    assert _same_in_every_mode(_found(index, after="1960-01-01", before="2099-12-31")) == [
+        "new-year",
+        "unix",
+        "unix-text",
+        "year",
+    ]
     assert _same_in_every_mode(_found(index, after="2099")) == ["far-9999", "future-2100"]
     assert _same_in_every_mode(_found(index, after="2021-01-01", before="2099")) == []
     assert _same_in_every_mode(_found(index, before="2020-12-31")) == sorted(
-        ["aerial-1900", "aerial-1935", "late-1959", "new-year", "unix", "unix-text", "year"])
-    assert _same_in_every_mode(_found(index, after="2021-01-01")) == ["far-9999", "future-2100"]  # 23:59:59.7 stays in 2020
+        ["aerial-1900", "aerial-1935", "late-1959", "new-year", "unix", "unix-text", "year"]
+    )
+    assert _same_in_every_mode(_found(index, after="2021-01-01")) == [
+        "far-9999",
+        "future-2100",
+    ]  # 23:59:59.7 stays in 2020
 
 
 def test_cli_geojson_names_no_server_path(serving_index, data_dir, tmp_path):
@@ -231,7 +275,9 @@ def test_cli_geojson_names_no_server_path(serving_index, data_dir, tmp_path):
     from rsq.cli import app as cli
 
     target = tmp_path / "hits.geojson"
-    result = CliRunner().invoke(cli, ["search", "flooded farmland", "--index", str(serving_index), "--k", "5", "--geojson", str(target)])
+    result = CliRunner().invoke(
+        cli, ["search", "flooded farmland", "--index", str(serving_index), "--k", "5", "--geojson", str(target)]
+    )
     assert result.exit_code == 0, result.output
     text = target.read_text()
     features = json.loads(text)["features"]

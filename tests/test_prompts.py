@@ -62,4 +62,7 @@ def test_annotation_templates_render_schema_json():
     human = load_template("human-captions").render(record={"captions": ["A farm .", "  ", "Fields."]})
     assert [v.one_sentence for v in parse_captions(human.text).variants] == ["A farm .", "Fields."]
     labels = parse_captions(load_template("labels").render(record={"labels": ["water", "cropland"]}).text)
-    assert labels.variants[0].one_sentence == "water. cropland" and [c.name for c in labels.land_cover] == ["water", "cropland"]
+    assert labels.variants[0].one_sentence == "water. cropland" and [c.name for c in labels.land_cover] == [
+        "water",
+        "cropland",
+    ]

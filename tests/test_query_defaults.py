@@ -11,7 +11,9 @@ from rsq.textindex.manifest import Manifest
 def test_expansion_adds_synonyms_and_spellings_the_query_lacks():
     extra = expansion_terms("boats moored in a harbour")
     assert extra == {"harbor": EXPANSION_WEIGHT, "port": EXPANSION_WEIGHT, "marina": EXPANSION_WEIGHT}
-    assert "motorway" not in expansion_terms("a freeway and a motorway") and "highway" in expansion_terms("a freeway and a motorway")
+    assert "motorway" not in expansion_terms("a freeway and a motorway") and "highway" in expansion_terms(
+        "a freeway and a motorway"
+    )
     assert expansion_terms("tennis court") == {}
     assert all(len(set(group)) == len(group) for group in SYNONYMS)
     assert len({w for g in SYNONYMS for w in g}) == sum(len(g) for g in SYNONYMS)  # a word belongs to one group
@@ -26,7 +28,9 @@ def test_bm25_finds_a_synonym_the_captions_use(ucm_index):
 def test_image_weight_follows_the_caption_source(ucm_index, monkeypatch):
     index = Searcher(ucm_index)
     assert index.default_image_weight == DEFAULT_IMAGE_WEIGHT
-    tagged = Manifest.from_dict(index.manifest.to_dict() | {"caption_runs": [{"run_id": "r", "model": "closp:ckpt", "template": "t"}]})
+    tagged = Manifest.from_dict(
+        index.manifest.to_dict() | {"caption_runs": [{"run_id": "r", "model": "closp:ckpt", "template": "t"}]}
+    )
     monkeypatch.setattr(Searcher, "manifest", property(lambda self: tagged))  # as a closp-tagged index records it
     assert index.default_image_weight == TAGGER_IMAGE_WEIGHT
 

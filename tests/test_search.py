@@ -17,8 +17,13 @@ def index(ucm_index):
 
 @pytest.mark.parametrize(
     "query, expected",
-    [("baseball field", "baseballdiamond"), ("planes parked at an airport", "airplane"),
-     ("storage tanks", "storagetanks"), ("tennis court", "tenniscourt"), ("a beach with waves", "beach")],
+    [
+        ("baseball field", "baseballdiamond"),
+        ("planes parked at an airport", "airplane"),
+        ("storage tanks", "storagetanks"),
+        ("tennis court", "tenniscourt"),
+        ("a beach with waves", "beach"),
+    ],
 )
 @pytest.mark.parametrize("mode, fusion", [("bm25", "rrf"), ("dense", "rrf"), ("hybrid", "rrf"), ("hybrid", "weighted")])
 def test_expected_class_comes_first(index, query, expected, mode, fusion):
@@ -53,7 +58,9 @@ def test_cli_json_lines(ucm_index):
 
 
 def test_cli_explain_and_table(ucm_index):
-    explained = runner.invoke(app, ["search", "tennis court", "--index", str(ucm_index), "--json", "--explain", "--mode", "dense"])
+    explained = runner.invoke(
+        app, ["search", "tennis court", "--index", str(ucm_index), "--json", "--explain", "--mode", "dense"]
+    )
     record = json.loads(explained.stdout.splitlines()[0])
     assert record["ranks"] == {"dense": 1} and record["matched"]["dense"]["snippet"] == record["caption"]
     table = runner.invoke(app, ["search", "tennis court", "--index", str(ucm_index), "--explain"])
@@ -68,11 +75,24 @@ def test_queries_file(ucm_index, tmp_path):
     for path, queries in ((text, ["baseball field", "storage tanks"]), (jsonl, ["a river", "golf course"])):
         result = runner.invoke(app, ["search", "--queries", str(path), "--index", str(ucm_index), "--k", "2"])
         assert result.exit_code == 0, result.output
-        assert [json.loads(line)["query"] for line in result.stdout.splitlines()] == [q for q in queries for _ in range(2)]
+        assert [json.loads(line)["query"] for line in result.stdout.splitlines()] == [
+            q for q in queries for _ in range(2)
+        ]
 
 
-ADVERSARIAL = ['"unbalanced quote', "title:field AND", "(a OR b) AND NOT c", "[1 TO 5] {x}", "baseball^3 field~2",
-               "ünïcödé 飞机 مطار", "plane " * 2000, "a\x00b\tc\nd", "-field +court", "*", "\\"]
+ADVERSARIAL = [
+    '"unbalanced quote',
+    "title:field AND",
+    "(a OR b) AND NOT c",
+    "[1 TO 5] {x}",
+    "baseball^3 field~2",
+    "ünïcödé 飞机 مطار",
+    "plane " * 2000,
+    "a\x00b\tc\nd",
+    "-field +court",
+    "*",
+    "\\",
+]
 
 
 @pytest.mark.parametrize("text", ADVERSARIAL)
@@ -93,14 +113,19 @@ def test_empty_query_gets_a_clear_message(ucm_index, text):
 def test_embedder_mismatch_is_refused(ucm_index, ucm_human_store):
     with pytest.raises(RsqError, match="was built with st:sentence-transformers/all-MiniLM-L6-v2"):
         Searcher(ucm_index, embedder="onnx-int8:all-MiniLM-L6-v2")
-    result = runner.invoke(app, ["index", str(ucm_human_store), "--out", str(ucm_index), "--embedder", "st:other/model"])
+    result = runner.invoke(
+        app, ["index", str(ucm_human_store), "--out", str(ucm_index), "--embedder", "st:other/model"]
+    )
     assert result.exit_code == 2 and "--rebuild" in result.stderr
 
 
 def test_missing_index_and_bad_options(tmp_path, ucm_index):
     assert "no index at" in runner.invoke(app, ["search", "x", "--index", str(tmp_path)]).stderr
     assert "--mode must be" in runner.invoke(app, ["search", "x", "--index", str(ucm_index), "--mode", "magic"]).stderr
-    assert "--alpha must" in runner.invoke(app, ["search", "x", "--index", str(ucm_index), "--fusion", "weighted", "--alpha", "2"]).stderr
+    assert (
+        "--alpha must"
+        in runner.invoke(app, ["search", "x", "--index", str(ucm_index), "--fusion", "weighted", "--alpha", "2"]).stderr
+    )
 
 
 def test_filters_exclude_tiles_without_the_facts(index):

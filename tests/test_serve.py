@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 from rsq.cli import app as cli
 from rsq.query import Searcher
 from rsq.serve.app import create_app, public_matched
+
 from serving import FLOOD, live_server
 
 
@@ -35,16 +36,24 @@ def test_health_and_openapi(client):
 
 
 def test_search_answers_the_records_of_the_cli(client, serving_index):
-    cli_run = CliRunner().invoke(cli, ["search", "planes parked at an airport", "--index", str(serving_index), "--json", "--k", "7", "--explain"])
-    records = [json.loads(line) for line in cli_run.stdout.splitlines()]  # the API names no server file: no path, caption files by name
-    expected = [{**{k: v for k, v in r.items() if k != "path"}, "matched": public_matched(r["matched"])} for r in records]
+    cli_run = CliRunner().invoke(
+        cli, ["search", "planes parked at an airport", "--index", str(serving_index), "--json", "--k", "7", "--explain"]
+    )
+    records = [
+        json.loads(line) for line in cli_run.stdout.splitlines()
+    ]  # the API names no server file: no path, caption files by name
+    expected = [
+        {**{k: v for k, v in r.items() if k != "path"}, "matched": public_matched(r["matched"])} for r in records
+    ]
     response = client.get("/api/search", params={"q": "planes parked at an airport", "k": 7, "explain": True})
     assert response.json()["hits"] == expected
 
 
 def test_paging_up_to_a_thousand(client):
     whole = _ids(client.get("/api/search", params={"q": "trees", "k": 60}))
-    pages = [_ids(client.get("/api/search", params={"q": "trees", "k": 20, "offset": offset})) for offset in (0, 20, 40)]
+    pages = [
+        _ids(client.get("/api/search", params={"q": "trees", "k": 20, "offset": offset})) for offset in (0, 20, 40)
+    ]
     assert sum(pages, []) == whole and len(whole) == 60
     assert len(_ids(client.get("/api/search", params={"q": "trees", "k": 1000}))) == 213
     refused = client.get("/api/search", params={"q": "trees", "k": 500, "offset": 501})
@@ -55,8 +64,12 @@ def test_filters_and_their_errors(client):
     assert _ids(client.get("/api/search", params={"q": "flood", "sensor": "s1"})) == ["Spain_7370579_S1Hand"]
     assert set(_ids(client.get("/api/search", params={"q": "water", "bbox": "-1.5,37.5,0,38.5"}))) == FLOOD
     assert _ids(client.get("/api/search", params={"q": "harbour", "near": "4.4,51.9,10"})) == ["scene-9/chip-1"]
-    for params, message in (({"q": "x", "bbox": "0,10,5,1"}, "bbox wants"), ({"q": "x", "mode": "magic"}, "mode must"),
-                            ({"q": "!!!"}, "empty query"), ({"q": "x", "after": "yesterday"}, "after wants")):
+    for params, message in (
+        ({"q": "x", "bbox": "0,10,5,1"}, "bbox wants"),
+        ({"q": "x", "mode": "magic"}, "mode must"),
+        ({"q": "!!!"}, "empty query"),
+        ({"q": "x", "after": "yesterday"}, "after wants"),
+    ):
         response = client.get("/api/search", params=params)
         assert response.status_code == 400 and message in response.json()["error"]
     assert client.get("/api/search", params={"q": "x", "k": "many"}).status_code == 400
@@ -74,7 +87,9 @@ def test_geojson_has_footprints_scores_and_captions(client):
 
 def test_cli_writes_the_same_geojson(client, serving_index, tmp_path):
     target = tmp_path / "results.geojson"
-    result = CliRunner().invoke(cli, ["search", "flooded farmland", "--index", str(serving_index), "--k", "3", "--geojson", str(target)])
+    result = CliRunner().invoke(
+        cli, ["search", "flooded farmland", "--index", str(serving_index), "--k", "3", "--geojson", str(target)]
+    )
     assert result.exit_code == 0, result.output
     written = json.loads(target.read_text())
     served = client.get("/api/search.geojson", params={"q": "flooded farmland", "k": 3}).json()
@@ -89,7 +104,11 @@ def test_tile_details_views_and_ids_with_slashes(client):
     assert thumbnail.status_code == 200 and thumbnail.content.startswith(b"\xff\xd8")
     view = client.get("/api/tiles/Spain_7370579_S2Hand/image", params={"size": 64, "view": "false", "fmt": "png"})
     assert view.status_code == 200 and view.content.startswith(b"\x89PNG")
-    assert client.get("/api/tiles/scene-9/chip-1").json()["captions"][0]["captions"]["variants"][0]["one_sentence"].startswith("A harbour")
+    assert (
+        client.get("/api/tiles/scene-9/chip-1")
+        .json()["captions"][0]["captions"]["variants"][0]["one_sentence"]
+        .startswith("A harbour")
+    )
     assert client.get("/api/tiles/scene-9/chip-1/image").status_code == 404  # captions without an image file
     assert client.get("/api/tiles/nope").status_code == 404
     assert client.get("/api/tiles/1/image", params={"size": 5}).status_code == 400
@@ -105,22 +124,39 @@ def test_composed_queries_are_checked(client):
     response = client.post("/api/search/composed", data={"text": "more trees", "tile_id": "1"})
     assert response.status_code == 400 and "no image vectors" in response.json()["error"]
     assert client.post("/api/search/composed", data={"text": "x"}).status_code == 400
-    upload = client.post("/api/search/composed", data={"text": "x"}, files={"image": ("q.exe", b"MZ", "application/octet-stream")})
+    upload = client.post(
+        "/api/search/composed", data={"text": "x"}, files={"image": ("q.exe", b"MZ", "application/octet-stream")}
+    )
     assert upload.status_code == 400 and "upload a" in upload.json()["error"]
 
 
 def test_a_token_guards_the_api(serving_index):
     guarded = TestClient(create_app(Searcher(serving_index), token="s3cret"))
     assert guarded.get("/api/search", params={"q": "river"}).status_code == 401
-    assert guarded.get("/api/search", params={"q": "river"}, headers={"Authorization": "Bearer s3cret"}).status_code == 200
+    assert (
+        guarded.get("/api/search", params={"q": "river"}, headers={"Authorization": "Bearer s3cret"}).status_code == 200
+    )
     assert guarded.get("/health").status_code == 200
 
 
 def test_200_concurrent_requests_on_loopback_all_answered_correctly(serving_index):
-    queries = ["baseball field", "a river", "storage tanks", "tennis court", "planes at an airport", "flooded farmland", "beach", "forest"]
+    queries = [
+        "baseball field",
+        "a river",
+        "storage tanks",
+        "tennis court",
+        "planes at an airport",
+        "flooded farmland",
+        "beach",
+        "forest",
+    ]
     index = Searcher(serving_index)
-    expected = {q: [h.id for h in index.search(__import__("rsq.query", fromlist=["SearchQuery"]).SearchQuery(q, k=10))] for q in queries}
+    expected = {
+        q: [h.id for h in index.search(__import__("rsq.query", fromlist=["SearchQuery"]).SearchQuery(q, k=10))]
+        for q in queries
+    }
     with live_server(create_app(index)) as url, httpx.Client(base_url=url, timeout=60) as http:
+
         def ask(n: int) -> tuple[str, list[str], float]:
             started = time.perf_counter()
             response = http.get("/api/search", params={"q": queries[n % len(queries)], "k": 10})
@@ -135,8 +171,9 @@ def test_200_concurrent_requests_on_loopback_all_answered_correctly(serving_inde
 
 
 def test_an_update_published_while_serving_is_picked_up(serving_index_copy):
-    from fakes import caption_record
     from rsq.textindex.build import BuildOptions, index_records
+
+    from fakes import caption_record
 
     serving_index = serving_index_copy
     client = TestClient(create_app(Searcher(serving_index)))

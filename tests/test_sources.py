@@ -9,7 +9,11 @@ from rsq.sources import caption_corpus, list_many, list_tiles, open_tiles, sen1f
 def test_ucm_captions_splits_and_classes(data_dir):
     items = ucm_captions(data_dir)
     assert len(items) == 2100
-    assert {s: sum(i.split == s for i in items) for s in ("train", "val", "test")} == {"train": 1680, "val": 210, "test": 210}
+    assert {s: sum(i.split == s for i in items) for s in ("train", "val", "test")} == {
+        "train": 1680,
+        "val": 210,
+        "test": 210,
+    }
     assert len({i.label for i in items}) == 21
     assert all(len(i.captions) == 5 and i.path.is_file() for i in items[:50])
     assert len(ucm_captions(data_dir, "test")) == 210
@@ -47,9 +51,14 @@ def test_dataset_specs(data_dir):
 def test_folder_and_glob(data_dir):
     folder = data_dir / "sen1floods11"
     assert [r.id for r in list_tiles(str(folder))] == [
-        "Spain_7370579_LabelHand.tif", "Spain_7370579_S1Hand.tif", "Spain_7370579_S2Hand.tif"
+        "Spain_7370579_LabelHand.tif",
+        "Spain_7370579_S1Hand.tif",
+        "Spain_7370579_S2Hand.tif",
     ]
-    assert [r.id for r in list_tiles(str(folder / "*S?Hand.tif"))] == ["Spain_7370579_S1Hand.tif", "Spain_7370579_S2Hand.tif"]
+    assert [r.id for r in list_tiles(str(folder / "*S?Hand.tif"))] == [
+        "Spain_7370579_S1Hand.tif",
+        "Spain_7370579_S2Hand.tif",
+    ]
     with pytest.raises(SourceError, match="no such file"):
         list_tiles(str(folder / "*.nothing"))
 
@@ -76,14 +85,24 @@ def test_bad_manifest_line_names_file_and_line(tmp_path):
 def test_stac_item_collection(data_dir, tmp_path):
     def item(item_id, href, when):
         return {
-            "type": "Feature", "stac_version": "1.0.0", "id": item_id, "properties": {"datetime": when, "platform": "sentinel-1a"},
-            "geometry": {"type": "Point", "coordinates": [-0.76, 38.1]}, "bbox": [-0.78, 38.08, -0.74, 38.13],
-            "assets": {"thumb": {"href": "thumb.png", "roles": ["thumbnail"]}, "data": {"href": href, "roles": ["data"]}},
+            "type": "Feature",
+            "stac_version": "1.0.0",
+            "id": item_id,
+            "properties": {"datetime": when, "platform": "sentinel-1a"},
+            "geometry": {"type": "Point", "coordinates": [-0.76, 38.1]},
+            "bbox": [-0.78, 38.08, -0.74, 38.13],
+            "assets": {
+                "thumb": {"href": "thumb.png", "roles": ["thumbnail"]},
+                "data": {"href": href, "roles": ["data"]},
+            },
             "links": [],
         }
+
     s1 = data_dir / "sen1floods11" / "Spain_7370579_S1Hand.tif"
     stac = tmp_path / "items.json"
-    stac.write_text(json.dumps({"type": "FeatureCollection", "features": [item("s1-spain", str(s1), "2019-09-17T18:00:00Z")]}))
+    stac.write_text(
+        json.dumps({"type": "FeatureCollection", "features": [item("s1-spain", str(s1), "2019-09-17T18:00:00Z")]})
+    )
     tiles, skipped = open_tiles(list_tiles(str(stac)))
     assert not skipped
     assert tiles[0].id == "s1-spain" and tiles[0].time.hour == 18
@@ -105,7 +124,10 @@ def test_same_named_files_in_nested_folders_get_unique_ids(data_dir, tmp_path):
         (tmp_path / name).write_bytes(jpeg)
     ids = [r.id for r in list_tiles(str(tmp_path))]
     assert ids == ["a/1.jpg", "a/1.png", "a/deeper/B04.tif", "b/1.jpg", "b/deeper/B04.tif"]
-    assert [r.id for r in list_tiles(str(tmp_path / "*" / "deeper" / "B04.tif"))] == ["a/deeper/B04.tif", "b/deeper/B04.tif"]
+    assert [r.id for r in list_tiles(str(tmp_path / "*" / "deeper" / "B04.tif"))] == [
+        "a/deeper/B04.tif",
+        "b/deeper/B04.tif",
+    ]
     assert [r.id for r in list_tiles(str(tmp_path / "a" / "1.jpg"))] == ["1.jpg"]
 
 
@@ -116,4 +138,6 @@ def test_clashing_ids_across_sources_are_skipped_with_the_reason(data_dir, tmp_p
         (tmp_path / name).write_bytes(jpeg)
     refs, clashes = list_many([str(tmp_path / "x"), str(tmp_path / "y"), str(tmp_path / "x")])
     assert [r.path for r in refs] == [tmp_path / "x" / "1.jpg"]
-    assert len(clashes) == 1 and clashes[0].path == str(tmp_path / "y" / "1.jpg") and "already taken" in clashes[0].reason
+    assert (
+        len(clashes) == 1 and clashes[0].path == str(tmp_path / "y" / "1.jpg") and "already taken" in clashes[0].reason
+    )

@@ -20,23 +20,41 @@ from rsq.imagery import read_pixels, render_rgb
 from rsq.imagery.sensors import S2_BANDS_L2A
 from rsq.imagery.tile import Sensor
 from rsq.sources import list_tiles, open_tiles
+
 from stac_scenes import LANDSAT, S2_ASSETS
 
 runner = CliRunner()
 COG = "image/tiff; application=geotiff; profile=cloud-optimized"
 S2_KEYS = tuple(S2_ASSETS)  # Earth Search v1 keys, coastal … swir22, in band order
 S2_NATIVE = [f"T30SXH_20190918_{band}_{metres}m.tif" for band, metres in S2_ASSETS.values()]
-OLI = {"SR_B1": "coastal", "SR_B2": "blue", "SR_B3": "green", "SR_B4": "red", "SR_B5": "nir08", "SR_B6": "swir16",
-       "SR_B7": "swir22"}
+OLI = {
+    "SR_B1": "coastal",
+    "SR_B2": "blue",
+    "SR_B3": "green",
+    "SR_B4": "red",
+    "SR_B5": "nir08",
+    "SR_B6": "swir16",
+    "SR_B7": "swir22",
+}
 
 
-def feature(item_id: str, collection: str, properties: dict, assets: dict, bbox: list[float],
-            version: str = "1.0.0") -> dict:
+def feature(
+    item_id: str, collection: str, properties: dict, assets: dict, bbox: list[float], version: str = "1.0.0"
+) -> dict:
     """A STAC Item object around `assets`."""
     w, s, e, n = bbox
-    return {"type": "Feature", "stac_version": version, "stac_extensions": [], "id": item_id, "collection": collection,
-            "bbox": bbox, "geometry": {"type": "Polygon", "coordinates": [[[w, s], [e, s], [e, n], [w, n], [w, s]]]},
-            "properties": properties, "assets": assets, "links": []}
+    return {
+        "type": "Feature",
+        "stac_version": version,
+        "stac_extensions": [],
+        "id": item_id,
+        "collection": collection,
+        "bbox": bbox,
+        "geometry": {"type": "Polygon", "coordinates": [[[w, s], [e, s], [e, n], [w, n], [w, s]]]},
+        "properties": properties,
+        "assets": assets,
+        "links": [],
+    }
 
 
 def collection_file(folder: Path, *items: dict) -> Path:
@@ -58,10 +76,17 @@ def names(tile) -> list[str]:
 def s2_band(folder: Path, key: str) -> dict:
     """An Earth Search v1 band asset of `key` over the band file `stac_scenes` wrote for it."""
     band, metres = S2_ASSETS[key]
-    return {"href": str(folder / f"T30SXH_20190918_{band}_{metres}m.tif"), "type": COG, "title": f"{key} - {metres}m",
-            "eo:bands": [{"name": key, "common_name": "rededge" if key.startswith("rededge") else key}],
-            "gsd": metres, "raster:bands": [{"nodata": 0, "data_type": "uint16", "spatial_resolution": metres,
-                                             "scale": 0.0001, "offset": -0.1}], "roles": ["data", "reflectance"]}
+    return {
+        "href": str(folder / f"T30SXH_20190918_{band}_{metres}m.tif"),
+        "type": COG,
+        "title": f"{key} - {metres}m",
+        "eo:bands": [{"name": key, "common_name": "rededge" if key.startswith("rededge") else key}],
+        "gsd": metres,
+        "raster:bands": [
+            {"nodata": 0, "data_type": "uint16", "spatial_resolution": metres, "scale": 0.0001, "offset": -0.1}
+        ],
+        "roles": ["data", "reflectance"],
+    }
 
 
 @pytest.fixture()
@@ -71,22 +96,39 @@ def earth_search_s2(stac_scenes) -> dict:
     nir08, nir09, red, rededge1-3, scl, swir16, swir22, thumbnail, tileinfo_metadata, visual, wvp, then a `*-jp2`
     duplicate of each raster), eo:bands `name` equal to the key (`rededge1`, common name `rededge`), gsd and
     raster:bands with scale and offset, SCL/AOT/WVP without eo:bands, a three-band `visual` image. The COG band files
-    are the Sen1Floods11 S2 chip's bands; the JPEG 2000 and non-band rasters do not exist, so stacking one would fail."""
+    are the Sen1Floods11 S2 chip's bands; the JPEG 2000 and non-band rasters do not exist, so stacking one would
+    fail."""
     folder = stac_scenes.parent
     raster = {"type": COG, "roles": ["data", "reflectance"]}
-    others = {"aot": {**raster, "href": str(folder / "AOT.tif")}, "scl": {**raster, "href": str(folder / "SCL.tif")},
-              "wvp": {**raster, "href": str(folder / "WVP.tif")},
-              "granule_metadata": {"href": str(folder / "granule.xml"), "type": "application/xml", "roles": ["metadata"]},
-              "tileinfo_metadata": {"href": str(folder / "tileinfo.json"), "type": "application/json", "roles": ["metadata"]},
-              "thumbnail": {"href": str(folder / "thumbnail.jpg"), "type": "image/jpeg", "roles": ["thumbnail"]},
-              "visual": {"href": str(folder / "TCI.tif"), "type": COG, "roles": ["visual"],
-                         "eo:bands": [{"name": n, "common_name": n} for n in ("red", "green", "blue")]}}
+    others = {
+        "aot": {**raster, "href": str(folder / "AOT.tif")},
+        "scl": {**raster, "href": str(folder / "SCL.tif")},
+        "wvp": {**raster, "href": str(folder / "WVP.tif")},
+        "granule_metadata": {"href": str(folder / "granule.xml"), "type": "application/xml", "roles": ["metadata"]},
+        "tileinfo_metadata": {"href": str(folder / "tileinfo.json"), "type": "application/json", "roles": ["metadata"]},
+        "thumbnail": {"href": str(folder / "thumbnail.jpg"), "type": "image/jpeg", "roles": ["thumbnail"]},
+        "visual": {
+            "href": str(folder / "TCI.tif"),
+            "type": COG,
+            "roles": ["visual"],
+            "eo:bands": [{"name": n, "common_name": n} for n in ("red", "green", "blue")],
+        },
+    }
     assets = {key: s2_band(folder, key) if key in S2_ASSETS else others[key] for key in sorted([*S2_KEYS, *others])}
-    assets |= {f"{key}-jp2": {**assets[key], "href": str(folder / f"{key}.jp2"), "type": "image/jp2"}
-               for key in sorted([*S2_KEYS, "aot", "scl", "visual", "wvp"])}
-    properties = {"datetime": "2019-09-18T10:50:00Z", "platform": "sentinel-2b", "constellation": "sentinel-2",
-                  "instruments": ["msi"], "eo:cloud_cover": 4.0, "proj:epsg": 32630, "s2:product_type": "S2MSI2A",
-                  "earthsearch:boa_offset_applied": True}
+    assets |= {
+        f"{key}-jp2": {**assets[key], "href": str(folder / f"{key}.jp2"), "type": "image/jp2"}
+        for key in sorted([*S2_KEYS, "aot", "scl", "visual", "wvp"])
+    }
+    properties = {
+        "datetime": "2019-09-18T10:50:00Z",
+        "platform": "sentinel-2b",
+        "constellation": "sentinel-2",
+        "instruments": ["msi"],
+        "eo:cloud_cover": 4.0,
+        "proj:epsg": 32630,
+        "s2:product_type": "S2MSI2A",
+        "earthsearch:boa_offset_applied": True,
+    }
     return feature("S2B_30SXH_20190918_0_L2A", "sentinel-2-l2a", properties, assets, [-0.7819, 38.83, -0.7232, 38.876])
 
 
@@ -117,8 +159,11 @@ def resampled_copies(stac_scenes, tmp_path_factory) -> dict[tuple[str, int], Pat
     out, copies = tmp_path_factory.mktemp("resampled"), {}
     for band, metres in S2_ASSETS.values():
         for target in [m for m in (20, 60) if m > metres]:
-            copies[band, target] = _coarser(stac_scenes.parent / f"T30SXH_20190918_{band}_{metres}m.tif", target // metres,
-                                            out / f"T30SXH_20190918_{band}_{target}m.tif")
+            copies[band, target] = _coarser(
+                stac_scenes.parent / f"T30SXH_20190918_{band}_{metres}m.tif",
+                target // metres,
+                out / f"T30SXH_20190918_{band}_{target}m.tif",
+            )
     return copies
 
 
@@ -127,8 +172,9 @@ def _coarser(native: Path, factor: int, out: Path) -> Path:
         plane, profile = ds.read(1).astype(np.float64), ds.profile
     height, width = plane.shape[0] // factor, plane.shape[1] // factor
     plane = plane.reshape(height, factor, width, factor).mean(axis=(1, 3)).round().astype(np.uint16)
-    profile.update(height=height, width=width, transform=profile["transform"] * profile["transform"].scale(factor),
-                   tiled=False)
+    profile.update(
+        height=height, width=width, transform=profile["transform"] * profile["transform"].scale(factor), tiled=False
+    )
     for key in ("blockxsize", "blockysize"):
         profile.pop(key, None)
     with rasterio.open(out, "w", **profile) as ds:
@@ -149,8 +195,15 @@ def stactools_s2(request, stac_scenes, resampled_copies) -> dict:
 
     def asset(key: str, metres: int, href: Path, native: bool) -> dict:
         band = S2_ASSETS[key][0]
-        made = {"href": str(href), "type": COG, "title": f"{key} - {metres}m", "roles": ["data", "reflectance"],
-                "eo:bands": [{"name": band if b0n else key, "common_name": "rededge" if key.startswith("rededge") else key}]}
+        made = {
+            "href": str(href),
+            "type": COG,
+            "title": f"{key} - {metres}m",
+            "roles": ["data", "reflectance"],
+            "eo:bands": [
+                {"name": band if b0n else key, "common_name": "rededge" if key.startswith("rededge") else key}
+            ],
+        }
         if b0n:
             made["raster:bands"] = [{"nodata": 0, "data_type": "uint16", "spatial_resolution": metres, "scale": 0.0001}]
         return made | ({"gsd": metres} if native else {})
@@ -163,18 +216,30 @@ def stactools_s2(request, stac_scenes, resampled_copies) -> dict:
             elif metres < target:
                 assets[f"{key}_{target}m"] = asset(key, target, resampled_copies[band, target], False)
         for extra in ("scl", "aot", "wvp"):
-            assets[extra if target == 20 else f"{extra}_60m"] = {"href": str(folder / f"{extra.upper()}_{target}m.tif"),
-                                                                 "type": COG, "roles": ["data"]}
+            assets[extra if target == 20 else f"{extra}_60m"] = {
+                "href": str(folder / f"{extra.upper()}_{target}m.tif"),
+                "type": COG,
+                "roles": ["data"],
+            }
         assets[f"visual_{target}m"] = {"href": str(folder / f"TCI_{target}m.tif"), "type": COG, "roles": ["visual"]}
     for key in ("blue", "green", "red", "nir"):
         assets[key] = asset(key, 10, folder / f"T30SXH_20190918_{S2_ASSETS[key][0]}_10m.tif", True)
-    assets |= {"aot_10m": {"href": str(folder / "AOT_10m.tif"), "type": COG, "roles": ["data"]},
-               "visual": {"href": str(folder / "TCI_10m.tif"), "type": COG, "roles": ["visual"]},
-               "product_metadata": {"href": str(folder / "MTD_MSIL2A.xml"), "type": "application/xml", "roles": ["metadata"]},
-               "preview": {"href": str(folder / "preview.jpg"), "type": "image/jpeg", "roles": ["thumbnail"]}}
-    properties = {"datetime": "2019-09-18T10:50:00Z", "platform": "sentinel-2b", "constellation": "sentinel-2",
-                  "instruments": ["msi"], "s2:product_type": "S2MSI2A"}
-    return feature("S2B_T30SXH_20190918T105019_L2A", "sentinel-2-l2a", properties, assets, [-0.7819, 38.83, -0.7232, 38.876])
+    assets |= {
+        "aot_10m": {"href": str(folder / "AOT_10m.tif"), "type": COG, "roles": ["data"]},
+        "visual": {"href": str(folder / "TCI_10m.tif"), "type": COG, "roles": ["visual"]},
+        "product_metadata": {"href": str(folder / "MTD_MSIL2A.xml"), "type": "application/xml", "roles": ["metadata"]},
+        "preview": {"href": str(folder / "preview.jpg"), "type": "image/jpeg", "roles": ["thumbnail"]},
+    }
+    properties = {
+        "datetime": "2019-09-18T10:50:00Z",
+        "platform": "sentinel-2b",
+        "constellation": "sentinel-2",
+        "instruments": ["msi"],
+        "s2:product_type": "S2MSI2A",
+    }
+    return feature(
+        "S2B_T30SXH_20190918T105019_L2A", "sentinel-2-l2a", properties, assets, [-0.7819, 38.83, -0.7232, 38.876]
+    )
 
 
 def test_stactools_sentinel2_stacks_native_assets_never_resampled_copies(stactools_s2, tmp_path):
@@ -193,29 +258,62 @@ def sentinel1_rtc(request, stac_scenes) -> dict:
     (`gamma0_vv`, `gamma0_vh`, roles data and gamma0, and a `local_incident_angle` data asset). Band files: the
     VV and VH files `stac_scenes` wrote from the Sen1Floods11 S1 chip."""
     folder = stac_scenes.parent
-    band = {"type": COG, "roles": ["data"], "raster:bands": [{"nodata": -32768, "data_type": "float32",
-                                                              "spatial_resolution": 10}]}
+    band = {
+        "type": COG,
+        "roles": ["data"],
+        "raster:bands": [{"nodata": -32768, "data_type": "float32", "spatial_resolution": 10}],
+    }
     files = {p: str(folder / f"S1A_IW_GRDH_20190917_{p}.tif") for p in ("vv", "vh")}
     if request.param == "planetary-computer":
-        assets = {"vh": {**band, "href": files["vh"], "title": "VH: vertical transmit, horizontal receive"},
-                  "vv": {**band, "href": files["vv"], "title": "VV: vertical transmit, vertical receive"},
-                  "tilejson": {"href": "https://planetarycomputer.microsoft.com/api/data/v1/item/tilejson.json?collection"
-                                       "=sentinel-1-rtc&item=S1A_IW_GRDH_1SDV_20190917", "type": "application/json",
-                               "roles": ["tiles"]},
-                  "rendered_preview": {"href": "https://planetarycomputer.microsoft.com/api/data/v1/item/preview.png?"
-                                               "collection=sentinel-1-rtc", "type": "image/png", "roles": ["overview"]}}
-        properties = {"datetime": "2019-09-17T18:00:00Z", "platform": "SENTINEL-1A", "constellation": "Sentinel-1",
-                      "sar:polarizations": ["VV", "VH"], "sar:product_type": "GRD", "sar:instrument_mode": "IW"}
+        assets = {
+            "vh": {**band, "href": files["vh"], "title": "VH: vertical transmit, horizontal receive"},
+            "vv": {**band, "href": files["vv"], "title": "VV: vertical transmit, vertical receive"},
+            "tilejson": {
+                "href": "https://planetarycomputer.microsoft.com/api/data/v1/item/tilejson.json?collection"
+                "=sentinel-1-rtc&item=S1A_IW_GRDH_1SDV_20190917",
+                "type": "application/json",
+                "roles": ["tiles"],
+            },
+            "rendered_preview": {
+                "href": "https://planetarycomputer.microsoft.com/api/data/v1/item/preview.png?"
+                "collection=sentinel-1-rtc",
+                "type": "image/png",
+                "roles": ["overview"],
+            },
+        }
+        properties = {
+            "datetime": "2019-09-17T18:00:00Z",
+            "platform": "SENTINEL-1A",
+            "constellation": "Sentinel-1",
+            "sar:polarizations": ["VV", "VH"],
+            "sar:product_type": "GRD",
+            "sar:instrument_mode": "IW",
+        }
         return feature("S1A_IW_GRDH_1SDV_20190917_rtc", "sentinel-1-rtc", properties, assets, [-0.8, 38.8, -0.7, 38.9])
-    gamma0 = {"type": COG, "roles": ["data", "gamma0"],
-              "raster:bands": [{"nodata": 0, "sampling": "area", "data_type": "float32"}]}
-    assets = {"gamma0_vv": {**gamma0, "href": files["vv"], "title": "Gamma0 VV backscatter"},
-              "gamma0_vh": {**gamma0, "href": files["vh"], "title": "Gamma0 VH backscatter"},
-              "incidence": {"href": str(folder / "local_incident_angle.tif"), "type": COG, "title": "Local incidence angle",
-                            "raster:bands": [{"nodata": 0, "data_type": "uint16", "unit": "degrees", "scale": 0.01}],
-                            "roles": ["data", "local-incidence-angle"]}}
-    properties = {"datetime": "2019-09-17T18:00:00Z", "start_datetime": "2019-09-17T17:59:40Z", "constellation": "sentinel-1",
-                  "platform": "sentinel-1a", "sar:polarizations": ["VV", "VH"], "sar:product_type": "RTC"}
+    gamma0 = {
+        "type": COG,
+        "roles": ["data", "gamma0"],
+        "raster:bands": [{"nodata": 0, "sampling": "area", "data_type": "float32"}],
+    }
+    assets = {
+        "gamma0_vv": {**gamma0, "href": files["vv"], "title": "Gamma0 VV backscatter"},
+        "gamma0_vh": {**gamma0, "href": files["vh"], "title": "Gamma0 VH backscatter"},
+        "incidence": {
+            "href": str(folder / "local_incident_angle.tif"),
+            "type": COG,
+            "title": "Local incidence angle",
+            "raster:bands": [{"nodata": 0, "data_type": "uint16", "unit": "degrees", "scale": 0.01}],
+            "roles": ["data", "local-incidence-angle"],
+        },
+    }
+    properties = {
+        "datetime": "2019-09-17T18:00:00Z",
+        "start_datetime": "2019-09-17T17:59:40Z",
+        "constellation": "sentinel-1",
+        "platform": "sentinel-1a",
+        "sar:polarizations": ["VV", "VH"],
+        "sar:product_type": "RTC",
+    }
     return feature("S1A_20190917_30SXH_DSC", "sentinel1-rtc-aws", properties, assets, [-0.8, 38.8, -0.7, 38.9])
 
 
@@ -258,27 +356,48 @@ def landsat_c2_l2(request, landsat_sr_files, data_dir) -> dict:
     level (absent here). The thumbnail is a real JPEG (a UCM image), the band files crops of the shared bands."""
     thumbnail = str(data_dir / "ucm-captions" / "images" / "7.jpg")
     geotiff = "image/vnd.stac.geotiff; cloud-optimized=true"
-    assets = {"thumbnail": {"href": thumbnail, "title": "Thumbnail image", "type": "image/jpeg"},
-              "reduced_resolution_browse": {"href": thumbnail, "title": "Reduced resolution browse image", "type": "image/jpeg"},
-              "index": {"href": "https://landsatlook.usgs.gov/stac-browser/LC08_L2SP", "type": "text/html"}}
+    assets = {
+        "thumbnail": {"href": thumbnail, "title": "Thumbnail image", "type": "image/jpeg"},
+        "reduced_resolution_browse": {
+            "href": thumbnail,
+            "title": "Reduced resolution browse image",
+            "type": "image/jpeg",
+        },
+        "index": {"href": "https://landsatlook.usgs.gov/stac-browser/LC08_L2SP", "type": "text/html"},
+    }
     for number, key in enumerate(OLI):
         if request.param == "sr-keys-no-eo-bands":
             assets[key] = {"href": str(landsat_sr_files[key]), "type": COG, "gsd": 30, "roles": ["data"]}
         else:
             assets[f"{key}.TIF"] = {"href": str(landsat_sr_files[key]), "type": geotiff, "eo:bands": [number]}
     folder = landsat_sr_files["SR_B1"].parent
-    for key, kind in (("SR_QA_AEROSOL.TIF", geotiff), ("ANG.txt", "text/plain"), ("MTL.json", "application/json"),
-                      ("QA_PIXEL.TIF", geotiff), ("QA_RADSAT.TIF", geotiff)):
+    for key, kind in (
+        ("SR_QA_AEROSOL.TIF", geotiff),
+        ("ANG.txt", "text/plain"),
+        ("MTL.json", "application/json"),
+        ("QA_PIXEL.TIF", geotiff),
+        ("QA_RADSAT.TIF", geotiff),
+    ):
         assets[key] = {"href": str(folder / key), "type": kind}
     bands = [{"name": key, "common_name": common, "gsd": 30} for key, common in OLI.items()]
     version = {"1.0.0-beta.2-indices": "1.0.0-beta.2", "0.7.0-indices": "0.7.0"}.get(request.param, "1.0.0")
     if request.param == "sr-keys-no-eo-bands":
         properties = {"datetime": "2020-05-18T13:40:00Z", "platform": "landsat-8", "instruments": ["oli", "tirs"]}
     else:
-        properties = {"datetime": "2020-05-18T13:40:00Z", "eo:platform": "LANDSAT_8", "eo:instrument": "OLI_TIRS",
-                      "eo:bands": bands}
-    item = feature("LC08_L2SP_224078_20200518_20200820_02_T1", "landsat-c2l2-sr", properties, assets,
-                   [-54.9, -25.7, -54.5, -25.3], version)
+        properties = {
+            "datetime": "2020-05-18T13:40:00Z",
+            "eo:platform": "LANDSAT_8",
+            "eo:instrument": "OLI_TIRS",
+            "eo:bands": bands,
+        }
+    item = feature(
+        "LC08_L2SP_224078_20200518_20200820_02_T1",
+        "landsat-c2l2-sr",
+        properties,
+        assets,
+        [-54.9, -25.7, -54.5, -25.3],
+        version,
+    )
     item["stac_extensions"] = ["eo", "https://landsat.usgs.gov/stac/landsat-extension/schema.json"]
     return item
 

@@ -7,14 +7,15 @@ import json
 
 import numpy as np
 import pytest
+from conftest import import_annotations
 from safetensors.numpy import load_file
 from typer.testing import CliRunner
 
-from conftest import import_annotations
 from rsq.cli import app
 from rsq.tune import pairs as pairs_module
 from rsq.tune.pairs import Pair, count_pairs, epoch_batches, negative_mask
 from rsq.tune.train import PROVENANCE, STATE, TuneOptions, tune_embedder
+
 from tiny_text import build_tiny_sentence_model
 
 runner = CliRunner()
@@ -23,7 +24,9 @@ runner = CliRunner()
 @pytest.fixture(scope="module")
 def small_store(data_dir, tmp_path_factory):
     """The 210 UCM test tiles with their human captions."""
-    return import_annotations("data:ucm:test", data_dir / "ucm-captions" / "captions.jsonl", tmp_path_factory.mktemp("tune-store"), data_dir)
+    return import_annotations(
+        "data:ucm:test", data_dir / "ucm-captions" / "captions.jsonl", tmp_path_factory.mktemp("tune-store"), data_dir
+    )
 
 
 @pytest.fixture(scope="module")
@@ -34,10 +37,12 @@ def tiny_model(data_dir, tmp_path_factory):
 
 
 def test_near_duplicate_captions_of_other_tiles_are_not_negatives():
-    batch = [Pair("1", "There is a piece of farmland .", "It is a piece of farmland ."),
-             Pair("2", "It is a piece of farmland .", "there is a piece of farmland"),
-             Pair("3", "Many planes are parked at the airport .", "Several aircraft stand on the apron ."),
-             Pair("1", "A farmland with green crops .", "Rows of crops .")]
+    batch = [
+        Pair("1", "There is a piece of farmland .", "It is a piece of farmland ."),
+        Pair("2", "It is a piece of farmland .", "there is a piece of farmland"),
+        Pair("3", "Many planes are parked at the airport .", "Several aircraft stand on the apron ."),
+        Pair("1", "A farmland with green crops .", "Rows of crops ."),
+    ]
     mask = negative_mask(batch, threshold=0.8)
     assert mask.diagonal().all()
     assert not mask[0, 1] and not mask[1, 0]  # the same sentence, another tile: not pushed apart
@@ -86,10 +91,14 @@ def test_a_stopped_run_resumes_to_the_weights_of_an_unstopped_one(small_store, t
 
 def test_the_tuned_folder_is_an_embedder_for_rsq_index_and_search(small_store, tiny_model, tmp_path):
     out, index = tmp_path / "tuned", tmp_path / "index"
-    result = runner.invoke(app, ["tune", str(small_store), "--out", str(out), "--embedder", f"st:{tiny_model}", "--batch-size", "32"])
+    result = runner.invoke(
+        app, ["tune", str(small_store), "--out", str(out), "--embedder", f"st:{tiny_model}", "--batch-size", "32"]
+    )
     assert result.exit_code == 0, result.output
     assert "rsq index STORES --out IDX --rebuild --embedder" in result.stderr
-    built = runner.invoke(app, ["index", str(small_store), "--out", str(index), "--rebuild", "--embedder", f"st:{out}", "--no-thumbnails"])
+    built = runner.invoke(
+        app, ["index", str(small_store), "--out", str(index), "--rebuild", "--embedder", f"st:{out}", "--no-thumbnails"]
+    )
     assert built.exit_code == 0, built.output
     from rsq.query import Searcher, SearchQuery
 

@@ -41,10 +41,15 @@ def _tokenizer(specials: list[str], chat_template: str, **special_kwargs):
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
-        vocab_size=400, special_tokens=specials, initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False
+        vocab_size=400,
+        special_tokens=specials,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
     )
     tok.train_from_iterator(CORPUS, trainer)
-    return PreTrainedTokenizerFast(tokenizer_object=tok, padding_side="left", chat_template=chat_template, **special_kwargs)
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tok, padding_side="left", chat_template=chat_template, **special_kwargs
+    )
 
 
 def _vocab(tokenizer) -> int:
@@ -63,32 +68,62 @@ def _finish(model, tokenizer, processor, eos_ids: list[int], out_dir: Path) -> P
 def build_tiny_llava(out_dir: Path, seed: int = 0) -> Path:
     import torch
     from transformers import (
-        AutoModelForImageTextToText, CLIPImageProcessor, CLIPVisionConfig, LlamaConfig, LlavaConfig, LlavaProcessor,
+        AutoModelForImageTextToText,
+        CLIPImageProcessor,
+        CLIPVisionConfig,
+        LlamaConfig,
+        LlavaConfig,
+        LlavaProcessor,
     )
 
     tok = _tokenizer(
-        ["<s>", "</s>", "<pad>", "<image>"], LLAVA_TEMPLATE,
-        bos_token="<s>", eos_token="</s>", pad_token="<pad>", extra_special_tokens={"image_token": "<image>"},
+        ["<s>", "</s>", "<pad>", "<image>"],
+        LLAVA_TEMPLATE,
+        bos_token="<s>",
+        eos_token="</s>",
+        pad_token="<pad>",
+        extra_special_tokens={"image_token": "<image>"},
     )
     vision = CLIPVisionConfig(
-        hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4, image_size=32, patch_size=8,
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        image_size=32,
+        patch_size=8,
         projection_dim=32,
     )
     text = LlamaConfig(
-        vocab_size=_vocab(tok), hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
-        num_key_value_heads=2, max_position_embeddings=4096,
-        bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id,
+        vocab_size=_vocab(tok),
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=4096,
+        bos_token_id=tok.bos_token_id,
+        eos_token_id=tok.eos_token_id,
+        pad_token_id=tok.pad_token_id,
     )
     config = LlavaConfig(
-        vision_config=vision, text_config=text, image_token_index=tok.convert_tokens_to_ids("<image>"),
-        image_seq_length=16, vision_feature_select_strategy="default", vision_feature_layer=-2,
+        vision_config=vision,
+        text_config=text,
+        image_token_index=tok.convert_tokens_to_ids("<image>"),
+        image_seq_length=16,
+        vision_feature_select_strategy="default",
+        vision_feature_layer=-2,
     )
     torch.manual_seed(seed)
     model = AutoModelForImageTextToText.from_config(config)
     images = CLIPImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32})
     processor = LlavaProcessor(
-        image_processor=images, tokenizer=tok, patch_size=8, vision_feature_select_strategy="default",
-        num_additional_image_tokens=1, chat_template=LLAVA_TEMPLATE, image_token="<image>",
+        image_processor=images,
+        tokenizer=tok,
+        patch_size=8,
+        vision_feature_select_strategy="default",
+        num_additional_image_tokens=1,
+        chat_template=LLAVA_TEMPLATE,
+        image_token="<image>",
     )
     return _finish(model, tok, processor, [tok.eos_token_id], out_dir)
 
@@ -96,37 +131,75 @@ def build_tiny_llava(out_dir: Path, seed: int = 0) -> Path:
 def build_tiny_qwen2vl(out_dir: Path, seed: int = 0) -> Path:
     import torch
     from transformers import (
-        AutoModelForImageTextToText, Qwen2VLConfig, Qwen2VLImageProcessor, Qwen2VLProcessor, Qwen2VLVideoProcessor,
+        AutoModelForImageTextToText,
+        Qwen2VLConfig,
+        Qwen2VLImageProcessor,
+        Qwen2VLProcessor,
+        Qwen2VLVideoProcessor,
     )
 
-    specials = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|vision_start|>", "<|vision_end|>", "<|image_pad|>", "<|video_pad|>"]
+    specials = [
+        "<|endoftext|>",
+        "<|im_start|>",
+        "<|im_end|>",
+        "<|vision_start|>",
+        "<|vision_end|>",
+        "<|image_pad|>",
+        "<|video_pad|>",
+    ]
     tok = _tokenizer(
-        specials, QWEN_TEMPLATE, eos_token="<|im_end|>", pad_token="<|endoftext|>",
-        extra_special_tokens={"image_token": "<|image_pad|>", "video_token": "<|video_pad|>",
-                              "vision_start_token": "<|vision_start|>", "vision_end_token": "<|vision_end|>"},
+        specials,
+        QWEN_TEMPLATE,
+        eos_token="<|im_end|>",
+        pad_token="<|endoftext|>",
+        extra_special_tokens={
+            "image_token": "<|image_pad|>",
+            "video_token": "<|video_pad|>",
+            "vision_start_token": "<|vision_start|>",
+            "vision_end_token": "<|vision_end|>",
+        },
     )
     ids = {t: tok.convert_tokens_to_ids(t) for t in specials}
     vision = dict(
-        depth=2, embed_dim=32, hidden_size=64, num_heads=4, mlp_ratio=2, patch_size=8, spatial_merge_size=2,
+        depth=2,
+        embed_dim=32,
+        hidden_size=64,
+        num_heads=4,
+        mlp_ratio=2,
+        patch_size=8,
+        spatial_merge_size=2,
         temporal_patch_size=2,
     )
     text = dict(
-        vocab_size=_vocab(tok), hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
-        num_key_value_heads=2, max_position_embeddings=4096,
+        vocab_size=_vocab(tok),
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=4096,
         rope_parameters={"rope_type": "default", "rope_theta": 10000.0, "mrope_section": [2, 3, 3]},
-        bos_token_id=None, eos_token_id=ids["<|im_end|>"], pad_token_id=ids["<|endoftext|>"],
+        bos_token_id=None,
+        eos_token_id=ids["<|im_end|>"],
+        pad_token_id=ids["<|endoftext|>"],
     )
     config = Qwen2VLConfig(
-        vision_config=vision, text_config=text, image_token_id=ids["<|image_pad|>"], video_token_id=ids["<|video_pad|>"],
-        vision_start_token_id=ids["<|vision_start|>"], vision_end_token_id=ids["<|vision_end|>"],
+        vision_config=vision,
+        text_config=text,
+        image_token_id=ids["<|image_pad|>"],
+        video_token_id=ids["<|video_pad|>"],
+        vision_start_token_id=ids["<|vision_start|>"],
+        vision_end_token_id=ids["<|vision_end|>"],
     )
     torch.manual_seed(seed)
     model = AutoModelForImageTextToText.from_config(config)
     size = {"shortest_edge": 32 * 32, "longest_edge": 32 * 32}
     kwargs = dict(size=size, patch_size=8, merge_size=2, temporal_patch_size=2)
     processor = Qwen2VLProcessor(
-        image_processor=Qwen2VLImageProcessor(**kwargs), video_processor=Qwen2VLVideoProcessor(**kwargs),
-        tokenizer=tok, chat_template=QWEN_TEMPLATE,
+        image_processor=Qwen2VLImageProcessor(**kwargs),
+        video_processor=Qwen2VLVideoProcessor(**kwargs),
+        tokenizer=tok,
+        chat_template=QWEN_TEMPLATE,
     )
     return _finish(model, tok, processor, [ids["<|im_end|>"], ids["<|endoftext|>"]], out_dir)
 

@@ -44,7 +44,9 @@ class JobSummary:
     failed: int = 0
     already_done: int = 0
     no_data: int = 0  # chips without a valid pixel, skipped
-    failures: list[tuple[str, str]] = field(default_factory=list)  # (tile id, reason) of the first MAX_REPORTED failures
+    failures: list[tuple[str, str]] = field(
+        default_factory=list
+    )  # (tile id, reason) of the first MAX_REPORTED failures
 
     def add(self, records: list[CaptionRecord]) -> None:
         self.ok += sum(r.status == OK for r in records)

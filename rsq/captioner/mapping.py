@@ -52,7 +52,9 @@ def caption_prepared(
     return records
 
 
-def result_record(job: CaptionJob, spec: str, revision: str, request: CaptionRequest, result: CaptionResult) -> CaptionRecord:
+def result_record(
+    job: CaptionJob, spec: str, revision: str, request: CaptionRequest, result: CaptionResult
+) -> CaptionRecord:
     """The record of one generated output, validated (for engines that generate outside a backend, e.g. Ray's vLLM)."""
     captions, error, _ = _validate(result)
     return _record(job, spec, revision, request, result, captions, error, attempts=result.attempts, seconds=0.0)
@@ -72,7 +74,9 @@ def _call_backend(backend: CaptionBackend, requests: list[CaptionRequest]) -> li
             return [result for request in requests for result in _call_backend(backend, [request])]
         return [CaptionResult(raw=None, error=f"backend error: {type(error).__name__}: {error}")]
     if len(results) != len(requests):
-        return [CaptionResult(raw=None, error=f"backend returned {len(results)} results for {len(requests)}")] * len(requests)
+        return [CaptionResult(raw=None, error=f"backend returned {len(results)} results for {len(requests)}")] * len(
+            requests
+        )
     return results
 
 
@@ -86,15 +90,37 @@ def _validate(result: CaptionResult) -> tuple[dict[str, Any] | None, str | None,
         return None, str(error), True
 
 
-def _record(job: CaptionJob, spec: str, revision: str, request: CaptionRequest, result: CaptionResult, captions, error,
-            attempts: int, seconds: float) -> CaptionRecord:
+def _record(
+    job: CaptionJob,
+    spec: str,
+    revision: str,
+    request: CaptionRequest,
+    result: CaptionResult,
+    captions,
+    error,
+    attempts: int,
+    seconds: float,
+) -> CaptionRecord:
     tile = request.tile
     prompt_hash = request.prompt.hash if request.prompt else sha256_hex(result.raw or "")
     return CaptionRecord(
-        run_id="", tile_id=tile.id, tile_path=tile.path, sensor=tile.sensor.value, model=spec,
-        model_revision=revision, template=job.template.version, prompt_hash=prompt_hash,
-        params=request.params, status=OK if captions is not None else FAILED, raw=result.raw, error=error,
-        captions=captions, tile=tile.to_dict(), attempts=attempts, duration_s=round(seconds, 4), created_at=now_iso(),
+        run_id="",
+        tile_id=tile.id,
+        tile_path=tile.path,
+        sensor=tile.sensor.value,
+        model=spec,
+        model_revision=revision,
+        template=job.template.version,
+        prompt_hash=prompt_hash,
+        params=request.params,
+        status=OK if captions is not None else FAILED,
+        raw=result.raw,
+        error=error,
+        captions=captions,
+        tile=tile.to_dict(),
+        attempts=attempts,
+        duration_s=round(seconds, 4),
+        created_at=now_iso(),
     )
 
 
@@ -107,8 +133,17 @@ def _unreadable_record(
     job: CaptionJob, spec: str, revision: str, tile_id: str, path: str, reason: str, tile: Tile | None = None
 ) -> CaptionRecord:
     return CaptionRecord(
-        run_id="", tile_id=tile_id, tile_path=path, sensor=tile.sensor.value if tile else "",
-        model=spec, model_revision=revision, template=job.template.version, prompt_hash="",
-        params=job.generation_params, status=FAILED, error=f"unreadable tile: {reason}",
-        tile=tile.to_dict() if tile else {}, created_at=now_iso(),
+        run_id="",
+        tile_id=tile_id,
+        tile_path=path,
+        sensor=tile.sensor.value if tile else "",
+        model=spec,
+        model_revision=revision,
+        template=job.template.version,
+        prompt_hash="",
+        params=job.generation_params,
+        status=FAILED,
+        error=f"unreadable tile: {reason}",
+        tile=tile.to_dict() if tile else {},
+        created_at=now_iso(),
     )

@@ -10,19 +10,19 @@ memory stays flat and a killed job resumes as the local engine does (done tiles 
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 from typing import Any
 
 from rsq.captioner.backends import backend_class, make_backend, parse_spec
 from rsq.captioner.job import CaptionJob, JobSummary
 from rsq.captioner.mapping import caption_prepared
-from rsq.captioner.reading import todo_chunks
-from rsq.captioner.writing import begin_run, finish_job, write_records
 from rsq.captioner.ray_llm import llm_stage, model_revision, record_row
 from rsq.captioner.ray_rows import prepared_row, render_rows
+from rsq.captioner.reading import todo_chunks
 from rsq.captioner.records import CaptionRecord
 from rsq.captioner.store import CaptionStore
+from rsq.captioner.writing import begin_run, finish_job, write_records
 from rsq.errors import RsqError
 from rsq.parallel import batched
 from rsq.raycluster import ActorPlan, plan_actors, start_ray
@@ -81,7 +81,8 @@ def run_job_on_ray(
         if not todo:
             continue
         rendered = ray.data.from_items([{"tile": json.dumps(t.to_dict())} for t in todo]).map_batches(
-            render_rows, fn_kwargs={"needs_image": needs_image}, batch_size=job.batch_size, num_cpus=1)
+            render_rows, fn_kwargs={"needs_image": needs_image}, batch_size=job.batch_size, num_cpus=1
+        )
         for rows in batched(caption_stage(rendered).iter_rows(), job.batch_size):
             records = [_record_of(row, spec, options, job) for row in rows]
             write_records(store, summary, records)
@@ -122,9 +123,13 @@ def gpu_stage(spec: str, options: dict[str, Any], plan: ActorPlan, job: CaptionJ
     if scheme == "vllm":
         return llm_stage(model, options, plan, job, spec)
     return lambda rendered: rendered.map_batches(
-        CaptionActor, fn_constructor_kwargs={"spec": spec, "options": options, "job": job, "gpus": plan.gpus_per_actor},
-        batch_size=job.batch_size, num_gpus=plan.gpus_per_actor, num_cpus=plan.cpus_per_actor,
-        compute=ray.data.ActorPoolStrategy(size=plan.actors))
+        CaptionActor,
+        fn_constructor_kwargs={"spec": spec, "options": options, "job": job, "gpus": plan.gpus_per_actor},
+        batch_size=job.batch_size,
+        num_gpus=plan.gpus_per_actor,
+        num_cpus=plan.cpus_per_actor,
+        compute=ray.data.ActorPoolStrategy(size=plan.actors),
+    )
 
 
 def _record_of(row: dict[str, Any], spec: str, options: dict[str, Any], job: CaptionJob) -> CaptionRecord:

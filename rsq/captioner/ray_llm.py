@@ -15,26 +15,32 @@ from collections.abc import Callable
 from typing import Any
 
 from rsq.captioner.backends.messages import chat_messages
-from rsq.extras import install_hint, is_installed, require
 from rsq.captioner.backends.vllm import sampling_options
 from rsq.captioner.job import CaptionJob
 from rsq.captioner.mapping import result_record, unreadable_record
 from rsq.captioner.ray_rows import prepared_row
 from rsq.captioner.records import CaptionRequest, CaptionResult
 from rsq.errors import RsqError
+from rsq.extras import install_hint, is_installed, require
 from rsq.raycluster import ActorPlan
 
-UNREADABLE_PROMPT = [{"role": "user", "content": [{"type": "text", "text": "-"}]}]  # a tile that failed to render: one token, then recorded failed
+UNREADABLE_PROMPT = [
+    {"role": "user", "content": [{"type": "text", "text": "-"}]}
+]  # a tile that failed to render: one token, then recorded failed
 
 
 def engine_config(model: str, options: dict[str, Any], plan: ActorPlan, job: CaptionJob) -> Any:
-    """The `vLLMEngineProcessorConfig`: `plan.actors` engine replicas of `plan.gpus_per_actor` GPUs (tensor parallel)."""
+    """The `vLLMEngineProcessorConfig`: `plan.actors` engine replicas of `plan.gpus_per_actor` GPUs (tensor
+    parallel)."""
     llm = require("ray.data.llm", "ray-llm", needed_by="vllm: on Ray")
     return llm.vLLMEngineProcessorConfig(
         model_source=model,
-        engine_kwargs={"tensor_parallel_size": tensor_parallel_size(options, plan), "limit_mm_per_prompt": {"image": 1},
-                       "max_model_len": options.get("max_model_len", 8192),
-                       **({"revision": options["revision"]} if options.get("revision") else {})},
+        engine_kwargs={
+            "tensor_parallel_size": tensor_parallel_size(options, plan),
+            "limit_mm_per_prompt": {"image": 1},
+            "max_model_len": options.get("max_model_len", 8192),
+            **({"revision": options["revision"]} if options.get("revision") else {}),
+        },
         batch_size=job.batch_size,
         concurrency=plan.actors,
         prepare_multimodal_stage={"enabled": True},
@@ -49,7 +55,9 @@ def tensor_parallel_size(options: dict[str, Any], plan: ActorPlan) -> int:
         raise RsqError(f"vllm: replicas need whole GPUs; --ray-gpus-per-actor {gpus:g} is not a whole number >= 1")
     asked = options.get("tensor_parallel_size")
     if asked is not None and int(asked) != int(gpus):
-        raise RsqError(f"--backend-opt tensor_parallel_size={asked} disagrees with --ray-gpus-per-actor {gpus:g}; give one")
+        raise RsqError(
+            f"--backend-opt tensor_parallel_size={asked} disagrees with --ray-gpus-per-actor {gpus:g}; give one"
+        )
     return int(gpus)
 
 
@@ -57,9 +65,19 @@ def chat_row(row: dict[str, Any], job: CaptionJob) -> dict[str, Any]:
     """Preprocess: a rendered row (tile, view, image, shape, error) -> messages and sampling parameters."""
     tile, prepared = prepared_row(row["tile"], row["view"], row["image"], row["shape"], row["error"], job)
     if not isinstance(prepared, CaptionRequest):
-        return {"tile": row["tile"], "error": row["error"], "messages": UNREADABLE_PROMPT, "sampling_params": {"max_tokens": 1}}
-    return {"tile": row["tile"], "error": "", "view": row["view"], "messages": chat_messages(prepared, inline_image=True),
-            "sampling_params": sampling_options(prepared)}
+        return {
+            "tile": row["tile"],
+            "error": row["error"],
+            "messages": UNREADABLE_PROMPT,
+            "sampling_params": {"max_tokens": 1},
+        }
+    return {
+        "tile": row["tile"],
+        "error": "",
+        "view": row["view"],
+        "messages": chat_messages(prepared, inline_image=True),
+        "sampling_params": sampling_options(prepared),
+    }
 
 
 def record_row(row: dict[str, Any], job: CaptionJob, spec: str, revision: str) -> dict[str, str]:
@@ -69,7 +87,11 @@ def record_row(row: dict[str, Any], job: CaptionJob, spec: str, revision: str) -
     if not isinstance(prepared, CaptionRequest):
         record = unreadable_record(job, spec, revision, tile, prepared.reason)
     else:
-        result = CaptionResult(raw=None, error=f"vLLM: {error}") if error else CaptionResult(raw=str(row.get("generated_text", "")))
+        result = (
+            CaptionResult(raw=None, error=f"vLLM: {error}")
+            if error
+            else CaptionResult(raw=str(row.get("generated_text", "")))
+        )
         record = result_record(job, spec, revision, prepared, result)
     return {"record": json.dumps(record.to_dict())}
 
@@ -82,8 +104,9 @@ def llm_stage(model: str, options: dict[str, Any], plan: ActorPlan, job: Caption
     from ray.data.llm import build_processor
 
     revision = model_revision(options)
-    return build_processor(config, preprocess=lambda row: chat_row(row, job),
-                           postprocess=lambda row: record_row(row, job, spec, revision))
+    return build_processor(
+        config, preprocess=lambda row: chat_row(row, job), postprocess=lambda row: record_row(row, job, spec, revision)
+    )
 
 
 def model_revision(options: dict[str, Any]) -> str:

@@ -33,7 +33,9 @@ def render_rows(batch: dict[str, Any], needs_image: bool) -> dict[str, list]:
     return out
 
 
-def prepared_row(tile_json: str, view: str, image: bytes, shape: str, error: str, job: CaptionJob) -> tuple[Tile, CaptionRequest | TileError]:
+def prepared_row(
+    tile_json: str, view: str, image: bytes, shape: str, error: str, job: CaptionJob
+) -> tuple[Tile, CaptionRequest | TileError]:
     """A rendered row back as (tile, its caption request), or (tile, the error that kept it from being read)."""
     tile = Tile.from_dict(json.loads(tile_json))
     if error:

@@ -25,16 +25,25 @@ from rsq.sources import Listing, Skipped, TileRef
 from rsq.sources.refs import NO_DATA, open_chunks
 
 CHUNK = 50_000  # opened tiles per chunk (plus at most one scene's windows): bounds a job's memory and a Ray dataset
-VIEW_SIDE = 1344  # the longest side of the view a VLM gets (Qwen2-VL: 48 patches of 28 px); larger tiles are read decimated
+VIEW_SIDE = (
+    1344  # the longest side of the view a VLM gets (Qwen2-VL: 48 patches of 28 px); larger tiles are read decimated
+)
 
 
 def prompt_context(tile: Tile, view: str, variants: int) -> dict[str, Any]:
     """What a template sees of a tile."""
     lon, lat = tile.center or (None, None)
     facts = {
-        "id": tile.id, "sensor": tile.sensor.value, "band_names": list(tile.band_names), "width": tile.width,
-        "height": tile.height, "gsd_m": tile.gsd_m, "place": tile.meta.get("place"),
-        "date": tile.time.date().isoformat() if tile.time else None, "lon": lon, "lat": lat,
+        "id": tile.id,
+        "sensor": tile.sensor.value,
+        "band_names": list(tile.band_names),
+        "width": tile.width,
+        "height": tile.height,
+        "gsd_m": tile.gsd_m,
+        "place": tile.meta.get("place"),
+        "date": tile.time.date().isoformat() if tile.time else None,
+        "lon": lon,
+        "lat": lat,
     }
     return {"tile": facts, "view": view, "variants": variants}
 
@@ -69,8 +78,14 @@ def prepare_or_error(tile: Tile, job: CaptionJob, needs_image: bool) -> CaptionR
 
 
 def todo_chunks(
-    refs: Iterable[TileRef], store: CaptionStore, summary: JobSummary, spec: str, revision: str, job: CaptionJob,
-    limit: int | None = None, on_todo: Callable[[int, int], None] | None = None,
+    refs: Iterable[TileRef],
+    store: CaptionStore,
+    summary: JobSummary,
+    spec: str,
+    revision: str,
+    job: CaptionJob,
+    limit: int | None = None,
+    on_todo: Callable[[int, int], None] | None = None,
 ) -> Iterator[tuple[list[Tile], list[CaptionRecord]]]:
     """The tiles still to caption and the failed records of the unreadable ones (for the caller to write), about
     `CHUNK` opened tiles at a time (`open_chunks`: scenes on `job.workers` threads, cut into `job.chip` windows).
@@ -85,8 +100,15 @@ def todo_chunks(
             yield todo, unreadable
 
 
-def todo_among(tiles: list[Tile], skipped: list[Skipped], store: CaptionStore, summary: JobSummary, spec: str,
-               revision: str, job: CaptionJob) -> tuple[list[Tile], list[CaptionRecord]]:
+def todo_among(
+    tiles: list[Tile],
+    skipped: list[Skipped],
+    store: CaptionStore,
+    summary: JobSummary,
+    spec: str,
+    revision: str,
+    job: CaptionJob,
+) -> tuple[list[Tile], list[CaptionRecord]]:
     """The opened `tiles` still to caption, and failed records for the skipped ones not yet done (empty chips are
     only counted)."""
     unreadable = [s for s in skipped if s.reason != NO_DATA]

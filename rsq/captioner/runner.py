@@ -73,8 +73,14 @@ def prepare(run: CaptionRun) -> PreparedRun:
     scheme, _ = parse_spec(run.spec)
     template = load_template(run.prompt or ("human-captions" if scheme == "annotations" else "structured"))
     _check_template_fits(scheme, template)
-    job = CaptionJob(template, variants=run.variants, params=run.params, batch_size=run.batch_size,
-                     workers=run.workers, chip=run.chip)
+    job = CaptionJob(
+        template,
+        variants=run.variants,
+        params=run.params,
+        batch_size=run.batch_size,
+        workers=run.workers,
+        chip=run.chip,
+    )
     options = check_options(run.spec, run.backend_options)
     if scheme == "annotations":
         options["template"] = template
@@ -99,8 +105,12 @@ def count_tiles(prepared: PreparedRun) -> int:
     return refs.count(limit) if isinstance(refs, Listing) else len(list(refs)[:limit])
 
 
-def run(prepared: PreparedRun, out: Path, on_todo: Callable[[int, int], None] | None = None,
-        on_progress: Callable[[int], None] | None = None) -> RunOutcome:
+def run(
+    prepared: PreparedRun,
+    out: Path,
+    on_todo: Callable[[int, int], None] | None = None,
+    on_progress: Callable[[int], None] | None = None,
+) -> RunOutcome:
     """Caption the run's tiles into the store at `out`, on its engine; resumable."""
     from rsq.captioner.backends import make_backend
     from rsq.captioner.store import CaptionStore
@@ -110,9 +120,18 @@ def run(prepared: PreparedRun, out: Path, on_todo: Callable[[int, int], None] | 
     if run.engine == "ray":
         from rsq.captioner.ray_engine import run_job_on_ray
 
-        summary = run_job_on_ray(refs, store, run.spec, prepared.options, prepared.job, limit=run.limit,
-                                 address=run.address, actors=run.ray_workers, gpus_per_actor=run.ray_gpus_per_actor,
-                                 **progress)
+        summary = run_job_on_ray(
+            refs,
+            store,
+            run.spec,
+            prepared.options,
+            prepared.job,
+            limit=run.limit,
+            address=run.address,
+            actors=run.ray_workers,
+            gpus_per_actor=run.ray_gpus_per_actor,
+            **progress,
+        )
     else:
         backend = make_backend(run.spec, **prepared.options)
         summary = run_job(refs, store, backend, prepared.job, limit=run.limit, **progress)
@@ -137,5 +156,9 @@ def _tile_refs(sources: list[str], scheme: str, spec: str, data: Path | None) ->
 
 def _check_template_fits(scheme: str, template: PromptTemplate) -> None:
     if (scheme == "annotations") != (template.kind == "annotation"):
-        wanted = "an annotation template (human-captions, labels)" if scheme == "annotations" else "a VLM template (structured, brief)"
+        wanted = (
+            "an annotation template (human-captions, labels)"
+            if scheme == "annotations"
+            else "a VLM template (structured, brief)"
+        )
         raise RsqError(f"{scheme}: models need {wanted}")

@@ -83,7 +83,12 @@ def output_schema(kind: str = "structured", variants: int = 5) -> dict[str, Any]
     """JSON Schema a model's output must satisfy: `structured` (all fields) or `brief` (one sentence)."""
     if kind == "brief":
         sentence = _inline_refs(Variant.model_json_schema())["properties"]["one_sentence"]
-        return {"type": "object", "properties": {"one_sentence": sentence}, "required": ["one_sentence"], "additionalProperties": False}
+        return {
+            "type": "object",
+            "properties": {"one_sentence": sentence},
+            "required": ["one_sentence"],
+            "additionalProperties": False,
+        }
     if kind != "structured":
         raise RsqError(f"unknown output schema {kind!r}; choose one of {', '.join(SCHEMAS)}")
     schema = _inline_refs(Captions.model_json_schema())

@@ -21,8 +21,23 @@ from rsq.sqlitefile import check_complete, check_header, connect_read_only, data
 STORE_FILE = "captions.sqlite"
 JSON_COLUMNS = ("params", "captions", "tile")
 RECORD_COLUMNS = (
-    "run_id", "tile_id", "tile_path", "sensor", "model", "model_revision", "template", "prompt_hash",
-    "params", "status", "raw", "error", "captions", "tile", "attempts", "duration_s", "created_at",
+    "run_id",
+    "tile_id",
+    "tile_path",
+    "sensor",
+    "model",
+    "model_revision",
+    "template",
+    "prompt_hash",
+    "params",
+    "status",
+    "raw",
+    "error",
+    "captions",
+    "tile",
+    "attempts",
+    "duration_s",
+    "created_at",
 )
 MIGRATIONS = (
     """
@@ -93,11 +108,15 @@ class CaptionStore:
     def start_run(self, run_id: str, model: str, template: str, params: dict[str, Any]) -> None:
         from rsq import __version__
 
-        self._execute("INSERT INTO runs (run_id, started_at, model, template, params, rsq_version) VALUES (?,?,?,?,?,?)",
-                      (run_id, now_iso(), model, template, json.dumps(params), __version__))
+        self._execute(
+            "INSERT INTO runs (run_id, started_at, model, template, params, rsq_version) VALUES (?,?,?,?,?,?)",
+            (run_id, now_iso(), model, template, json.dumps(params), __version__),
+        )
 
     def finish_run(self, run_id: str, counts: dict[str, int]) -> None:
-        self._execute("UPDATE runs SET finished_at = ?, counts = ? WHERE run_id = ?", (now_iso(), json.dumps(counts), run_id))
+        self._execute(
+            "UPDATE runs SET finished_at = ?, counts = ? WHERE run_id = ?", (now_iso(), json.dumps(counts), run_id)
+        )
 
     def _execute(self, sql: str, args: tuple) -> None:
         try:
@@ -114,7 +133,8 @@ class CaptionStore:
             chunk = tile_ids[start : start + 500]
             marks = ",".join("?" * len(chunk))
             rows = self._db.execute(
-                f"SELECT tile_id FROM captions WHERE model = ? AND template = ? AND status = ? AND tile_id IN ({marks})",
+                "SELECT tile_id FROM captions WHERE model = ? AND template = ? AND status = ? AND tile_id IN "
+                f"({marks})",
                 (model, template, OK, *chunk),
             )
             done.update(row[0] for row in rows)
@@ -130,7 +150,8 @@ class CaptionStore:
                 kept_out = self._ok_keys(records)
                 written = [r for r in records if (r.tile_id, r.model, r.template) not in kept_out]
                 self._db.executemany(
-                    f"INSERT INTO captions ({', '.join(RECORD_COLUMNS)}) VALUES ({', '.join('?' * len(RECORD_COLUMNS))}) "
+                    f"INSERT INTO captions ({', '.join(RECORD_COLUMNS)}) VALUES "
+                    f"({', '.join('?' * len(RECORD_COLUMNS))}) "
                     f"ON CONFLICT (tile_id, model, template) DO UPDATE SET {updates} WHERE captions.status != 'ok'",
                     [tuple(_column_value(r, c) for c in RECORD_COLUMNS) for r in written],
                 )
@@ -143,8 +164,11 @@ class CaptionStore:
         by_run: dict[tuple[str, str], list[str]] = {}
         for record in records:
             by_run.setdefault((record.model, record.template), []).append(record.tile_id)
-        return {(tile, model, template) for (model, template), tiles in by_run.items()
-                for tile in self.done_among(tiles, model, template)}
+        return {
+            (tile, model, template)
+            for (model, template), tiles in by_run.items()
+            for tile in self.done_among(tiles, model, template)
+        }
 
     def records(self, status: str | None = None) -> Iterator[CaptionRecord]:
         """All records in insertion order, optionally only those with `status`."""

@@ -17,7 +17,11 @@ class SmallCNN(nn.Module):
         previous = in_channels
         for number, width in enumerate(widths):
             for _ in range(convs):
-                layers += [nn.Conv2d(previous, width, 3, padding=1, bias=False), nn.BatchNorm2d(width), nn.ReLU(inplace=True)]
+                layers += [
+                    nn.Conv2d(previous, width, 3, padding=1, bias=False),
+                    nn.BatchNorm2d(width),
+                    nn.ReLU(inplace=True),
+                ]
                 previous = width
             if number < len(widths) - 1:
                 layers.append(nn.MaxPool2d(2))

@@ -76,6 +76,10 @@ def published_config(name: str, state: dict[str, torch.Tensor]) -> tuple[ClospCo
         if prefix:
             renamed[PUBLISHED_PREFIXES[prefix] + key[len(prefix) :]] = value
     renamed["logit_scale"] = torch.tensor(0.0)  # published models use a fixed scale of 1
-    config = ClospConfig(sensors=["s2", "s1"], backbone=PUBLISHED_BACKBONES[variant], image_size=224 if variant != "rn" else 128,
-                         text_space=PUBLISHED_TEXT_SPACE)
+    config = ClospConfig(
+        sensors=["s2", "s1"],
+        backbone=PUBLISHED_BACKBONES[variant],
+        image_size=224 if variant != "rn" else 128,
+        text_space=PUBLISHED_TEXT_SPACE,
+    )
     return config, renamed

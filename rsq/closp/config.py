@@ -6,8 +6,8 @@ import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from rsq.errors import RsqError
 from rsq.encoders import default_embedder
+from rsq.errors import RsqError
 
 SENSOR_CHANNELS = {"rgb": 3, "s2": 13, "s1": 2}
 CLS_SPACE = "closp-cls:"  # the CLS token of a text model's last layer: the text space of the published CLOSP towers
@@ -23,10 +23,16 @@ class ClospConfig:
     embed_dim: int = 384
     image_size: int = 128  # tiles are resized to this for encoding; training crops from it
     crop_size: int = 96
-    encode_size: int | None = None  # tiles are encoded at this size (None: image_size); rsq trains at crop_size and encodes there
-    text_space: str = field(default_factory=default_embedder)  # an index embedder spec: image vectors share the space of its caption vectors
+    encode_size: int | None = (
+        None  # tiles are encoded at this size (None: image_size); rsq trains at crop_size and encodes there
+    )
+    text_space: str = field(
+        default_factory=default_embedder
+    )  # an index embedder spec: image vectors share the space of its caption vectors
     geo: bool = False  # GeoCLOSP: add the location tower
-    trained_on: list[str] = field(default_factory=list)  # e.g. ucm:train, sen1floods11: what an evaluation must not reuse
+    trained_on: list[str] = field(
+        default_factory=list
+    )  # e.g. ucm:train, sen1floods11: what an evaluation must not reuse
     harmonics: int = 10  # spherical-harmonic degree L of the location encoder
     siren_hidden: int = 256
     siren_layers: int = 2

@@ -1,4 +1,5 @@
-"""Training sets on the shared data: UCM tiles with human captions, Sentinel-1/-2 flood sub-chips with label captions."""
+"""Training sets on the shared data: UCM tiles with human captions, Sentinel-1/-2 flood sub-chips with label
+captions."""
 
 from __future__ import annotations
 
@@ -62,7 +63,11 @@ def flood_sets(data: str | Path | None, chip: int, size: int) -> list[TrainingSe
                 texts.append(flood_label_caption(water))
                 lon_lat.append(_centre(tile, row + chip / 2, col + chip / 2))
         unique = sorted(set(texts))
-        sets.append(TrainingSet(sensor, np.stack(images), [[unique.index(t)] for t in texts], unique, np.array(lon_lat, np.float32)))
+        sets.append(
+            TrainingSet(
+                sensor, np.stack(images), [[unique.index(t)] for t in texts], unique, np.array(lon_lat, np.float32)
+            )
+        )
     return sets
 
 

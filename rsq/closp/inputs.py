@@ -35,8 +35,11 @@ def s2_bands(tile: Tile, pixels: np.ndarray) -> np.ndarray:
     names = tile.band_names if len(tile.band_names) == pixels.shape[0] else ()
     missing = [band for band in S2_BANDS_L1C if band not in names and band != "B10"]
     if missing:
-        raise TileError(tile.path, f"the Sentinel-2 tower needs bands {', '.join(S2_BANDS_L1C)} (B10 optional); "
-                                   f"this tile lacks {', '.join(missing)}")
+        raise TileError(
+            tile.path,
+            f"the Sentinel-2 tower needs bands {', '.join(S2_BANDS_L1C)} (B10 optional); "
+            f"this tile lacks {', '.join(missing)}",
+        )
     zeros = np.zeros_like(pixels[0])
     return np.stack([pixels[names.index(band)] if band in names else zeros for band in S2_BANDS_L1C])
 
@@ -50,4 +53,3 @@ def resize(array: np.ndarray, size: int) -> np.ndarray:
         return array
     tensor = torch.from_numpy(np.ascontiguousarray(array))[None]
     return F.interpolate(tensor, size=(size, size), mode="bilinear", align_corners=False, antialias=True)[0].numpy()
-

@@ -45,7 +45,9 @@ class Sine(nn.Module):
 class LocationEncoder(nn.Module):
     """(lon, lat) in degrees -> spherical harmonics (L**2) -> SIREN -> `out_dim`."""
 
-    def __init__(self, degree: int = 10, hidden: int = 256, layers: int = 2, out_dim: int = 384, w0: float = 30.0) -> None:
+    def __init__(
+        self, degree: int = 10, hidden: int = 256, layers: int = 2, out_dim: int = 384, w0: float = 30.0
+    ) -> None:
         super().__init__()
         self.degree = degree
         blocks = [Sine(degree * degree, hidden, w0, first=True)]

@@ -34,14 +34,21 @@ class ClospModel(nn.Module):
     def __init__(self, config: ClospConfig) -> None:
         super().__init__()
         self.config = config
-        self.towers = nn.ModuleDict({
-            s: VisionTower(make_backbone(config.backbone, SENSOR_CHANNELS[s], config.widths, config.convs_per_stage), config.embed_dim,
-                           config.input_stats.get(s))
-            for s in config.sensors
-        })
+        self.towers = nn.ModuleDict(
+            {
+                s: VisionTower(
+                    make_backbone(config.backbone, SENSOR_CHANNELS[s], config.widths, config.convs_per_stage),
+                    config.embed_dim,
+                    config.input_stats.get(s),
+                )
+                for s in config.sensors
+            }
+        )
         self.logit_scale = nn.Parameter(torch.tensor(math.log(1 / 0.07)))
         self.location = (
-            LocationEncoder(config.harmonics, config.siren_hidden, config.siren_layers, config.embed_dim) if config.geo else None
+            LocationEncoder(config.harmonics, config.siren_hidden, config.siren_layers, config.embed_dim)
+            if config.geo
+            else None
         )
 
     def encode_images(self, sensor: str, images: torch.Tensor) -> torch.Tensor:
@@ -53,7 +60,9 @@ class ClospModel(nn.Module):
         return F.normalize(self.location(lon_lat), dim=-1)
 
 
-def contrastive_loss(first: torch.Tensor, second: torch.Tensor, logit_scale: torch.Tensor, same: torch.Tensor | None = None) -> torch.Tensor:
+def contrastive_loss(
+    first: torch.Tensor, second: torch.Tensor, logit_scale: torch.Tensor, same: torch.Tensor | None = None
+) -> torch.Tensor:
     """Symmetric CLIP cross-entropy between two batches of normalised embeddings.
 
     `same[i, j]` marks pairs that are positives too (identical captions of different tiles); the targets
@@ -62,4 +71,6 @@ def contrastive_loss(first: torch.Tensor, second: torch.Tensor, logit_scale: tor
     logits = logit_scale.exp().clamp(max=100) * first @ second.T
     targets = torch.eye(len(first), device=first.device) if same is None else same.float()
     targets = targets / targets.sum(dim=1, keepdim=True)
-    return 0.5 * (F.cross_entropy(logits, targets) + F.cross_entropy(logits.T, targets.T / targets.T.sum(dim=1, keepdim=True)))
+    return 0.5 * (
+        F.cross_entropy(logits, targets) + F.cross_entropy(logits.T, targets.T / targets.T.sum(dim=1, keepdim=True))
+    )

@@ -43,7 +43,11 @@ class ClsTextTower:
         with torch.inference_mode():
             for start in range(0, len(texts), BATCH):
                 batch = self.tokenizer(
-                    texts[start : start + BATCH], padding=True, truncation=True, max_length=CLS_MAX_TOKENS, return_tensors="pt"
+                    texts[start : start + BATCH],
+                    padding=True,
+                    truncation=True,
+                    max_length=CLS_MAX_TOKENS,
+                    return_tensors="pt",
                 ).to(self.device)
                 cls = self.model(**batch).last_hidden_state[:, 0, :]
                 rows.append(torch.nn.functional.normalize(cls, dim=-1).cpu().numpy())

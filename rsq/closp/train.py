@@ -77,10 +77,14 @@ def train_closp(
     return model.eval()
 
 
-def _batch_loss(model, dataset: TrainingSet, text_vectors, index, config: ClospConfig, options: TrainOptions, generator, bf16: bool) -> torch.Tensor:
+def _batch_loss(
+    model, dataset: TrainingSet, text_vectors, index, config: ClospConfig, options: TrainOptions, generator, bf16: bool
+) -> torch.Tensor:
     """Towers run under bf16 autocast when enabled; the similarities and the loss stay in float32."""
     device = options.device
-    images = augment(torch.from_numpy(dataset.images[index]), config.crop_size, options.crop_scale, options.jitter, generator)
+    images = augment(
+        torch.from_numpy(dataset.images[index]), config.crop_size, options.crop_scale, options.jitter, generator
+    )
     images = images.to(device, memory_format=torch.channels_last)
     captions = torch.tensor([generator.choice(dataset.caption_ids[i]) for i in index], device=device)
     with torch.autocast(torch.device(device).type, dtype=torch.bfloat16, enabled=bf16):
@@ -94,7 +98,9 @@ def _batch_loss(model, dataset: TrainingSet, text_vectors, index, config: ClospC
     return loss
 
 
-def augment(images: torch.Tensor, crop: int, scale: float, jitter: float, generator: np.random.Generator) -> torch.Tensor:
+def augment(
+    images: torch.Tensor, crop: int, scale: float, jitter: float, generator: np.random.Generator
+) -> torch.Tensor:
     """Per image: a random square crop of `scale`..1 of the side resampled to `crop` px, a random 90-degree
     rotation and flip (one affine grid for the batch), then brightness and contrast factors in 1 +- `jitter`."""
     n, channels = images.shape[:2]
@@ -103,12 +109,19 @@ def augment(images: torch.Tensor, crop: int, scale: float, jitter: float, genera
     turns = torch.from_numpy(generator.integers(0, 4, n))
     cos, sin = torch.cos(turns * math.pi / 2).round(), torch.sin(turns * math.pi / 2).round()
     mirror = torch.from_numpy(generator.integers(0, 2, n) * 2 - 1).float()
-    theta = torch.stack([torch.stack([side * cos * mirror, -side * sin, centre[:, 0]], 1),
-                         torch.stack([side * sin * mirror, side * cos, centre[:, 1]], 1)], 1)
+    theta = torch.stack(
+        [
+            torch.stack([side * cos * mirror, -side * sin, centre[:, 0]], 1),
+            torch.stack([side * sin * mirror, side * cos, centre[:, 1]], 1),
+        ],
+        1,
+    )
     grid = F.affine_grid(theta, [n, channels, crop, crop], align_corners=False)
     out = F.grid_sample(images, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
     if jitter:
-        contrast, brightness = (torch.from_numpy(generator.uniform(1 - jitter, 1 + jitter, (n, 1, 1, 1))).float() for _ in range(2))
+        contrast, brightness = (
+            torch.from_numpy(generator.uniform(1 - jitter, 1 + jitter, (n, 1, 1, 1))).float() for _ in range(2)
+        )
         mean = out.mean(dim=(1, 2, 3), keepdim=True)
         out = ((out - mean) * contrast + mean) * brightness
     return out
@@ -123,7 +136,9 @@ def channel_stats(images: np.ndarray) -> list[list[float]]:
 def warmup_cosine(total: int, warmup: float) -> Callable[[int], float]:
     """Learning-rate factor per step: linear warm-up over `warmup` of the steps, then cosine decay to zero."""
     ramp = max(1, int(warmup * total))
-    return lambda step: (step + 1) / ramp if step < ramp else 0.5 * (1 + math.cos(math.pi * (step - ramp) / max(1, total - ramp)))
+    return lambda step: (
+        (step + 1) / ramp if step < ramp else 0.5 * (1 + math.cos(math.pi * (step - ramp) / max(1, total - ramp)))
+    )
 
 
 def parameter_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:

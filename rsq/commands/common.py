@@ -28,7 +28,13 @@ def check_range(flag: str, value: float | None, low: float | None = None, high: 
     if value is None:
         return
     if (low is not None and value < low) or (high is not None and value > high):
-        bounds = f"between {low} and {high}" if low is not None and high is not None else f"at least {low}" if low is not None else f"at most {high}"
+        bounds = (
+            f"between {low} and {high}"
+            if low is not None and high is not None
+            else f"at least {low}"
+            if low is not None
+            else f"at most {high}"
+        )
         raise RsqError(f"{flag} must be {bounds}, got {value}")
 
 
@@ -56,8 +62,11 @@ class ProgressBar:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
         self._progress = Progress(
-            TextColumn(label), BarColumn(), MofNCompleteColumn(),
-            TextColumn(f"{{task.fields[rate]}} {unit}/s"), TimeRemainingColumn(),
+            TextColumn(label),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn(f"{{task.fields[rate]}} {unit}/s"),
+            TimeRemainingColumn(),
             disable=not sys.stderr.isatty(),
         )
         self._task = self._progress.add_task(label, total=None, rate="-")

@@ -15,7 +15,10 @@ BENCH_HELP = {
     "rsitmd-t2t": "RSITMD test captions, caption-to-caption leave-one-out.",
     "rsicd-t2t": "RSICD test captions, caption-to-caption leave-one-out.",
     "ucm-class": "Class names and paraphrases over all 2,100 UCM tiles (nDCG@10, mAP, WAP@10).",
-    "ucm-archive": "No human captions indexed: the closp tagger of --image-encoder captions the UCM test tiles; human captions and class queries search them.",
+    "ucm-archive": (
+        "No human captions indexed: the closp tagger of --image-encoder captions the UCM test tiles; human captions "
+        "and class queries search them."
+    ),
 }
 WITH_IMAGES = ("ucm-t2i", "ucm-archive")
 
@@ -23,24 +26,66 @@ WITH_IMAGES = ("ucm-t2i", "ucm-archive")
 def _register(name: str) -> None:
     def command(
         out: Annotated[Path | None, typer.Option("--out", help="Output folder (default runs/eval/BENCH).")] = None,
-        captions: Annotated[Path | None, typer.Option(help="A caption store to index (default: the human captions).")] = None,
+        captions: Annotated[
+            Path | None, typer.Option(help="A caption store to index (default: the human captions).")
+        ] = None,
         embedder: Annotated[str | None, typer.Option(help="Text encoder spec.")] = None,
         limit: Annotated[int | None, typer.Option(help="Only the first N images (quick runs).")] = None,
-        alphas: Annotated[str, typer.Option(help="Comma-separated alphas for the weighted-fusion (and image-weight) sweep.")] = "0,0.1,0.2,0.3,0.4,0.5,0.6,0.7,0.8,0.9,1",
-        image_encoder: Annotated[str | None, typer.Option(help="closp:<checkpoint>: add image mode and hybrid with images (ucm-t2i); the tagger and towers of ucm-archive.")] = None,
-        split: Annotated[str | None, typer.Option(help="Images to use: UCM train/val/test, RSITMD/RSICD train/test (default test; ucm-class all). Tune on train or val.")] = None,
-        sample: Annotated[int | None, typer.Option(help="N images spread evenly over the split (quick tuning runs).")] = None,
-        modes: Annotated[str | None, typer.Option(help="Report only these modes, comma-separated (e.g. image,hybrid).")] = None,
-        query_encoder: Annotated[str | None, typer.Option(help="Encode queries with this runtime of the index's model: torch, onnx or onnx-int8 (default: auto, as rsq search does).")] = None,
-        expansion: Annotated[bool, typer.Option(help="BM25's nomenclature synonyms (--no-expansion measures without them).")] = True,
-        queries: Annotated[str, typer.Option(help="Class queries (ucm-class, ucm-archive): test or tune half of the 63, unseen (written before measuring, tuned on by nothing), or all.")] = "test",
+        alphas: Annotated[
+            str, typer.Option(help="Comma-separated alphas for the weighted-fusion (and image-weight) sweep.")
+        ] = "0,0.1,0.2,0.3,0.4,0.5,0.6,0.7,0.8,0.9,1",
+        image_encoder: Annotated[
+            str | None,
+            typer.Option(
+                help=(
+                    "closp:<checkpoint>: add image mode and hybrid with images (ucm-t2i); the tagger and towers of "
+                    "ucm-archive."
+                )
+            ),
+        ] = None,
+        split: Annotated[
+            str | None,
+            typer.Option(
+                help=(
+                    "Images to use: UCM train/val/test, RSITMD/RSICD train/test (default test; ucm-class all). Tune on "
+                    "train or val."
+                )
+            ),
+        ] = None,
+        sample: Annotated[
+            int | None, typer.Option(help="N images spread evenly over the split (quick tuning runs).")
+        ] = None,
+        modes: Annotated[
+            str | None, typer.Option(help="Report only these modes, comma-separated (e.g. image,hybrid).")
+        ] = None,
+        query_encoder: Annotated[
+            str | None,
+            typer.Option(
+                help=(
+                    "Encode queries with this runtime of the index's model: torch, onnx or onnx-int8 (default: auto, "
+                    "as rsq search does)."
+                )
+            ),
+        ] = None,
+        expansion: Annotated[
+            bool, typer.Option(help="BM25's nomenclature synonyms (--no-expansion measures without them).")
+        ] = True,
+        queries: Annotated[
+            str,
+            typer.Option(
+                help=(
+                    "Class queries (ucm-class, ucm-archive): test or tune half of the 63, unseen (written before "
+                    "measuring, tuned on by nothing), or all."
+                )
+            ),
+        ] = "test",
         data: DataOption = None,
     ) -> None:
         from rsq.errors import RsqError
         from rsq.eval.benchmarks import SPLITS, EvalOptions, configurations, run_benchmark
         from rsq.eval.queries import QUERY_SETS
-        from rsq.sources.datasets import UCM_SPLITS
         from rsq.eval.report import markdown_table, write_run
+        from rsq.sources.datasets import UCM_SPLITS
 
         try:
             sweep = tuple(float(a) for a in alphas.split(","))
@@ -49,9 +94,13 @@ def _register(name: str) -> None:
         if image_encoder and name not in WITH_IMAGES:
             raise RsqError("--image-encoder applies to ucm-t2i and ucm-archive, the benchmarks with images")
         if name == "ucm-archive" and not image_encoder:
-            raise RsqError("ucm-archive needs --image-encoder closp:<checkpoint> (rsq train closp): its tagger writes the captions")
+            raise RsqError(
+                "ucm-archive needs --image-encoder closp:<checkpoint> (rsq train closp): its tagger writes the captions"
+            )
         if split is not None and split not in SPLITS.get(name, UCM_SPLITS):
-            raise RsqError(f"--split for {name} must be one of {', '.join(SPLITS.get(name, UCM_SPLITS))}, not {split!r}")
+            raise RsqError(
+                f"--split for {name} must be one of {', '.join(SPLITS.get(name, UCM_SPLITS))}, not {split!r}"
+            )
         if queries not in QUERY_SETS:
             raise RsqError(f"--queries must be one of {', '.join(QUERY_SETS)}, not {queries!r}")
         check_range("--limit", limit, 1)
@@ -64,9 +113,23 @@ def _register(name: str) -> None:
         chosen = tuple(m.strip() for m in modes.split(",")) if modes else None
         measured = set(configurations(sweep, with_image=bool(image_encoder)))
         if chosen and (unknown := [m for m in chosen if m not in measured]):
-            raise RsqError(f"--modes: {', '.join(unknown)} not measured here; choose from {', '.join(sorted(measured))}")
-        options = EvalOptions(data=data, captions=captions, embedder=embedder, limit=limit, split=split, sample=sample, alphas=sweep,
-                              image_encoder=image_encoder, modes=chosen, query_encoder=query_encoder, queries=queries, expansion=expansion)
+            raise RsqError(
+                f"--modes: {', '.join(unknown)} not measured here; choose from {', '.join(sorted(measured))}"
+            )
+        options = EvalOptions(
+            data=data,
+            captions=captions,
+            embedder=embedder,
+            limit=limit,
+            split=split,
+            sample=sample,
+            alphas=sweep,
+            image_encoder=image_encoder,
+            modes=chosen,
+            query_encoder=query_encoder,
+            queries=queries,
+            expansion=expansion,
+        )
         result = run_benchmark(name, options)
         paths = write_run(result, target)
         typer.echo(markdown_table(result))
@@ -101,5 +164,11 @@ def compare(
     for row in rows:
         colour = "green" if row["delta"] > 0 else "red" if row["delta"] < 0 else ""
         delta = f"{row['delta']:+.2f}"
-        table.add_row(row["mode"], row["metric"], f"{row['a']:.2f}", f"{row['b']:.2f}", f"[{colour}]{delta}[/]" if colour else delta)
+        table.add_row(
+            row["mode"],
+            row["metric"],
+            f"{row['a']:.2f}",
+            f"{row['b']:.2f}",
+            f"[{colour}]{delta}[/]" if colour else delta,
+        )
     Console(width=160).print(table)

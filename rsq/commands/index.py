@@ -12,27 +12,50 @@ from rsq.errors import RsqError
 
 
 def index(
-    captions: Annotated[list[Path] | None, typer.Argument(help="Caption store folders written by `rsq caption`.")] = None,
+    captions: Annotated[
+        list[Path] | None, typer.Argument(help="Caption store folders written by `rsq caption`.")
+    ] = None,
     out: Annotated[Path | None, typer.Option("--out", help="Index folder (default $RSQ_HOME/indexes/default).")] = None,
-    embedder: Annotated[str | None, typer.Option(help="Text encoder of a new index: st:<hub id or folder> (default $RSQ_EMBEDDER, else st:sentence-transformers/all-mpnet-base-v2; st:sentence-transformers/all-MiniLM-L6-v2 for small machines; an `rsq tune` folder) or onnx-int8:all-MiniLM-L6-v2.")] = None,
+    embedder: Annotated[
+        str | None,
+        typer.Option(
+            help=(
+                "Text encoder of a new index: st:<hub id or folder> (default $RSQ_EMBEDDER, else "
+                "st:sentence-transformers/all-mpnet-base-v2; st:sentence-transformers/all-MiniLM-L6-v2 for small "
+                "machines; an `rsq tune` folder) or onnx-int8:all-MiniLM-L6-v2."
+            )
+        ),
+    ] = None,
     rebuild: Annotated[bool, typer.Option("--rebuild", help="Start afresh instead of adding to the index.")] = False,
-    compact: Annotated[bool, typer.Option("--compact", help="Merge all segments and drop replaced rows for good.")] = False,
+    compact: Annotated[
+        bool, typer.Option("--compact", help="Merge all segments and drop replaced rows for good.")
+    ] = False,
     faiss: Annotated[str, typer.Option(help="auto, flat (exact) or ivf; auto picks per segment by size.")] = "auto",
     thumbnails: Annotated[bool, typer.Option(help="Store a thumbnail per tile.")] = True,
     images: Annotated[bool, typer.Option("--images", help="Also store an image embedding per tile.")] = False,
     image_encoder: Annotated[str | None, typer.Option(help="closp:<checkpoint folder> for --images.")] = None,
     batch_size: Annotated[int, typer.Option(help="Texts per embedder batch.")] = 64,
-    device: Annotated[str | None, typer.Option(help="Embedder device, e.g. cpu or cuda:0 (default: the GPU when there is one).")] = None,
-    wait: Annotated[bool, typer.Option("--wait/--no-wait", help="Wait for another writer of the index, or refuse at once.")] = True,
-    engine: Annotated[str, typer.Option(help="local, or ray to embed caption variants on a Ray cluster's actors.")] = "local",
+    device: Annotated[
+        str | None, typer.Option(help="Embedder device, e.g. cpu or cuda:0 (default: the GPU when there is one).")
+    ] = None,
+    wait: Annotated[
+        bool, typer.Option("--wait/--no-wait", help="Wait for another writer of the index, or refuse at once.")
+    ] = True,
+    engine: Annotated[
+        str, typer.Option(help="local, or ray to embed caption variants on a Ray cluster's actors.")
+    ] = "local",
     address: Annotated[str | None, typer.Option(help="Ray cluster address (default: a local Ray).")] = None,
-    ray_workers: Annotated[int | None, typer.Option(help="Ray embedding actors (default: one per GPU, else half the CPUs).")] = None,
-    ray_gpus_per_actor: Annotated[float | None, typer.Option(help="GPUs per embedding actor (default 1 when the cluster has GPUs).")] = None,
+    ray_workers: Annotated[
+        int | None, typer.Option(help="Ray embedding actors (default: one per GPU, else half the CPUs).")
+    ] = None,
+    ray_gpus_per_actor: Annotated[
+        float | None, typer.Option(help="GPUs per embedding actor (default 1 when the cluster has GPUs).")
+    ] = None,
 ) -> None:
     """Add caption records to the hybrid index (BM25 + dense); a changed record replaces its older version."""
     from rsq.config import default_index_path
-    from rsq.textindex.build import BuildOptions
     from rsq.devices import check_device
+    from rsq.textindex.build import BuildOptions
     from rsq.textindex.vectors import choose_kind
 
     choose_kind(faiss, 0)
@@ -52,8 +75,22 @@ def index(
         from rsq.closp.encoder import ClospEncoder
 
         encoder = ClospEncoder(image_encoder)
-    options = BuildOptions(embedder, rebuild, faiss, thumbnails, batch_size, device, wait, compact, image_encoder,
-                           encoder.text_space if encoder else None, engine, address, ray_workers, ray_gpus_per_actor)
+    options = BuildOptions(
+        embedder,
+        rebuild,
+        faiss,
+        thumbnails,
+        batch_size,
+        device,
+        wait,
+        compact,
+        image_encoder,
+        encoder.text_space if encoder else None,
+        engine,
+        address,
+        ray_workers,
+        ray_gpus_per_actor,
+    )
     build_with_progress(captions or [], out or default_index_path(), options, encoder)
 
 
@@ -65,7 +102,10 @@ def build_with_progress(captions: list[Path], target: Path, options, image_encod
         report = build_index(captions, target, options, image_encoder, on_step=warn, progress=bar)
     counts, manifest = report.manifest.counts, report.manifest
     added = report.records
-    warn(f"index {target}: {counts['tiles']} tiles, {counts['variants']} caption variants ({manifest.embedder}); "
-         f"{added.added} records added ({added.replaced} replacing older ones), {added.skipped} already indexed"
-         + (f", {report.images} image vectors" if report.images else "") + (f", {report.merges} merges" if report.merges else ""))
+    warn(
+        f"index {target}: {counts['tiles']} tiles, {counts['variants']} caption variants ({manifest.embedder}); "
+        f"{added.added} records added ({added.replaced} replacing older ones), {added.skipped} already indexed"
+        + (f", {report.images} image vectors" if report.images else "")
+        + (f", {report.merges} merges" if report.merges else "")
+    )
     warn(f"{report.texts} texts embedded in {report.seconds:.1f} s: {report.throughput}")

@@ -13,7 +13,8 @@ app = typer.Typer(help="Model backends and text encoders.", no_args_is_help=True
 
 @app.command("list")
 def list_() -> None:
-    """Every captioner backend scheme, the extra it needs and what it does; the packaged text encoders and where they are."""
+    """Every captioner backend scheme, the extra it needs and what it does; the packaged text encoders and where they
+    are."""
     from rich.console import Console
     from rich.markup import escape
     from rich.table import Table
@@ -49,6 +50,8 @@ def install(
     chosen = [packaged(name) for name in names] if names else list(PACKAGED)
     if None in chosen:
         unknown = [name for name, model in zip(names or [], chosen, strict=True) if model is None]
-        raise RsqError(f"unknown packaged model {', '.join(unknown)}; choose from {', '.join(m.name for m in PACKAGED)}")
+        raise RsqError(
+            f"unknown packaged model {', '.join(unknown)}; choose from {', '.join(m.name for m in PACKAGED)}"
+        )
     for model in chosen:
         warn(f"{model.name}: {model.folder()}")

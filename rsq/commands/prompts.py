@@ -70,7 +70,9 @@ def diff(a: NameArgument, b: NameArgument) -> None:
 
     first, second = load_template(a), load_template(b)
     lines = difflib.unified_diff(
-        first.path.read_text().splitlines(keepends=True), second.path.read_text().splitlines(keepends=True),
-        fromfile=first.version, tofile=second.version,
+        first.path.read_text().splitlines(keepends=True),
+        second.path.read_text().splitlines(keepends=True),
+        fromfile=first.version,
+        tofile=second.version,
     )
     typer.echo("".join(lines), nl=False)

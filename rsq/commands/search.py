@@ -13,28 +13,78 @@ from rsq.commands.common import DataOption, JsonOption, print_json_lines, warn
 from rsq.errors import RsqError
 
 
-
 def search(
     query: Annotated[str | None, typer.Argument(help="What to find, in words.")] = None,
-    index_dir: Annotated[Path | None, typer.Option("--index", help="Index folder (default $RSQ_HOME/indexes/default).")] = None,
+    index_dir: Annotated[
+        Path | None, typer.Option("--index", help="Index folder (default $RSQ_HOME/indexes/default).")
+    ] = None,
     k: Annotated[int, typer.Option("--k", help="Number of tiles to return.")] = 10,
     mode: Annotated[str, typer.Option(help="hybrid, bm25, dense or image (CLOSP image vectors).")] = "hybrid",
-    fusion: Annotated[str, typer.Option(help="Hybrid fusion: weighted (scores min-max scaled, dense weighted by --alpha) or rrf (by rank).")] = "weighted",
-    alpha: Annotated[float | None, typer.Option(help="Weight of dense in weighted fusion (0..1; default: DEFAULT_ALPHA in rsq/query/request.py, chosen by measurement).")] = None,
+    fusion: Annotated[
+        str,
+        typer.Option(
+            help="Hybrid fusion: weighted (scores min-max scaled, dense weighted by --alpha) or rrf (by rank)."
+        ),
+    ] = "weighted",
+    alpha: Annotated[
+        float | None,
+        typer.Option(
+            help=(
+                "Weight of dense in weighted fusion (0..1; default: DEFAULT_ALPHA in rsq/query/request.py, chosen by "
+                "measurement)."
+            )
+        ),
+    ] = None,
     sensor: Annotated[str | None, typer.Option(help="Only tiles of this sensor (rgb, s2, s1, other).")] = None,
-    bbox: Annotated[str | None, typer.Option(help="west,south,east,north (WGS84; west > east crosses 180°, as in STAC): tiles whose footprint meets it.")] = None,
+    bbox: Annotated[
+        str | None,
+        typer.Option(
+            help="west,south,east,north (WGS84; west > east crosses 180°, as in STAC): tiles whose footprint meets it."
+        ),
+    ] = None,
     near: Annotated[str | None, typer.Option(help="lon,lat,km")] = None,
     after: Annotated[str | None, typer.Option(help="Acquired on or after this date.")] = None,
     before: Annotated[str | None, typer.Option(help="Acquired on or before this date.")] = None,
-    queries: Annotated[Path | None, typer.Option(help="A file of queries: one per line, or JSONL with a `query` field.")] = None,
-    embedder: Annotated[str | None, typer.Option(help="Refuse the index unless it was built with this encoder.")] = None,
-    image: Annotated[str | None, typer.Option("--image", help="A query image file or the id of an indexed tile: a composed image + text query (WEICOM).")] = None,
+    queries: Annotated[
+        Path | None, typer.Option(help="A file of queries: one per line, or JSONL with a `query` field.")
+    ] = None,
+    embedder: Annotated[
+        str | None, typer.Option(help="Refuse the index unless it was built with this encoder.")
+    ] = None,
+    image: Annotated[
+        str | None,
+        typer.Option(
+            "--image", help="A query image file or the id of an indexed tile: a composed image + text query (WEICOM)."
+        ),
+    ] = None,
     lam: Annotated[float, typer.Option("--lam", help="Weight of the text in a composed query (0..1).")] = 0.5,
-    image_weight: Annotated[float | None, typer.Option(help="Share of image mode in hybrid when the index has image vectors (default by caption source: more for closp-tagged indexes).")] = None,
-    query_encoder: Annotated[str | None, typer.Option(envvar="RSQ_QUERY_ENCODER", help="auto, torch, onnx or onnx-int8: the runtime of the index's own model for queries (auto: int8 ONNX, no PyTorch start-up).")] = None,
+    image_weight: Annotated[
+        float | None,
+        typer.Option(
+            help=(
+                "Share of image mode in hybrid when the index has image vectors (default by caption source: more for "
+                "closp-tagged indexes)."
+            )
+        ),
+    ] = None,
+    query_encoder: Annotated[
+        str | None,
+        typer.Option(
+            envvar="RSQ_QUERY_ENCODER",
+            help=(
+                "auto, torch, onnx or onnx-int8: the runtime of the index's own model for queries (auto: int8 ONNX, no "
+                "PyTorch start-up)."
+            ),
+        ),
+    ] = None,
     json_lines: JsonOption = False,
-    explain: Annotated[bool, typer.Option("--explain", help="Add each mode's rank and the variant that matched.")] = False,
-    geojson: Annotated[Path | None, typer.Option("--geojson", help="Also write the results as a GeoJSON FeatureCollection to FILE (- for stdout).")] = None,
+    explain: Annotated[
+        bool, typer.Option("--explain", help="Add each mode's rank and the variant that matched.")
+    ] = False,
+    geojson: Annotated[
+        Path | None,
+        typer.Option("--geojson", help="Also write the results as a GeoJSON FeatureCollection to FILE (- for stdout)."),
+    ] = None,
 ) -> None:
     """Find tiles by describing them."""
     from rsq.query import Searcher, SearchQuery, parse_filters
@@ -50,10 +100,19 @@ def search(
     failed = 0
     for number, text in lines:
         try:
-            hits = searcher.search(SearchQuery(
-                text, k=k, mode=mode, fusion=fusion, alpha=DEFAULT_ALPHA if alpha is None else alpha, filters=filters,
-                image_weight=image_weight, lam=lam, **_image_or_tile(image),
-            ))
+            hits = searcher.search(
+                SearchQuery(
+                    text,
+                    k=k,
+                    mode=mode,
+                    fusion=fusion,
+                    alpha=DEFAULT_ALPHA if alpha is None else alpha,
+                    filters=filters,
+                    image_weight=image_weight,
+                    lam=lam,
+                    **_image_or_tile(image),
+                )
+            )
         except RsqError as error:
             if not queries:
                 raise
@@ -80,9 +139,9 @@ def demo(
 ) -> None:
     """Build the default index from the demo archive (UCM human captions, Sen1Floods11 chips), then search it."""
     from rsq.commands.index import build_with_progress
+    from rsq.config import default_index_path
     from rsq.demo import DEMO_QUERIES, demo_options, demo_stores
     from rsq.query import Searcher, SearchQuery
-    from rsq.config import default_index_path
 
     target = out or default_index_path()
     build_with_progress(demo_stores(data, on_step=warn), target, demo_options())
@@ -163,4 +222,7 @@ def highlight(caption: str, query: str) -> str:
         word = match.group(0)
         return f"[bold yellow]{escape(word)}[/]" if any(word.lower().startswith(s) for s in stems) else escape(word)
 
-    return "".join(mark(m) if m.group(0).strip() and m.group(0)[0].isalnum() else escape(m.group(0)) for m in re.finditer(r"\w+|\W+", caption))
+    return "".join(
+        mark(m) if m.group(0).strip() and m.group(0)[0].isalnum() else escape(m.group(0))
+        for m in re.finditer(r"\w+|\W+", caption)
+    )

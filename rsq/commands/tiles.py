@@ -14,7 +14,9 @@ app = typer.Typer(help="Inspect, render and chip tiles.", no_args_is_help=True)
 
 @app.command("info")
 def info(
-    sources: Annotated[list[str], typer.Argument(help="Files, folders, globs, .jsonl manifests, STAC .json or data:NAME[:SPLIT].")],
+    sources: Annotated[
+        list[str], typer.Argument(help="Files, folders, globs, .jsonl manifests, STAC .json or data:NAME[:SPLIT].")
+    ],
     json_lines: JsonOption = False,
     data: DataOption = None,
 ) -> None:
@@ -33,7 +35,9 @@ def info(
 
 @app.command("render")
 def render(
-    sources: Annotated[list[str], typer.Argument(help="Tiles to render (files, folders, globs, manifests, data:NAME).")],
+    sources: Annotated[
+        list[str], typer.Argument(help="Tiles to render (files, folders, globs, manifests, data:NAME).")
+    ],
     out: Annotated[Path, typer.Option("--out", help="Output image (.png/.jpg) for one tile, else a folder.")],
     view: Annotated[str, typer.Option(help="auto, true (colour), false (colour, NIR-R-G) or sar.")] = "auto",
     bands: Annotated[str | None, typer.Option(help="Three band names or 1-based indices, e.g. B12,B8,B4.")] = None,
@@ -61,7 +65,9 @@ def render(
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(image)
         except (TileError, RsqError, OSError) as error:
-            skipped.append(Skipped(tile.id, getattr(error, "path", tile.path), getattr(error, "reason", None) or _reason(error)))
+            skipped.append(
+                Skipped(tile.id, getattr(error, "path", tile.path), getattr(error, "reason", None) or _reason(error))
+            )
             continue
         warn(f"wrote {target} ({tile.sensor.value} tile, view {resolve_view(tile, view)})")
     _report_skipped(skipped)

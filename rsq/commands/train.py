@@ -20,12 +20,16 @@ def closp(
     data: DataOption = None,
     splits: Annotated[str, typer.Option(help="UCM splits for the optical tower, comma-separated.")] = "train",
     flood: Annotated[bool, typer.Option(help="Also train the S1 and S2 towers on Sen1Floods11 sub-chips.")] = True,
-    geo: Annotated[bool, typer.Option("--geo", help="GeoCLOSP: add the location tower and its contrastive term.")] = False,
+    geo: Annotated[
+        bool, typer.Option("--geo", help="GeoCLOSP: add the location tower and its contrastive term.")
+    ] = False,
     epochs: Annotated[int, typer.Option(help="Passes over the data.")] = 64,
     batch_size: Annotated[int, typer.Option(help="Images per step.")] = 128,
     lr: Annotated[float, typer.Option(help="Peak learning rate (linear warm-up, cosine decay).")] = 2e-3,
     size: Annotated[int, typer.Option(help="Tiles are resized to this many pixels.")] = 128,
-    crop: Annotated[int, typer.Option(help="Training crops are resampled to this many pixels, and tiles encoded at it.")] = 96,
+    crop: Annotated[
+        int, typer.Option(help="Training crops are resampled to this many pixels, and tiles encoded at it.")
+    ] = 96,
     crop_scale: Annotated[float, typer.Option(help="Random-resized crops cover this to 1.0 of the tile's side.")] = 0.6,
     jitter: Annotated[float, typer.Option(help="Brightness and contrast factors are drawn from 1 +- this.")] = 0.2,
     backbone: Annotated[str, typer.Option(help="cnn (rsq's, from scratch) or timm:<name>.")] = "cnn",
@@ -34,9 +38,16 @@ def closp(
     device: Annotated[str | None, typer.Option(help="cpu or cuda (default: cuda when present).")] = None,
 ) -> None:
     """Train CLOSP: the optical tower on UCM captions, S1/S2 towers on flood sub-chips with label captions."""
-    for flag, value, low, high in (("--epochs", epochs, 1, None), ("--batch-size", batch_size, 2, None), ("--lr", lr, 1e-8, 1.0),
-                                   ("--size", size, 16, 1024), ("--crop", crop, 8, size), ("--limit", limit, 1, None),
-                                   ("--crop-scale", crop_scale, 0.05, 1.0), ("--jitter", jitter, 0.0, 0.9)):
+    for flag, value, low, high in (
+        ("--epochs", epochs, 1, None),
+        ("--batch-size", batch_size, 2, None),
+        ("--lr", lr, 1e-8, 1.0),
+        ("--size", size, 16, 1024),
+        ("--crop", crop, 8, size),
+        ("--limit", limit, 1, None),
+        ("--crop-scale", crop_scale, 0.05, 1.0),
+        ("--jitter", jitter, 0.0, 0.9),
+    ):
         check_range(flag, value, low, high)
     if out.exists() and not out.is_dir():
         raise RsqError(f"--out {out} is a file; it wants a folder for model.safetensors and config.json")
@@ -56,13 +67,29 @@ def closp(
     optical = ucm_set(data, tuple(splits.split(",")), size, limit)
     sets = [optical] + (flood_sets(data, 64, size) if flood else [])
     trained_on = [f"ucm:{split}" for split in splits.split(",")] + (["sen1floods11"] if flood else [])
-    config = ClospConfig(sensors=[s.sensor for s in sets], backbone=backbone, image_size=size, crop_size=crop, encode_size=crop,
-                         geo=geo, trained_on=trained_on)
-    options = TrainOptions(epochs=epochs, batch_size=batch_size, lr=lr, crop_scale=crop_scale, jitter=jitter, seed=seed,
-                           device=device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    config = ClospConfig(
+        sensors=[s.sensor for s in sets],
+        backbone=backbone,
+        image_size=size,
+        crop_size=crop,
+        encode_size=crop,
+        geo=geo,
+        trained_on=trained_on,
+    )
+    options = TrainOptions(
+        epochs=epochs,
+        batch_size=batch_size,
+        lr=lr,
+        crop_scale=crop_scale,
+        jitter=jitter,
+        seed=seed,
+        device=device or ("cuda" if torch.cuda.is_available() else "cpu"),
+    )
     warn(f"training on {', '.join(f'{len(s)} {s.sensor}' for s in sets)} images, {epochs} epochs, {options.device}")
     captions = caption_vectors(sets, config.text_space, options.device)
     with progress_bar("training", "steps") as bar:
-        model = train_closp(sets, captions, config, options, on_step=lambda step, total, loss: (bar.set_total(total), bar.advance(1)))
+        model = train_closp(
+            sets, captions, config, options, on_step=lambda step, total, loss: (bar.set_total(total), bar.advance(1))
+        )
     save_checkpoint(model, out, bank=(optical.texts, captions[0]))
     warn(f"wrote {out} in {time.perf_counter() - started:.0f} s")

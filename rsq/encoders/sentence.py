@@ -13,7 +13,9 @@ from rsq.errors import RsqError
 class SentenceTransformerEmbedder:
     """A sentence-transformers model from a local folder or a hub id; `spec` is what the index records."""
 
-    def __init__(self, spec: str, source: str | Path, device: str | None = None, batch_size: int = DEFAULT_BATCH) -> None:
+    def __init__(
+        self, spec: str, source: str | Path, device: str | None = None, batch_size: int = DEFAULT_BATCH
+    ) -> None:
         from sentence_transformers import SentenceTransformer
         from transformers.utils import logging
 
@@ -31,5 +33,7 @@ class SentenceTransformerEmbedder:
         return f"torch ({self.device})"
 
     def encode(self, texts: list[str]) -> np.ndarray:
-        vectors = self.model.encode(texts, batch_size=self.batch_size, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False)
+        vectors = self.model.encode(
+            texts, batch_size=self.batch_size, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
+        )
         return np.asarray(vectors, dtype=np.float32).reshape(len(texts), self.dim)

@@ -21,7 +21,9 @@ from rsq.encoders.packaged import MINILM, packaged
 from rsq.errors import OptionError, RsqError
 
 DEFAULT_EMBEDDER = "st:sentence-transformers/all-mpnet-base-v2"
-SMALL_EMBEDDER = "st:sentence-transformers/all-MiniLM-L6-v2"  # for small machines: 2.9x faster to build on a CPU, half the bytes
+SMALL_EMBEDDER = (
+    "st:sentence-transformers/all-MiniLM-L6-v2"  # for small machines: 2.9x faster to build on a CPU, half the bytes
+)
 MINILM_INT8 = "onnx-int8:all-MiniLM-L6-v2"
 QUERY_ENCODERS = ("auto", "torch", "onnx", "onnx-int8")
 
@@ -45,7 +47,8 @@ def canonical_spec(spec: str) -> str:
 
 
 def model_folder(spec: str, install: bool = True) -> Path | None:
-    """The local folder of an `st:` spec: a packaged model (assembled first if need be) or a folder; None for a hub id."""
+    """The local folder of an `st:` spec: a packaged model (assembled first if need be) or a folder; None for a hub
+    id."""
     name = spec.partition(":")[2]
     model = packaged(name)
     if model:
@@ -87,7 +90,9 @@ def query_encoder(spec: str, choice: str | None = None) -> Embedder:
     if choice != "torch" and folder and (folder / ONNX_DIR / exports[choice]).is_file():
         return OnnxEmbedder(spec, folder / ONNX_DIR / exports[choice], folder)
     if choice not in ("auto", "torch"):
-        raise RsqError(f"the {choice} query encoder needs an ONNX export of {spec} (`rsq models install`, or an `rsq tune` output)")
+        raise RsqError(
+            f"the {choice} query encoder needs an ONNX export of {spec} (`rsq models install`, or an `rsq tune` output)"
+        )
     from rsq.encoders.sentence import SentenceTransformerEmbedder
 
     return SentenceTransformerEmbedder(spec, folder or spec.partition(":")[2], "cpu")

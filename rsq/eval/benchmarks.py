@@ -27,6 +27,8 @@ import numpy as np
 from rsq.captioner.records import OK, CaptionRecord
 from rsq.captioner.store import CaptionStore
 from rsq.config import data_root
+from rsq.encoders import default_embedder, make_embedder, query_encoder
+from rsq.encoders.cache import CachedEmbedder
 from rsq.errors import RsqError
 from rsq.eval.metrics import mean_average_precision, mean_recall, ndcg_at_k, recall_table, weighted_map
 from rsq.eval.queries import class_queries, graded_relevance, shared_levels
@@ -36,8 +38,6 @@ from rsq.query.request import DEFAULT_ALPHA, DEFAULT_FUSION, DEFAULT_IMAGE_WEIGH
 from rsq.query.searcher import fuse
 from rsq.sources import CaptionedImage, caption_corpus, ucm_captions
 from rsq.textindex.build import BuildOptions, index_records
-from rsq.encoders import default_embedder, make_embedder, query_encoder
-from rsq.encoders.cache import CachedEmbedder
 
 BENCHMARKS = ("ucm-t2i", "rsitmd-t2t", "rsicd-t2t", "ucm-class", "ucm-archive")
 SPLITS = {"rsitmd-t2t": ("train", "test"), "rsicd-t2t": ("train", "test")}  # the UCM benchmarks: train, val, test
@@ -58,7 +58,9 @@ class EvalOptions:
     modes: tuple[str, ...] | None = None  # report only these configurations
     query_encoder: str | None = None  # None: as `rsq search` encodes queries (auto); torch, onnx, onnx-int8
     expansion: bool = True  # BM25's nomenclature synonyms (False: measure without them)
-    queries: str = "test"  # the class queries of ucm-class / ucm-archive: test or tune half, unseen, all (rsq.eval.queries)
+    queries: str = (
+        "test"  # the class queries of ucm-class / ucm-archive: test or tune half, unseen, all (rsq.eval.queries)
+    )
 
 
 @dataclass
@@ -115,11 +117,20 @@ def run_benchmark(name: str, options: EvalOptions) -> dict[str, Any]:
         if not result["modes"]:
             raise RsqError(f"none of the modes {', '.join(options.modes)} was measured on {name}")
     result["benchmark"] = name
-    result["config"] |= {"embedder": encoder.spec, "limit": options.limit, "split": options.split, "sample": options.sample, "alphas": list(options.alphas),
-                         "default_fusion": DEFAULT_FUSION, "default_alpha": DEFAULT_ALPHA,
-                         "image_encoder": options.image_encoder,
-                         "default_image_weight": DEFAULT_IMAGE_WEIGHT, "tagger_image_weight": TAGGER_IMAGE_WEIGHT,
-                         "query_encoder": f"{encoder.queries.spec} via {encoder.queries.runtime}", "expansion": options.expansion}
+    result["config"] |= {
+        "embedder": encoder.spec,
+        "limit": options.limit,
+        "split": options.split,
+        "sample": options.sample,
+        "alphas": list(options.alphas),
+        "default_fusion": DEFAULT_FUSION,
+        "default_alpha": DEFAULT_ALPHA,
+        "image_encoder": options.image_encoder,
+        "default_image_weight": DEFAULT_IMAGE_WEIGHT,
+        "tagger_image_weight": TAGGER_IMAGE_WEIGHT,
+        "query_encoder": f"{encoder.queries.spec} via {encoder.queries.runtime}",
+        "expansion": options.expansion,
+    }
     return result
 
 
@@ -130,7 +141,11 @@ def _caption_loo(corpus: str, options: EvalOptions, encoder, work: Path) -> dict
     rankings, manifest = _leave_one_out(items, records, options, encoder, work)
     return {
         "protocol": "leave-one-out (caption j queries the image's other four captions, j = 1..5)",
-        "config": {"data": str(data_root(options.data) / corpus / f"{split}.jsonl"), "images": len(items), "index_manifest": manifest},
+        "config": {
+            "data": str(data_root(options.data) / corpus / f"{split}.jsonl"),
+            "images": len(items),
+            "index_manifest": manifest,
+        },
         "modes": _recall_modes(rankings),
         "note": "mR here is the mean of text-to-image R@1/5/10 (caption-to-caption retrieval has one direction)",
     }
@@ -144,29 +159,45 @@ def _ucm_t2i(options: EvalOptions, encoder, work: Path) -> dict[str, Any]:
     holds_queries = any(v["one_sentence"] in own[r.tile_id] for r in records for v in r.captions["variants"])
     if holds_queries:
         rankings, manifest = _leave_one_out(items, records, options, encoder, work, images)
-        protocol = "leave-one-out (the caption run holds the human query captions; each query's own caption is left out)"
+        protocol = (
+            "leave-one-out (the caption run holds the human query captions; each query's own caption is left out)"
+        )
     else:
         rankings, manifest = _query_once(records, _caption_queries(items), options, encoder, work, images)
         protocol = "full (all 5 human captions of each test tile query an index of the caption run)"
-    config = {"data": str(data_root(options.data) / "ucm-captions"), "tiles": len(items), "index_manifest": manifest,
-              "captions": str(options.captions) if options.captions else "human captions (ucm-captions/captions.jsonl)"}
+    config = {
+        "data": str(data_root(options.data) / "ucm-captions"),
+        "tiles": len(items),
+        "index_manifest": manifest,
+        "captions": str(options.captions) if options.captions else "human captions (ucm-captions/captions.jsonl)",
+    }
     modes = _recall_modes(rankings)
     if images:
         modes["image"] |= images.image_to_text(items)
         modes["image"]["mR"] = mean_recall(modes["image"])
-    return {"protocol": protocol, "config": config, "modes": modes,
-            "note": "caption modes report text-to-image recall and mR is their mean; image mode adds image-to-text "
-                    "(a tile's image vector ranks the 1,050 test captions through the CLOSP text tower), mR of six"}
+    return {
+        "protocol": protocol,
+        "config": config,
+        "modes": modes,
+        "note": "caption modes report text-to-image recall and mR is their mean; image mode adds image-to-text "
+        "(a tile's image vector ranks the 1,050 test captions through the CLOSP text tower), mR of six",
+    }
 
 
 def _ucm_class(options: EvalOptions, encoder, work: Path) -> dict[str, Any]:
     items = _selected(ucm_captions(options.data, options.split), options)
     index, manifest = _build(_run_records(items, options), encoder, work / "all")
     modes, queries = _class_modes(index, items, options)
-    config = {"data": str(data_root(options.data) / "ucm-captions"), "tiles": len(items), "queries": len(queries), "query_set": options.queries,
-              "index_manifest": manifest, "relevance": "nDCG gain 2 same class, 1 other residential density; "
-              "mAP binary same class; WAP levels shared in a class/group hierarchy (rsq/eval/queries.py)",
-              "captions": str(options.captions) if options.captions else "human captions (ucm-captions/captions.jsonl)"}
+    config = {
+        "data": str(data_root(options.data) / "ucm-captions"),
+        "tiles": len(items),
+        "queries": len(queries),
+        "query_set": options.queries,
+        "index_manifest": manifest,
+        "relevance": "nDCG gain 2 same class, 1 other residential density; "
+        "mAP binary same class; WAP levels shared in a class/group hierarchy (rsq/eval/queries.py)",
+        "captions": str(options.captions) if options.captions else "human captions (ucm-captions/captions.jsonl)",
+    }
     return {"protocol": "class queries over the split's tiles (all 2,100 by default)", "config": config, "modes": modes}
 
 
@@ -180,12 +211,24 @@ def _ucm_archive(options: EvalOptions, encoder, work: Path) -> dict[str, Any]:
     class_modes, queried = _class_modes(index, items, options)
     for mode, metrics in class_modes.items():
         modes[mode] |= {f"class {name}": value for name, value in metrics.items() if name != "WAP@10"}
-    config = {"data": str(data_root(options.data) / "ucm-captions"), "split": split, "tiles": len(items), "index_manifest": manifest,
-              "captions": f"closp:{images.encoder.folder} tagger (rsq caption, structured template, 5 variants)",
-              "class_queries": len(queried), "class_query_set": options.queries}
-    return {"protocol": "caption-free archive (rsq's own captions indexed; human captions and class queries query them)",
-            "config": config, "modes": modes,
-            "note": "R@k and mR: the split's human captions as queries (text-to-image); class nDCG@10 and mAP: the class queries"}
+    config = {
+        "data": str(data_root(options.data) / "ucm-captions"),
+        "split": split,
+        "tiles": len(items),
+        "index_manifest": manifest,
+        "captions": f"closp:{images.encoder.folder} tagger (rsq caption, structured template, 5 variants)",
+        "class_queries": len(queried),
+        "class_query_set": options.queries,
+    }
+    return {
+        "protocol": "caption-free archive (rsq's own captions indexed; human captions and class queries query them)",
+        "config": config,
+        "modes": modes,
+        "note": (
+            "R@k and mR: the split's human captions as queries (text-to-image); "
+            "class nDCG@10 and mAP: the class queries"
+        ),
+    }
 
 
 def _unseen_checkpoint(spec: str | None, split: str) -> str:
@@ -193,7 +236,9 @@ def _unseen_checkpoint(spec: str | None, split: str) -> str:
     from rsq.closp.config import ClospConfig
 
     if not spec or not spec.startswith("closp:"):
-        raise RsqError("ucm-archive needs --image-encoder closp:<checkpoint> (rsq train closp): its tagger writes the captions")
+        raise RsqError(
+            "ucm-archive needs --image-encoder closp:<checkpoint> (rsq train closp): its tagger writes the captions"
+        )
     trained_on = ClospConfig.read(Path(spec.removeprefix("closp:")).expanduser()).trained_on
     if f"ucm:{split}" in trained_on:
         raise RsqError(f"{spec} was trained on the UCM {split} split; evaluate another split or train without it")
@@ -208,14 +253,20 @@ def tagger_records(items: list[CaptionedImage], checkpoint: Path, store_folder: 
     from rsq.sources import TileRef
 
     store = CaptionStore(store_folder)
-    summary = run_job([TileRef(i.id, i.path, {"class": i.label}) for i in items], store,
-                      make_backend(f"closp:{checkpoint}"), CaptionJob(load_template("structured")))
+    summary = run_job(
+        [TileRef(i.id, i.path, {"class": i.label}) for i in items],
+        store,
+        make_backend(f"closp:{checkpoint}"),
+        CaptionJob(load_template("structured")),
+    )
     if summary.failed:
         raise RsqError(f"the closp tagger failed on {summary.failed} benchmark tiles")
     return list(store.records(OK))
 
 
-def _class_modes(index: Searcher, items: list[CaptionedImage], options: EvalOptions) -> tuple[dict[str, dict[str, float]], list[tuple[str, str]]]:
+def _class_modes(
+    index: Searcher, items: list[CaptionedImage], options: EvalOptions
+) -> tuple[dict[str, dict[str, float]], list[tuple[str, str]]]:
     """nDCG@10, mAP and WAP@10 of one set of class queries over `items`, per configuration; and the queries."""
     classes = {i.id: i.label for i in items}
     queries = [(text, label) for text, label in class_queries(options.queries) if label in set(classes.values())]
@@ -245,8 +296,16 @@ def human_records(items: list[CaptionedImage], source: str) -> list[CaptionRecor
     template = load_template("human-captions").version
     return [
         CaptionRecord(
-            run_id=f"human:{source}", tile_id=i.id, tile_path=str(i.path or ""), sensor="rgb", model=f"annotations:{source}",
-            model_revision="", template=template, prompt_hash="", params={}, status=OK,
+            run_id=f"human:{source}",
+            tile_id=i.id,
+            tile_path=str(i.path or ""),
+            sensor="rgb",
+            model=f"annotations:{source}",
+            model_revision="",
+            template=template,
+            prompt_hash="",
+            params={},
+            status=OK,
             captions={"variants": [{"one_sentence": c} for c in i.captions if c.strip()]},
             tile={"id": i.id, "path": str(i.path or ""), "sensor": "rgb", "meta": {"class": i.label}},
         )
@@ -297,7 +356,9 @@ class _TileImages:
         return recall_table(ranked, relevant, prefix="i2t_")
 
 
-def _leave_one_out(items, records, options, encoder, work: Path, images: _TileImages | None = None) -> tuple[Rankings, dict[str, Any]]:
+def _leave_one_out(
+    items, records, options, encoder, work: Path, images: _TileImages | None = None
+) -> tuple[Rankings, dict[str, Any]]:
     """Rotate the held-out caption j over 0..4: the index leaves caption j out, caption j queries."""
     total = Rankings()
     manifest: dict[str, Any] = {}
@@ -313,7 +374,9 @@ def _leave_one_out(items, records, options, encoder, work: Path, images: _TileIm
     return total, manifest
 
 
-def _query_once(records, queries, options, encoder, work: Path, images: _TileImages | None = None) -> tuple[Rankings, dict[str, Any]]:
+def _query_once(
+    records, queries, options, encoder, work: Path, images: _TileImages | None = None
+) -> tuple[Rankings, dict[str, Any]]:
     index, manifest = _build(records, encoder, work / "all", images)
     return _recall_rankings(index, queries, options), manifest
 
@@ -339,9 +402,15 @@ def _without_variant(record: CaptionRecord, text: str | None) -> CaptionRecord:
     return CaptionRecord(**{**record.to_dict(), "captions": {**record.captions, "variants": variants}})
 
 
-def _build(records: list[CaptionRecord], encoder, folder: Path, images: _TileImages | None = None) -> tuple[Searcher, dict[str, Any]]:
-    options = BuildOptions(rebuild=True, thumbnails=False, image_spec=images.encoder.spec if images else None,
-                           image_text_space=images.encoder.text_space if images else None)
+def _build(
+    records: list[CaptionRecord], encoder, folder: Path, images: _TileImages | None = None
+) -> tuple[Searcher, dict[str, Any]]:
+    options = BuildOptions(
+        rebuild=True,
+        thumbnails=False,
+        image_spec=images.encoder.spec if images else None,
+        image_text_space=images.encoder.text_space if images else None,
+    )
     report = index_records(records, folder, encoder, options, images.lookup if images else None)
     return Searcher(folder, encoder=encoder.queries, image_encoder=images and images.encoder), report.manifest.to_dict()
 
@@ -351,7 +420,11 @@ def _rank(index: Searcher, texts: list[str], options: EvalOptions, depth: int) -
     ranked: dict[str, list[list[str]]] = defaultdict(list)
     for per_mode in index.retrieve(texts, "hybrid", depth, expand=options.expansion):
         for name, (mode, fusion, alpha, image_weight) in configurations(options.alphas, "image" in per_mode).items():
-            modes = per_mode if image_weight is not None or mode == "image" else {m: v for m, v in per_mode.items() if m != "image"}
+            modes = (
+                per_mode
+                if image_weight is not None or mode == "image"
+                else {m: v for m, v in per_mode.items() if m != "image"}
+            )
             weight = index.default_image_weight if image_weight == BY_INDEX else image_weight or 0.0
             scores = fuse(modes, mode, fusion or DEFAULT_FUSION, alpha, weight)
             ranked[name].append(sorted(scores, key=lambda tile: (-scores[tile], tile))[:depth])

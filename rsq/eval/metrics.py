@@ -66,7 +66,9 @@ def ndcg_at_k(ranked: Sequence[Hashable], gain: Mapping[Hashable, float], k: int
     return dcg([gain.get(item, 0.0) for item in ranked[:k]]) / ideal if ideal else 0.0
 
 
-def weighted_average_precision(ranked: Sequence[Hashable], gain: Mapping[Hashable, float], k: int | None = None) -> float:
+def weighted_average_precision(
+    ranked: Sequence[Hashable], gain: Mapping[Hashable, float], k: int | None = None
+) -> float:
     """WAP@k for hierarchical labels: the mean, over positions p <= k with rel_p > 0, of
     ACG@p = (1/p) * sum_{i<=p} rel_i, where rel counts the label levels shared with the query."""
     cumulative, total, relevant_positions = 0.0, 0.0, 0
@@ -79,7 +81,9 @@ def weighted_average_precision(ranked: Sequence[Hashable], gain: Mapping[Hashabl
     return total / relevant_positions if relevant_positions else 0.0
 
 
-def weighted_map(rankings: Sequence[Sequence[Hashable]], gains: Sequence[Mapping[Hashable, float]], k: int | None = None) -> float:
+def weighted_map(
+    rankings: Sequence[Sequence[Hashable]], gains: Sequence[Mapping[Hashable, float]], k: int | None = None
+) -> float:
     """WMAP (k=None, whole lists) or mean WAP@k over queries."""
     if not rankings:
         return 0.0

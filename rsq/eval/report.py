@@ -31,8 +31,14 @@ def load_run(path: Path) -> dict[str, Any]:
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
         raise RsqError(f"{file}: not an rsq eval results file ({error})") from None
     modes = result.get("modes") if isinstance(result, dict) else None
-    if not isinstance(result, dict) or not isinstance(result.get("benchmark"), str) or not isinstance(modes, dict) or not all(
-        isinstance(metrics, dict) and all(isinstance(v, int | float) for v in metrics.values()) for metrics in modes.values()
+    if (
+        not isinstance(result, dict)
+        or not isinstance(result.get("benchmark"), str)
+        or not isinstance(modes, dict)
+        or not all(
+            isinstance(metrics, dict) and all(isinstance(v, int | float) for v in metrics.values())
+            for metrics in modes.values()
+        )
     ):
         raise RsqError(f"{file}: not an rsq eval results file (needs 'benchmark' and 'modes' of numeric metrics)")
     return result
@@ -105,7 +111,9 @@ def _plot(result: dict[str, Any], path: Path) -> None:
     bars.legend(fontsize=8, loc="lower right")
     headline = _headline(result)
     for prefix, label in (("hybrid_weighted@", "weighted fusion (alpha)"), ("hybrid_image@", "image weight in hybrid")):
-        points = sorted((float(m.split("@")[1]), result["modes"][m][headline]) for m in result["modes"] if m.startswith(prefix))
+        points = sorted(
+            (float(m.split("@")[1]), result["modes"][m][headline]) for m in result["modes"] if m.startswith(prefix)
+        )
         if points:
             sweep.plot([a for a, _ in points], [v for _, v in points], marker="o", label=label)
     if any("@" in m for m in result["modes"]):

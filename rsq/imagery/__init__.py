@@ -5,4 +5,14 @@ from rsq.imagery.reader import read_pixels, read_tile
 from rsq.imagery.render import VIEWS, render_image, render_rgb, thumbnail
 from rsq.imagery.tile import Sensor, Tile
 
-__all__ = ["VIEWS", "Sensor", "Tile", "chip_scene", "read_pixels", "read_tile", "render_image", "render_rgb", "thumbnail"]
+__all__ = [
+    "VIEWS",
+    "Sensor",
+    "Tile",
+    "chip_scene",
+    "read_pixels",
+    "read_tile",
+    "render_image",
+    "render_rgb",
+    "thumbnail",
+]

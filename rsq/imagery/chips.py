@@ -46,7 +46,15 @@ def chip_tiles(scene: Tile, size: int, overlap: int = 0) -> tuple[list[Tile], li
                     empty.append(chip_id)
                     continue
                 place = georeference_window(ds, col, row, width, height)
-                chips.append(replace(scene, id=chip_id, shape=(scene.shape[0], height, width), window=(col, row, width, height), **place))
+                chips.append(
+                    replace(
+                        scene,
+                        id=chip_id,
+                        shape=(scene.shape[0], height, width),
+                        window=(col, row, width, height),
+                        **place,
+                    )
+                )
     return chips, empty
 
 
@@ -68,10 +76,9 @@ def _any_valid(mask: np.ndarray, full: tuple[int, int], row: int, col: int, heig
 
 def chip_scene(scene: str | Path, size: int, out_dir: str | Path, overlap: int = 0) -> list[Path]:
     """Write GeoTIFF chips of `scene` to `out_dir` as STEM_r{row}_c{col}.tif; returns their paths."""
+    from rasterio.errors import RasterioError
     from rasterio.windows import Window
     from rasterio.windows import transform as window_transform
-
-    from rasterio.errors import RasterioError
 
     scene, out_dir = Path(scene), Path(out_dir)
     if not scene.is_file():
@@ -89,7 +96,10 @@ def chip_scene(scene: str | Path, size: int, out_dir: str | Path, overlap: int =
                 try:
                     _write_chip(ds, window, path, profile, window_transform(window, ds.transform))
                 except RasterioError as error:
-                    raise TileError(scene, f"cannot read the window at row {row}, column {col} ({error}); {len(written)} chips written") from None
+                    raise TileError(
+                        scene,
+                        f"cannot read the window at row {row}, column {col} ({error}); {len(written)} chips written",
+                    ) from None
                 written.append(path)
     return written
 

@@ -24,9 +24,13 @@ EXIF_TIME_TAGS = (36867, 306)  # DateTimeOriginal, DateTime
 MAX_VALUES = 100_000_000  # pixels x bands read at once: 400 MB of float32
 
 
-
-def read_tile(path: str | Path, tile_id: str | None = None, meta: dict[str, Any] | None = None,
-              bands: Sequence[tuple[str, str]] = (), nodata: float | None = None) -> Tile:
+def read_tile(
+    path: str | Path,
+    tile_id: str | None = None,
+    meta: dict[str, Any] | None = None,
+    bands: Sequence[tuple[str, str]] = (),
+    nodata: float | None = None,
+) -> Tile:
     """Read a tile's metadata; raises TileError when the file is missing or unreadable.
 
     `path` may be a GDAL path to a remote file (`/vsicurl/…`, `/vsis3/…`). With `bands` ((name, file) pairs),
@@ -66,8 +70,12 @@ def read_pixels(tile: Tile, max_side: int | None = None, bands: Sequence[int] | 
     height, width = _read_shape(tile, max_side)
     count = tile.shape[0] if bands is None else len(bands)
     if count * height * width > MAX_VALUES:
-        advice = "read it decimated (a size, e.g. --size 1024)" if max_side is None else "cut it into chips (rsq tiles chip)"
-        raise TileError(path, f"{tile.width} x {tile.height} px in {count} band(s) is too large to read whole; {advice}")
+        advice = (
+            "read it decimated (a size, e.g. --size 1024)" if max_side is None else "cut it into chips (rsq tiles chip)"
+        )
+        raise TileError(
+            path, f"{tile.width} x {tile.height} px in {count} band(s) is too large to read whole; {advice}"
+        )
     if not tile.band_files and not is_remote(path) and Path(path).suffix.lower() in PIL_SUFFIXES:
         pixels = _pil_pixels(Path(path), tile.sensor, (width, height))
         pixels = pixels if bands is None else pixels[list(bands)]
@@ -131,7 +139,12 @@ def _raster_metadata(source: str, label: str) -> dict[str, Any]:
             return _container_metadata(ds, label)
         colors = [c.name for c in ds.colorinterp]
         sensor, names = detect_sensor(ds.count, ds.dtypes[0], ds.descriptions, colors)
-        fields = {"sensor": sensor, "band_names": names, "shape": (ds.count, ds.height, ds.width), "dtype": ds.dtypes[0]}
+        fields = {
+            "sensor": sensor,
+            "band_names": names,
+            "shape": (ds.count, ds.height, ds.width),
+            "dtype": ds.dtypes[0],
+        }
         fields.update(_georeference(ds))
         tags = {key.upper(): value for key, value in ds.tags().items()}
         fields["time"] = next((parse_time(tags[t]) for t in TIME_TAGS if t in tags), None)
@@ -154,10 +167,18 @@ def _raster_pixels(tile: Tile, shape: tuple[int, int, int], bands: Sequence[int]
 
     with open_tile_raster(tile) as ds:
         try:
-            masked = ds.read(indexes=None if bands is None else [b + 1 for b in bands], masked=True, out_dtype="float32",
-                             out_shape=shape, resampling=Resampling.average, window=Window(*tile.window) if tile.window else None)
+            masked = ds.read(
+                indexes=None if bands is None else [b + 1 for b in bands],
+                masked=True,
+                out_dtype="float32",
+                out_shape=shape,
+                resampling=Resampling.average,
+                window=Window(*tile.window) if tile.window else None,
+            )
         except (RasterioError, MemoryError) as error:
-            raise TileError(tile.path, f"raster data is corrupt or unreadable ({error or type(error).__name__})") from None
+            raise TileError(
+                tile.path, f"raster data is corrupt or unreadable ({error or type(error).__name__})"
+            ) from None
     return np.ma.filled(masked, np.nan).astype(np.float32, copy=False)
 
 

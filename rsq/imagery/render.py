@@ -15,6 +15,7 @@ from rsq.imagery.tile import Sensor, Tile
 class ViewError(TileError):
     """A view or bands the tile cannot be rendered in (its pixels are fine)."""
 
+
 VIEWS = ("auto", "true", "false", "sar")
 # Display ranges in dB for the SAR composite: VV, VH and the VV/VH ratio.
 SAR_DB_RANGES = ((-25.0, 0.0), (-30.0, -5.0), (0.0, 15.0))
@@ -68,8 +69,14 @@ def thumbnail(rgb: np.ndarray, max_size: int = 256, fmt: str = "png", quality: i
     return buffer.getvalue()
 
 
-def render_image(tile: Tile, size: int | None = None, view: str = "auto", bands: Sequence[str] | None = None,
-                 fmt: str = "png", read_side: int | None = None) -> bytes:
+def render_image(
+    tile: Tile,
+    size: int | None = None,
+    view: str = "auto",
+    bands: Sequence[str] | None = None,
+    fmt: str = "png",
+    read_side: int | None = None,
+) -> bytes:
     """A tile as an encoded RGB image (read -> render -> encode, the one way every stage makes one): read
     decimated to `read_side` (default `size`), rendered in `view` (or from `bands`), shrunk to fit `size`."""
     from rsq.imagery.reader import read_pixels

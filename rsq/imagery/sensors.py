@@ -58,9 +58,28 @@ def _is_rgb(count: int, colors: Sequence[str]) -> bool:
 
 # Sentinel-2 bands by the names catalogues give their assets: eo common names, and Earth Search's rededge1…3 for the
 # three red-edge bands that share the common name 'rededge'.
-S2_COMMON_NAMES = {"coastal": "B1", "blue": "B2", "green": "B3", "red": "B4", "rededge1": "B5", "rededge2": "B6",
-                   "rededge3": "B7", "nir": "B8", "nir08": "B8A", "nir09": "B9", "cirrus": "B10", "swir16": "B11",
-                   "swir22": "B12"}
+S2_COMMON_NAMES = {
+    "coastal": "B1",
+    "blue": "B2",
+    "green": "B3",
+    "red": "B4",
+    "rededge1": "B5",
+    "rededge2": "B6",
+    "rededge3": "B7",
+    "nir": "B8",
+    "nir08": "B8A",
+    "nir09": "B9",
+    "cirrus": "B10",
+    "swir16": "B11",
+    "swir22": "B12",
+}
 # Landsat 8/9 OLI surface-reflectance bands by band number, as eo common names.
-LANDSAT_OLI_BANDS = {"B1": "coastal", "B2": "blue", "B3": "green", "B4": "red", "B5": "nir08", "B6": "swir16",
-                     "B7": "swir22"}
+LANDSAT_OLI_BANDS = {
+    "B1": "coastal",
+    "B2": "blue",
+    "B3": "green",
+    "B4": "red",
+    "B5": "nir08",
+    "B6": "swir16",
+    "B7": "swir22",
+}

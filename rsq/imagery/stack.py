@@ -15,8 +15,16 @@ from functools import lru_cache
 from rsq.errors import TileError
 from rsq.imagery.gdal import open_raster
 
-GDAL_TYPES = {"uint8": "Byte", "int8": "Int8", "uint16": "UInt16", "int16": "Int16", "uint32": "UInt32", "int32": "Int32",
-              "float32": "Float32", "float64": "Float64"}
+GDAL_TYPES = {
+    "uint8": "Byte",
+    "int8": "Int8",
+    "uint16": "UInt16",
+    "int16": "Int16",
+    "uint32": "UInt32",
+    "int32": "Int32",
+    "float32": "Float32",
+    "float64": "Float64",
+}
 
 
 @dataclass(frozen=True)
@@ -62,8 +70,15 @@ def _band_file(path: str) -> BandFile:
             raise TileError(path, f"has {ds.count} bands; a stacked band file must hold one")
         if ds.transform.b or ds.transform.d or ds.transform.is_identity:
             raise TileError(path, "has no north-up georeference; band files are stacked by their geotransforms")
-        return BandFile(path, ds.width, ds.height, tuple(ds.transform.to_gdal()), ds.crs.to_wkt() if ds.crs else None,
-                        ds.dtypes[0], ds.nodata)
+        return BandFile(
+            path,
+            ds.width,
+            ds.height,
+            tuple(ds.transform.to_gdal()),
+            ds.crs.to_wkt() if ds.crs else None,
+            ds.dtypes[0],
+            ds.nodata,
+        )
 
 
 def _check_same_crs(bands: list[BandFile]) -> None:
@@ -72,8 +87,16 @@ def _check_same_crs(bands: list[BandFile]) -> None:
         raise TileError(bands[0].path, "its band files are in different coordinate systems; they cannot be stacked")
 
 
-def _add_band(root: ET.Element, number: int, name: str, band: BandFile, dtype: str, nodata: float | None,
-              offset: tuple[float, float], size: tuple[float, float]) -> None:
+def _add_band(
+    root: ET.Element,
+    number: int,
+    name: str,
+    band: BandFile,
+    dtype: str,
+    nodata: float | None,
+    offset: tuple[float, float],
+    size: tuple[float, float],
+) -> None:
     element = ET.SubElement(root, "VRTRasterBand", dataType=GDAL_TYPES.get(dtype, "Float32"), band=str(number))
     ET.SubElement(element, "Description").text = name
     if nodata is not None:
@@ -82,7 +105,9 @@ def _add_band(root: ET.Element, number: int, name: str, band: BandFile, dtype: s
     ET.SubElement(source, "SourceFilename", relativeToVRT="0").text = band.path
     ET.SubElement(source, "SourceBand").text = "1"
     ET.SubElement(source, "SrcRect", xOff="0", yOff="0", xSize=str(band.width), ySize=str(band.height))
-    ET.SubElement(source, "DstRect", xOff=repr(offset[0]), yOff=repr(offset[1]), xSize=repr(size[0]), ySize=repr(size[1]))
+    ET.SubElement(
+        source, "DstRect", xOff=repr(offset[0]), yOff=repr(offset[1]), xSize=repr(size[0]), ySize=repr(size[1])
+    )
     if nodata is not None:
         ET.SubElement(source, "NODATA").text = _number(nodata)
 

@@ -69,8 +69,18 @@ class Tile:
             point = checked_point(lon, lat) if lon is not None or lat is not None else None
         except PlaceError as error:
             raise TileError(tile_id, str(error)) from None
-        return cls(tile_id, "", Sensor(sensor) if sensor in Sensor._value2member_map_ else Sensor.OTHER, (), (0, 0, 0), "",
-                   bounds=bounds, center=point or (centre(bounds) if bounds else None), time=moment, meta=extra)
+        return cls(
+            tile_id,
+            "",
+            Sensor(sensor) if sensor in Sensor._value2member_map_ else Sensor.OTHER,
+            (),
+            (0, 0, 0),
+            "",
+            bounds=bounds,
+            center=point or (centre(bounds) if bounds else None),
+            time=moment,
+            meta=extra,
+        )
 
     @classmethod
     def from_dict(cls, record: dict[str, Any]) -> Tile:
@@ -88,7 +98,8 @@ class Tile:
 
 
 def _first_present(record: dict[str, Any], keys: tuple[str, ...]) -> Any:
-    """The value of the first of `keys` the record holds (0 counts: a Unix time of 0 is a time), removed with those before it."""
+    """The value of the first of `keys` the record holds (0 counts: a Unix time of 0 is a time), removed with those
+    before it."""
     for key in keys:
         value = record.pop(key, None)
         if value is not None and value != "":

@@ -2,7 +2,8 @@
 
 Accepted: ISO 8601 (with or without zone: UTC is assumed), EXIF `YYYY:MM:DD HH:MM:SS`, `YYYY/MM/DD`, `YYYYMMDD`,
 `YYYYMMDDTHHMMSS`, a year `YYYY` (or the number), a month `YYYY-MM`, and Unix times in seconds (any other number, or a
-string of digits with at least 9 of them). A time of a coarser granularity (a year, a month, a day) is its first instant;
+string of digits with at least 9 of them). A time of a coarser granularity (a year, a month, a day) is its first
+instant;
 `parse_period` gives its last one too, which is what `--before 2021` or `--before 20210315` means.
 """
 

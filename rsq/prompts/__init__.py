@@ -43,7 +43,12 @@ class PromptTemplate:
             text = _compiled(self.body).render(**context).strip() + "\n"
         except jinja2.UndefinedError as error:
             raise RsqError(f"template {self.name}: {error.message}") from None
-        except (jinja2.TemplateError, TypeError, ValueError, AttributeError) as error:  # a template or its data went wrong
+        except (
+            jinja2.TemplateError,
+            TypeError,
+            ValueError,
+            AttributeError,
+        ) as error:  # a template or its data went wrong
             raise RsqError(f"template {self.name}: {type(error).__name__}: {error}") from None
         return RenderedPrompt(text, sha256_hex(text))
 

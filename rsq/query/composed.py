@@ -56,7 +56,9 @@ def composed_scores(
     if not 0.0 <= lam <= 1.0:
         raise ValueError(f"lambda must lie in 0..1, got {lam}")
     image_spread, text_spread = spreads or (None, None)
-    return (1.0 - lam) * gaussian_cdf_normalise(image_similarity, image_spread) + lam * gaussian_cdf_normalise(text_similarity, text_spread)
+    return (1.0 - lam) * gaussian_cdf_normalise(image_similarity, image_spread) + lam * gaussian_cdf_normalise(
+        text_similarity, text_spread
+    )
 
 
 def score_spread(query: np.ndarray, mean: np.ndarray, second_moment: np.ndarray) -> Spread:

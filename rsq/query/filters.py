@@ -11,7 +11,11 @@ from rsq.textindex.filters import SENSORS, Filters
 
 
 def parse_filters(
-    sensor: str | None = None, bbox: str | None = None, near: str | None = None, after: str | None = None, before: str | None = None
+    sensor: str | None = None,
+    bbox: str | None = None,
+    near: str | None = None,
+    after: str | None = None,
+    before: str | None = None,
 ) -> Filters:
     """Filters from users' strings (CLI options, API parameters), an `OptionError` for each malformed one."""
     if sensor is not None and sensor not in SENSORS:
@@ -31,8 +35,11 @@ def _check_ranges(filters: Filters) -> None:
     if filters.bbox:
         west, south, east, north = filters.bbox
         if not (-180 <= west <= 180 and -180 <= east <= 180 and -90 <= south <= north <= 90):
-            raise OptionError("bbox", "wants west,south,east,north with longitudes in -180..180 (west > east crosses "
-                                      "180°) and -90 <= south <= north <= 90")
+            raise OptionError(
+                "bbox",
+                "wants west,south,east,north with longitudes in -180..180 (west > east crosses "
+                "180°) and -90 <= south <= north <= 90",
+            )
     if filters.near:
         lon, lat, km = filters.near
         if not (-180 <= lon <= 180 and -90 <= lat <= 90 and km > 0):
@@ -58,6 +65,9 @@ def _date(text: str | None, option: str, end_of_day: bool = False) -> datetime |
         return None
     period = parse_period(text)
     if period is None:
-        raise OptionError(option, "wants a date or time such as 2019-09-17, 20190917, 2019-09, 2019 or 2019-09-17T10:30:00Z, "
-                                  "got {value!r}", value=text)
+        raise OptionError(
+            option,
+            "wants a date or time such as 2019-09-17, 20190917, 2019-09, 2019 or 2019-09-17T10:30:00Z, got {value!r}",
+            value=text,
+        )
     return period[1] if end_of_day else period[0]

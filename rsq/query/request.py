@@ -40,10 +40,12 @@ class SearchQuery:
         if self.image and self.like:
             raise RsqError("a composed query takes an image file or a tile of the index, not both")
         if not query_terms(self.text) and not (self.composed and self.lam == 0):
-            raise RsqError("empty query: describe what to find, e.g. rsq search \"flooded farmland\"")
+            raise RsqError('empty query: describe what to find, e.g. rsq search "flooded farmland"')
         for option, value, allowed in (("mode", self.mode, MODES), ("fusion", self.fusion, FUSIONS)):
             if value not in allowed:
-                raise OptionError(option, "must be one of {allowed}, not {value!r}", allowed=", ".join(allowed), value=value)
+                raise OptionError(
+                    option, "must be one of {allowed}, not {value!r}", allowed=", ".join(allowed), value=value
+                )
         for option, value in (("alpha", self.alpha), ("image_weight", self.image_weight), ("lam", self.lam)):
             if value is not None and not 0.0 <= value <= 1.0:
                 raise OptionError(option, "must lie in 0..1, got {value}", value=value)

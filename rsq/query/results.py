@@ -30,8 +30,15 @@ class Hit:
     tile: TileRow | None = None  # where and when the tile is (for maps), not part of the record
 
     def to_dict(self, explain: bool = False) -> dict[str, Any]:
-        record = {"rank": self.rank, "id": self.id, "score": self.score, "path": self.path, "sensor": self.sensor,
-                  "caption": self.caption, "scores": self.scores}
+        record = {
+            "rank": self.rank,
+            "id": self.id,
+            "score": self.score,
+            "path": self.path,
+            "sensor": self.sensor,
+            "caption": self.caption,
+            "scores": self.scores,
+        }
         if explain:
             record |= {"ranks": self.ranks, "matched": self.matched}
         return record
@@ -45,17 +52,29 @@ def assemble_hits(snapshot: Snapshot, final: dict[str, float], per_mode: PerMode
     image_versions = snapshot.catalog.image_rows(_matched_rows(per_mode, top, captions=False))
     hits, versions = [], []
     for position, tile_id in enumerate(top, start=1):
-        matched = {m: (variants.get(found[tile_id][1]) if m in CAPTION_MODES else None) or _IMAGE_MATCH
-                   for m, found in per_mode.items() if tile_id in found}
+        matched = {
+            m: (variants.get(found[tile_id][1]) if m in CAPTION_MODES else None) or _IMAGE_MATCH
+            for m, found in per_mode.items()
+            if tile_id in found
+        }
         tile_ranks = {m: mode_ranks[m].get(tile_id) for m in per_mode}
         captioned = [m for m in matched if matched[m]["snippet"]] or list(matched)
         best_mode = min(captioned, key=lambda m: tile_ranks[m] or 1 << 30)
         versions.append(matched[best_mode].get("tver") or image_versions.get(per_mode[best_mode][tile_id][1]))
-        hits.append(Hit(
-            rank=position, id=tile_id, score=final[tile_id], path="", sensor="", caption=matched[best_mode]["snippet"],
-            scores={m: (per_mode[m][tile_id][0] if tile_id in per_mode[m] else None) for m in per_mode} | {"fused": final[tile_id]},
-            ranks=tile_ranks, matched={m: {key: v for key, v in match.items() if key != "tver"} for m, match in matched.items()},
-        ))
+        hits.append(
+            Hit(
+                rank=position,
+                id=tile_id,
+                score=final[tile_id],
+                path="",
+                sensor="",
+                caption=matched[best_mode]["snippet"],
+                scores={m: (per_mode[m][tile_id][0] if tile_id in per_mode[m] else None) for m in per_mode}
+                | {"fused": final[tile_id]},
+                ranks=tile_ranks,
+                matched={m: {key: v for key, v in match.items() if key != "tver"} for m, match in matched.items()},
+            )
+        )
     _describe(snapshot, hits, versions)
     return hits
 
@@ -69,7 +88,9 @@ def _describe(snapshot: Snapshot, hits: list[Hit], versions: list[int | None]) -
     """Fill each hit's path and sensor from the tile version that matched, and a caption where image mode found it."""
     tiles = snapshot.catalog.versions(v for v in versions if v)
     missing = {h.id: snapshot.catalog.tkey(h.id) for h in hits if not h.caption}
-    snippets = snapshot.catalog.first_snippets([k for k in missing.values() if k is not None], snapshot.generation.next_row[CAPTIONS])
+    snippets = snapshot.catalog.first_snippets(
+        [k for k in missing.values() if k is not None], snapshot.generation.next_row[CAPTIONS]
+    )
     for hit, version in zip(hits, versions, strict=True):
         hit.caption = hit.caption or snippets.get(missing.get(hit.id), "")
         hit.tile = tiles.get(version) or snapshot.tile(hit.id)

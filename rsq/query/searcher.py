@@ -34,13 +34,20 @@ class Searcher:
     """Searches one index; each search uses the newest published generation."""
 
     def __init__(
-        self, root: str | Path | None = None, embedder: str | None = None, encoder: Embedder | None = None,
-        image_encoder: Any = None, query_encoder: str | None = None,
+        self,
+        root: str | Path | None = None,
+        embedder: str | None = None,
+        encoder: Embedder | None = None,
+        image_encoder: Any = None,
+        query_encoder: str | None = None,
     ) -> None:
         self.root = Path(root) if root else default_index_path()
         self._snapshot = Snapshot.open(self.root)
         if embedder and canonical_spec(embedder) != canonical_spec(self.manifest.embedder):
-            raise RsqError(f"index {self.root} was built with {self.manifest.embedder}, not {embedder}; rebuild it or drop --embedder")
+            raise RsqError(
+                f"index {self.root} was built with {self.manifest.embedder}, not {embedder}; rebuild it or drop "
+                "--embedder"
+            )
         self._embedder, self._query_choice, self._image_encoder = encoder, query_encoder, image_encoder
         self._lock = threading.RLock()
 
@@ -63,7 +70,9 @@ class Searcher:
             if self._embedder is None:
                 encoder = query_encoder(self.manifest.embedder, self._query_choice)
                 if encoder.dim != self.manifest.dim:
-                    raise RsqError(f"{encoder.spec} gives {encoder.dim}-d vectors; the index holds {self.manifest.dim}-d")
+                    raise RsqError(
+                        f"{encoder.spec} gives {encoder.dim}-d vectors; the index holds {self.manifest.dim}-d"
+                    )
                 self._embedder = encoder
         return self._embedder
 
@@ -73,7 +82,10 @@ class Searcher:
         with self._lock:
             if self._image_encoder is None:
                 if not self.manifest.image_encoder:
-                    raise RsqError(f"index {self.root} holds no image vectors; build it with `rsq index --images --image-encoder closp:CKPT`")
+                    raise RsqError(
+                        f"index {self.root} holds no image vectors; build it with `rsq index --images --image-encoder "
+                        "closp:CKPT`"
+                    )
                 from rsq.closp.encoder import ClospEncoder
 
                 self._image_encoder = ClospEncoder(self.manifest.image_encoder)
@@ -101,10 +113,18 @@ class Searcher:
             return assemble_hits(snapshot, {t: s for t, (s, _) in per_mode["composed"].items()}, per_mode, query.k)
         [per_mode] = self.retrieve([query.text], query.mode, query.k, query.filters, snapshot)
         image_weight = self.default_image_weight if query.image_weight is None else query.image_weight
-        return assemble_hits(snapshot, fuse(per_mode, query.mode, query.fusion, query.alpha, image_weight), per_mode, query.k)
+        return assemble_hits(
+            snapshot, fuse(per_mode, query.mode, query.fusion, query.alpha, image_weight), per_mode, query.k
+        )
 
     def retrieve(
-        self, texts: list[str], mode: str, k: int, filters: Filters | None = None, snapshot: Snapshot | None = None, expand: bool = True,
+        self,
+        texts: list[str],
+        mode: str,
+        k: int,
+        filters: Filters | None = None,
+        snapshot: Snapshot | None = None,
+        expand: bool = True,
     ) -> list[PerMode]:
         """Per query, per retrieval mode: tile -> (best variant score, its row). Batched over queries; `expand` False
         leaves out BM25's nomenclature synonyms (for measuring them)."""
@@ -113,7 +133,11 @@ class Searcher:
         window = rank_window(k)
         fetch = max(MIN_FETCH, window * 20)
         with_images = mode == "image" or (mode == "hybrid" and bool(self.manifest.image_encoder))
-        vectors = self.embedder.encode(texts) if mode in ("dense", "hybrid") or (with_images and self.shared_text_space) else None
+        vectors = (
+            self.embedder.encode(texts)
+            if mode in ("dense", "hybrid") or (with_images and self.shared_text_space)
+            else None
+        )
         found: list[dict[str, Hits]] = [{} for _ in texts]
         if mode in ("bm25", "hybrid"):
             for result, text in zip(found, texts, strict=True):
@@ -123,7 +147,9 @@ class Searcher:
                 result["dense"] = hits
         if with_images:
             queries = self.image_queries(texts, vectors, filters)
-            for result, hits in zip(found, snapshot.vector_hits(IMAGES, queries, max(MIN_FETCH, window * 4), filters), strict=True):
+            for result, hits in zip(
+                found, snapshot.vector_hits(IMAGES, queries, max(MIN_FETCH, window * 4), filters), strict=True
+            ):
                 result["image"] = hits
         return [{mode: best_per_tile(h.rows, h.tiles, h.scores) for mode, h in result.items()} for result in found]
 
@@ -143,14 +169,22 @@ class Searcher:
 
     def image_queries(self, texts: list[str], caption_vectors: np.ndarray | None, filters: Filters) -> np.ndarray:
         """Image-mode query vectors in the towers' text space (+ the GeoCLOSP place term with --near)."""
-        vectors = caption_vectors if self.shared_text_space and caption_vectors is not None else self.image_encoder.encode_texts(texts)
+        vectors = (
+            caption_vectors
+            if self.shared_text_space and caption_vectors is not None
+            else self.image_encoder.encode_texts(texts)
+        )
         if filters.near and self.image_encoder.has_location:
             vectors = vectors + GEO_WEIGHT * self.image_encoder.encode_location(*filters.near[:2])
         return vectors
 
 
 def fuse(
-    per_mode: PerMode, mode: str, fusion: str = DEFAULT_FUSION, alpha: float = DEFAULT_ALPHA, image_weight: float = DEFAULT_IMAGE_WEIGHT
+    per_mode: PerMode,
+    mode: str,
+    fusion: str = DEFAULT_FUSION,
+    alpha: float = DEFAULT_ALPHA,
+    image_weight: float = DEFAULT_IMAGE_WEIGHT,
 ) -> dict[str, float]:
     """Final tile scores: one mode as it is, or the hybrid of BM25 and dense (by rank or weighted), then image
     mode with its share when present."""

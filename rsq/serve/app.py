@@ -21,8 +21,7 @@ from fastapi.staticfiles import StaticFiles
 
 from rsq import __version__
 from rsq.errors import RsqError, TileError
-from rsq.query import Searcher, SearchQuery, parse_filters
-from rsq.query import Hit
+from rsq.query import Hit, Searcher, SearchQuery, parse_filters
 from rsq.query.request import DEFAULT_ALPHA, DEFAULT_FUSION, MAX_K
 from rsq.serve.errors import ApiError, install_handlers, phrased
 from rsq.serve.openapi import (
@@ -48,13 +47,21 @@ def create_app(index: Searcher, token: str | None = None, basemap: str = "") -> 
     app = FastAPI(title="rsq", version=__version__, description="Search satellite tiles by describing them.")
     install_handlers(app, index.root)
     app.add_middleware(UrlBound)
-    api = APIRouter(prefix="/api", dependencies=_guard(token), route_class=SuffixRoute,
-                    responses={**errors(414), **(AUTH if token else {})})
+    api = APIRouter(
+        prefix="/api",
+        dependencies=_guard(token),
+        route_class=SuffixRoute,
+        responses={**errors(414), **(AUTH if token else {})},
+    )
 
     @app.get("/health")
     def health() -> dict[str, Any]:
         snapshot = index.snapshot
-        return {"status": "ok", "generation": snapshot.generation.number, "tiles": snapshot.manifest.counts.get("tiles", 0)}
+        return {
+            "status": "ok",
+            "generation": snapshot.generation.number,
+            "tiles": snapshot.manifest.counts.get("tiles", 0),
+        }
 
     _search_routes(api, index, basemap)
     _tile_routes(api, index)
@@ -79,7 +86,9 @@ def _guard(token: str | None) -> list[Dependency]:
 
     def authorised(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> None:
         if not (credentials and hmac.compare_digest(credentials.credentials.encode(), token.encode())):
-            raise ApiError(401, "this server needs an Authorization: Bearer <token> header", {"WWW-Authenticate": "Bearer"})
+            raise ApiError(
+                401, "this server needs an Authorization: Bearer <token> header", {"WWW-Authenticate": "Bearer"}
+            )
 
     return [Depends(authorised)]
 
@@ -89,15 +98,28 @@ def _search_routes(api: APIRouter, index: Searcher, basemap: str) -> None:
     def info() -> dict[str, Any]:
         """What the index holds, and the page's settings."""
         manifest = index.manifest
-        return {"rsq_version": __version__, "embedder": public_spec(manifest.embedder), "counts": manifest.counts,
-                "image_encoder": public_spec(manifest.image_encoder), "templates": manifest.templates, "basemap": basemap,
-                "max_k": MAX_K, "map": LEAFLET.is_dir()}
+        return {
+            "rsq_version": __version__,
+            "embedder": public_spec(manifest.embedder),
+            "counts": manifest.counts,
+            "image_encoder": public_spec(manifest.image_encoder),
+            "templates": manifest.templates,
+            "basemap": basemap,
+            "max_k": MAX_K,
+            "map": LEAFLET.is_dir(),
+        }
 
     @api.get("/search", responses=errors(400))
     def search(params: Annotated[SearchParams, Depends()]) -> dict[str, Any]:
-        """The same records as `rsq search --json` (less the file paths), a page at a time (`offset`, `k`; offset + k at most 1000)."""
+        """The same records as `rsq search --json` (less the file paths), a page at a time (`offset`, `k`; offset + k
+        at most 1000)."""
         hits = params.run(index)
-        return {"query": params.echo(), "offset": params.offset, "k": params.k, "hits": [public_hit(h, params.explain) for h in hits]}
+        return {
+            "query": params.echo(),
+            "offset": params.offset,
+            "k": params.k,
+            "hits": [public_hit(h, params.explain) for h in hits],
+        }
 
     @api.get("/search.geojson", response_class=GeoJSONResponse, responses=errors(400))
     def search_geojson(params: Annotated[SearchParams, Depends()]) -> GeoJSONResponse:
@@ -111,9 +133,13 @@ def _search_routes(api: APIRouter, index: Searcher, basemap: str) -> None:
         return GeoJSONResponse(collection)
 
     @api.post("/search/composed", responses=errors(400, 413))
-    def composed(text: Annotated[str, Form()] = "", lam: Annotated[float, Form(ge=0, le=1)] = 0.5,
-                 k: Annotated[int, Form(ge=1, le=MAX_K)] = 10, tile_id: Annotated[str | None, Form()] = None,
-                 image: Annotated[UploadFile | None, File()] = None) -> dict[str, Any]:
+    def composed(
+        text: Annotated[str, Form()] = "",
+        lam: Annotated[float, Form(ge=0, le=1)] = 0.5,
+        k: Annotated[int, Form(ge=1, le=MAX_K)] = 10,
+        tile_id: Annotated[str | None, Form()] = None,
+        image: Annotated[UploadFile | None, File()] = None,
+    ) -> dict[str, Any]:
         """A composed image + text query (WEICOM): a tile of the index (`tile_id`) or an uploaded image, plus text."""
         if (tile_id is None) == (image is None):
             raise ApiError(400, "give either tile_id or an image file")
@@ -131,15 +157,27 @@ def _tile_routes(api: APIRouter, index: Searcher) -> None:
     """Declared before the bare id route, so that `/api/tiles/x/image` is the image of `x` (the tile `x/image`
     is `/api/tiles/x%2Fimage`: see SuffixRoute)."""
 
-    @api.get("/tiles/{tile_id:tile_id}/thumbnail", response_class=JPEGResponse, responses={**images("image/jpeg"), **errors(400, 404, 422)})
+    @api.get(
+        "/tiles/{tile_id:tile_id}/thumbnail",
+        response_class=JPEGResponse,
+        responses={**images("image/jpeg"), **errors(400, 404, 422)},
+    )
     def thumbnail(tile_id: str) -> Response:
         """The thumbnail stored in the index, else one rendered from the tile's file."""
         image = index.thumbnail(tile_id) or _render(index, tile_id, THUMBNAIL_SIZE, "auto", "jpeg")
         return JPEGResponse(image, headers={"Cache-Control": "max-age=3600"})
 
-    @api.get("/tiles/{tile_id:tile_id}/image", response_class=Response, responses={**images("image/jpeg", "image/png"), **errors(400, 404, 422)})
-    def image_view(tile_id: str, size: Annotated[int, Query(ge=VIEW_SIZES[0], le=VIEW_SIZES[1])] = 512,
-                   view: View = "auto", fmt: Literal["jpeg", "png"] = "jpeg") -> Response:
+    @api.get(
+        "/tiles/{tile_id:tile_id}/image",
+        response_class=Response,
+        responses={**images("image/jpeg", "image/png"), **errors(400, 404, 422)},
+    )
+    def image_view(
+        tile_id: str,
+        size: Annotated[int, Query(ge=VIEW_SIZES[0], le=VIEW_SIZES[1])] = 512,
+        view: View = "auto",
+        fmt: Literal["jpeg", "png"] = "jpeg",
+    ) -> Response:
         """The tile rendered as the imagery module renders it (SAR composite, S2 true or false colour)."""
         return Response(_render(index, tile_id, size, view, fmt), media_type=f"image/{fmt}")
 
@@ -150,20 +188,48 @@ def _tile_routes(api: APIRouter, index: Searcher) -> None:
         if row is None:
             raise ApiError(404, f"no tile {tile_id!r} in the index")
         snapshot = index.snapshot
-        captions = [{"model": public_spec(r["model"]), "template": r["template"], "run_id": r["run_id"], "captions": r["captions"]}
-                    for r in snapshot.caption_records(tile_id)]
-        return {"id": row.tile_id, "sensor": row.sensor, "lon": row.lon, "lat": row.lat, "bounds": row.bounds,
-                "time": row.time, "meta": row.meta, "captions": captions, "image_vector": snapshot.image_vector(tile_id) is not None,
-                "thumbnail": snapshot.thumbnail(tile_id) is not None}
+        captions = [
+            {
+                "model": public_spec(r["model"]),
+                "template": r["template"],
+                "run_id": r["run_id"],
+                "captions": r["captions"],
+            }
+            for r in snapshot.caption_records(tile_id)
+        ]
+        return {
+            "id": row.tile_id,
+            "sensor": row.sensor,
+            "lon": row.lon,
+            "lat": row.lat,
+            "bounds": row.bounds,
+            "time": row.time,
+            "meta": row.meta,
+            "captions": captions,
+            "image_vector": snapshot.image_vector(tile_id) is not None,
+            "thumbnail": snapshot.thumbnail(tile_id) is not None,
+        }
 
 
 class SearchParams:
     """The query parameters of `rsq search`, as a FastAPI dependency."""
 
-    def __init__(self, q: str, k: int = 10, offset: int = 0, mode: str = "hybrid", fusion: str = DEFAULT_FUSION,
-                 alpha: float = DEFAULT_ALPHA, sensor: str | None = None, bbox: str | None = None, near: str | None = None,
-                 after: str | None = None, before: str | None = None, explain: bool = False,
-                 image_weight: float | None = None) -> None:
+    def __init__(
+        self,
+        q: str,
+        k: int = 10,
+        offset: int = 0,
+        mode: str = "hybrid",
+        fusion: str = DEFAULT_FUSION,
+        alpha: float = DEFAULT_ALPHA,
+        sensor: str | None = None,
+        bbox: str | None = None,
+        near: str | None = None,
+        after: str | None = None,
+        before: str | None = None,
+        explain: bool = False,
+        image_weight: float | None = None,
+    ) -> None:
         self.q, self.k, self.offset, self.mode, self.fusion, self.alpha = q, k, offset, mode, fusion, alpha
         self.filters = {"sensor": sensor, "bbox": bbox, "near": near, "after": after, "before": before}
         self.explain, self.image_weight = explain, image_weight
@@ -171,15 +237,33 @@ class SearchParams:
     def run(self, index: Searcher) -> list[Hit]:
         if self.k < 1 or self.offset < 0 or self.offset + self.k > MAX_K:
             raise ApiError(400, f"k must be at least 1, offset at least 0, and offset + k at most {MAX_K}")
-        if self.mode == "image" and not index.snapshot.manifest.image_encoder:  # the newest generation's, not the one the server started with
-            raise RsqError(f"index {index.root} holds no image vectors; build it with `rsq index --images --image-encoder closp:CKPT`")
-        query = SearchQuery(self.q, k=self.offset + self.k, mode=self.mode, fusion=self.fusion, alpha=self.alpha,
-                            filters=parse_filters(**self.filters), image_weight=self.image_weight)
+        if (
+            self.mode == "image" and not index.snapshot.manifest.image_encoder
+        ):  # the newest generation's, not the one the server started with
+            raise RsqError(
+                f"index {index.root} holds no image vectors; build it with `rsq index --images --image-encoder "
+                "closp:CKPT`"
+            )
+        query = SearchQuery(
+            self.q,
+            k=self.offset + self.k,
+            mode=self.mode,
+            fusion=self.fusion,
+            alpha=self.alpha,
+            filters=parse_filters(**self.filters),
+            image_weight=self.image_weight,
+        )
         return index.search(query)[self.offset :]
 
     def echo(self) -> dict[str, Any]:
-        return {"q": self.q, "mode": self.mode, "fusion": self.fusion, "alpha": self.alpha, "image_weight": self.image_weight,
-                **{k: v for k, v in self.filters.items() if v is not None}}
+        return {
+            "q": self.q,
+            "mode": self.mode,
+            "fusion": self.fusion,
+            "alpha": self.alpha,
+            "image_weight": self.image_weight,
+            **{k: v for k, v in self.filters.items() if v is not None},
+        }
 
 
 def public_hit(hit: Hit, explain: bool = False) -> dict[str, Any]:
@@ -192,8 +276,13 @@ def public_hit(hit: Hit, explain: bool = False) -> dict[str, Any]:
 
 def public_matched(matched: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
     """The matched variants of a hit, their sources (`model | template`) with public model specs."""
-    return {mode: {**match, "source": " | ".join(public_spec(part) or "" for part in str(match.get("source", "")).split(" | "))}
-            for mode, match in matched.items()}
+    return {
+        mode: {
+            **match,
+            "source": " | ".join(public_spec(part) or "" for part in str(match.get("source", "")).split(" | ")),
+        }
+        for mode, match in matched.items()
+    }
 
 
 def public_spec(spec: str | None) -> str | None:

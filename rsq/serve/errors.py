@@ -11,12 +11,32 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException
 
-from rsq.errors import RsqError
+from rsq.errors import OptionError, RsqError
 
 # The API's parameters: a CLI flag in a message is named as the parameter it stands for; other flags (of commands
 # the message advises, `rsq index --images`) stay as they are.
-PARAMETERS = ("q", "k", "offset", "mode", "fusion", "alpha", "sensor", "bbox", "near", "after", "before", "explain",
-              "image_weight", "text", "lam", "tile_id", "image", "size", "view", "fmt")
+PARAMETERS = (
+    "q",
+    "k",
+    "offset",
+    "mode",
+    "fusion",
+    "alpha",
+    "sensor",
+    "bbox",
+    "near",
+    "after",
+    "before",
+    "explain",
+    "image_weight",
+    "text",
+    "lam",
+    "tile_id",
+    "image",
+    "size",
+    "view",
+    "fmt",
+)
 FLAG = re.compile(r"(?<![\w-])--([a-z][a-z-]*)\b")
 
 
@@ -34,8 +54,10 @@ class ApiError(Exception):
         self.status, self.message, self.headers = status, message, headers
 
 
-def phrased(message: str, root: Path | None = None) -> str:
-    """A CLI message for the API: flags as parameter names, the index's folder not named."""
+def phrased(error: RsqError | str, root: Path | None = None) -> str:
+    """A user error for the API: an option named as its parameter (`OptionError`s name their option; flags in
+    other messages are matched by name), the index's folder not named."""
+    message = error.phrased(str) if isinstance(error, OptionError) else str(error)
     if root is not None:
         message = message.replace(f"index {root}", "the index").replace(str(root), "the index")
     return FLAG.sub(lambda m: m[1].replace("-", "_") if m[1].replace("-", "_") in PARAMETERS else m[0], message)
@@ -54,7 +76,7 @@ def install_handlers(app: FastAPI, root: Path) -> None:
 
     @app.exception_handler(RsqError)
     def user_error(request: Request, error: RsqError) -> JSONResponse:
-        return error_response(400, phrased(str(error), root))
+        return error_response(400, phrased(error, root))
 
     @app.exception_handler(RequestValidationError)
     def invalid_request(request: Request, error: RequestValidationError) -> JSONResponse:
@@ -69,6 +91,8 @@ def validation_message(error: RequestValidationError) -> str:
     """`k: Input should be a valid integer ...`, one clause per invalid parameter."""
     clauses = []
     for problem in error.errors():
-        names = [str(part) for part in problem.get("loc", ()) if part not in ("query", "path", "body", "header", "form")]
+        names = [
+            str(part) for part in problem.get("loc", ()) if part not in ("query", "path", "body", "header", "form")
+        ]
         clauses.append(f"{names[-1] if names else 'request'}: {problem.get('msg', 'invalid')}")
     return "; ".join(clauses) or "invalid request"

@@ -17,8 +17,13 @@ ERRORS = {
 }
 # As JSON whatever the route's own media type (FastAPI would give a `model` the route's: image/jpeg for an error).
 ERROR_CONTENT = {"application/json": {"schema": ErrorBody.model_json_schema()}}
-AUTH = {401: {"content": ERROR_CONTENT, "description": "the API needs an Authorization: Bearer <token> header",
-              "headers": {"WWW-Authenticate": {"description": "Bearer", "schema": {"type": "string"}}}}}
+AUTH = {
+    401: {
+        "content": ERROR_CONTENT,
+        "description": "the API needs an Authorization: Bearer <token> header",
+        "headers": {"WWW-Authenticate": {"description": "Bearer", "schema": {"type": "string"}}},
+    }
+}
 
 
 class GeoJSONResponse(JSONResponse):

@@ -39,8 +39,13 @@ class SuffixRoute(APIRoute):
         match, child = super().matches(scope)
         suffix = self.path_format.rsplit("}", 1)[-1].encode()
         raw = scope.get("raw_path")
-        if match is not Match.NONE and "}" in self.path_format and suffix and raw is not None \
-                and not raw.split(b"?", 1)[0].endswith(suffix):
+        if (
+            match is not Match.NONE
+            and "}" in self.path_format
+            and suffix
+            and raw is not None
+            and not raw.split(b"?", 1)[0].endswith(suffix)
+        ):
             return Match.NONE, {}
         return match, child
 

@@ -26,7 +26,8 @@ TEXT_FIELDS = ("captions", "caption", "labels", "label")
 
 
 def annotation_refs(path: Path) -> list[TileRef]:
-    """One tile without pixels per annotation record: its id, and its other fields (time, lon, lat, bbox, sensor) as metadata."""
+    """One tile without pixels per annotation record: its id, and its other fields (time, lon, lat, bbox, sensor) as
+    metadata."""
     refs = []
     for record in read_annotations(path):
         key = next((f for f in KEY_FIELDS if record.get(f) not in (None, "")), None)
@@ -47,8 +48,15 @@ def checked_record(record: dict[str, Any]) -> dict[str, Any]:
     for name in ("caption", "label"):
         if name in checked:
             value = checked[name]
-            if not isinstance(value, str | int | float) or isinstance(value, bool) or (name == "caption" and not isinstance(value, str)):
-                raise RsqError(f"{name} must be one {'string' if name == 'caption' else 'string or number'}, not {json.dumps(value)[:80]}")
+            if (
+                not isinstance(value, str | int | float)
+                or isinstance(value, bool)
+                or (name == "caption" and not isinstance(value, str))
+            ):
+                raise RsqError(
+                    f"{name} must be one {'string' if name == 'caption' else 'string or number'}, not "
+                    f"{json.dumps(value)[:80]}"
+                )
             checked[name] = str(value)
     if not any(name in checked for name in TEXT_FIELDS):
         raise RsqError(f"the record has none of the fields {', '.join(TEXT_FIELDS)}")
@@ -85,7 +93,11 @@ def read_annotations(path: Path) -> list[dict[str, Any]]:
 
 
 def _jsonl_records(path: Path) -> list[dict[str, Any]]:
-    return [json_object(path, number, line) for number, line in enumerate(path.read_text().splitlines(), start=1) if line.strip()]
+    return [
+        json_object(path, number, line)
+        for number, line in enumerate(path.read_text().splitlines(), start=1)
+        if line.strip()
+    ]
 
 
 def _coco_records(path: Path, coco: Any) -> list[dict[str, Any]]:
@@ -101,8 +113,14 @@ def _coco_records(path: Path, coco: Any) -> list[dict[str, Any]]:
     for number, image in enumerate(images):
         if not isinstance(image, dict) or not isinstance(image.get("file_name"), str) or "id" not in image:
             raise RsqError(f"{path}: image {number} needs 'id' and a 'file_name' string")
-        records.append({"id": Path(image["file_name"]).stem, "file_name": image["file_name"], "image_id": image["id"],
-                        "captions": captions.get(image["id"], [])})
+        records.append(
+            {
+                "id": Path(image["file_name"]).stem,
+                "file_name": image["file_name"],
+                "image_id": image["id"],
+                "captions": captions.get(image["id"], []),
+            }
+        )
     return records
 
 
@@ -124,7 +142,8 @@ def _csv_records(path: Path) -> list[dict[str, Any]]:
 
 
 def _csv_delimiter(path: Path, handle: Any) -> str:
-    """The delimiter of a CSV file, from Excel's `sep=X` line (consumed) or the header; the handle is left at the header."""
+    """The delimiter of a CSV file, from Excel's `sep=X` line (consumed) or the header; the handle is left at the
+    header."""
     first = handle.readline()
     if first.lower().startswith("sep=") and len(first.rstrip("\r\n")) == 5:
         return first[4]

@@ -53,9 +53,13 @@ def open_tiles(refs: Iterable[TileRef], chip: tuple[int, int] | None = None) -> 
     return tiles, skipped
 
 
-def open_chunks(refs: Iterable[TileRef], chip: tuple[int, int] | None = None, workers: int = 1,
-                size: int | None = None, claim: Callable[[str, str], bool] | None = None,
-                ) -> Iterator[tuple[int, list[Tile], list[Skipped]]]:
+def open_chunks(
+    refs: Iterable[TileRef],
+    chip: tuple[int, int] | None = None,
+    workers: int = 1,
+    size: int | None = None,
+    claim: Callable[[str, str], bool] | None = None,
+) -> Iterator[tuple[int, list[Tile], list[Skipped]]]:
     """(refs read, tiles, skipped) per chunk of at least `size` tiles (the last may be smaller; no `size`: one
     chunk), however many windows a scene makes; refs are read on `workers` threads (GDAL waits on disks and
     networks without the GIL). A window is kept only if `claim(id, path)` takes its id (`Listing.claim`), so

@@ -32,8 +32,24 @@ from rsq.sources.refs import TileRef
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".jp2"}
 IMAGE_ASSET_KEYS = ("image", "visual", "data")
 SAR_ORDER = ("VV", "VH", "HH", "HV")
-COMMON_ORDER = ("coastal", "blue", "green", "red", "yellow", "pan", "rededge", "nir", "nir08", "nir09", "cirrus",
-                "swir16", "swir22", "lwir", "lwir11", "lwir12")  # STAC eo common band names, by wavelength
+COMMON_ORDER = (
+    "coastal",
+    "blue",
+    "green",
+    "red",
+    "yellow",
+    "pan",
+    "rededge",
+    "nir",
+    "nir08",
+    "nir09",
+    "cirrus",
+    "swir16",
+    "swir22",
+    "lwir",
+    "lwir11",
+    "lwir12",
+)  # STAC eo common band names, by wavelength
 REMOTE_SCHEMES = {"http": "/vsicurl/", "https": "/vsicurl/", "s3": "/vsis3/", "gs": "/vsigs/"}
 SAR_NAME = re.compile(r"^(?:.*[_-])?(vv|vh|hh|hv)$", re.IGNORECASE)
 LANDSAT_KEY = re.compile(r"^(?:SR_)?(B\d)$", re.IGNORECASE)
@@ -114,8 +130,10 @@ def _features(path: Path, document: Any) -> list[Any]:
     features = document.get("features") if isinstance(document, dict) else None
     if isinstance(features, list) and document.get("type") == "FeatureCollection":
         return features
-    raise SourceError(f"{path}: not a STAC ItemCollection (a FeatureCollection object with a 'features' list) "
-                      "nor a STAC Item (a Feature object)")
+    raise SourceError(
+        f"{path}: not a STAC ItemCollection (a FeatureCollection object with a 'features' list) "
+        "nor a STAC Item (a Feature object)"
+    )
 
 
 def _item(where: str, record: Any, unnamed: str) -> Any:
@@ -124,7 +142,15 @@ def _item(where: str, record: Any, unnamed: str) -> Any:
 
     try:
         return pystac.Item.from_dict(record)
-    except (ValueError, KeyError, TypeError, AttributeError, IndexError, pystac.STACError, pystac.STACTypeError) as error:
+    except (
+        ValueError,
+        KeyError,
+        TypeError,
+        AttributeError,
+        IndexError,
+        pystac.STACError,
+        pystac.STACTypeError,
+    ) as error:
         item_id = record.get("id") if isinstance(record, dict) else None
         name = f"item {item_id}" if isinstance(item_id, str | int) and str(item_id).strip() else unnamed
         why = f"missing {error}" if isinstance(error, KeyError) else str(error)

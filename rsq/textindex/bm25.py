@@ -3,7 +3,8 @@ indexed terms (raw-tokenised text fields), and any user text safe.
 
 One tantivy index per epoch holds every caption row as a document: the row id as a fast field (read
 back without touching stored documents), the tile's sensor, grid cells and acquisition
-day as filter terms (rsq.textindex.filterterms), and the caption fields. tantivy is itself segmented (immutable segments, an atomic
+day as filter terms (rsq.textindex.filterterms), and the caption fields. tantivy is itself segmented (immutable
+segments, an atomic
 meta.json); rsq appends documents and removes them only when a merge drops replaced rows, so a reader
 holding an older searcher keeps a consistent view.
 """
@@ -25,8 +26,8 @@ import numpy as np
 from rsq.errors import RsqError
 from rsq.textindex.columns import TileAttrs
 from rsq.textindex.documents import FIELD_BOOSTS, VariantDoc
-from rsq.textindex.filterterms import cell_terms, date_terms, range_dates, reach_cells
 from rsq.textindex.filters import Filters
+from rsq.textindex.filterterms import cell_terms, date_terms, range_dates, reach_cells
 
 WORD = re.compile(r"\w+", re.UNICODE)
 MAX_QUERY_TERMS = 64
@@ -115,21 +116,28 @@ class Bm25Writer:
 
     @staticmethod
     def filter_terms(tile: TileAttrs) -> dict[str, list[str]]:
-        return {"sensor": [tile.sensor] if tile.sensor else [], "cell": cell_terms(*tile.geo[:2]) if tile.located else [],
-                "day": date_terms(tile.time) if tile.time is not None else []}
+        return {
+            "sensor": [tile.sensor] if tile.sensor else [],
+            "cell": cell_terms(*tile.geo[:2]) if tile.located else [],
+            "day": date_terms(tile.time) if tile.time is not None else [],
+        }
 
     def delete_rows(self, rows: list[int]) -> None:
         import tantivy
 
         schema = self.index.schema
         for start in range(0, len(rows), DELETE_CHUNK):
-            self.writer.delete_documents_by_query(tantivy.Query.term_set_query(schema, "row", rows[start : start + DELETE_CHUNK]))
+            self.writer.delete_documents_by_query(
+                tantivy.Query.term_set_query(schema, "row", rows[start : start + DELETE_CHUNK])
+            )
 
     def delete_from(self, row: int) -> None:
         """Remove rows >= `row` (what a killed writer added after the last commit point)."""
         import tantivy
 
-        self.writer.delete_documents_by_query(tantivy.Query.range_query(self.index.schema, "row", tantivy.FieldType.Integer, row, None))
+        self.writer.delete_documents_by_query(
+            tantivy.Query.range_query(self.index.schema, "row", tantivy.FieldType.Integer, row, None)
+        )
 
     def commit(self) -> None:
         with _io_errors(self.folder):
@@ -150,7 +158,9 @@ class Bm25Reader:
             self.searcher = self.index.searcher()
             self.analyzer = _analyzer()
         except (OSError, ValueError) as error:
-            raise RsqError(f"index damaged: the BM25 part {folder} cannot be opened ({error}); rebuild the index") from None
+            raise RsqError(
+                f"index damaged: the BM25 part {folder} cannot be opened ({error}); rebuild the index"
+            ) from None
 
     def _open(self, folder: Path):
         """The index for reading. tantivy's reader takes a lock file in the index folder; where that cannot be
@@ -174,11 +184,19 @@ class Bm25Reader:
     def documents(self) -> int:
         return int(self.searcher.num_docs)
 
-    def search(self, text: str, limit: int, filters: Filters, extent: float = 0.0, extra: Mapping[str, float] | None = None,
-               time_span: tuple[int, int] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def search(
+        self,
+        text: str,
+        limit: int,
+        filters: Filters,
+        extent: float = 0.0,
+        extra: Mapping[str, float] | None = None,
+        time_span: tuple[int, int] | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
         """(rows, scores) of the best `limit` documents for the words of `text` (and the `extra` words, each with
         its weight) that pass the filters' terms (a superset: the exact test is the caller's); `extent` widens a
-        bbox by the largest tile half-extent, `time_span` (the earliest and latest times indexed) bounds a time range."""
+        bbox by the largest tile half-extent, `time_span` (the earliest and latest times indexed) bounds a time
+        range."""
         import tantivy
 
         query = self._text_query(text, extra or {})
@@ -211,8 +229,16 @@ class Bm25Reader:
             for token in self.analyzer.analyze(word):
                 weights.setdefault(token, weight)
         schema, should = self.index.schema, tantivy.Occur.Should
-        clauses = [(should, tantivy.Query.boost_query(tantivy.Query.term_query(schema, field, token, index_option="freq"), boost * weight))
-                   for token, weight in list(weights.items())[:MAX_QUERY_TERMS] for field, boost in FIELD_BOOSTS.items()]
+        clauses = [
+            (
+                should,
+                tantivy.Query.boost_query(
+                    tantivy.Query.term_query(schema, field, token, index_option="freq"), boost * weight
+                ),
+            )
+            for token, weight in list(weights.items())[:MAX_QUERY_TERMS]
+            for field, boost in FIELD_BOOSTS.items()
+        ]
         return tantivy.Query.boolean_query(clauses)
 
     def _filter_query(self, filters: Filters, extent: float, time_span: tuple[int, int] | None):

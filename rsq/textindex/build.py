@@ -18,9 +18,9 @@ from typing import Any, Protocol
 import numpy as np
 
 from rsq.captioner.records import OK, CaptionRecord
+from rsq.encoders import DEFAULT_BATCH, Embedder, canonical_spec, default_embedder, make_embedder
 from rsq.errors import RsqError
 from rsq.parallel import batched, prefetch
-from rsq.encoders import DEFAULT_BATCH, Embedder, canonical_spec, default_embedder, make_embedder
 from rsq.textindex.manifest import Manifest
 from rsq.textindex.merge import merge
 from rsq.textindex.writer import AddReport, IndexWriter, record_tile
@@ -30,7 +30,9 @@ COMMIT_ROWS = 50_000
 COMMIT_SECONDS = 300
 THUMBNAIL_SIZE = 128
 
-EncodeImages = Callable[[list[dict[str, Any]]], tuple[np.ndarray, list[bool]]]  # tiles -> (vectors of the ok ones, ok flags)
+EncodeImages = Callable[
+    [list[dict[str, Any]]], tuple[np.ndarray, list[bool]]
+]  # tiles -> (vectors of the ok ones, ok flags)
 
 
 class Progress(Protocol):
@@ -73,7 +75,10 @@ class BuildReport:
         if not self.texts:
             return "nothing to embed"
         raw, overall = self.texts / max(self.embed_seconds, 1e-9), self.texts / max(self.seconds, 1e-9)
-        return f"embedder {raw:.0f} texts/s, build {overall:.0f} texts/s ({100 * overall / raw:.0f}% of the embedder's rate)"
+        return (
+            f"embedder {raw:.0f} texts/s, build {overall:.0f} texts/s ({100 * overall / raw:.0f}% of the embedder's "
+            "rate)"
+        )
 
 
 class _TimedEncoder:
@@ -106,8 +111,12 @@ def _load_embedder(spec: str, options: BuildOptions) -> Embedder:
 
 
 def build_index(
-    caption_dirs: list[Path], out: Path, options: BuildOptions = BuildOptions(), image_encoder: Any = None,
-    on_step: Callable[[str], None] | None = None, progress: Progress | None = None,
+    caption_dirs: list[Path],
+    out: Path,
+    options: BuildOptions = BuildOptions(),
+    image_encoder: Any = None,
+    on_step: Callable[[str], None] | None = None,
+    progress: Progress | None = None,
 ) -> BuildReport:
     """Add the ok records of the caption stores to the index at `out` (a changed record replaces its old version)."""
     from rsq.captioner.store import CaptionStore
@@ -124,15 +133,22 @@ def build_index(
 
 
 def index_records(
-    records: Iterable[CaptionRecord], out: Path, encoder: Embedder | None = None, options: BuildOptions = BuildOptions(),
-    encode_images: EncodeImages | None = None, on_step: Callable[[str], None] | None = None, progress: Progress | None = None,
+    records: Iterable[CaptionRecord],
+    out: Path,
+    encoder: Embedder | None = None,
+    options: BuildOptions = BuildOptions(),
+    encode_images: EncodeImages | None = None,
+    on_step: Callable[[str], None] | None = None,
+    progress: Progress | None = None,
 ) -> BuildReport:
     """The build itself, from any stream of caption records (and an already loaded encoder, if given)."""
     try:
         return _index_records(records, out, encoder, options, encode_images, on_step, progress)
     except (OSError, sqlite3.Error) as error:  # a full disk, read-only media, a lost file
         reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
-        raise RsqError(f"cannot write the index at {out} ({reason}); its last published generation is unchanged") from None
+        raise RsqError(
+            f"cannot write the index at {out} ({reason}); its last published generation is unchanged"
+        ) from None
 
 
 def _index_records(records, out, encoder, options, encode_images, on_step, progress) -> BuildReport:
@@ -172,7 +188,9 @@ def _add_images(writer: IndexWriter, records: list[CaptionRecord], encode: Encod
     if not needed:
         return 0
     vectors, readable = encode(needed)
-    return writer.add_images([t for t, ok in zip(needed, readable, strict=True) if ok], vectors, spec, options.image_text_space)
+    return writer.add_images(
+        [t for t, ok in zip(needed, readable, strict=True) if ok], vectors, spec, options.image_text_space
+    )
 
 
 def _closp_images(encoder: Any) -> EncodeImages:
@@ -181,7 +199,9 @@ def _closp_images(encoder: Any) -> EncodeImages:
 
     def encode(tiles: list[dict[str, Any]]) -> tuple[np.ndarray, list[bool]]:
         known = [t for t in tiles if t.get("band_names")]  # records that carry the tile's pixel metadata
-        vectors, errors = encoder.encode_tiles([Tile.from_dict(t) for t in known]) if known else (np.zeros((0, encoder.dim)), [])
+        vectors, errors = (
+            encoder.encode_tiles([Tile.from_dict(t) for t in known]) if known else (np.zeros((0, encoder.dim)), [])
+        )
         ok = np.array([error is None for error in errors], dtype=bool)
         readable = {t["id"] for t, good in zip(known, ok, strict=True) if good}
         return np.asarray(vectors, dtype=np.float32)[ok], [t["id"] in readable for t in tiles]

@@ -33,10 +33,12 @@ CREATE TABLE IF NOT EXISTS records (
 );
 CREATE INDEX IF NOT EXISTS records_key ON records (tkey, kind, source);
 CREATE UNIQUE INDEX IF NOT EXISTS records_rows ON records (kind, first_row);
-CREATE TABLE IF NOT EXISTS variants (row INTEGER PRIMARY KEY, rid INTEGER NOT NULL, variant INTEGER NOT NULL, snippet TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS variants (row INTEGER PRIMARY KEY, rid INTEGER NOT NULL, variant INTEGER NOT NULL, snippet
+TEXT NOT NULL);
 """
 CHUNK = 500
-LIVE_RECORD = """rid = (SELECT MAX(r2.rid) FROM records r2 INDEXED BY records_key WHERE r2.tkey = r.tkey AND r2.kind = r.kind
+LIVE_RECORD = """rid = (SELECT MAX(r2.rid) FROM records r2 INDEXED BY records_key WHERE r2.tkey = r.tkey AND r2.kind =
+r.kind
                  AND r2.source = r.source AND r2.first_row < :below)"""
 
 
@@ -57,8 +59,16 @@ class TileRow:
     def of(cls, tile_id: str, record: dict[str, Any]) -> TileRow:
         lon, lat = record.get("center") or (None, None)
         bounds = tuple(record["bounds"]) if record.get("bounds") else None
-        return cls(tile_id, str(record.get("path") or ""), str(record.get("sensor") or ""), lon, lat, bounds,
-                   record.get("time"), dict(record.get("meta") or {}))
+        return cls(
+            tile_id,
+            str(record.get("path") or ""),
+            str(record.get("sensor") or ""),
+            lon,
+            lat,
+            bounds,
+            record.get("time"),
+            dict(record.get("meta") or {}),
+        )
 
 
 @dataclass(frozen=True)
@@ -122,8 +132,11 @@ class Catalog:
         """(tkey, fingerprint) -> tver for the tile versions already stored."""
         wanted = set(versions)
         query = "SELECT tkey, fingerprint, tver FROM tiles WHERE tkey IN ({marks})"
-        return {(tkey, digest): tver for tkey, digest, tver in self._in_chunks(query, list({t for t, _ in wanted}))
-                if (tkey, digest) in wanted}
+        return {
+            (tkey, digest): tver
+            for tkey, digest, tver in self._in_chunks(query, list({t for t, _ in wanted}))
+            if (tkey, digest) in wanted
+        }
 
     def add_version(self, tkey: int, fingerprint: str, record: dict[str, Any], thumbnail: bytes | None) -> int:
         cursor = self.db.execute(
@@ -135,10 +148,14 @@ class Catalog:
     def newest_records(self, kind: str, keys: list[tuple[int, str]], below: int) -> dict[tuple[int, str], StoredRecord]:
         """(tkey, source) -> the newest record of that key whose rows lie below row id `below`."""
         wanted = set(keys)
-        query = ("SELECT rid, tkey, source, fingerprint, first_row, n_rows FROM records INDEXED BY records_key"
-                 " WHERE tkey IN ({marks}) AND kind = ? AND first_row < ?")
+        query = (
+            "SELECT rid, tkey, source, fingerprint, first_row, n_rows FROM records INDEXED BY records_key"
+            " WHERE tkey IN ({marks}) AND kind = ? AND first_row < ?"
+        )
         found: dict[tuple[int, str], StoredRecord] = {}
-        for rid, tkey, source, digest, first_row, n_rows in self._in_chunks(query, list({t for t, _ in wanted}), kind, below):
+        for rid, tkey, source, digest, first_row, n_rows in self._in_chunks(
+            query, list({t for t, _ in wanted}), kind, below
+        ):
             key = (tkey, source)
             if key in wanted and (key not in found or rid > found[key].rid):
                 found[key] = StoredRecord(rid, tkey, digest, first_row, n_rows)
@@ -146,17 +163,41 @@ class Catalog:
 
     def captioned(self, tkeys: list[int], below: int) -> set[int]:
         """The tiles among `tkeys` that already have a caption record below row id `below`."""
-        query = "SELECT DISTINCT tkey FROM records INDEXED BY records_key WHERE tkey IN ({marks}) AND kind = 'captions' AND first_row < ?"
+        query = (
+            "SELECT DISTINCT tkey FROM records INDEXED BY records_key WHERE tkey IN ({marks}) AND kind = 'captions' "
+            "AND first_row < ?"
+        )
         return {row[0] for row in self._in_chunks(query, list(tkeys), below)}
 
-    def add_record(self, kind: str, tkey: int, tver: int, source: str, fingerprint: str, first_row: int, n_rows: int,
-                   provenance: dict[str, Any] | None = None) -> int:
+    def add_record(
+        self,
+        kind: str,
+        tkey: int,
+        tver: int,
+        source: str,
+        fingerprint: str,
+        first_row: int,
+        n_rows: int,
+        provenance: dict[str, Any] | None = None,
+    ) -> int:
         provenance = provenance or {}
         cursor = self.db.execute(
-            "INSERT INTO records (kind, tkey, tver, source, fingerprint, first_row, n_rows, run_id, model, template, captions)"
+            "INSERT INTO records (kind, tkey, tver, source, fingerprint, first_row, n_rows, run_id, model, template, "
+            "captions)"
             " VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-            (kind, tkey, tver, source, fingerprint, first_row, n_rows, provenance.get("run_id"), provenance.get("model"),
-             provenance.get("template"), json.dumps(provenance["captions"], ensure_ascii=False) if provenance.get("captions") else None),
+            (
+                kind,
+                tkey,
+                tver,
+                source,
+                fingerprint,
+                first_row,
+                n_rows,
+                provenance.get("run_id"),
+                provenance.get("model"),
+                provenance.get("template"),
+                json.dumps(provenance["captions"], ensure_ascii=False) if provenance.get("captions") else None,
+            ),
         )
         return int(cursor.lastrowid)
 
@@ -186,25 +227,41 @@ class Catalog:
     def caption_rows(self, rows: Iterable[int]) -> dict[int, dict[str, Any]]:
         """Row -> the variant it holds: tile version, source, variant number, snippet."""
         wanted = [int(r) for r in dict.fromkeys(rows)]
-        query = ("SELECT v.row, r.tver, r.source, v.variant, v.snippet FROM variants v JOIN records r ON r.rid = v.rid"
-                 " WHERE v.row IN ({marks})")
-        return {row: {"tver": tver, "source": source, "variant": variant, "snippet": snippet}
-                for row, tver, source, variant, snippet in self._in_chunks(query, wanted)}
+        query = (
+            "SELECT v.row, r.tver, r.source, v.variant, v.snippet FROM variants v JOIN records r ON r.rid = v.rid"
+            " WHERE v.row IN ({marks})"
+        )
+        return {
+            row: {"tver": tver, "source": source, "variant": variant, "snippet": snippet}
+            for row, tver, source, variant, snippet in self._in_chunks(query, wanted)
+        }
 
     def image_rows(self, rows: Iterable[int]) -> dict[int, int]:
         """Image row -> its tile version."""
         wanted = [int(r) for r in dict.fromkeys(rows)]
-        return dict(self._in_chunks("SELECT first_row, tver FROM records WHERE kind = 'images' AND first_row IN ({marks})", wanted))
+        return dict(
+            self._in_chunks(
+                "SELECT first_row, tver FROM records WHERE kind = 'images' AND first_row IN ({marks})", wanted
+            )
+        )
 
     def versions(self, tvers: Iterable[int]) -> dict[int, TileRow]:
         wanted = [int(v) for v in dict.fromkeys(tvers)]
-        query = "SELECT t.tver, k.tile_id, t.record FROM tiles t JOIN tile_keys k ON k.tkey = t.tkey WHERE t.tver IN ({marks})"
-        return {tver: TileRow.of(tile_id, json.loads(record)) for tver, tile_id, record in self._in_chunks(query, wanted)}
+        query = (
+            "SELECT t.tver, k.tile_id, t.record FROM tiles t JOIN tile_keys k ON k.tkey = t.tkey WHERE t.tver IN "
+            "({marks})"
+        )
+        return {
+            tver: TileRow.of(tile_id, json.loads(record)) for tver, tile_id, record in self._in_chunks(query, wanted)
+        }
 
     def live_records(self, tkey: int, kind: str, below: int) -> list[dict[str, Any]]:
         """The live records of a tile: per source, the newest one committed below row id `below`."""
-        query = (f"SELECT rid, tver, source, first_row, n_rows, run_id, model, template, captions FROM records r INDEXED BY records_key"
-                 f" WHERE tkey = :tkey AND kind = :kind AND first_row < :below AND {LIVE_RECORD} ORDER BY rid")
+        query = (
+            "SELECT rid, tver, source, first_row, n_rows, run_id, model, template, captions FROM records r INDEXED "
+            "BY records_key"
+            f" WHERE tkey = :tkey AND kind = :kind AND first_row < :below AND {LIVE_RECORD} ORDER BY rid"
+        )
         with self._lock:
             cursor = self.db.execute(query, {"tkey": tkey, "kind": kind, "below": below})
             names = [d[0] for d in cursor.description]
@@ -215,8 +272,11 @@ class Catalog:
 
     def first_snippets(self, tkeys: list[int], below: int) -> dict[int, str]:
         """A caption to show for tiles found without a caption match (image and composed queries)."""
-        query = ("SELECT r.tkey, r.rid, v.snippet FROM records r INDEXED BY records_key JOIN variants v ON v.row = r.first_row"
-                 " WHERE r.tkey IN ({marks}) AND r.kind = 'captions' AND r.first_row < ?")
+        query = (
+            "SELECT r.tkey, r.rid, v.snippet FROM records r INDEXED BY records_key JOIN variants v ON v.row = "
+            "r.first_row"
+            " WHERE r.tkey IN ({marks}) AND r.kind = 'captions' AND r.first_row < ?"
+        )
         newest: dict[int, tuple[int, str]] = {}
         for tkey, rid, snippet in self._in_chunks(query, list(tkeys), below):
             if tkey not in newest or rid > newest[tkey][0]:

@@ -48,7 +48,9 @@ class TileAttrs:
         if center and not bounds:
             bounds = (center[0], center[1], center[0], center[1])
         geo = (*center, *bounds) if center else (float("nan"),) * 6
-        return cls(str(tile.get("sensor") or ""), epoch_seconds(moment) if moment else None, tuple(float(v) for v in geo))
+        return cls(
+            str(tile.get("sensor") or ""), epoch_seconds(moment) if moment else None, tuple(float(v) for v in geo)
+        )
 
     @property
     def located(self) -> bool:
@@ -88,7 +90,9 @@ class Strings:
     @classmethod
     def concat(cls, parts: list[Strings]) -> Strings:
         shifts = np.cumsum([0] + [int(p.offsets[-1]) for p in parts[:-1]])
-        offsets = np.concatenate([[0]] + [np.asarray(p.offsets[1:]) + shift for p, shift in zip(parts, shifts, strict=True)])
+        offsets = np.concatenate(
+            [[0]] + [np.asarray(p.offsets[1:]) + shift for p, shift in zip(parts, shifts, strict=True)]
+        )
         return cls(offsets.astype(np.int64), b"".join(bytes(p.data[: int(p.offsets[-1])]) for p in parts))
 
     def __len__(self) -> int:
@@ -96,7 +100,10 @@ class Strings:
 
     def get(self, positions: np.ndarray) -> np.ndarray:
         """The strings at `positions`, as an object array."""
-        starts, ends = np.asarray(self.offsets[positions]).tolist(), np.asarray(self.offsets[np.asarray(positions) + 1]).tolist()
+        starts, ends = (
+            np.asarray(self.offsets[positions]).tolist(),
+            np.asarray(self.offsets[np.asarray(positions) + 1]).tolist(),
+        )
         data = self.data
         return np.array([data[a:b].decode() for a, b in zip(starts, ends, strict=True)], dtype=object)
 
@@ -159,8 +166,13 @@ class Columns:
     @classmethod
     def load(cls, folder: Path, extent: float) -> Columns:
         arrays = [np.load(folder / f"{name}.npy", mmap_mode="r") for name in FILES]
-        index = {name: SortedColumn(np.load(folder / f"{name}.keys.npy", mmap_mode="r"), np.load(folder / f"{name}.order.npy", mmap_mode="r"))
-                 for name in INDEXED}
+        index = {
+            name: SortedColumn(
+                np.load(folder / f"{name}.keys.npy", mmap_mode="r"),
+                np.load(folder / f"{name}.order.npy", mmap_mode="r"),
+            )
+            for name in INDEXED
+        }
         return cls(Strings.load(folder, "tiles"), *arrays, extent, index)
 
     def time_span(self) -> tuple[int, int] | None:
@@ -200,9 +212,16 @@ class Columns:
             ranges.append(("sensor", [(code, code)]))
         after, before = filters.time_range()
         if after is not None or before is not None:
-            ranges.append(("time", [(NO_TIME + 1 if after is None else after, np.iinfo(np.int64).max if before is None else before)]))
+            ranges.append(
+                (
+                    "time",
+                    [(NO_TIME + 1 if after is None else after, np.iinfo(np.int64).max if before is None else before)],
+                )
+            )
         for box, margin in ((filters.bbox, self.extent), (filters.near_box(), 0.0)):
-            if box and width(box) + 2 * margin < 360:  # the centres a box can reach: itself widened by the largest half-extent
+            if (
+                box and width(box) + 2 * margin < 360
+            ):  # the centres a box can reach: itself widened by the largest half-extent
                 ranges.append(("lon", lon_ranges(box[0] - margin, box[0] + width(box) + margin)))
         spans = [(name, [self.index[name].bounds(low, high) for low, high in pieces]) for name, pieces in ranges]
         return min(spans, key=lambda span: _count(span[1])) if spans else None
@@ -259,8 +278,14 @@ def _extent(geo: np.ndarray) -> float:
     lon, lat, west, south, east, north = geo
     with np.errstate(invalid="ignore"):
         to_west, to_east = lon - west, east - lon
-        spans = np.concatenate([np.where(to_west < -1e-9, to_west + 360.0, to_west), np.where(to_east < -1e-9, to_east + 360.0, to_east),
-                                lat - south, north - lat])
+        spans = np.concatenate(
+            [
+                np.where(to_west < -1e-9, to_west + 360.0, to_west),
+                np.where(to_east < -1e-9, to_east + 360.0, to_east),
+                lat - south,
+                north - lat,
+            ]
+        )
     spans = spans[~np.isnan(spans)]
     return float(spans.max()) if len(spans) else 0.0
 

@@ -32,7 +32,9 @@ FORMAT = "rsq-index 2"
 GENERATION = re.compile(r"^gen-(\d{9})\.json$")
 KEEP_GENERATIONS = 1  # readers hold what they opened; one opening a generation being removed retries the newer one
 PENDING = "pending"
-SEGMENT_FILE = re.compile(r"^(rows|sensor|time|geo|moments|del-\d{9}|tiles\.offsets|(sensor|time|lon)\.(keys|order))\.npy$|^vectors\.faiss$|^tiles\.bin$")
+SEGMENT_FILE = re.compile(
+    r"^(rows|sensor|time|geo|moments|del-\d{9}|tiles\.offsets|(sensor|time|lon)\.(keys|order))\.npy$|^vectors\.faiss$|^tiles\.bin$"
+)
 CATALOG_FILES = ("catalog.sqlite", "catalog.sqlite-wal", "catalog.sqlite-shm", "catalog.sqlite-journal")
 TANTIVY_OWN_FILES = ("meta.json", ".managed.json", ".tantivy-meta.lock", ".tantivy-writer.lock")
 
@@ -58,14 +60,28 @@ class Generation:
         return {f"{self.epoch}/segments/{s.name}/{name}" for s in self.segments for name in s.files}
 
     def to_dict(self) -> dict[str, Any]:
-        return {"format": FORMAT, "number": self.number, "epoch": self.epoch, "created_at": self.created_at,
-                "next_row": self.next_row, "catalog_bytes": self.catalog_bytes, "manifest": self.manifest.to_dict(),
-                "segments": [s.to_dict() for s in self.segments]}
+        return {
+            "format": FORMAT,
+            "number": self.number,
+            "epoch": self.epoch,
+            "created_at": self.created_at,
+            "next_row": self.next_row,
+            "catalog_bytes": self.catalog_bytes,
+            "manifest": self.manifest.to_dict(),
+            "segments": [s.to_dict() for s in self.segments],
+        }
 
     @classmethod
     def from_dict(cls, record: dict[str, Any]) -> Generation:
-        return cls(record["number"], record["epoch"], Manifest.from_dict(record["manifest"]), dict(record["next_row"]),
-                   [SegmentInfo.from_dict(s) for s in record["segments"]], record.get("created_at", ""), record.get("catalog_bytes", 0))
+        return cls(
+            record["number"],
+            record["epoch"],
+            Manifest.from_dict(record["manifest"]),
+            dict(record["next_row"]),
+            [SegmentInfo.from_dict(s) for s in record["segments"]],
+            record.get("created_at", ""),
+            record.get("catalog_bytes", 0),
+        )
 
 
 def is_index(root: Path) -> bool:
@@ -109,7 +125,9 @@ def read_generation(root: Path, number: int) -> Generation:
             raise RsqError(f"{path} is not an {FORMAT} generation")
         return Generation.from_dict(record)
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
-        raise RsqError(f"index damaged: {path} is unreadable ({error}); rebuild the index (rsq index --rebuild)") from None
+        raise RsqError(
+            f"index damaged: {path} is unreadable ({error}); rebuild the index (rsq index --rebuild)"
+        ) from None
 
 
 def publish(root: Path, generation: Generation) -> None:
@@ -174,9 +192,16 @@ def _undo(root: Path, parts: tuple[str, ...], live: Generation | None) -> None:
         return
     if len(parts) == 1 and (live is None or parts[0] != live.epoch):
         remove_epoch(root / parts[0])
-    elif len(parts) == 3 and parts[1] == "segments" and (live is None or parts[2] not in {s.name for s in live.segments}):
+    elif (
+        len(parts) == 3 and parts[1] == "segments" and (live is None or parts[2] not in {s.name for s in live.segments})
+    ):
         remove_segment(root.joinpath(*parts))
-    elif len(parts) == 4 and parts[1] == "segments" and SEGMENT_FILE.match(parts[3]) and (live is None or "/".join(parts) not in live.files()):
+    elif (
+        len(parts) == 4
+        and parts[1] == "segments"
+        and SEGMENT_FILE.match(parts[3])
+        and (live is None or "/".join(parts) not in live.files())
+    ):
         root.joinpath(*parts).unlink(missing_ok=True)
 
 

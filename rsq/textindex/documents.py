@@ -65,7 +65,10 @@ def record_source(record: CaptionRecord) -> str:
 
 
 def _tile_fields(captions: dict[str, Any]) -> dict[str, str]:
-    objects = [" ".join(str(o.get(k) or "") for k in ("count", "colour", "shape", "size", "density", "name")) for o in captions.get("objects", [])]
+    objects = [
+        " ".join(str(o.get(k) or "") for k in ("count", "colour", "shape", "size", "density", "name"))
+        for o in captions.get("objects", [])
+    ]
     return {
         "keywords": ", ".join(captions.get("keywords", [])),
         "land_cover": ", ".join(c["name"] for c in captions.get("land_cover", [])),

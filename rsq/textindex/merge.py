@@ -27,7 +27,11 @@ def plan_merges(segments: list[SegmentInfo], compact: bool = False) -> list[list
     if compact:
         groups = _pack(segments)
     else:
-        while len(groups) >= 2 and 2 * _live(groups[-1]) >= _live(groups[-2]) and _live(groups[-1]) + _live(groups[-2]) <= MAX_SEGMENT_ROWS:
+        while (
+            len(groups) >= 2
+            and 2 * _live(groups[-1]) >= _live(groups[-2])
+            and _live(groups[-1]) + _live(groups[-2]) <= MAX_SEGMENT_ROWS
+        ):
             groups[-2:] = [groups[-2] + groups[-1]]
     return [g for g in groups if len(g) > 1 or g[0].dead > (0 if compact else DEAD_SHARE * g[0].count)]
 
@@ -56,7 +60,11 @@ def merge_group(writer: IndexWriter, group: list[SegmentInfo]) -> None:
         dropped.append(np.asarray(segment.rows[dead]))
     kept_rows, dropped_rows = np.concatenate(rows), np.concatenate(dropped).tolist()
     kind = group[0].kind
-    merged = writer.write_segment(kind, kept_rows, Columns.concat(columns), np.concatenate(vectors)) if len(kept_rows) else None
+    merged = (
+        writer.write_segment(kind, kept_rows, Columns.concat(columns), np.concatenate(vectors))
+        if len(kept_rows)
+        else None
+    )
     writer.replace_segments(group, merged, dropped_rows)
 
 

@@ -30,13 +30,27 @@ class PreparedCommit:
         return self.generation
 
 
-def prepare_commit(root: Path, number: int, epoch: str, manifest: Manifest, segments: SegmentSet, bm25: Bm25Writer,
-                   catalog: Catalog, journal: Journal) -> PreparedCommit:
+def prepare_commit(
+    root: Path,
+    number: int,
+    epoch: str,
+    manifest: Manifest,
+    segments: SegmentSet,
+    bm25: Bm25Writer,
+    catalog: Catalog,
+    journal: Journal,
+) -> PreparedCommit:
     """Write the tombstones, BM25 and catalog changes of generation `number` (buffers already flushed)."""
     segments.write_tombstones(journal, number)
     bm25.commit()
     catalog_bytes = catalog.commit()
     manifest.built_at = datetime.now(UTC).isoformat(timespec="seconds")
-    generation = Generation(number, epoch, replace(manifest, counts=dict(manifest.counts)), dict(segments.next_row),
-                            list(segments.segments), catalog_bytes=catalog_bytes)
+    generation = Generation(
+        number,
+        epoch,
+        replace(manifest, counts=dict(manifest.counts)),
+        dict(segments.next_row),
+        list(segments.segments),
+        catalog_bytes=catalog_bytes,
+    )
     return PreparedCommit(root, generation, journal)

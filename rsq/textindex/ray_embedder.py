@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from rsq.raycluster import plan_actors, start_ray
 from rsq.encoders import make_embedder
+from rsq.raycluster import plan_actors, start_ray
 
 
 class _EmbedActor:
@@ -23,8 +23,14 @@ class _EmbedActor:
 class RayEmbedder:
     """An Embedder whose `encode` spreads batches of texts over Ray actors and returns the rows in order."""
 
-    def __init__(self, spec: str, batch_size: int, address: str | None = None, workers: int | None = None,
-                 gpus_per_actor: float | None = None) -> None:
+    def __init__(
+        self,
+        spec: str,
+        batch_size: int,
+        address: str | None = None,
+        workers: int | None = None,
+        gpus_per_actor: float | None = None,
+    ) -> None:
         ray = start_ray(address)
         cluster = ray.cluster_resources()
         plan = plan_actors(float(cluster.get("GPU", 0.0) > 0), workers, gpus_per_actor, cluster, "embedding")

@@ -27,11 +27,15 @@ class Snapshot:
     def __init__(self, root: Path, generation: Generation) -> None:
         self.root, self.generation, self.manifest = root, generation, generation.manifest
         folder = root / generation.epoch
-        self.segments = {kind: [Segment(folder / "segments" / info.name, info) for info in generation.of_kind(kind)]
-                         for kind in (CAPTIONS, IMAGES)}
+        self.segments = {
+            kind: [Segment(folder / "segments" / info.name, info) for info in generation.of_kind(kind)]
+            for kind in (CAPTIONS, IMAGES)
+        }
         self.catalog = Catalog(folder / "catalog.sqlite", min_size=generation.catalog_bytes)
         self.bm25 = Bm25Reader(folder / "bm25")
-        self._starts = {kind: np.array([s.info.lo for s in segments], dtype=np.int64) for kind, segments in self.segments.items()}
+        self._starts = {
+            kind: np.array([s.info.lo for s in segments], dtype=np.int64) for kind, segments in self.segments.items()
+        }
         self._extent = max((info.extent for info in generation.of_kind(CAPTIONS)), default=0.0)
         spans = [span for segment in self.segments[CAPTIONS] if (span := segment.columns.time_span())]
         self._time_span = (min(s[0] for s in spans), max(s[1] for s in spans)) if spans else None
@@ -86,7 +90,11 @@ class Snapshot:
     def visible(self, kind: str, rows: np.ndarray, filters: Filters) -> tuple[np.ndarray, np.ndarray]:
         """Which rows (found by BM25) are live in this generation and pass the filters exactly, and their tiles."""
         keep, tiles = np.zeros(len(rows), dtype=bool), np.full(len(rows), "", dtype=object)
-        owner = np.searchsorted(self._starts[kind], rows, side="right") - 1 if len(self._starts[kind]) else np.full(len(rows), -1)
+        owner = (
+            np.searchsorted(self._starts[kind], rows, side="right") - 1
+            if len(self._starts[kind])
+            else np.full(len(rows), -1)
+        )
         for number in np.unique(owner[owner >= 0]):
             segment = self.segments[kind][number]
             mine = np.flatnonzero(owner == number)
@@ -132,7 +140,10 @@ class Snapshot:
         if not segments:
             return None
         weights = np.array([s.info.count for s in segments], dtype=np.float64)
-        combined = sum(w * np.asarray(s.moments(), dtype=np.float64) for w, s in zip(weights / weights.sum(), segments, strict=True))
+        combined = sum(
+            w * np.asarray(s.moments(), dtype=np.float64)
+            for w, s in zip(weights / weights.sum(), segments, strict=True)
+        )
         return combined[0], combined[1:]
 
     # --- display --------------------------------------------------------------------------------------

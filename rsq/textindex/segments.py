@@ -79,7 +79,9 @@ class Hits:
         return cls(rows[order], tiles[order], scores[order])
 
 
-def write_segment(folder: Path, info: SegmentInfo, rows: np.ndarray, columns: Columns, vectors: np.ndarray, faiss_kind: str) -> SegmentInfo:
+def write_segment(
+    folder: Path, info: SegmentInfo, rows: np.ndarray, columns: Columns, vectors: np.ndarray, faiss_kind: str
+) -> SegmentInfo:
     """Write a new segment's files into `folder` (created here); returns its info with the file sizes."""
     folder.mkdir(parents=True)
     np.save(folder / "rows.npy", np.asarray(rows, dtype=np.int64))
@@ -134,7 +136,9 @@ class Segment:
         for row_scores, row_positions in zip(scores, positions, strict=True):
             found = row_positions >= 0  # FAISS pads a short result with -1 and the lowest float
             chosen = row_positions[found]
-            hits.append(Hits(np.asarray(self.rows[chosen]), self.columns.tiles.get(chosen), np.round(row_scores[found], 6)))
+            hits.append(
+                Hits(np.asarray(self.rows[chosen]), self.columns.tiles.get(chosen), np.round(row_scores[found], 6))
+            )
         return hits
 
     def positions(self, rows: np.ndarray) -> np.ndarray:
@@ -163,7 +167,9 @@ def check_files(folder: Path, info: SegmentInfo) -> None:
         except OSError:
             raise RsqError(f"index damaged: {path} is missing; rebuild the index (rsq index --rebuild)") from None
         if actual != size:
-            raise RsqError(f"index damaged: {path} has {actual} bytes, expected {size}; rebuild the index (rsq index --rebuild)")
+            raise RsqError(
+                f"index damaged: {path} has {actual} bytes, expected {size}; rebuild the index (rsq index --rebuild)"
+            )
 
 
 def sync(*paths: Path) -> None:

@@ -39,8 +39,9 @@ class _Buffer:
 class SegmentSet:
     """The segments and buffers of one epoch as a writer changes them; `write_tombstones` at commit."""
 
-    def __init__(self, folder: Path, relative: str, segments: list[SegmentInfo], next_row: dict[str, int],
-                 faiss_kind: str) -> None:
+    def __init__(
+        self, folder: Path, relative: str, segments: list[SegmentInfo], next_row: dict[str, int], faiss_kind: str
+    ) -> None:
         self.folder, self.relative, self.faiss_kind = folder, relative, faiss_kind  # relative: the epoch's path
         self.segments, self.next_row = list(segments), dict(next_row)
         self.buffers = {kind: _Buffer(self.next_row[kind]) for kind in KINDS}
@@ -54,8 +55,9 @@ class SegmentSet:
     def buffered_rows(self) -> int:
         return sum(b.count for b in self.buffers.values())
 
-    def append(self, kind: str, tiles: list[str], attrs: list[TileAttrs], vectors: np.ndarray, journal: Journal,
-               number: int) -> None:
+    def append(
+        self, kind: str, tiles: list[str], attrs: list[TileAttrs], vectors: np.ndarray, journal: Journal, number: int
+    ) -> None:
         """Buffer new rows (numbered from `next_row`); a full buffer becomes a segment."""
         buffer = self.buffers[kind]
         buffer.tiles += tiles
@@ -70,7 +72,9 @@ class SegmentSet:
         buffer = self.buffers[kind]
         if buffer.count:
             rows = np.arange(buffer.lo, buffer.lo + buffer.count, dtype=np.int64)
-            info = self.write(kind, rows, Columns.build(buffer.tiles, buffer.attrs), np.concatenate(buffer.vectors), journal, number)
+            info = self.write(
+                kind, rows, Columns.build(buffer.tiles, buffer.attrs), np.concatenate(buffer.vectors), journal, number
+            )
             self.replace([], info)
             if buffer.killed:
                 killed = np.zeros(info.count, dtype=bool)
@@ -78,8 +82,9 @@ class SegmentSet:
                 self._dirty[info.name] = killed
         self.buffers[kind] = _Buffer(self.next_row[kind])
 
-    def write(self, kind: str, rows: np.ndarray, columns: Columns, vectors: np.ndarray, journal: Journal,
-              number: int) -> SegmentInfo:
+    def write(
+        self, kind: str, rows: np.ndarray, columns: Columns, vectors: np.ndarray, journal: Journal, number: int
+    ) -> SegmentInfo:
         """Write a new segment of this epoch, noted in the journal first (it joins the set by `replace`)."""
         name = new_segment_name(number + 1)
         journal.record(f"{self.relative}/segments/{name}")
@@ -131,7 +136,9 @@ class SegmentSet:
         for name, deleted in self._dirty.items():
             position = next(i for i, s in enumerate(self.segments) if s.name == name)
             journal.record(f"{self.relative}/segments/{name}/del-{number:09d}.npy")
-            self.segments[position] = write_deletes(self.folder / "segments" / name, number, deleted, self.segments[position])
+            self.segments[position] = write_deletes(
+                self.folder / "segments" / name, number, deleted, self.segments[position]
+            )
 
     def committed(self) -> None:
         """Forget what the last commit wrote: opened segments whose tombstones changed reopen with the new ones."""

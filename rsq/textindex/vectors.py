@@ -69,7 +69,9 @@ class VectorFile:
         try:
             faiss.write_index(self.index, str(path))
         except RuntimeError as error:  # FAISS reports a failed write (a full disk) this way
-            raise OSError(errno.EIO, f"cannot write the vectors ({str(error).splitlines()[-1][-160:]})", str(path)) from None
+            raise OSError(
+                errno.EIO, f"cannot write the vectors ({str(error).splitlines()[-1][-160:]})", str(path)
+            ) from None
 
     @classmethod
     def open(cls, path: Path) -> VectorFile:
@@ -79,7 +81,9 @@ class VectorFile:
         try:
             return cls(faiss.read_index(str(path), faiss.IO_FLAG_MMAP_IFC | faiss.IO_FLAG_READ_ONLY))
         except RuntimeError as error:
-            raise RsqError(f"index damaged: {path} is not a readable FAISS file ({str(error).splitlines()[-1][-160:]})") from None
+            raise RsqError(
+                f"index damaged: {path} is not a readable FAISS file ({str(error).splitlines()[-1][-160:]})"
+            ) from None
 
     @property
     def kind(self) -> str:

@@ -25,12 +25,12 @@ import numpy as np
 
 from rsq.captioner.records import OK, CaptionRecord
 from rsq.errors import RsqError
+from rsq.lockfile import WriterLock
 from rsq.textindex.bm25 import Bm25Writer
 from rsq.textindex.catalog import Catalog
 from rsq.textindex.columns import Columns, TileAttrs
 from rsq.textindex.commit import Generation, Journal, claim_folder, latest, new_epoch
 from rsq.textindex.documents import VariantDoc, record_docs, record_source
-from rsq.lockfile import WriterLock
 from rsq.textindex.manifest import Manifest
 from rsq.textindex.prepared import prepare_commit
 from rsq.textindex.recovery import drop_unpublished_rows, undo_killed_writer
@@ -49,7 +49,11 @@ class AddReport:
     replaced: int = 0  # records that replaced an older version of themselves
 
     def __iadd__(self, other: AddReport) -> AddReport:
-        self.added, self.skipped, self.replaced = self.added + other.added, self.skipped + other.skipped, self.replaced + other.replaced
+        self.added, self.skipped, self.replaced = (
+            self.added + other.added,
+            self.skipped + other.skipped,
+            self.replaced + other.replaced,
+        )
         return self
 
 
@@ -65,8 +69,15 @@ def record_tile(record: CaptionRecord) -> dict[str, Any]:
 class IndexWriter:
     """`with IndexWriter(out) as writer:` add records, `commit()`; leaving the block releases the lock."""
 
-    def __init__(self, root: Path, embedder: str | None = None, rebuild: bool = False, faiss_kind: str = "auto",
-                 wait: bool = True, on_wait: Callable[[str], None] | None = None) -> None:
+    def __init__(
+        self,
+        root: Path,
+        embedder: str | None = None,
+        rebuild: bool = False,
+        faiss_kind: str = "auto",
+        wait: bool = True,
+        on_wait: Callable[[str], None] | None = None,
+    ) -> None:
         choose_kind(faiss_kind, 0)
         self.root, self.rebuild, self.faiss_kind = Path(root), rebuild, faiss_kind
         self._requested_embedder = embedder
@@ -115,14 +126,21 @@ class IndexWriter:
         self.journal.record(self.epoch)
         (self.root / self.epoch / "segments").mkdir(parents=True)
         spec = self._requested_embedder or (live.manifest.embedder if live else None)
-        self.manifest = Manifest(rsq_version=__version__, embedder=spec or "", dim=0, faiss=self.faiss_kind,
-                                 counts={"tiles": 0, "variants": 0, "dead_variants": 0})
+        self.manifest = Manifest(
+            rsq_version=__version__,
+            embedder=spec or "",
+            dim=0,
+            faiss=self.faiss_kind,
+            counts={"tiles": 0, "variants": 0, "dead_variants": 0},
+        )
         return [], {kind: 0 for kind in KINDS}
 
     def _continue(self, live: Generation) -> tuple[list[SegmentInfo], dict[str, int]]:
         manifest = live.manifest
         if self._requested_embedder and manifest.embedder and self._requested_embedder != manifest.embedder:
-            raise RsqError(f"{self.root} was built with {manifest.embedder}; use --rebuild to switch to {self._requested_embedder}")
+            raise RsqError(
+                f"{self.root} was built with {manifest.embedder}; use --rebuild to switch to {self._requested_embedder}"
+            )
         self.epoch = live.epoch
         self.manifest = Manifest.from_dict(manifest.to_dict())
         return list(live.segments), dict(live.next_row)
@@ -144,7 +162,9 @@ class IndexWriter:
 
     # --- adding --------------------------------------------------------------------------------------
 
-    def add_captions(self, records: list[CaptionRecord], embed: Embed, thumbnails: Thumbnails | None = None) -> AddReport:
+    def add_captions(
+        self, records: list[CaptionRecord], embed: Embed, thumbnails: Thumbnails | None = None
+    ) -> AddReport:
         """Index the ok records; identical ones already indexed are skipped, changed ones replace theirs."""
         report = AddReport()
         usable = [r for r in records if r.status == OK and r.captions and r.captions.get("variants")]
@@ -165,23 +185,36 @@ class IndexWriter:
         docs = [record_docs(record) for _, record, _, _ in todo]
         vectors = embed([doc.dense_text for group in docs for doc in group])
         self._check_dim("dim", vectors)
-        new_tiles = {tkey for tkey, *_ in todo} - self.catalog.captioned([tkey for tkey, *_ in todo], self.next_row[CAPTIONS])
+        new_tiles = {tkey for tkey, *_ in todo} - self.catalog.captioned(
+            [tkey for tkey, *_ in todo], self.next_row[CAPTIONS]
+        )
         versions = self._versions([(tkey, record_tile(record)) for tkey, record, _, _ in todo], thumbnails)
         replaced = [old for *_, old in todo if old is not None]
-        self.drop_rows_later(CAPTIONS, [row for old in replaced for row in range(old.first_row, old.first_row + old.n_rows)])
+        self.drop_rows_later(
+            CAPTIONS, [row for old in replaced for row in range(old.first_row, old.first_row + old.n_rows)]
+        )
         self._append_captions(todo, docs, versions, vectors)
         self.manifest.counts["tiles"] += len(new_tiles)
         self._note_runs(record for _, record, _, _ in todo)
         report.added, report.replaced = len(todo), len(replaced)
         return report
 
-    def _append_captions(self, todo: list, docs: list[list[VariantDoc]], versions: list[int], vectors: np.ndarray) -> None:
+    def _append_captions(
+        self, todo: list, docs: list[list[VariantDoc]], versions: list[int], vectors: np.ndarray
+    ) -> None:
         row = self.next_row[CAPTIONS]
         rows, tiles, attrs, flat_docs, variants = [], [], [], [], []
         for (tkey, record, digest, _), group, tver in zip(todo, docs, versions, strict=True):
             tile_attrs = TileAttrs.of(record_tile(record))
-            provenance = {"run_id": record.run_id, "model": record.model, "template": record.template, "captions": record.captions}
-            rid = self.catalog.add_record(CAPTIONS, tkey, tver, record_source(record), digest, row, len(group), provenance)
+            provenance = {
+                "run_id": record.run_id,
+                "model": record.model,
+                "template": record.template,
+                "captions": record.captions,
+            }
+            rid = self.catalog.add_record(
+                CAPTIONS, tkey, tver, record_source(record), digest, row, len(group), provenance
+            )
             for number, doc in enumerate(group):
                 rows.append(row + number)
                 variants.append((row + number, rid, doc.variant, doc.snippet))
@@ -196,13 +229,21 @@ class IndexWriter:
     def images_needed(self, tiles: list[dict[str, Any]], spec: str) -> list[dict[str, Any]]:
         """The tiles whose image vector from encoder `spec` the index lacks or holds for other metadata."""
         if self.manifest.image_encoder and self.manifest.image_encoder != spec:
-            raise RsqError(f"{self.root} holds image vectors from {self.manifest.image_encoder}; use --rebuild to switch to {spec}")
+            raise RsqError(
+                f"{self.root} holds image vectors from {self.manifest.image_encoder}; use --rebuild to switch to {spec}"
+            )
         tkeys = self.catalog.tile_keys([t["id"] for t in tiles])
         stored = self.catalog.newest_records(IMAGES, [(tkeys[t["id"]], spec) for t in tiles], self.next_row[IMAGES])
         unique = {t["id"]: t for t in tiles}
-        return [t for t in unique.values() if (old := stored.get((tkeys[t["id"]], spec))) is None or old.fingerprint != fingerprint(t)]
+        return [
+            t
+            for t in unique.values()
+            if (old := stored.get((tkeys[t["id"]], spec))) is None or old.fingerprint != fingerprint(t)
+        ]
 
-    def add_images(self, tiles: list[dict[str, Any]], vectors: np.ndarray, spec: str, text_space: str | None = None) -> int:
+    def add_images(
+        self, tiles: list[dict[str, Any]], vectors: np.ndarray, spec: str, text_space: str | None = None
+    ) -> int:
         """One image vector per tile (from `images_needed`), replacing the tile's older one."""
         if not tiles:
             return 0
@@ -221,7 +262,9 @@ class IndexWriter:
     def _check_dim(self, name: str, vectors: np.ndarray) -> None:
         dim = int(vectors.shape[1])
         if getattr(self.manifest, name) and getattr(self.manifest, name) != dim:
-            raise RsqError(f"{self.root} holds {getattr(self.manifest, name)}-d vectors; the encoder gives {dim}-d; use --rebuild")
+            raise RsqError(
+                f"{self.root} holds {getattr(self.manifest, name)}-d vectors; the encoder gives {dim}-d; use --rebuild"
+            )
         setattr(self.manifest, name, dim)
 
     def _versions(self, tiles: list[tuple[int, dict[str, Any]]], thumbnails: Thumbnails | None) -> list[int]:
@@ -284,8 +327,16 @@ class IndexWriter:
             self.segment_set.flush(kind, self.journal, self.number)
         if not self._changed:
             return None
-        prepared = prepare_commit(self.root, self.number + 1, self.epoch, self.manifest, self.segment_set, self.bm25,
-                                  self.catalog, self.journal)
+        prepared = prepare_commit(
+            self.root,
+            self.number + 1,
+            self.epoch,
+            self.manifest,
+            self.segment_set,
+            self.bm25,
+            self.catalog,
+            self.journal,
+        )
         generation = prepared.publish()
         self.journal, self.number, self._changed = Journal(self.root), generation.number, False
         self.segment_set.committed()

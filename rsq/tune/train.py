@@ -49,7 +49,11 @@ class TuneReport:
 
 
 def tune_embedder(
-    stores: list[Path], base: str, base_folder: Path | str, out: Path, options: TuneOptions,
+    stores: list[Path],
+    base: str,
+    base_folder: Path | str,
+    out: Path,
+    options: TuneOptions,
     on_step: Callable[[int, int, float], None] | None = None,
 ) -> TuneReport:
     """Tune the model at `base_folder` on the stores' captions; writes a sentence-transformers folder to `out`."""
@@ -58,8 +62,12 @@ def tune_embedder(
     started = time.perf_counter()
     report = TuneReport(pairs=count_pairs(stores))
     if report.pairs < 2:
-        raise RsqError("too few tiles with two different captions to tune on (need 2 or more): " + ", ".join(map(str, stores)))
-    per_epoch = report.pairs // options.batch_size + (report.pairs % options.batch_size >= 2)  # a last batch needs two pairs
+        raise RsqError(
+            "too few tiles with two different captions to tune on (need 2 or more): " + ", ".join(map(str, stores))
+        )
+    per_epoch = report.pairs // options.batch_size + (
+        report.pairs % options.batch_size >= 2
+    )  # a last batch needs two pairs
     total = options.epochs * per_epoch
     fingerprint = _fingerprint(stores, base, options, report.pairs)
     out.mkdir(parents=True, exist_ok=True)
@@ -67,7 +75,9 @@ def tune_embedder(
     report.resumed_at = step
     model.train()
     for epoch in range(options.epochs):
-        for n, batch in enumerate(epoch_batches(stores, options.batch_size, options.seed, epoch, options.duplicate_threshold)):
+        for n, batch in enumerate(
+            epoch_batches(stores, options.batch_size, options.seed, epoch, options.duplicate_threshold)
+        ):
             if epoch * per_epoch + n < step:
                 continue  # replayed as text up to where a stopped run had saved
             torch.manual_seed(options.seed * 1_000_003 + step)
@@ -106,7 +116,10 @@ def _loss(model, batch, options: TuneOptions):
 def _embed(model, texts: list[str], options: TuneOptions):
     import torch
 
-    features = {key: value.to(options.device) if hasattr(value, "to") else value for key, value in model.preprocess(texts).items()}
+    features = {
+        key: value.to(options.device) if hasattr(value, "to") else value
+        for key, value in model.preprocess(texts).items()
+    }
     return torch.nn.functional.normalize(model(features)["sentence_embedding"], dim=-1)
 
 
@@ -120,15 +133,21 @@ def _start(out: Path, base_folder: Path | str, fingerprint: dict, options: TuneO
     saved = _read_json(out / STATE / "state.json")
     resume = bool(saved) and saved.get("fingerprint") == fingerprint
     if saved and not resume:
-        raise RsqError(f"{out} holds a stopped tuning run with other options or data; give another --out, or rerun it as it was")
+        raise RsqError(
+            f"{out} holds a stopped tuning run with other options or data; give another --out, or rerun it as it was"
+        )
     folder = out / STATE / f"step-{saved['step']}" if resume else None
     model = SentenceTransformer(str(folder / "model" if folder else base_folder), device=options.device)
     model.max_seq_length = options.max_tokens
     decay = [p for p in model.parameters() if p.ndim >= 2]
     rest = [p for p in model.parameters() if p.ndim < 2]
-    optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": 0.01}, {"params": rest, "weight_decay": 0.0}], lr=options.lr)
+    optimizer = torch.optim.AdamW(
+        [{"params": decay, "weight_decay": 0.01}, {"params": rest, "weight_decay": 0.0}], lr=options.lr
+    )
     warmup = max(1, int(options.warmup * total))
-    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: min((s + 1) / warmup, max(0.0, (total - s) / max(1, total - warmup))))
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: min((s + 1) / warmup, max(0.0, (total - s) / max(1, total - warmup)))
+    )
     if not folder:
         return model, optimizer, schedule, 0
     state = torch.load(folder / "optimizer.pt", map_location=options.device, weights_only=True)
@@ -165,9 +184,15 @@ def _finish(out: Path, model, stores: list[Path], base: str, options: TuneOption
     model.save(str(out))
     export_onnx(out)
     provenance = {
-        "base": base, "stores": [str(Path(s).resolve()) for s in stores], "pairs_per_epoch": report.pairs, "steps": report.steps,
-        "options": asdict(options), "loss_first": report.losses[0] if report.losses else None,
-        "loss_last": report.losses[-1] if report.losses else None, "seconds": round(report.seconds, 1), "rsq_version": __version__,
+        "base": base,
+        "stores": [str(Path(s).resolve()) for s in stores],
+        "pairs_per_epoch": report.pairs,
+        "steps": report.steps,
+        "options": asdict(options),
+        "loss_first": report.losses[0] if report.losses else None,
+        "loss_last": report.losses[-1] if report.losses else None,
+        "seconds": round(report.seconds, 1),
+        "rsq_version": __version__,
     }
     (out / PROVENANCE).write_text(json.dumps(provenance, indent=2) + "\n")
     shutil.rmtree(out / STATE, ignore_errors=True)

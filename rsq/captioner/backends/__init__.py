@@ -27,16 +27,33 @@ class BackendInfo:
 REGISTRY: dict[str, BackendInfo] = {
     info.scheme: info
     for info in (
-        BackendInfo("hf", "rsq.captioner.backends.hf:HFBackend", None,
-                    "transformers AutoModelForImageTextToText, grammar-constrained JSON, CPU or GPU"),
-        BackendInfo("vllm", "rsq.captioner.backends.vllm:VLLMBackend", "vllm",
-                    "vLLM offline batches with guided JSON (GPU)"),
-        BackendInfo("openai", "rsq.captioner.backends.openai:OpenAIBackend", None,
-                    "any OpenAI-compatible chat-completions server: openai:<base url>#<model>"),
-        BackendInfo("annotations", "rsq.captioner.backends.annotations:AnnotationsBackend", None,
-                    "import captions or labels from JSONL, COCO captions JSON or CSV"),
-        BackendInfo("closp", "rsq.captioner.backends.closp:ClospTagger", None,
-                    "zero-shot tags from a CLOSP checkpoint (rsq train closp), CPU, no VLM"),
+        BackendInfo(
+            "hf",
+            "rsq.captioner.backends.hf:HFBackend",
+            None,
+            "transformers AutoModelForImageTextToText, grammar-constrained JSON, CPU or GPU",
+        ),
+        BackendInfo(
+            "vllm", "rsq.captioner.backends.vllm:VLLMBackend", "vllm", "vLLM offline batches with guided JSON (GPU)"
+        ),
+        BackendInfo(
+            "openai",
+            "rsq.captioner.backends.openai:OpenAIBackend",
+            None,
+            "any OpenAI-compatible chat-completions server: openai:<base url>#<model>",
+        ),
+        BackendInfo(
+            "annotations",
+            "rsq.captioner.backends.annotations:AnnotationsBackend",
+            None,
+            "import captions or labels from JSONL, COCO captions JSON or CSV",
+        ),
+        BackendInfo(
+            "closp",
+            "rsq.captioner.backends.closp:ClospTagger",
+            None,
+            "zero-shot tags from a CLOSP checkpoint (rsq train closp), CPU, no VLM",
+        ),
     )
 }
 
@@ -96,5 +113,3 @@ def _simple_type(annotation: Any) -> type | None:
     names = {part.strip() for part in str(text).split("|")} - {"None"}
     simple = {"int": int, "float": float, "str": str, "bool": bool}
     return simple[names.pop()] if len(names) == 1 and next(iter(names)) in simple else None
-
-

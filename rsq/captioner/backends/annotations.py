@@ -17,7 +17,6 @@ from rsq.prompts import PromptTemplate, load_template
 from rsq.sources.annotations import KEY_FIELDS, checked_record, read_annotations
 
 
-
 class AnnotationsBackend:
     """Looks each tile up in an annotation file by id, file name or file stem."""
 
@@ -31,7 +30,10 @@ class AnnotationsBackend:
         self.revision = hashlib.sha256(file.read_bytes()).hexdigest()[:12]
         self.template = template or load_template("human-captions")
         if self.template.kind != "annotation":
-            raise RsqError(f"template {self.template.name} is for VLMs; annotations need an annotation template (human-captions, labels)")
+            raise RsqError(
+                f"template {self.template.name} is for VLMs; annotations need an annotation template (human-captions, "
+                "labels)"
+            )
         self.file = file
         self._index = _index_records(read_annotations(file))
 

@@ -31,14 +31,19 @@ class ClospTagger:
         self.spec = f"closp:{checkpoint}"
         self.revision = self.encoder.folder.name
         self.scale = float(self.encoder.model.logit_scale.detach().exp().clamp(max=100))
-        self.phrases = {name: list(group) for name, group in (("land", LAND_COVER), ("objects", OBJECTS), ("density", DENSITY), ("events", EVENTS))}
+        self.phrases = {
+            name: list(group)
+            for name, group in (("land", LAND_COVER), ("objects", OBJECTS), ("density", DENSITY), ("events", EVENTS))
+        }
         self.vectors = {name: self.encoder.encode_texts(group) for name, group in self.phrases.items()}
         self.bank = load_caption_bank(self.encoder.folder)
 
     def caption_batch(self, requests: list[CaptionRequest]) -> list[CaptionResult]:
         vectors, errors = self.encoder.encode_tiles([r.tile for r in requests])
         return [
-            CaptionResult(raw=None, error=error) if error else CaptionResult(raw=json.dumps(self._captions(vector, r.params)))
+            CaptionResult(raw=None, error=error)
+            if error
+            else CaptionResult(raw=json.dumps(self._captions(vector, r.params)))
             for r, vector, error in zip(requests, vectors, errors, strict=True)
         ]
 
@@ -49,7 +54,11 @@ class ClospTagger:
         density = self.phrases["density"][int(np.argmax(scores["density"]))]
         weights = np.exp(self.scale * (scores["land"][land] - scores["land"][land].max()))
         shares = weights / weights.sum()
-        events = [self.phrases["events"][i] for i in np.argsort(-scores["events"])[:2] if scores["events"][i] > scores["land"][land[0]] + EVENT_MARGIN]
+        events = [
+            self.phrases["events"][i]
+            for i in np.argsort(-scores["events"])[:2]
+            if scores["events"][i] > scores["land"][land[0]] + EVENT_MARGIN
+        ]
         land_names = [self.phrases["land"][i] for i in land]
         object_names = [self.phrases["objects"][i] for i in objects]
         wanted = max(1, int(params.get("variants", 1)))

@@ -17,7 +17,9 @@ class HFBackend:
 
     needs_image = True
 
-    def __init__(self, model: str, device: str | None = None, dtype: str | None = None, revision: str | None = None) -> None:
+    def __init__(
+        self, model: str, device: str | None = None, dtype: str | None = None, revision: str | None = None
+    ) -> None:
         import torch
         from transformers import AutoModelForImageTextToText, AutoProcessor
         from transformers.utils import logging
@@ -45,7 +47,9 @@ class HFBackend:
 
         params = requests[0].params
         prompts = [
-            self.processor.apply_chat_template(chat_messages(r, inline_image=False), add_generation_prompt=True, tokenize=False)
+            self.processor.apply_chat_template(
+                chat_messages(r, inline_image=False), add_generation_prompt=True, tokenize=False
+            )
             for r in requests
         ]
         images = [Image.fromarray(r.image) for r in requests]
@@ -64,7 +68,9 @@ class HFBackend:
         if key not in self._grammars:
             import xgrammar as xgr
 
-            info = _tokenizer_info(self.processor.tokenizer, self.model.config.get_text_config().vocab_size, self._stop_ids)
+            info = _tokenizer_info(
+                self.processor.tokenizer, self.model.config.get_text_config().vocab_size, self._stop_ids
+            )
             self._grammars[key] = xgr.GrammarCompiler(info).compile_json_schema(
                 key, any_whitespace=False, separators=(",", ":"), strict_mode=True
             )
@@ -105,7 +111,11 @@ def _tokenizer_info(tokenizer: Any, vocab_size: int, stop_ids: list[int]) -> Any
         if index < vocab_size:
             encoded[index] = ""
     return xgr.TokenizerInfo(
-        encoded, vocab_type=base.vocab_type, vocab_size=vocab_size, stop_token_ids=stop_ids, add_prefix_space=base.add_prefix_space
+        encoded,
+        vocab_type=base.vocab_type,
+        vocab_size=vocab_size,
+        stop_token_ids=stop_ids,
+        add_prefix_space=base.add_prefix_space,
     )
 
 

@@ -37,7 +37,10 @@ class OpenAIBackend:
 
         base_url, sep, model = target.partition("#")
         if not sep or not model or not base_url.startswith(("http://", "https://")):
-            raise RsqError(f"openai spec must be openai:<base url>#<model>, e.g. openai:http://localhost:8000/v1#Qwen/Qwen2-VL-2B-Instruct (got {target!r})")
+            raise RsqError(
+                "openai spec must be openai:<base url>#<model>, e.g. "
+                f"openai:http://localhost:8000/v1#Qwen/Qwen2-VL-2B-Instruct (got {target!r})"
+            )
         self.spec = f"openai:{target}"
         self.revision = model
         self.model = model

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from rsq.extras import require
 from rsq.captioner.backends.messages import chat_messages
 from rsq.captioner.records import CaptionRequest, CaptionResult
+from rsq.extras import require
 
 
 class VLLMBackend:
@@ -30,8 +30,11 @@ class VLLMBackend:
         self.spec = f"vllm:{model}"
         self.revision = revision or "main"
         self.engine = vllm.LLM(
-            model=model, revision=revision, tensor_parallel_size=tensor_parallel_size,
-            max_model_len=max_model_len, limit_mm_per_prompt={"image": 1},
+            model=model,
+            revision=revision,
+            tensor_parallel_size=tensor_parallel_size,
+            max_model_len=max_model_len,
+            limit_mm_per_prompt={"image": 1},
         )
 
     def caption_batch(self, requests: list[CaptionRequest]) -> list[CaptionResult]:
