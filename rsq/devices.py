@@ -19,3 +19,12 @@ def check_device(device: str | None) -> None:
         raise OptionError(
             "device", "{value}: no such CUDA device here ({found} found)", value=device, found=torch.cuda.device_count()
         )
+
+
+def default_device(device: str | None = None) -> str:
+    """`device`, else the GPU when there is one, else the CPU."""
+    if device:
+        return device
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"

@@ -49,3 +49,14 @@ class _Fields(dict):
 
     def __missing__(self, option: str) -> str:
         return self._name(option)
+
+
+def check_range(option: str, value: float | None, low: float | None = None, high: float | None = None) -> None:
+    """Refuse an option value outside [low, high] (None: the option was not given); `option` named without dashes."""
+    if value is None or ((low is None or value >= low) and (high is None or value <= high)):
+        return
+    if low is not None and high is not None:
+        bounds = f"between {low} and {high}"
+    else:
+        bounds = f"at least {low}" if low is not None else f"at most {high}"
+    raise OptionError(option, "must be {bounds}, got {value}", bounds=bounds, value=value)

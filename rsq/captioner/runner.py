@@ -13,16 +13,18 @@ from typing import Any
 from rsq.captioner.batch import run_job
 from rsq.captioner.job import CaptionJob, JobSummary
 from rsq.captioner.reading import prepare_request
-from rsq.errors import RsqError
+from rsq.captioner.schema import MAX_VARIANTS
+from rsq.errors import RsqError, check_range
 from rsq.prompts import PromptTemplate, load_template
 from rsq.sources import Listing, Skipped, TileRef
 
 ENGINES = ("local", "ray")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class CaptionRun:
-    """What a caption run is asked to do: tiles, model, template, job shape and engine."""
+    """What a caption run is asked to do: tiles, model, template, job shape and engine; a bad value raises an
+    `OptionError` on construction, before any tile is read or model loaded."""
 
     sources: list[str]
     spec: str
@@ -39,6 +41,22 @@ class CaptionRun:
     ray_gpus_per_actor: float | None = None
     chip: tuple[int, int] | None = None
     data: Path | None = None
+
+    def __post_init__(self) -> None:
+        size, overlap = self.chip or (None, 0)
+        for option, value, low, high in (
+            ("variants", self.variants, 1, MAX_VARIANTS),
+            ("batch_size", self.batch_size, 1, None),
+            ("limit", self.limit, 1, None),
+            ("workers", self.workers, 1, 64),
+            ("ray_workers", self.ray_workers, 1, None),
+            ("ray_gpus_per_actor", self.ray_gpus_per_actor, 0, 64),
+            ("temperature", self.params.get("temperature"), 0, 2),
+            ("max_new_tokens", self.params.get("max_new_tokens"), 1, None),
+            ("chip", size, 16, 65536),
+            ("overlap", overlap, 0, (size or 1) - 1),
+        ):
+            check_range(option, value, low, high)
 
 
 @dataclass

@@ -17,6 +17,7 @@ from rsq.closp.data import TrainingSet
 from rsq.closp.model import ClospModel, contrastive_loss
 from rsq.closp.text import text_encoder
 from rsq.encoders.cache import CachedEmbedder
+from rsq.errors import check_range
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,16 @@ class TrainOptions:
     weight_decay: float = 0.05
     warmup: float = 0.05  # share of the steps with a linear warm-up; cosine decay after it
     bf16: bool | None = None  # None: bf16 autocast where the hardware has it (AMX / AVX512-BF16 CPUs, GPUs)
+
+    def __post_init__(self) -> None:
+        for option, value, low, high in (
+            ("epochs", self.epochs, 1, None),
+            ("batch_size", self.batch_size, 2, None),
+            ("lr", self.lr, 1e-8, 1.0),
+            ("crop_scale", self.crop_scale, 0.05, 1.0),
+            ("jitter", self.jitter, 0.0, 0.9),
+        ):
+            check_range(option, value, low, high)
 
 
 def caption_vectors(sets: list[TrainingSet], text_space: str, device: str) -> list[np.ndarray]:

@@ -8,112 +8,114 @@ from typing import Annotated, Any
 
 import typer
 
-from rsq.commands.common import DataOption, check_range, progress_bar, skipped_line, warn
+from rsq.commands.common import DataOption, progress_bar, skipped_line, warn
 from rsq.errors import RsqError
+
+_OutOption = Annotated[Path, typer.Option("--out", help="Caption store folder (created or resumed).")]
+_SourcesOption = Annotated[
+    list[str] | None,
+    typer.Argument(
+        help=(
+            "Tiles: files, folders, globs, manifests, STAC, data:NAME (none with annotations: captions every "
+            "record of the file, without tile files)."
+        )
+    ),
+]
+_ModelOption = Annotated[
+    str | None,
+    typer.Option("--model", help="Model spec: hf:, vllm:, openai:, annotations: (see `rsq models list`)."),
+]
+_PromptOption = Annotated[
+    str | None,
+    typer.Option("--prompt", help="Template name or .j2 path (default: structured; human-captions for annotations)."),
+]
+_VariantsOption = Annotated[int, typer.Option(help="Caption variants per tile.")]
+_BatchSizeOption = Annotated[int, typer.Option(help="Tiles per backend call.")]
+_LimitOption = Annotated[
+    int | None, typer.Option(help="Only the first N tiles of the sources (a rerun resumes the same N).")
+]
+_WorkersOption = Annotated[int, typer.Option(help="Threads reading and rendering tiles ahead of the model.")]
+_TemperatureOption = Annotated[float | None, typer.Option(help="Override the template's temperature.")]
+_MaxNewTokensOption = Annotated[int | None, typer.Option(help="Override the template's token budget.")]
+_BackendOptOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--backend-opt",
+        help="KEY=VALUE passed to the backend (e.g. device=cuda, tensor_parallel_size=2, concurrency=8).",
+    ),
+]
+_EngineOption = Annotated[str, typer.Option(help="local, or ray to map batches over a Ray cluster.")]
+_AddressOption = Annotated[str | None, typer.Option(help="Ray cluster address (default: a local Ray).")]
+_RayWorkersOption = Annotated[
+    int | None,
+    typer.Option(
+        help=(
+            "Ray actors, each holding one backend (default: one per GPU the actors ask for, else half the "
+            "cluster's CPUs)."
+        )
+    ),
+]
+_RayGpusPerActorOption = Annotated[
+    float | None,
+    typer.Option(
+        help="GPUs each Ray actor asks for (default 1 for vllm:, and for hf: on a cluster with GPUs; else 0)."
+    ),
+]
+_ChipOption = Annotated[
+    int | None,
+    typer.Option(help="Cut scenes (GeoTIFF/COG) into windows of SIZE px, read in place: ids SCENE@r<row>c<col>."),
+]
+_OverlapOption = Annotated[int, typer.Option(help="Pixels neighbouring --chip windows share.")]
+_DryRunOption = Annotated[bool, typer.Option("--dry-run", help="Print one rendered prompt and stop.")]
 
 
 def caption(
-    out: Annotated[Path, typer.Option("--out", help="Caption store folder (created or resumed).")],
-    sources: Annotated[
-        list[str] | None,
-        typer.Argument(
-            help=(
-                "Tiles: files, folders, globs, manifests, STAC, data:NAME (none with annotations: captions every "
-                "record of the file, without tile files)."
-            )
-        ),
-    ] = None,
-    model: Annotated[
-        str | None,
-        typer.Option("--model", help="Model spec: hf:, vllm:, openai:, annotations: (see `rsq models list`)."),
-    ] = None,
-    prompt: Annotated[
-        str | None,
-        typer.Option(
-            "--prompt", help="Template name or .j2 path (default: structured; human-captions for annotations)."
-        ),
-    ] = None,
-    variants: Annotated[int, typer.Option(help="Caption variants per tile.")] = 5,
-    batch_size: Annotated[int, typer.Option(help="Tiles per backend call.")] = 8,
-    limit: Annotated[
-        int | None, typer.Option(help="Only the first N tiles of the sources (a rerun resumes the same N).")
-    ] = None,
-    workers: Annotated[int, typer.Option(help="Threads reading and rendering tiles ahead of the model.")] = 2,
-    temperature: Annotated[float | None, typer.Option(help="Override the template's temperature.")] = None,
-    max_new_tokens: Annotated[int | None, typer.Option(help="Override the template's token budget.")] = None,
+    out: _OutOption,
+    sources: _SourcesOption = None,
+    model: _ModelOption = None,
+    prompt: _PromptOption = None,
+    variants: _VariantsOption = 5,
+    batch_size: _BatchSizeOption = 8,
+    limit: _LimitOption = None,
+    workers: _WorkersOption = 2,
+    temperature: _TemperatureOption = None,
+    max_new_tokens: _MaxNewTokensOption = None,
     seed: Annotated[int | None, typer.Option(help="Sampling seed.")] = None,
-    backend_opt: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--backend-opt",
-            help="KEY=VALUE passed to the backend (e.g. device=cuda, tensor_parallel_size=2, concurrency=8).",
-        ),
-    ] = None,
-    engine: Annotated[str, typer.Option(help="local, or ray to map batches over a Ray cluster.")] = "local",
-    address: Annotated[str | None, typer.Option(help="Ray cluster address (default: a local Ray).")] = None,
-    ray_workers: Annotated[
-        int | None,
-        typer.Option(
-            help=(
-                "Ray actors, each holding one backend (default: one per GPU the actors ask for, else half the "
-                "cluster's CPUs)."
-            )
-        ),
-    ] = None,
-    ray_gpus_per_actor: Annotated[
-        float | None,
-        typer.Option(
-            help="GPUs each Ray actor asks for (default 1 for vllm:, and for hf: on a cluster with GPUs; else 0)."
-        ),
-    ] = None,
-    chip: Annotated[
-        int | None,
-        typer.Option(help="Cut scenes (GeoTIFF/COG) into windows of SIZE px, read in place: ids SCENE@r<row>c<col>."),
-    ] = None,
-    overlap: Annotated[int, typer.Option(help="Pixels neighbouring --chip windows share.")] = 0,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print one rendered prompt and stop.")] = False,
+    backend_opt: _BackendOptOption = None,
+    engine: _EngineOption = "local",
+    address: _AddressOption = None,
+    ray_workers: _RayWorkersOption = None,
+    ray_gpus_per_actor: _RayGpusPerActorOption = None,
+    chip: _ChipOption = None,
+    overlap: _OverlapOption = 0,
+    dry_run: _DryRunOption = False,
     data: DataOption = None,
 ) -> None:
     """Caption tiles with a VLM (or import annotations) into DIR/captions.sqlite; resumable."""
     from rsq.captioner.backends import DEFAULT_MODEL
     from rsq.captioner.runner import CaptionRun, count_tiles, dry_run_prompt, prepare, run
-    from rsq.captioner.schema import MAX_VARIANTS
 
-    for flag, value, low, high in (
-        ("--variants", variants, 1, MAX_VARIANTS),
-        ("--batch-size", batch_size, 1, None),
-        ("--limit", limit, 1, None),
-        ("--workers", workers, 1, 64),
-        ("--ray-workers", ray_workers, 1, None),
-        ("--ray-gpus-per-actor", ray_gpus_per_actor, 0, 64),
-        ("--temperature", temperature, 0, 2),
-        ("--max-new-tokens", max_new_tokens, 1, None),
-        ("--chip", chip, 16, 65536),
-        ("--overlap", overlap, 0, (chip or 1) - 1),
-    ):
-        check_range(flag, value, low, high)
-    params = {
-        k: v
-        for k, v in {"temperature": temperature, "max_new_tokens": max_new_tokens, "seed": seed}.items()
-        if v is not None
+    params = {"temperature": temperature, "max_new_tokens": max_new_tokens, "seed": seed}
+    run_options = {
+        "variants": variants,
+        "batch_size": batch_size,
+        "limit": limit,
+        "workers": workers,
+        "engine": engine,
+        "address": address,
+        "ray_workers": ray_workers,
+        "ray_gpus_per_actor": ray_gpus_per_actor,
     }
     prepared = prepare(
         CaptionRun(
-            sources or [],
-            model or DEFAULT_MODEL,
-            prompt,
-            variants,
-            batch_size,
-            limit,
-            workers,
-            params,
-            _parse_backend_options(backend_opt or []),
-            engine,
-            address,
-            ray_workers,
-            ray_gpus_per_actor,
-            (chip, overlap) if chip else None,
-            data,
+            sources=sources or [],
+            spec=model or DEFAULT_MODEL,
+            prompt=prompt,
+            data=data,
+            params={k: v for k, v in params.items() if v is not None},
+            chip=(chip, overlap) if chip else None,
+            backend_options=_parse_backend_options(backend_opt or []),
+            **run_options,
         )
     )
     if dry_run:

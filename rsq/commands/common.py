@@ -23,19 +23,9 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON lines inste
 
 def check_range(flag: str, value: float | None, low: float | None = None, high: float | None = None) -> None:
     """Refuse an option value outside [low, high] before any work starts (None: the option was not given)."""
-    from rsq.errors import RsqError
+    from rsq.errors import check_range as check
 
-    if value is None:
-        return
-    if (low is not None and value < low) or (high is not None and value > high):
-        bounds = (
-            f"between {low} and {high}"
-            if low is not None and high is not None
-            else f"at least {low}"
-            if low is not None
-            else f"at most {high}"
-        )
-        raise RsqError(f"{flag} must be {bounds}, got {value}")
+    check(flag.removeprefix("--").replace("-", "_"), value, low, high)
 
 
 def print_json_lines(records: Iterable[dict[str, Any]]) -> None:

@@ -23,99 +23,75 @@ BENCH_HELP = {
 WITH_IMAGES = ("ucm-t2i", "ucm-archive")
 
 
+_OutOption = Annotated[Path | None, typer.Option("--out", help="Output folder (default runs/eval/BENCH).")]
+_CaptionsOption = Annotated[Path | None, typer.Option(help="A caption store to index (default: the human captions).")]
+_EmbedderOption = Annotated[str | None, typer.Option(help="Text encoder spec.")]
+_LimitOption = Annotated[int | None, typer.Option(help="Only the first N images (quick runs).")]
+_AlphasOption = Annotated[
+    str, typer.Option(help="Comma-separated alphas for the weighted-fusion (and image-weight) sweep.")
+]
+_ImageEncoderOption = Annotated[
+    str | None,
+    typer.Option(
+        help=(
+            "closp:<checkpoint>: add image mode and hybrid with images (ucm-t2i); the tagger and towers of ucm-archive."
+        )
+    ),
+]
+_SplitOption = Annotated[
+    str | None,
+    typer.Option(
+        help=(
+            "Images to use: UCM train/val/test, RSITMD/RSICD train/test (default test; ucm-class all). Tune on "
+            "train or val."
+        )
+    ),
+]
+_SampleOption = Annotated[int | None, typer.Option(help="N images spread evenly over the split (quick tuning runs).")]
+_ModesOption = Annotated[str | None, typer.Option(help="Report only these modes, comma-separated (e.g. image,hybrid).")]
+_QueryEncoderOption = Annotated[
+    str | None,
+    typer.Option(
+        help=(
+            "Encode queries with this runtime of the index's model: torch, onnx or onnx-int8 (default: auto, "
+            "as rsq search does)."
+        )
+    ),
+]
+_ExpansionOption = Annotated[
+    bool, typer.Option(help="BM25's nomenclature synonyms (--no-expansion measures without them).")
+]
+_QueriesOption = Annotated[
+    str,
+    typer.Option(
+        help=(
+            "Class queries (ucm-class, ucm-archive): test or tune half of the 63, unseen (written before "
+            "measuring, tuned on by nothing), or all."
+        )
+    ),
+]
+
+
 def _register(name: str) -> None:
     def command(
-        out: Annotated[Path | None, typer.Option("--out", help="Output folder (default runs/eval/BENCH).")] = None,
-        captions: Annotated[
-            Path | None, typer.Option(help="A caption store to index (default: the human captions).")
-        ] = None,
-        embedder: Annotated[str | None, typer.Option(help="Text encoder spec.")] = None,
-        limit: Annotated[int | None, typer.Option(help="Only the first N images (quick runs).")] = None,
-        alphas: Annotated[
-            str, typer.Option(help="Comma-separated alphas for the weighted-fusion (and image-weight) sweep.")
-        ] = "0,0.1,0.2,0.3,0.4,0.5,0.6,0.7,0.8,0.9,1",
-        image_encoder: Annotated[
-            str | None,
-            typer.Option(
-                help=(
-                    "closp:<checkpoint>: add image mode and hybrid with images (ucm-t2i); the tagger and towers of "
-                    "ucm-archive."
-                )
-            ),
-        ] = None,
-        split: Annotated[
-            str | None,
-            typer.Option(
-                help=(
-                    "Images to use: UCM train/val/test, RSITMD/RSICD train/test (default test; ucm-class all). Tune on "
-                    "train or val."
-                )
-            ),
-        ] = None,
-        sample: Annotated[
-            int | None, typer.Option(help="N images spread evenly over the split (quick tuning runs).")
-        ] = None,
-        modes: Annotated[
-            str | None, typer.Option(help="Report only these modes, comma-separated (e.g. image,hybrid).")
-        ] = None,
-        query_encoder: Annotated[
-            str | None,
-            typer.Option(
-                help=(
-                    "Encode queries with this runtime of the index's model: torch, onnx or onnx-int8 (default: auto, "
-                    "as rsq search does)."
-                )
-            ),
-        ] = None,
-        expansion: Annotated[
-            bool, typer.Option(help="BM25's nomenclature synonyms (--no-expansion measures without them).")
-        ] = True,
-        queries: Annotated[
-            str,
-            typer.Option(
-                help=(
-                    "Class queries (ucm-class, ucm-archive): test or tune half of the 63, unseen (written before "
-                    "measuring, tuned on by nothing), or all."
-                )
-            ),
-        ] = "test",
+        out: _OutOption = None,
+        captions: _CaptionsOption = None,
+        embedder: _EmbedderOption = None,
+        limit: _LimitOption = None,
+        alphas: _AlphasOption = "0,0.1,0.2,0.3,0.4,0.5,0.6,0.7,0.8,0.9,1",
+        image_encoder: _ImageEncoderOption = None,
+        split: _SplitOption = None,
+        sample: _SampleOption = None,
+        modes: _ModesOption = None,
+        query_encoder: _QueryEncoderOption = None,
+        expansion: _ExpansionOption = True,
+        queries: _QueriesOption = "test",
         data: DataOption = None,
     ) -> None:
-        from rsq.errors import RsqError
-        from rsq.eval.benchmarks import SPLITS, EvalOptions, configurations, run_benchmark
-        from rsq.eval.queries import QUERY_SETS
+        from rsq.eval.benchmarks import EvalOptions, run_benchmark
         from rsq.eval.report import markdown_table, write_run
-        from rsq.sources.datasets import UCM_SPLITS
 
-        try:
-            sweep = tuple(float(a) for a in alphas.split(","))
-        except ValueError:
-            raise RsqError(f"--alphas wants numbers like 0,0.5,1, got {alphas!r}") from None
-        if image_encoder and name not in WITH_IMAGES:
-            raise RsqError("--image-encoder applies to ucm-t2i and ucm-archive, the benchmarks with images")
-        if name == "ucm-archive" and not image_encoder:
-            raise RsqError(
-                "ucm-archive needs --image-encoder closp:<checkpoint> (rsq train closp): its tagger writes the captions"
-            )
-        if split is not None and split not in SPLITS.get(name, UCM_SPLITS):
-            raise RsqError(
-                f"--split for {name} must be one of {', '.join(SPLITS.get(name, UCM_SPLITS))}, not {split!r}"
-            )
-        if queries not in QUERY_SETS:
-            raise RsqError(f"--queries must be one of {', '.join(QUERY_SETS)}, not {queries!r}")
-        check_range("--limit", limit, 1)
-        check_range("--sample", sample, 1)
-        for alpha in sweep:
-            check_range("--alphas", alpha, 0, 1)
-        target = out or Path("runs") / "eval" / name
-        if target.exists() and not target.is_dir():
-            raise RsqError(f"--out {target} is a file; it wants a folder for results.json, results.md and results.png")
-        chosen = tuple(m.strip() for m in modes.split(",")) if modes else None
-        measured = set(configurations(sweep, with_image=bool(image_encoder)))
-        if chosen and (unknown := [m for m in chosen if m not in measured]):
-            raise RsqError(
-                f"--modes: {', '.join(unknown)} not measured here; choose from {', '.join(sorted(measured))}"
-            )
+        sweep, target, chosen = _checked(name, out, alphas, image_encoder, split, queries, limit, sample, modes)
         options = EvalOptions(
             data=data,
             captions=captions,
@@ -141,6 +117,51 @@ def _register(name: str) -> None:
 
 for _name in BENCH_HELP:
     _register(_name)
+
+
+def _checked(
+    name: str,
+    out: Path | None,
+    alphas: str,
+    image_encoder: str | None,
+    split: str | None,
+    queries: str,
+    limit: int | None,
+    sample: int | None,
+    modes: str | None,
+) -> tuple[tuple[float, ...], Path, tuple[str, ...] | None]:
+    """Every option of `rsq eval NAME` checked before any work: the alpha sweep, the output folder, the modes."""
+    from rsq.errors import RsqError
+    from rsq.eval.benchmarks import SPLITS, configurations
+    from rsq.eval.queries import QUERY_SETS
+    from rsq.sources.datasets import UCM_SPLITS
+
+    try:
+        sweep = tuple(float(a) for a in alphas.split(","))
+    except ValueError:
+        raise RsqError(f"--alphas wants numbers like 0,0.5,1, got {alphas!r}") from None
+    if image_encoder and name not in WITH_IMAGES:
+        raise RsqError("--image-encoder applies to ucm-t2i and ucm-archive, the benchmarks with images")
+    if name == "ucm-archive" and not image_encoder:
+        raise RsqError(
+            "ucm-archive needs --image-encoder closp:<checkpoint> (rsq train closp): its tagger writes the captions"
+        )
+    if split is not None and split not in SPLITS.get(name, UCM_SPLITS):
+        raise RsqError(f"--split for {name} must be one of {', '.join(SPLITS.get(name, UCM_SPLITS))}, not {split!r}")
+    if queries not in QUERY_SETS:
+        raise RsqError(f"--queries must be one of {', '.join(QUERY_SETS)}, not {queries!r}")
+    check_range("--limit", limit, 1)
+    check_range("--sample", sample, 1)
+    for alpha in sweep:
+        check_range("--alphas", alpha, 0, 1)
+    target = out or Path("runs") / "eval" / name
+    if target.exists() and not target.is_dir():
+        raise RsqError(f"--out {target} is a file; it wants a folder for results.json, results.md and results.png")
+    chosen = tuple(m.strip() for m in modes.split(",")) if modes else None
+    measured = set(configurations(sweep, with_image=bool(image_encoder)))
+    if chosen and (unknown := [m for m in chosen if m not in measured]):
+        raise RsqError(f"--modes: {', '.join(unknown)} not measured here; choose from {', '.join(sorted(measured))}")
+    return sweep, target, chosen
 
 
 @app.command("compare")

@@ -10,47 +10,58 @@ import typer
 from rsq.commands.common import check_range, progress_bar, warn
 from rsq.errors import RsqError
 
+_CaptionsOption = Annotated[list[Path] | None, typer.Argument(help="Caption store folders written by `rsq caption`.")]
+_OutOption = Annotated[Path | None, typer.Option("--out", help="Index folder (default $RSQ_HOME/indexes/default).")]
+_EmbedderOption = Annotated[
+    str | None,
+    typer.Option(
+        help=(
+            "Text encoder of a new index: st:<hub id or folder> (default $RSQ_EMBEDDER, else "
+            "st:sentence-transformers/all-mpnet-base-v2; st:sentence-transformers/all-MiniLM-L6-v2 for small "
+            "machines; an `rsq tune` folder) or onnx-int8:all-MiniLM-L6-v2."
+        )
+    ),
+]
+_RebuildOption = Annotated[bool, typer.Option("--rebuild", help="Start afresh instead of adding to the index.")]
+_CompactOption = Annotated[bool, typer.Option("--compact", help="Merge all segments and drop replaced rows for good.")]
+_FaissOption = Annotated[str, typer.Option(help="auto, flat (exact) or ivf; auto picks per segment by size.")]
+_ThumbnailsOption = Annotated[bool, typer.Option(help="Store a thumbnail per tile.")]
+_ImagesOption = Annotated[bool, typer.Option("--images", help="Also store an image embedding per tile.")]
+_ImageEncoderOption = Annotated[str | None, typer.Option(help="closp:<checkpoint folder> for --images.")]
+_BatchSizeOption = Annotated[int, typer.Option(help="Texts per embedder batch.")]
+_DeviceOption = Annotated[
+    str | None, typer.Option(help="Embedder device, e.g. cpu or cuda:0 (default: the GPU when there is one).")
+]
+_WaitOption = Annotated[
+    bool, typer.Option("--wait/--no-wait", help="Wait for another writer of the index, or refuse at once.")
+]
+_EngineOption = Annotated[str, typer.Option(help="local, or ray to embed caption variants on a Ray cluster's actors.")]
+_AddressOption = Annotated[str | None, typer.Option(help="Ray cluster address (default: a local Ray).")]
+_RayWorkersOption = Annotated[
+    int | None, typer.Option(help="Ray embedding actors (default: one per GPU, else half the CPUs).")
+]
+_RayGpusPerActorOption = Annotated[
+    float | None, typer.Option(help="GPUs per embedding actor (default 1 when the cluster has GPUs).")
+]
+
 
 def index(
-    captions: Annotated[
-        list[Path] | None, typer.Argument(help="Caption store folders written by `rsq caption`.")
-    ] = None,
-    out: Annotated[Path | None, typer.Option("--out", help="Index folder (default $RSQ_HOME/indexes/default).")] = None,
-    embedder: Annotated[
-        str | None,
-        typer.Option(
-            help=(
-                "Text encoder of a new index: st:<hub id or folder> (default $RSQ_EMBEDDER, else "
-                "st:sentence-transformers/all-mpnet-base-v2; st:sentence-transformers/all-MiniLM-L6-v2 for small "
-                "machines; an `rsq tune` folder) or onnx-int8:all-MiniLM-L6-v2."
-            )
-        ),
-    ] = None,
-    rebuild: Annotated[bool, typer.Option("--rebuild", help="Start afresh instead of adding to the index.")] = False,
-    compact: Annotated[
-        bool, typer.Option("--compact", help="Merge all segments and drop replaced rows for good.")
-    ] = False,
-    faiss: Annotated[str, typer.Option(help="auto, flat (exact) or ivf; auto picks per segment by size.")] = "auto",
-    thumbnails: Annotated[bool, typer.Option(help="Store a thumbnail per tile.")] = True,
-    images: Annotated[bool, typer.Option("--images", help="Also store an image embedding per tile.")] = False,
-    image_encoder: Annotated[str | None, typer.Option(help="closp:<checkpoint folder> for --images.")] = None,
-    batch_size: Annotated[int, typer.Option(help="Texts per embedder batch.")] = 64,
-    device: Annotated[
-        str | None, typer.Option(help="Embedder device, e.g. cpu or cuda:0 (default: the GPU when there is one).")
-    ] = None,
-    wait: Annotated[
-        bool, typer.Option("--wait/--no-wait", help="Wait for another writer of the index, or refuse at once.")
-    ] = True,
-    engine: Annotated[
-        str, typer.Option(help="local, or ray to embed caption variants on a Ray cluster's actors.")
-    ] = "local",
-    address: Annotated[str | None, typer.Option(help="Ray cluster address (default: a local Ray).")] = None,
-    ray_workers: Annotated[
-        int | None, typer.Option(help="Ray embedding actors (default: one per GPU, else half the CPUs).")
-    ] = None,
-    ray_gpus_per_actor: Annotated[
-        float | None, typer.Option(help="GPUs per embedding actor (default 1 when the cluster has GPUs).")
-    ] = None,
+    captions: _CaptionsOption = None,
+    out: _OutOption = None,
+    embedder: _EmbedderOption = None,
+    rebuild: _RebuildOption = False,
+    compact: _CompactOption = False,
+    faiss: _FaissOption = "auto",
+    thumbnails: _ThumbnailsOption = True,
+    images: _ImagesOption = False,
+    image_encoder: _ImageEncoderOption = None,
+    batch_size: _BatchSizeOption = 64,
+    device: _DeviceOption = None,
+    wait: _WaitOption = True,
+    engine: _EngineOption = "local",
+    address: _AddressOption = None,
+    ray_workers: _RayWorkersOption = None,
+    ray_gpus_per_actor: _RayGpusPerActorOption = None,
 ) -> None:
     """Add caption records to the hybrid index (BM25 + dense); a changed record replaces its older version."""
     from rsq.config import default_index_path

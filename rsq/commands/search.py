@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from functools import partial
 from pathlib import Path
 from typing import Annotated
 
@@ -12,79 +13,92 @@ import typer
 from rsq.commands.common import DataOption, JsonOption, print_json_lines, warn
 from rsq.errors import RsqError
 
+_QueryOption = Annotated[str | None, typer.Argument(help="What to find, in words.")]
+_IndexDirOption = Annotated[
+    Path | None, typer.Option("--index", help="Index folder (default $RSQ_HOME/indexes/default).")
+]
+_KOption = Annotated[int, typer.Option("--k", help="Number of tiles to return.")]
+_ModeOption = Annotated[str, typer.Option(help="hybrid, bm25, dense or image (CLOSP image vectors).")]
+_FusionOption = Annotated[
+    str,
+    typer.Option(help="Hybrid fusion: weighted (scores min-max scaled, dense weighted by --alpha) or rrf (by rank)."),
+]
+_AlphaOption = Annotated[
+    float | None,
+    typer.Option(
+        help=(
+            "Weight of dense in weighted fusion (0..1; default: DEFAULT_ALPHA in rsq/query/request.py, chosen by "
+            "measurement)."
+        )
+    ),
+]
+_SensorOption = Annotated[str | None, typer.Option(help="Only tiles of this sensor (rgb, s2, s1, other).")]
+_BboxOption = Annotated[
+    str | None,
+    typer.Option(
+        help="west,south,east,north (WGS84; west > east crosses 180°, as in STAC): tiles whose footprint meets it."
+    ),
+]
+_AfterOption = Annotated[str | None, typer.Option(help="Acquired on or after this date.")]
+_BeforeOption = Annotated[str | None, typer.Option(help="Acquired on or before this date.")]
+_QueriesOption = Annotated[
+    Path | None, typer.Option(help="A file of queries: one per line, or JSONL with a `query` field.")
+]
+_EmbedderOption = Annotated[str | None, typer.Option(help="Refuse the index unless it was built with this encoder.")]
+_ImageOption = Annotated[
+    str | None,
+    typer.Option(
+        "--image", help="A query image file or the id of an indexed tile: a composed image + text query (WEICOM)."
+    ),
+]
+_LamOption = Annotated[float, typer.Option("--lam", help="Weight of the text in a composed query (0..1).")]
+_ImageWeightOption = Annotated[
+    float | None,
+    typer.Option(
+        help=(
+            "Share of image mode in hybrid when the index has image vectors (default by caption source: more for "
+            "closp-tagged indexes)."
+        )
+    ),
+]
+_QueryEncoderOption = Annotated[
+    str | None,
+    typer.Option(
+        envvar="RSQ_QUERY_ENCODER",
+        help=(
+            "auto, torch, onnx or onnx-int8: the runtime of the index's own model for queries (auto: int8 ONNX, no "
+            "PyTorch start-up)."
+        ),
+    ),
+]
+_ExplainOption = Annotated[bool, typer.Option("--explain", help="Add each mode's rank and the variant that matched.")]
+_GeojsonOption = Annotated[
+    Path | None,
+    typer.Option("--geojson", help="Also write the results as a GeoJSON FeatureCollection to FILE (- for stdout)."),
+]
+
 
 def search(
-    query: Annotated[str | None, typer.Argument(help="What to find, in words.")] = None,
-    index_dir: Annotated[
-        Path | None, typer.Option("--index", help="Index folder (default $RSQ_HOME/indexes/default).")
-    ] = None,
-    k: Annotated[int, typer.Option("--k", help="Number of tiles to return.")] = 10,
-    mode: Annotated[str, typer.Option(help="hybrid, bm25, dense or image (CLOSP image vectors).")] = "hybrid",
-    fusion: Annotated[
-        str,
-        typer.Option(
-            help="Hybrid fusion: weighted (scores min-max scaled, dense weighted by --alpha) or rrf (by rank)."
-        ),
-    ] = "weighted",
-    alpha: Annotated[
-        float | None,
-        typer.Option(
-            help=(
-                "Weight of dense in weighted fusion (0..1; default: DEFAULT_ALPHA in rsq/query/request.py, chosen by "
-                "measurement)."
-            )
-        ),
-    ] = None,
-    sensor: Annotated[str | None, typer.Option(help="Only tiles of this sensor (rgb, s2, s1, other).")] = None,
-    bbox: Annotated[
-        str | None,
-        typer.Option(
-            help="west,south,east,north (WGS84; west > east crosses 180°, as in STAC): tiles whose footprint meets it."
-        ),
-    ] = None,
+    query: _QueryOption = None,
+    index_dir: _IndexDirOption = None,
+    k: _KOption = 10,
+    mode: _ModeOption = "hybrid",
+    fusion: _FusionOption = "weighted",
+    alpha: _AlphaOption = None,
+    sensor: _SensorOption = None,
+    bbox: _BboxOption = None,
     near: Annotated[str | None, typer.Option(help="lon,lat,km")] = None,
-    after: Annotated[str | None, typer.Option(help="Acquired on or after this date.")] = None,
-    before: Annotated[str | None, typer.Option(help="Acquired on or before this date.")] = None,
-    queries: Annotated[
-        Path | None, typer.Option(help="A file of queries: one per line, or JSONL with a `query` field.")
-    ] = None,
-    embedder: Annotated[
-        str | None, typer.Option(help="Refuse the index unless it was built with this encoder.")
-    ] = None,
-    image: Annotated[
-        str | None,
-        typer.Option(
-            "--image", help="A query image file or the id of an indexed tile: a composed image + text query (WEICOM)."
-        ),
-    ] = None,
-    lam: Annotated[float, typer.Option("--lam", help="Weight of the text in a composed query (0..1).")] = 0.5,
-    image_weight: Annotated[
-        float | None,
-        typer.Option(
-            help=(
-                "Share of image mode in hybrid when the index has image vectors (default by caption source: more for "
-                "closp-tagged indexes)."
-            )
-        ),
-    ] = None,
-    query_encoder: Annotated[
-        str | None,
-        typer.Option(
-            envvar="RSQ_QUERY_ENCODER",
-            help=(
-                "auto, torch, onnx or onnx-int8: the runtime of the index's own model for queries (auto: int8 ONNX, no "
-                "PyTorch start-up)."
-            ),
-        ),
-    ] = None,
+    after: _AfterOption = None,
+    before: _BeforeOption = None,
+    queries: _QueriesOption = None,
+    embedder: _EmbedderOption = None,
+    image: _ImageOption = None,
+    lam: _LamOption = 0.5,
+    image_weight: _ImageWeightOption = None,
+    query_encoder: _QueryEncoderOption = None,
     json_lines: JsonOption = False,
-    explain: Annotated[
-        bool, typer.Option("--explain", help="Add each mode's rank and the variant that matched.")
-    ] = False,
-    geojson: Annotated[
-        Path | None,
-        typer.Option("--geojson", help="Also write the results as a GeoJSON FeatureCollection to FILE (- for stdout)."),
-    ] = None,
+    explain: _ExplainOption = False,
+    geojson: _GeojsonOption = None,
 ) -> None:
     """Find tiles by describing them."""
     from rsq.query import Searcher, SearchQuery, parse_filters
@@ -97,37 +111,28 @@ def search(
     lines = _read_queries(queries) if queries else [(0, query or "")]
     filters = parse_filters(sensor, bbox, near, after, before)
     searcher = Searcher(index_dir, embedder=embedder, query_encoder=query_encoder)
+    ask = partial(
+        SearchQuery,
+        k=k,
+        mode=mode,
+        fusion=fusion,
+        alpha=DEFAULT_ALPHA if alpha is None else alpha,
+        filters=filters,
+        image_weight=image_weight,
+        lam=lam,
+        **_image_or_tile(image),
+    )
     failed = 0
     for number, text in lines:
         try:
-            hits = searcher.search(
-                SearchQuery(
-                    text,
-                    k=k,
-                    mode=mode,
-                    fusion=fusion,
-                    alpha=DEFAULT_ALPHA if alpha is None else alpha,
-                    filters=filters,
-                    image_weight=image_weight,
-                    lam=lam,
-                    **_image_or_tile(image),
-                )
-            )
+            hits = searcher.search(ask(text))
         except RsqError as error:
             if not queries:
                 raise
             warn(f"{queries}:{number}: {error}; skipped")  # one bad query never stops the batch
             failed += 1
             continue
-        if geojson:
-            _write_geojson(geojson, hits, {"q": text, "k": k, "mode": mode}, explain)
-            if str(geojson) == "-":
-                continue
-        if json_lines or queries:
-            extra = {"query": text} if queries else {}
-            print_json_lines(extra | hit.to_dict(explain) for hit in hits)
-        else:
-            _print_hits(text, hits, explain)
+        _show(text, hits, {"q": text, "k": k, "mode": mode}, geojson, json_lines, batch=bool(queries), explain=explain)
     if failed:
         warn(f"{failed} of {len(lines)} queries failed")
         raise typer.Exit(1)
@@ -148,6 +153,19 @@ def demo(
     searcher = Searcher(target)
     for text in DEMO_QUERIES:
         _print_hits(text, searcher.search(SearchQuery(text, k=5)), explain=False)
+
+
+def _show(text: str, hits, query: dict, geojson: Path | None, json_lines: bool, batch: bool, explain: bool) -> None:
+    """One query's hits: as GeoJSON (a file, or stdout for -), JSON lines (with the query in a batch), or a table."""
+    if geojson:
+        _write_geojson(geojson, hits, query, explain)
+        if str(geojson) == "-":
+            return
+    if json_lines or batch:
+        extra = {"query": text} if batch else {}
+        print_json_lines(extra | hit.to_dict(explain) for hit in hits)
+    else:
+        _print_hits(text, hits, explain)
 
 
 def _write_geojson(target: Path, hits, query: dict, explain: bool) -> None:

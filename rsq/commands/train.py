@@ -14,54 +14,59 @@ from rsq.errors import RsqError
 app = typer.Typer(help="Train rsq's own encoders.", no_args_is_help=True)
 
 
+_OutOption = Annotated[Path, typer.Option("--out", help="Checkpoint folder (model.safetensors + config.json).")]
+_SplitsOption = Annotated[str, typer.Option(help="UCM splits for the optical tower, comma-separated.")]
+_FloodOption = Annotated[bool, typer.Option(help="Also train the S1 and S2 towers on Sen1Floods11 sub-chips.")]
+_GeoOption = Annotated[bool, typer.Option("--geo", help="GeoCLOSP: add the location tower and its contrastive term.")]
+_LrOption = Annotated[float, typer.Option(help="Peak learning rate (linear warm-up, cosine decay).")]
+_SizeOption = Annotated[int, typer.Option(help="Tiles are resized to this many pixels.")]
+_CropOption = Annotated[
+    int, typer.Option(help="Training crops are resampled to this many pixels, and tiles encoded at it.")
+]
+_CropScaleOption = Annotated[float, typer.Option(help="Random-resized crops cover this to 1.0 of the tile's side.")]
+_JitterOption = Annotated[float, typer.Option(help="Brightness and contrast factors are drawn from 1 +- this.")]
+_BackboneOption = Annotated[str, typer.Option(help="cnn (rsq's, from scratch) or timm:<name>.")]
+_LimitOption = Annotated[int | None, typer.Option(help="Only the first N UCM tiles (quick runs).")]
+_DeviceOption = Annotated[str | None, typer.Option(help="cpu or cuda (default: cuda when present).")]
+
+
 @app.command("closp")
 def closp(
-    out: Annotated[Path, typer.Option("--out", help="Checkpoint folder (model.safetensors + config.json).")],
+    out: _OutOption,
     data: DataOption = None,
-    splits: Annotated[str, typer.Option(help="UCM splits for the optical tower, comma-separated.")] = "train",
-    flood: Annotated[bool, typer.Option(help="Also train the S1 and S2 towers on Sen1Floods11 sub-chips.")] = True,
-    geo: Annotated[
-        bool, typer.Option("--geo", help="GeoCLOSP: add the location tower and its contrastive term.")
-    ] = False,
+    splits: _SplitsOption = "train",
+    flood: _FloodOption = True,
+    geo: _GeoOption = False,
     epochs: Annotated[int, typer.Option(help="Passes over the data.")] = 64,
     batch_size: Annotated[int, typer.Option(help="Images per step.")] = 128,
-    lr: Annotated[float, typer.Option(help="Peak learning rate (linear warm-up, cosine decay).")] = 2e-3,
-    size: Annotated[int, typer.Option(help="Tiles are resized to this many pixels.")] = 128,
-    crop: Annotated[
-        int, typer.Option(help="Training crops are resampled to this many pixels, and tiles encoded at it.")
-    ] = 96,
-    crop_scale: Annotated[float, typer.Option(help="Random-resized crops cover this to 1.0 of the tile's side.")] = 0.6,
-    jitter: Annotated[float, typer.Option(help="Brightness and contrast factors are drawn from 1 +- this.")] = 0.2,
-    backbone: Annotated[str, typer.Option(help="cnn (rsq's, from scratch) or timm:<name>.")] = "cnn",
-    limit: Annotated[int | None, typer.Option(help="Only the first N UCM tiles (quick runs).")] = None,
+    lr: _LrOption = 2e-3,
+    size: _SizeOption = 128,
+    crop: _CropOption = 96,
+    crop_scale: _CropScaleOption = 0.6,
+    jitter: _JitterOption = 0.2,
+    backbone: _BackboneOption = "cnn",
+    limit: _LimitOption = None,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
-    device: Annotated[str | None, typer.Option(help="cpu or cuda (default: cuda when present).")] = None,
+    device: _DeviceOption = None,
 ) -> None:
     """Train CLOSP: the optical tower on UCM captions, S1/S2 towers on flood sub-chips with label captions."""
-    for flag, value, low, high in (
-        ("--epochs", epochs, 1, None),
-        ("--batch-size", batch_size, 2, None),
-        ("--lr", lr, 1e-8, 1.0),
-        ("--size", size, 16, 1024),
-        ("--crop", crop, 8, size),
-        ("--limit", limit, 1, None),
-        ("--crop-scale", crop_scale, 0.05, 1.0),
-        ("--jitter", jitter, 0.0, 0.9),
-    ):
-        check_range(flag, value, low, high)
-    if out.exists() and not out.is_dir():
-        raise RsqError(f"--out {out} is a file; it wants a folder for model.safetensors and config.json")
-    if not backbone == "cnn" and not backbone.startswith("timm:"):
-        raise RsqError(f"--backbone must be cnn or timm:<name>, not {backbone!r}")
-    from rsq.devices import check_device
+    from rsq.closp.train import TrainOptions
+    from rsq.devices import default_device
 
-    check_device(device)
-    import torch
-
+    options = TrainOptions(
+        epochs=epochs,
+        batch_size=batch_size,
+        lr=lr,
+        crop_scale=crop_scale,
+        jitter=jitter,
+        seed=seed,
+        device=default_device(device),
+    )
+    _check(out, backbone, size, crop, limit, device)
     from rsq.closp.checkpoint import save_checkpoint
     from rsq.closp.config import ClospConfig
     from rsq.closp.data import flood_sets, ucm_set
-    from rsq.closp.train import TrainOptions, caption_vectors, train_closp
+    from rsq.closp.train import caption_vectors, train_closp
 
     started = time.perf_counter()
     optical = ucm_set(data, tuple(splits.split(",")), size, limit)
@@ -76,15 +81,6 @@ def closp(
         geo=geo,
         trained_on=trained_on,
     )
-    options = TrainOptions(
-        epochs=epochs,
-        batch_size=batch_size,
-        lr=lr,
-        crop_scale=crop_scale,
-        jitter=jitter,
-        seed=seed,
-        device=device or ("cuda" if torch.cuda.is_available() else "cpu"),
-    )
     warn(f"training on {', '.join(f'{len(s)} {s.sensor}' for s in sets)} images, {epochs} epochs, {options.device}")
     captions = caption_vectors(sets, config.text_space, options.device)
     with progress_bar("training", "steps") as bar:
@@ -93,3 +89,16 @@ def closp(
         )
     save_checkpoint(model, out, bank=(optical.texts, captions[0]))
     warn(f"wrote {out} in {time.perf_counter() - started:.0f} s")
+
+
+def _check(out: Path, backbone: str, size: int, crop: int, limit: int | None, device: str | None) -> None:
+    """The options TrainOptions does not hold, checked before any data is read."""
+    from rsq.devices import check_device
+
+    for flag, value, low, high in (("--size", size, 16, 1024), ("--crop", crop, 8, size), ("--limit", limit, 1, None)):
+        check_range(flag, value, low, high)
+    if out.exists() and not out.is_dir():
+        raise RsqError(f"--out {out} is a file; it wants a folder for model.safetensors and config.json")
+    if not backbone == "cnn" and not backbone.startswith("timm:"):
+        raise RsqError(f"--backbone must be cnn or timm:<name>, not {backbone!r}")
+    check_device(device)

@@ -2,70 +2,63 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from rsq.commands.common import check_range, progress_bar, warn
+from rsq.commands.common import progress_bar, warn
 from rsq.errors import RsqError
+
+_CaptionsOption = Annotated[list[Path], typer.Argument(help="Caption store folders written by `rsq caption`.")]
+_OutOption = Annotated[
+    Path, typer.Option("--out", help="Folder for the tuned embedder (new, empty, or a stopped run to resume).")
+]
+_EmbedderOption = Annotated[
+    str | None, typer.Option(help="The st: embedder to tune (default: the --index's, else rsq's default).")
+]
+_IndexDirOption = Annotated[Path | None, typer.Option("--index", help="Tune the embedder this index was built with.")]
+_EpochsOption = Annotated[int, typer.Option(help="Passes over the captions.")]
+_BatchSizeOption = Annotated[
+    int, typer.Option(help="Caption pairs per step (the other pairs of a batch are its negatives).")
+]
+_LrOption = Annotated[
+    float, typer.Option(help="Peak learning rate (warm-up over 10 % of the steps, then linear decay).")
+]
+_DuplicateThresholdOption = Annotated[
+    float,
+    typer.Option(
+        help=(
+            "Captions of other tiles whose word sets overlap a pair's by at least this (Jaccard) are not used as "
+            "its negatives."
+        )
+    ),
+]
+_SaveEveryOption = Annotated[
+    int, typer.Option(help="Steps between saved states (a stopped run resumes from the last).")
+]
+_SeedOption = Annotated[int, typer.Option(help="Random seed (pair order, pair choice, dropout).")]
+_DeviceOption = Annotated[str | None, typer.Option(help="cpu or cuda (default: cuda when present).")]
 
 
 def tune(
-    captions: Annotated[list[Path], typer.Argument(help="Caption store folders written by `rsq caption`.")],
-    out: Annotated[
-        Path, typer.Option("--out", help="Folder for the tuned embedder (new, empty, or a stopped run to resume).")
-    ],
-    embedder: Annotated[
-        str | None, typer.Option(help="The st: embedder to tune (default: the --index's, else rsq's default).")
-    ] = None,
-    index_dir: Annotated[
-        Path | None, typer.Option("--index", help="Tune the embedder this index was built with.")
-    ] = None,
-    epochs: Annotated[int, typer.Option(help="Passes over the captions.")] = 1,
-    batch_size: Annotated[
-        int, typer.Option(help="Caption pairs per step (the other pairs of a batch are its negatives).")
-    ] = 64,
-    lr: Annotated[
-        float, typer.Option(help="Peak learning rate (warm-up over 10 % of the steps, then linear decay).")
-    ] = 2e-5,
-    duplicate_threshold: Annotated[
-        float,
-        typer.Option(
-            help=(
-                "Captions of other tiles whose word sets overlap a pair's by at least this (Jaccard) are not used as "
-                "its negatives."
-            )
-        ),
-    ] = 0.8,
-    save_every: Annotated[
-        int, typer.Option(help="Steps between saved states (a stopped run resumes from the last).")
-    ] = 50,
-    seed: Annotated[int, typer.Option(help="Random seed (pair order, pair choice, dropout).")] = 0,
-    device: Annotated[str | None, typer.Option(help="cpu or cuda (default: cuda when present).")] = None,
+    captions: _CaptionsOption,
+    out: _OutOption,
+    embedder: _EmbedderOption = None,
+    index_dir: _IndexDirOption = None,
+    epochs: _EpochsOption = 1,
+    batch_size: _BatchSizeOption = 64,
+    lr: _LrOption = 2e-5,
+    duplicate_threshold: _DuplicateThresholdOption = 0.8,
+    save_every: _SaveEveryOption = 50,
+    seed: _SeedOption = 0,
+    device: _DeviceOption = None,
 ) -> None:
     """Tune a text embedder on the archive's own captions: variants of one tile are positives, other tiles negatives."""
     from rsq.captioner.store import CaptionStore
-    from rsq.devices import check_device
+    from rsq.devices import check_device, default_device
     from rsq.encoders import canonical_spec, default_embedder, model_folder
-
-    for flag, value, low, high in (
-        ("--epochs", epochs, 1, 1000),
-        ("--batch-size", batch_size, 2, 65536),
-        ("--lr", lr, 1e-8, 1.0),
-        ("--duplicate-threshold", duplicate_threshold, 0.0, 1.0),
-        ("--save-every", save_every, 1, None),
-    ):
-        check_range(flag, value, low, high)
-    check_device(device)
-    _check_out(out)
-    for folder in captions:
-        CaptionStore(folder, create=False).close()
-    base = canonical_spec(embedder or _index_embedder(index_dir) or default_embedder())
-    if not base.startswith("st:"):
-        raise RsqError(f"rsq tune trains st: (sentence-transformers) embedders, not {base}")
-    import torch
-
     from rsq.tune.train import TuneOptions, tune_embedder
 
     options = TuneOptions(
@@ -75,8 +68,16 @@ def tune(
         duplicate_threshold=duplicate_threshold,
         seed=seed,
         save_every=save_every,
-        device=device or ("cuda" if torch.cuda.is_available() else "cpu"),
+        device=device or "cpu",
     )
+    check_device(device)
+    _check_out(out)
+    for folder in captions:
+        CaptionStore(folder, create=False).close()
+    base = canonical_spec(embedder or _index_embedder(index_dir) or default_embedder())
+    if not base.startswith("st:"):
+        raise RsqError(f"rsq tune trains st: (sentence-transformers) embedders, not {base}")
+    options = replace(options, device=default_device(device))
     with progress_bar("tuning", "steps") as bar:
         report = tune_embedder(
             captions,

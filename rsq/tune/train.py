@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from rsq.errors import RsqError
+from rsq.errors import RsqError, check_range
 from rsq.tune.pairs import count_pairs, epoch_batches
 
 STATE = ".tune-state"
@@ -36,6 +36,16 @@ class TuneOptions:
     seed: int = 0
     save_every: int = 50  # steps between saved states
     device: str = "cpu"
+
+    def __post_init__(self) -> None:
+        for option, value, low, high in (
+            ("epochs", self.epochs, 1, 1000),
+            ("batch_size", self.batch_size, 2, 65536),
+            ("lr", self.lr, 1e-8, 1.0),
+            ("duplicate_threshold", self.duplicate_threshold, 0.0, 1.0),
+            ("save_every", self.save_every, 1, None),
+        ):
+            check_range(option, value, low, high)
 
 
 @dataclass
