@@ -31,7 +31,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from rsq.query import Index
+from rsq.query import Searcher
 from rsq.serve.app import create_app
 
 from serving import live_server
@@ -48,12 +48,12 @@ CHECKS = [
 
 @pytest.fixture(scope="module")
 def client(serving_index) -> TestClient:
-    return TestClient(create_app(Index(serving_index)))
+    return TestClient(create_app(Searcher(serving_index)))
 
 
 @pytest.fixture(scope="module")
 def guarded(serving_index) -> TestClient:
-    return TestClient(create_app(Index(serving_index), token=TOKEN))
+    return TestClient(create_app(Searcher(serving_index), token=TOKEN))
 
 
 def _responses(document: dict, path: str, method: str = "get") -> dict:
@@ -193,13 +193,13 @@ def odd_client(serving_index, tmp_path_factory) -> TestClient:
     from fakes import caption_record
 
     root = Path(shutil.copytree(serving_index, tmp_path_factory.mktemp("odd") / "index"))
-    flood = Index(root).snapshot.tile_record("Spain_7370579_S2Hand")
+    flood = Searcher(root).snapshot.tile_record("Spain_7370579_S2Hand")
     records = [
         caption_record(tile_id, [f"An odd tile {n}."], tile={**flood, "id": tile_id})
         for n, tile_id in enumerate(ODD_IDS)
     ]
     index_records(records, root, None, BuildOptions(thumbnails=False))
-    return TestClient(create_app(Index(root)))
+    return TestClient(create_app(Searcher(root)))
 
 
 @pytest.mark.parametrize("tile_id", ODD_IDS)
@@ -231,7 +231,7 @@ def test_image_mode_after_a_rebuild_without_image_vectors_is_refused(serving_ind
 
     from fakes import caption_record
 
-    flood = Index(serving_index_copy).snapshot.tile_record("Spain_7370579_S2Hand")
+    flood = Searcher(serving_index_copy).snapshot.tile_record("Spain_7370579_S2Hand")
     records = [caption_record(f"img-{n}", ["A flooded field."], tile={**flood, "id": f"img-{n}"}) for n in range(3)]
 
     def encode(tiles: list[dict]) -> tuple[np.ndarray, list[bool]]:
@@ -240,7 +240,7 @@ def test_image_mode_after_a_rebuild_without_image_vectors_is_refused(serving_ind
     index_records(
         records, serving_index_copy, None, BuildOptions(rebuild=True, thumbnails=False, image_spec="closp:fake"), encode
     )
-    client = TestClient(create_app(Index(serving_index_copy, image_encoder=FakeImageTowers())))
+    client = TestClient(create_app(Searcher(serving_index_copy, image_encoder=FakeImageTowers())))
     assert client.get("/api/search", params={"q": "flood", "mode": "image"}).json()["hits"]
     index_records(records, serving_index_copy, None, BuildOptions(rebuild=True, thumbnails=False))
     refused = client.get("/api/search", params={"q": "flood", "mode": "image"})
@@ -258,7 +258,7 @@ def _raw_get(url: str, target: str) -> tuple[int, dict]:
 
 
 def test_a_very_long_url_gets_a_json_414_through_uvicorn(serving_index):
-    with live_server(create_app(Index(serving_index))) as url:
+    with live_server(create_app(Searcher(serving_index))) as url:
         status, body = _raw_get(url, "/api/search?q=" + "x%20" * 32_000)  # a 100,000-character query: 128 KB
         assert status == 414 and body["error"].startswith("the URL is")
         assert httpx.get(f"{url}/api/search", params={"q": "a river " * 100}, timeout=30).status_code == 200
@@ -299,9 +299,10 @@ def test_an_upload_under_the_bounds_reaches_the_search(client):
 READ_ONLY_SEARCH = """
 import sys
 from fastapi.testclient import TestClient
-from rsq.query import Index
+from rsq.query import Searcher
 from rsq.serve.app import create_app
-response = TestClient(create_app(Index(sys.argv[1]))).get("/api/search", params={"q": "planes at an airport", "k": 3})
+client = TestClient(create_app(Searcher(sys.argv[1])))
+response = client.get("/api/search", params={"q": "planes at an airport", "k": 3})
 print(response.status_code, response.text)
 """
 
@@ -369,12 +370,12 @@ def _fuzz(app, *headers: dict[str, str]) -> None:
 
 
 def test_schemathesis_without_a_token(serving_index):
-    _fuzz(create_app(Index(serving_index)), {})
+    _fuzz(create_app(Searcher(serving_index)), {})
 
 
 def test_schemathesis_with_a_token(serving_index):
     _fuzz(
-        create_app(Index(serving_index), token=TOKEN),
+        create_app(Searcher(serving_index), token=TOKEN),
         {"Authorization": f"bearer {TOKEN}"},
         {"Authorization": "Bearer wrong"},
         {},

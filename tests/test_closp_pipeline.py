@@ -269,3 +269,24 @@ def test_all_no_data_chips_are_skipped_and_counted(checkpoint, tmp_path):
         "r64c0",
         "r64c64",
     ]
+
+
+def test_the_api_sends_composed_hits_with_their_footprints(image_index):
+    """The page maps composed results from the answer itself (no request per hit): each hit carries the geometry
+    the search GeoJSON gives the same tile, and the caption spans its text matched."""
+    from fastapi.testclient import TestClient
+
+    from rsq.serve.app import create_app
+
+    client = TestClient(create_app(Searcher(image_index)))
+    answer = client.post(
+        "/api/search/composed", data={"tile_id": "Spain_7370579_S2Hand", "text": "flood", "lam": "0.5"}
+    )
+    assert answer.status_code == 200, answer.text
+    hits = {hit["id"]: hit for hit in answer.json()["hits"]}
+    flood = hits["Spain_7370579_S2Hand"]
+    geojson = client.get("/api/search.geojson", params={"q": "flood", "k": 5}).json()
+    mapped = {f["id"]: f["geometry"] for f in geojson["features"]}
+    assert flood["geometry"]["type"] == "Polygon" and flood["geometry"] == mapped["Spain_7370579_S2Hand"]
+    assert all(hit["geometry"] is None for key, hit in hits.items() if key[0].isdigit())  # UCM tiles have no place
+    assert [flood["caption"][a:b].lower() for a, b in flood["highlight"]] == ["flood"] * len(flood["highlight"]) != []

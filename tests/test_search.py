@@ -137,3 +137,16 @@ def _filters(**kwargs):
     from rsq.query import parse_filters
 
     return parse_filters(**kwargs)
+
+
+def test_highlight_spans_mark_the_words_bm25_matched():
+    from rsq.commands.search import highlight
+    from rsq.query.highlight import highlight_spans
+
+    caption = "Flooded farmland beside a river; the floods reach the fields."
+    spans = highlight_spans(caption, "flooded fields in the river")  # as BM25 matches: stems, no stop words
+    assert [caption[a:b] for a, b in spans] == ["Flooded", "river", "floods", "fields"]
+    assert highlight_spans(caption, "the a an") == [] and highlight_spans("", "flood") == []
+    assert (
+        highlight(caption, "river") == "Flooded farmland beside a [bold yellow]river[/]; the floods reach the fields."
+    )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 from functools import partial
 from pathlib import Path
 from typing import Annotated
@@ -232,15 +231,10 @@ def highlight(caption: str, query: str) -> str:
     """Rich markup with the caption words that share a stem with a query word in bold."""
     from rich.markup import escape
 
-    from rsq.textindex.bm25 import query_terms
+    from rsq.query.highlight import highlight_spans
 
-    stems = {term[: max(4, len(term) - 2)] for term in query_terms(query) if len(term) > 2}
-
-    def mark(match: re.Match) -> str:
-        word = match.group(0)
-        return f"[bold yellow]{escape(word)}[/]" if any(word.lower().startswith(s) for s in stems) else escape(word)
-
-    return "".join(
-        mark(m) if m.group(0).strip() and m.group(0)[0].isalnum() else escape(m.group(0))
-        for m in re.finditer(r"\w+|\W+", caption)
-    )
+    parts, done = [], 0
+    for start, end in highlight_spans(caption, query):
+        parts += [escape(caption[done:start]), f"[bold yellow]{escape(caption[start:end])}[/]"]
+        done = end
+    return "".join([*parts, escape(caption[done:])])

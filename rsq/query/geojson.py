@@ -19,10 +19,11 @@ def _feature(hit: Hit, explain: bool) -> dict[str, Any]:
     tile = hit.tile
     if tile is not None:
         properties |= {"time": tile.time, "lon": tile.lon, "lat": tile.lat}
-    return {"type": "Feature", "id": hit.id, "geometry": _geometry(hit), "properties": properties}
+    return {"type": "Feature", "id": hit.id, "geometry": geometry(hit), "properties": properties}
 
 
-def _geometry(hit: Hit) -> dict[str, Any] | None:
+def geometry(hit: Hit) -> dict[str, Any] | None:
+    """The hit's footprint (a MultiPolygon across 180°), else its centre, else None."""
     tile = hit.tile
     if tile is None:
         return None

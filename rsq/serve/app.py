@@ -22,6 +22,8 @@ from fastapi.staticfiles import StaticFiles
 from rsq import __version__
 from rsq.errors import RsqError, TileError
 from rsq.query import Hit, Searcher, SearchQuery, parse_filters
+from rsq.query.geojson import geometry
+from rsq.query.highlight import highlight_spans
 from rsq.query.request import DEFAULT_ALPHA, DEFAULT_FUSION, MAX_K
 from rsq.serve.errors import ApiError, install_handlers, phrased
 from rsq.serve.openapi import (
@@ -118,7 +120,7 @@ def _search_routes(api: APIRouter, index: Searcher, basemap: str) -> None:
             "query": params.echo(),
             "offset": params.offset,
             "k": params.k,
-            "hits": [public_hit(h, params.explain) for h in hits],
+            "hits": [public_hit(h, params.q, params.explain) for h in hits],
         }
 
     @api.get("/search.geojson", response_class=GeoJSONResponse, responses=errors(400))
@@ -128,8 +130,10 @@ def _search_routes(api: APIRouter, index: Searcher, basemap: str) -> None:
 
         collection = feature_collection(params.run(index), params.echo(), params.explain)
         for feature in collection["features"]:
-            if "matched" in feature["properties"]:
-                feature["properties"]["matched"] = public_matched(feature["properties"]["matched"])
+            properties = feature["properties"]
+            properties["highlight"] = highlight_spans(properties["caption"], params.q)
+            if "matched" in properties:
+                properties["matched"] = public_matched(properties["matched"])
         return GeoJSONResponse(collection)
 
     @api.post("/search/composed", responses=errors(400, 413))
@@ -150,7 +154,12 @@ def _search_routes(api: APIRouter, index: Searcher, basemap: str) -> None:
             except RsqError as error:  # the upload's name on the server is no concern of the client
                 message = str(error).replace(path, "the uploaded image") if path else str(error)
                 raise ApiError(400, phrased(message, index.root)) from None
-            return {"query": {"text": text, "lam": lam, "tile_id": tile_id}, "hits": [public_hit(h) for h in hits]}
+            return {
+                "query": {"text": text, "lam": lam, "tile_id": tile_id},
+                "hits": [
+                    public_hit(h, text) | {"geometry": geometry(h)} for h in hits
+                ],  # the page maps them as they are
+            }
 
 
 def _tile_routes(api: APIRouter, index: Searcher) -> None:
@@ -266,9 +275,11 @@ class SearchParams:
         }
 
 
-def public_hit(hit: Hit, explain: bool = False) -> dict[str, Any]:
-    """A hit's record without the tile's file path (tiles are served by id) or the folders of caption files."""
+def public_hit(hit: Hit, query: str, explain: bool = False) -> dict[str, Any]:
+    """A hit's record without the tile's file path (tiles are served by id) or the folders of caption files, with
+    the caption's spans the query matched (`highlight`: [start, end] offsets)."""
     record = {key: value for key, value in hit.to_dict(explain).items() if key != "path"}
+    record["highlight"] = highlight_spans(hit.caption, query)
     if "matched" in record:
         record["matched"] = public_matched(record["matched"])
     return record

@@ -53,7 +53,7 @@ def _schema():
     return builder.build()
 
 
-def _analyzer():
+def caption_analyzer():
     """Simple tokens, lower-cased, English stop words removed, Porter-stemmed."""
     import tantivy
 
@@ -69,7 +69,7 @@ def _analyzer():
 
 def _with_analyzer(index):
     """Custom analyzers are not stored in the index: registered on every open."""
-    index.register_tokenizer(ANALYZER, _analyzer())
+    index.register_tokenizer(ANALYZER, caption_analyzer())
     return index
 
 
@@ -156,7 +156,7 @@ class Bm25Reader:
             self.index = _with_analyzer(self._open(folder))
             self.index.config_reader("Manual")
             self.searcher = self.index.searcher()
-            self.analyzer = _analyzer()
+            self.analyzer = caption_analyzer()
         except (OSError, ValueError) as error:
             raise RsqError(
                 f"index damaged: the BM25 part {folder} cannot be opened ({error}); rebuild the index"

@@ -5,7 +5,7 @@
 const $ = (id) => document.getElementById(id);
 const token = new URLSearchParams(location.hash.slice(1)).get("token") || sessionStorage.getItem("rsq-token");
 if (token) sessionStorage.setItem("rsq-token", token);
-const state = { info: null, box: null, features: [], layers: new Map(), map: null, footprints: null, query: "" };
+const state = { info: null, box: null, layers: new Map(), map: null, footprints: null, pending: null };
 
 async function api(path, options = {}) {
   const headers = token ? { Authorization: `Bearer ${token}` } : {};
@@ -24,15 +24,23 @@ function element(tag, props = {}, ...children) {
 
 function status(text) { $("status").textContent = text; }
 
-// Words of the caption sharing a stem with a query word, marked (the CLI's highlighting, in the page).
-function highlighted(caption, query) {
-  const stems = (query.toLowerCase().match(/\w+/gu) || []).filter((w) => w.length > 2).map((w) => w.slice(0, Math.max(4, w.length - 2)));
+// The caption with the spans the server says the query matched (`highlight`: [start, end] offsets) marked.
+function highlighted(caption, spans) {
   const fragment = document.createDocumentFragment();
-  for (const part of caption.split(/(\w+)/u)) {
-    const hit = part && stems.some((s) => part.toLowerCase().startsWith(s));
-    fragment.append(hit ? element("mark", { textContent: part }) : document.createTextNode(part));
+  let done = 0;
+  for (const [start, end] of spans || []) {
+    fragment.append(document.createTextNode(caption.slice(done, start)), element("mark", { textContent: caption.slice(start, end) }));
+    done = end;
   }
+  fragment.append(document.createTextNode(caption.slice(done)));
   return fragment;
+}
+
+// One search at a time: a new one aborts the one in flight, so an older answer never replaces a newer one.
+function newRequest() {
+  state.pending?.abort();
+  state.pending = new AbortController();
+  return state.pending.signal;
 }
 
 function setupMap() {
@@ -92,21 +100,20 @@ function searchParams() {
 
 async function search(event) {
   event?.preventDefault();
-  state.query = $("q").value;
   status("searching…");
   const started = performance.now();
   try {
-    const collection = await api(`/api/search.geojson?${searchParams()}`);
+    const collection = await api(`/api/search.geojson?${searchParams()}`, { signal: newRequest() });
     showResults(collection.features);
     status(`${collection.features.length} tiles in ${Math.round(performance.now() - started)} ms`);
   } catch (error) {
+    if (error.name === "AbortError") return;  // a newer search took its place
     showResults([]);
     status(`error: ${error.message}`);
   }
 }
 
 function showResults(features) {
-  state.features = features;
   state.layers.clear();
   state.footprints?.clearLayers();
   $("results").replaceChildren(...features.map(card));
@@ -133,7 +140,7 @@ function card(feature) {
     element("div", { className: "meta" },
       element("div", { className: "head" }, element("span", { className: "id", textContent: `${hit.rank}. ${hit.id}` }),
         element("span", { textContent: hit.score.toFixed(3) })),
-      element("div", { className: "caption" }, highlighted(hit.caption || "", state.query))));
+      element("div", { className: "caption" }, highlighted(hit.caption || "", hit.highlight))));
   node.dataset.id = hit.id;
   node.addEventListener("click", () => { select(hit.id); openTile(hit.id); });
   node.addEventListener("keydown", (event) => { if (event.key === "Enter") openTile(hit.id); });
@@ -144,12 +151,20 @@ function card(feature) {
 // The whole id encoded (its slashes as %2F): an id may end in "/image" or hold any character.
 function tilePath(id) { return `/api/tiles/${encodeURIComponent(id)}`; }
 
-// An image from the API: a plain src, or with a token a fetch that carries the header (an <img> cannot).
+// An image from the API: a plain src, or with a token a fetch that carries the header (an <img> cannot); the
+// object URL is revoked once the image has loaded, and a failed fetch shows as the image's own error.
 async function showImage(img, url) {
   if (!token) { img.src = url; return; }
-  const response = await fetch(url, { headers: { Authorization: `Bearer ${token}` } });
-  if (response.ok) img.src = URL.createObjectURL(await response.blob());
-  else img.dispatchEvent(new Event("error"));
+  try {
+    const response = await fetch(url, { headers: { Authorization: `Bearer ${token}` } });
+    if (!response.ok) throw new Error(response.statusText);
+    const blob = URL.createObjectURL(await response.blob());
+    img.addEventListener("load", () => URL.revokeObjectURL(blob), { once: true });
+    img.addEventListener("error", () => URL.revokeObjectURL(blob), { once: true });
+    img.src = blob;
+  } catch {
+    img.dispatchEvent(new Event("error"));
+  }
 }
 
 function select(id) {
@@ -218,27 +233,18 @@ async function composed(id, text, lam) {
   $("detail").close();
   status("searching…");
   try {
-    const result = await api("/api/search/composed", { method: "POST", body: form });
-    state.query = text;
-    const features = await Promise.all(result.hits.map(async (hit) => ({ type: "Feature", id: hit.id, properties: hit, geometry: await footprint(hit.id) })));
+    const result = await api("/api/search/composed", { method: "POST", body: form, signal: newRequest() });
+    // each hit carries its footprint as the GeoJSON of a search does (split at 180°): no request per hit
+    const features = result.hits.map(({ geometry, ...hit }) => ({ type: "Feature", id: hit.id, properties: hit, geometry }));
     showResults(features);
     status(`${features.length} tiles like ${id}${text ? `, but ${text}` : ""}`);
   } catch (error) {
-    status(`error: ${error.message}`);
+    if (error.name !== "AbortError") status(`error: ${error.message}`);
   }
-}
-
-async function footprint(id) {
-  const tile = await api(tilePath(id));
-  if (tile.bounds) {
-    const [w, s, e0, n] = tile.bounds;
-    const e = e0 < w ? e0 + 360 : e0;  // a footprint across 180° (west > east) drawn eastward over the date line
-    return { type: "Polygon", coordinates: [[[w, s], [e, s], [e, n], [w, n], [w, s]]] };
-  }
-  return tile.lon != null ? { type: "Point", coordinates: [tile.lon, tile.lat] } : null;
 }
 
 async function start() {
+  window.addEventListener("unhandledrejection", (event) => status(`error: ${event.reason?.message || event.reason}`));
   $("search").addEventListener("submit", search);
   $("close").addEventListener("click", () => $("detail").close());
   document.addEventListener("keydown", (event) => { if (event.key === "Escape" && $("detail").open) $("detail").close(); });
