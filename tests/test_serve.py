@@ -42,8 +42,15 @@ def test_search_answers_the_records_of_the_cli(client, serving_index):
     records = [
         json.loads(line) for line in cli_run.stdout.splitlines()
     ]  # the API names no server file: no path, caption files by name
-    expected = [
-        {**{k: v for k, v in r.items() if k != "path"}, "matched": public_matched(r["matched"])} for r in records
+    from rsq.query.highlight import highlight_spans
+
+    expected = [  # ... and each hit says which caption words the query matched
+        {
+            **{k: v for k, v in r.items() if k != "path"},
+            "matched": public_matched(r["matched"]),
+            "highlight": [list(span) for span in highlight_spans(r["caption"], "planes parked at an airport")],
+        }
+        for r in records
     ]
     response = client.get("/api/search", params={"q": "planes parked at an airport", "k": 7, "explain": True})
     assert response.json()["hits"] == expected

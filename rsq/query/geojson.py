@@ -7,15 +7,20 @@ from __future__ import annotations
 from typing import Any
 
 from rsq.geo import polygon
+from rsq.query.highlight import highlight_spans
 from rsq.query.results import Hit
 
 
 def feature_collection(hits: list[Hit], query: dict[str, Any] | None = None, explain: bool = False) -> dict[str, Any]:
-    return {"type": "FeatureCollection", "query": query or {}, "features": [_feature(hit, explain) for hit in hits]}
+    """The hits as features; with the query's text (`q`), each says which caption words it matched (`highlight`)."""
+    query = query or {}
+    features = [_feature(hit, str(query.get("q", "")), explain) for hit in hits]
+    return {"type": "FeatureCollection", "query": query, "features": features}
 
 
-def _feature(hit: Hit, explain: bool) -> dict[str, Any]:
+def _feature(hit: Hit, text: str, explain: bool) -> dict[str, Any]:
     properties = {k: v for k, v in hit.to_dict(explain).items() if k != "path"}  # shared files name no server path
+    properties["highlight"] = highlight_spans(hit.caption, text)
     tile = hit.tile
     if tile is not None:
         properties |= {"time": tile.time, "lon": tile.lon, "lat": tile.lat}

@@ -1,6 +1,7 @@
-"""`rsq serve`: one more face on the same engine. A FastAPI app holds one open `Searcher` (models load once)
-and calls the same `Searcher.search` as the CLI; every generation an index writer publishes is picked up by
-the next request. The page is static files (rsq/serve/static) plus Leaflet, installed from npm.
+"""`rsq serve`: one more face on the same engine. A FastAPI app holds one open `Searcher` (models load once; routes
+get it as a dependency) and calls the same `Searcher.search` as the CLI; every generation an index writer
+publishes is picked up by the next request. The page is static files (rsq/serve/static) plus Leaflet,
+installed from npm.
 
 Tiles are served by id only: a request never names a path, and no answer names a file of the server (hits,
 GeoJSON and tile details carry ids; model specs name their file, not its folder). Files are found through the
@@ -13,7 +14,7 @@ import tempfile
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, FastAPI, File, Form, Query, UploadFile
+from fastapi import APIRouter, Depends, FastAPI, File, Form, Query, Request, UploadFile
 from fastapi.params import Depends as Dependency
 from fastapi.responses import FileResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -49,12 +50,7 @@ def create_app(index: Searcher, token: str | None = None, basemap: str = "") -> 
     app = FastAPI(title="rsq", version=__version__, description="Search satellite tiles by describing them.")
     install_handlers(app, index.root)
     app.add_middleware(UrlBound)
-    api = APIRouter(
-        prefix="/api",
-        dependencies=_guard(token),
-        route_class=SuffixRoute,
-        responses={**errors(414), **(AUTH if token else {})},
-    )
+    app.state.searcher, app.state.basemap = index, basemap
 
     @app.get("/health")
     def health() -> dict[str, Any]:
@@ -65,9 +61,9 @@ def create_app(index: Searcher, token: str | None = None, basemap: str = "") -> 
             "tiles": snapshot.manifest.counts.get("tiles", 0),
         }
 
-    _search_routes(api, index, basemap)
-    _tile_routes(api, index)
-    app.include_router(api)
+    guarded = {"prefix": "/api", "dependencies": _guard(token), "responses": {**errors(414), **(AUTH if token else {})}}
+    app.include_router(search_routes, **guarded)
+    app.include_router(tile_routes, **guarded)  # sub-resources before the bare id: see tile_routes
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     if LEAFLET.is_dir():
         app.mount("/vendor/leaflet", StaticFiles(directory=LEAFLET), name="leaflet")
@@ -93,131 +89,6 @@ def _guard(token: str | None) -> list[Dependency]:
             )
 
     return [Depends(authorised)]
-
-
-def _search_routes(api: APIRouter, index: Searcher, basemap: str) -> None:
-    @api.get("/info")
-    def info() -> dict[str, Any]:
-        """What the index holds, and the page's settings."""
-        manifest = index.manifest
-        return {
-            "rsq_version": __version__,
-            "embedder": public_spec(manifest.embedder),
-            "counts": manifest.counts,
-            "image_encoder": public_spec(manifest.image_encoder),
-            "templates": manifest.templates,
-            "basemap": basemap,
-            "max_k": MAX_K,
-            "map": LEAFLET.is_dir(),
-        }
-
-    @api.get("/search", responses=errors(400))
-    def search(params: Annotated[SearchParams, Depends()]) -> dict[str, Any]:
-        """The same records as `rsq search --json` (less the file paths), a page at a time (`offset`, `k`; offset + k
-        at most 1000)."""
-        hits = params.run(index)
-        return {
-            "query": params.echo(),
-            "offset": params.offset,
-            "k": params.k,
-            "hits": [public_hit(h, params.q, params.explain) for h in hits],
-        }
-
-    @api.get("/search.geojson", response_class=GeoJSONResponse, responses=errors(400))
-    def search_geojson(params: Annotated[SearchParams, Depends()]) -> GeoJSONResponse:
-        """The results as a GeoJSON FeatureCollection (footprints, scores, captions), as `rsq search --geojson`."""
-        from rsq.query.geojson import feature_collection
-
-        collection = feature_collection(params.run(index), params.echo(), params.explain)
-        for feature in collection["features"]:
-            properties = feature["properties"]
-            properties["highlight"] = highlight_spans(properties["caption"], params.q)
-            if "matched" in properties:
-                properties["matched"] = public_matched(properties["matched"])
-        return GeoJSONResponse(collection)
-
-    @api.post("/search/composed", responses=errors(400, 413))
-    def composed(
-        text: Annotated[str, Form()] = "",
-        lam: Annotated[float, Form(ge=0, le=1)] = 0.5,
-        k: Annotated[int, Form(ge=1, le=MAX_K)] = 10,
-        tile_id: Annotated[str | None, Form()] = None,
-        image: Annotated[UploadFile | None, File()] = None,
-    ) -> dict[str, Any]:
-        """A composed image + text query (WEICOM): a tile of the index (`tile_id`) or an uploaded image, plus text."""
-        if (tile_id is None) == (image is None):
-            raise ApiError(400, "give either tile_id or an image file")
-        with tempfile.TemporaryDirectory(prefix="rsq-upload-") as folder:
-            path = save_upload(image, Path(folder)) if image is not None else None
-            try:
-                hits = index.search(SearchQuery(text, k=k, image=path, like=tile_id, lam=lam))
-            except RsqError as error:  # the upload's name on the server is no concern of the client
-                message = str(error).replace(path, "the uploaded image") if path else str(error)
-                raise ApiError(400, phrased(message, index.root)) from None
-            return {
-                "query": {"text": text, "lam": lam, "tile_id": tile_id},
-                "hits": [
-                    public_hit(h, text) | {"geometry": geometry(h)} for h in hits
-                ],  # the page maps them as they are
-            }
-
-
-def _tile_routes(api: APIRouter, index: Searcher) -> None:
-    """Declared before the bare id route, so that `/api/tiles/x/image` is the image of `x` (the tile `x/image`
-    is `/api/tiles/x%2Fimage`: see SuffixRoute)."""
-
-    @api.get(
-        "/tiles/{tile_id:tile_id}/thumbnail",
-        response_class=JPEGResponse,
-        responses={**images("image/jpeg"), **errors(400, 404, 422)},
-    )
-    def thumbnail(tile_id: str) -> Response:
-        """The thumbnail stored in the index, else one rendered from the tile's file."""
-        image = index.thumbnail(tile_id) or _render(index, tile_id, THUMBNAIL_SIZE, "auto", "jpeg")
-        return JPEGResponse(image, headers={"Cache-Control": "max-age=3600"})
-
-    @api.get(
-        "/tiles/{tile_id:tile_id}/image",
-        response_class=Response,
-        responses={**images("image/jpeg", "image/png"), **errors(400, 404, 422)},
-    )
-    def image_view(
-        tile_id: str,
-        size: Annotated[int, Query(ge=VIEW_SIZES[0], le=VIEW_SIZES[1])] = 512,
-        view: View = "auto",
-        fmt: Literal["jpeg", "png"] = "jpeg",
-    ) -> Response:
-        """The tile rendered as the imagery module renders it (SAR composite, S2 true or false colour)."""
-        return Response(_render(index, tile_id, size, view, fmt), media_type=f"image/{fmt}")
-
-    @api.get("/tiles/{tile_id:tile_id}", responses=errors(404))
-    def tile(tile_id: str) -> dict[str, Any]:
-        """The tile's metadata and all its structured captions, each with its provenance."""
-        row = index.tile(tile_id)
-        if row is None:
-            raise ApiError(404, f"no tile {tile_id!r} in the index")
-        snapshot = index.snapshot
-        captions = [
-            {
-                "model": public_spec(r["model"]),
-                "template": r["template"],
-                "run_id": r["run_id"],
-                "captions": r["captions"],
-            }
-            for r in snapshot.caption_records(tile_id)
-        ]
-        return {
-            "id": row.tile_id,
-            "sensor": row.sensor,
-            "lon": row.lon,
-            "lat": row.lat,
-            "bounds": row.bounds,
-            "time": row.time,
-            "meta": row.meta,
-            "captions": captions,
-            "image_vector": snapshot.image_vector(tile_id) is not None,
-            "thumbnail": snapshot.thumbnail(tile_id) is not None,
-        }
 
 
 class SearchParams:
@@ -273,6 +144,142 @@ class SearchParams:
             "image_weight": self.image_weight,
             **{k: v for k, v in self.filters.items() if v is not None},
         }
+
+
+def current_searcher(request: Request) -> Searcher:
+    """The open index of the app serving the request (`create_app` puts it in the app's state)."""
+    return request.app.state.searcher
+
+
+SearcherDep = Annotated[Searcher, Depends(current_searcher)]
+search_routes = APIRouter(route_class=SuffixRoute)
+# Tile routes declare their sub-resources before the bare id route, so that `/api/tiles/x/image` is the image of
+# `x` (the tile `x/image` is `/api/tiles/x%2Fimage`: see SuffixRoute).
+tile_routes = APIRouter(route_class=SuffixRoute)
+
+
+@search_routes.get("/info")
+def info(request: Request, index: SearcherDep) -> dict[str, Any]:
+    """What the index holds, and the page's settings."""
+    manifest = index.manifest
+    return {
+        "rsq_version": __version__,
+        "embedder": public_spec(manifest.embedder),
+        "counts": manifest.counts,
+        "image_encoder": public_spec(manifest.image_encoder),
+        "templates": manifest.templates,
+        "basemap": request.app.state.basemap,
+        "max_k": MAX_K,
+        "map": LEAFLET.is_dir(),
+    }
+
+
+@search_routes.get("/search", responses=errors(400))
+def search(index: SearcherDep, params: Annotated[SearchParams, Depends()]) -> dict[str, Any]:
+    """The same records as `rsq search --json` (less the file paths), a page at a time (`offset`, `k`; offset + k
+    at most 1000)."""
+    hits = params.run(index)
+    return {
+        "query": params.echo(),
+        "offset": params.offset,
+        "k": params.k,
+        "hits": [public_hit(h, params.q, params.explain) for h in hits],
+    }
+
+
+@search_routes.get("/search.geojson", response_class=GeoJSONResponse, responses=errors(400))
+def search_geojson(index: SearcherDep, params: Annotated[SearchParams, Depends()]) -> GeoJSONResponse:
+    """The results as a GeoJSON FeatureCollection (footprints, scores, captions), as `rsq search --geojson`."""
+    from rsq.query.geojson import feature_collection
+
+    collection = feature_collection(params.run(index), params.echo(), params.explain)
+    for feature in collection["features"]:
+        properties = feature["properties"]
+        if "matched" in properties:
+            properties["matched"] = public_matched(properties["matched"])
+    return GeoJSONResponse(collection)
+
+
+@search_routes.post("/search/composed", responses=errors(400, 413))
+def composed(
+    index: SearcherDep,
+    text: Annotated[str, Form()] = "",
+    lam: Annotated[float, Form(ge=0, le=1)] = 0.5,
+    k: Annotated[int, Form(ge=1, le=MAX_K)] = 10,
+    tile_id: Annotated[str | None, Form()] = None,
+    image: Annotated[UploadFile | None, File()] = None,
+) -> dict[str, Any]:
+    """A composed image + text query (WEICOM): a tile of the index (`tile_id`) or an uploaded image, plus text."""
+    if (tile_id is None) == (image is None):
+        raise ApiError(400, "give either tile_id or an image file")
+    with tempfile.TemporaryDirectory(prefix="rsq-upload-") as folder:
+        path = save_upload(image, Path(folder)) if image is not None else None
+        try:
+            hits = index.search(SearchQuery(text, k=k, image=path, like=tile_id, lam=lam))
+        except RsqError as error:  # the upload's name on the server is no concern of the client
+            message = str(error).replace(path, "the uploaded image") if path else str(error)
+            raise ApiError(400, phrased(message, index.root)) from None
+        return {
+            "query": {"text": text, "lam": lam, "tile_id": tile_id},
+            "hits": [public_hit(h, text) | {"geometry": geometry(h)} for h in hits],  # the page maps them as they are
+        }
+
+
+@tile_routes.get(
+    "/tiles/{tile_id:tile_id}/thumbnail",
+    response_class=JPEGResponse,
+    responses={**images("image/jpeg"), **errors(400, 404, 422)},
+)
+def thumbnail(index: SearcherDep, tile_id: str) -> Response:
+    """The thumbnail stored in the index, else one rendered from the tile's file."""
+    image = index.thumbnail(tile_id) or _render(index, tile_id, THUMBNAIL_SIZE, "auto", "jpeg")
+    return JPEGResponse(image, headers={"Cache-Control": "max-age=3600"})
+
+
+@tile_routes.get(
+    "/tiles/{tile_id:tile_id}/image",
+    response_class=Response,
+    responses={**images("image/jpeg", "image/png"), **errors(400, 404, 422)},
+)
+def image_view(
+    index: SearcherDep,
+    tile_id: str,
+    size: Annotated[int, Query(ge=VIEW_SIZES[0], le=VIEW_SIZES[1])] = 512,
+    view: View = "auto",
+    fmt: Literal["jpeg", "png"] = "jpeg",
+) -> Response:
+    """The tile rendered as the imagery module renders it (SAR composite, S2 true or false colour)."""
+    return Response(_render(index, tile_id, size, view, fmt), media_type=f"image/{fmt}")
+
+
+@tile_routes.get("/tiles/{tile_id:tile_id}", responses=errors(404))
+def tile(index: SearcherDep, tile_id: str) -> dict[str, Any]:
+    """The tile's metadata and all its structured captions, each with its provenance."""
+    row = index.tile(tile_id)
+    if row is None:
+        raise ApiError(404, f"no tile {tile_id!r} in the index")
+    snapshot = index.snapshot
+    captions = [
+        {
+            "model": public_spec(r["model"]),
+            "template": r["template"],
+            "run_id": r["run_id"],
+            "captions": r["captions"],
+        }
+        for r in snapshot.caption_records(tile_id)
+    ]
+    return {
+        "id": row.tile_id,
+        "sensor": row.sensor,
+        "lon": row.lon,
+        "lat": row.lat,
+        "bounds": row.bounds,
+        "time": row.time,
+        "meta": row.meta,
+        "captions": captions,
+        "image_vector": snapshot.image_vector(tile_id) is not None,
+        "thumbnail": snapshot.thumbnail(tile_id) is not None,
+    }
 
 
 def public_hit(hit: Hit, query: str, explain: bool = False) -> dict[str, Any]:
