@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import threading
+from functools import lru_cache
 
 WORD = re.compile(r"\w+")
 _local = threading.local()  # one analyser per thread (a server answers on several)
@@ -12,11 +13,17 @@ _local = threading.local()  # one analyser per thread (a server answers on sever
 
 def highlight_spans(caption: str, query: str) -> list[tuple[int, int]]:
     """(start, end) character offsets of the caption's words whose stem is one of the query's stems."""
-    analyse = _analyzer().analyze
-    stems = set(analyse(query))
+    stems = set(_analyzer().analyze(query))
     if not stems:
         return []
-    return [m.span() for m in WORD.finditer(caption) if (stem := analyse(m.group(0))) and stem[0] in stems]
+    return [m.span() for m in WORD.finditer(caption) if _stem(m.group(0)) in stems]
+
+
+@lru_cache(maxsize=65_536)  # captions repeat their words: each is analysed once, not once per hit per request
+def _stem(word: str) -> str | None:
+    """A word's BM25 stem, None for a stop word."""
+    stems = _analyzer().analyze(word)
+    return stems[0] if stems else None
 
 
 def _analyzer():

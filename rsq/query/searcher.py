@@ -82,14 +82,16 @@ class Searcher:
         with self._lock:
             if self._image_encoder is None:
                 if not self.manifest.image_encoder:
-                    raise RsqError(
-                        f"index {self.root} holds no image vectors; build it with `rsq index --images --image-encoder "
-                        "closp:CKPT`"
-                    )
+                    raise self._no_image_vectors()
                 from rsq.closp.encoder import ClospEncoder
 
                 self._image_encoder = ClospEncoder(self.manifest.image_encoder)
         return self._image_encoder
+
+    def _no_image_vectors(self) -> RsqError:
+        return RsqError(
+            f"index {self.root} holds no image vectors; build it with `rsq index --images --image-encoder closp:CKPT`"
+        )
 
     def warm(self) -> None:
         """Load the query encoders now rather than on the first search (a server's start-up)."""
@@ -129,10 +131,12 @@ class Searcher:
         """Per query, per retrieval mode: tile -> (best variant score, its row). Batched over queries; `expand` False
         leaves out BM25's nomenclature synonyms (for measuring them)."""
         snapshot = snapshot or self.snapshot
+        if mode == "image" and not snapshot.manifest.image_encoder:  # this generation's: a rebuild may drop them
+            raise self._no_image_vectors()
         filters = filters or Filters()
         window = rank_window(k)
         fetch = max(MIN_FETCH, window * 20)
-        with_images = mode == "image" or (mode == "hybrid" and bool(self.manifest.image_encoder))
+        with_images = mode == "image" or (mode == "hybrid" and bool(snapshot.manifest.image_encoder))
         vectors = (
             self.embedder.encode(texts)
             if mode in ("dense", "hybrid") or (with_images and self.shared_text_space)
