@@ -6,6 +6,7 @@ from typer.testing import CliRunner
 from rsq.captioner.schema import parse_captions
 from rsq.captioner.store import CaptionStore
 from rsq.cli import app
+from rsq.landcover import corine
 
 from tiny_vlm import BUILDERS
 
@@ -77,3 +78,4 @@ def test_structured_multi_variant_output(tiny_models, data_dir, tmp_path):
     [record] = CaptionStore(out).records()
     assert record.status == "ok", record.error
     assert len(record.captions["variants"]) == 2 and record.template.startswith("structured@")
+    assert corine().path_code(record.captions["land_cover_path"])  # the grammar lets random weights write real paths

@@ -62,3 +62,14 @@ def test_full_structured_output():
 def test_malformed_output_raises_a_parse_error(raw, message):
     with pytest.raises(CaptionParseError, match=message):
         parse_captions(raw)
+
+
+def test_the_land_cover_path_is_a_path_of_the_nomenclature():
+    from rsq.captioner.schema import output_schema, parse_captions
+
+    choices = output_schema()["properties"]["land_cover_path"]["enum"]
+    assert len(choices) == 64 and ["Water bodies", "Inland waters", "Water courses"] in choices
+    ok = parse_captions('{"variants": [{"one_sentence": "x"}], "land_cover_path": ["Wetlands"]}')
+    assert ok.land_cover_path == ["Wetlands"]
+    with pytest.raises(CaptionParseError, match="not a CORINE Land Cover class under 'Wetlands'"):
+        parse_captions('{"variants": [{"one_sentence": "x"}], "land_cover_path": ["Wetlands", "Forests"]}')

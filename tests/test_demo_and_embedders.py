@@ -1,4 +1,5 @@
 import pytest
+from cli_output import hit_records
 from typer.testing import CliRunner
 
 from rsq.cli import app
@@ -34,3 +35,7 @@ def test_demo_builds_the_default_index(data_dir, tmp_path, monkeypatch):
     assert sorted(flooded) == ["Spain_7370579_S1Hand", "Spain_7370579_S2Hand"]
     plain = CliRunner().invoke(app, ["search", "storage tanks near a harbour", "--json", "--k", "3"])
     assert plain.exit_code == 0, plain.output
+    artificial = CliRunner().invoke(app, ["search", "flooded farmland", "--class", "Artificial surfaces", "--json"])
+    hits = hit_records(artificial.stdout)
+    assert len(hits) == 10 and all(h["land_cover"][0] == "Artificial surfaces" for h in hits)
+    assert not {h["id"] for h in hits} & set(flooded)  # the flood chips are Water bodies

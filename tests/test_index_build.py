@@ -8,6 +8,7 @@ import sys
 import time
 
 import pytest
+from cli_output import hit_records
 from conftest import import_annotations
 from typer.testing import CliRunner
 
@@ -85,7 +86,7 @@ def test_filters_on_georeferenced_tiles(data_dir, tmp_path):
     cli = CliRunner().invoke(
         app, ["search", "flood", "--index", str(out), "--near", "-0.76,38.1,5", "--sensor", "s2", "--json"]
     )
-    assert [json.loads(line)["id"] for line in cli.stdout.splitlines()] == ["Spain_7370579_S2Hand"]
+    assert [r["id"] for r in hit_records(cli.stdout)] == ["Spain_7370579_S2Hand"]
 
 
 def test_a_text_only_archive_from_an_annotation_file(tmp_path):

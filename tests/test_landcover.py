@@ -29,5 +29,5 @@ def test_classes_are_found_by_code_or_name_and_unknown_ones_suggest_the_nearest(
     assert clc.find("artificial surfaces").code == "1" and clc.find("523").name == "Sea and ocean"
     with pytest.raises(RsqError, match="did you mean 'Artificial surfaces'"):
         clc.find("Artifical surface")
-    with pytest.raises(RsqError, match="no land-cover class 'xyz'"):
+    with pytest.raises(RsqError, match="'xyz' is not a CORINE Land Cover class"):
         clc.find("xyz")

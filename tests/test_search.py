@@ -1,6 +1,7 @@
 import json
 
 import pytest
+from cli_output import hit_records
 from typer.testing import CliRunner
 
 from rsq.cli import app
@@ -50,9 +51,11 @@ def test_manifest_records_provenance(index):
 def test_cli_json_lines(ucm_index):
     result = runner.invoke(app, ["search", "baseball field", "--index", str(ucm_index), "--json", "--k", "3"])
     assert result.exit_code == 0, result.output
-    records = [json.loads(line) for line in result.stdout.splitlines()]
+    *records, summary = [json.loads(line) for line in result.stdout.splitlines()]
     assert [r["rank"] for r in records] == [1, 2, 3]
-    assert set(records[0]) == {"rank", "id", "score", "path", "sensor", "caption", "scores"}
+    assert set(records[0]) == {"rank", "id", "score", "path", "sensor", "caption", "land_cover", "scores"}
+    assert records[0]["land_cover"][-1] == "Sport and leisure facilities"  # UCM's class, mapped onto CORINE
+    assert summary["summary"]["facets"]["land_cover"]["hits"] == 3
     assert records[0]["path"].endswith(f"images/{records[0]['id']}.jpg")  # ids are the UCM caption ids
     assert set(records[0]["scores"]) == {"bm25", "dense", "fused"}
 
@@ -61,7 +64,7 @@ def test_cli_explain_and_table(ucm_index):
     explained = runner.invoke(
         app, ["search", "tennis court", "--index", str(ucm_index), "--json", "--explain", "--mode", "dense"]
     )
-    record = json.loads(explained.stdout.splitlines()[0])
+    record = hit_records(explained.stdout)[0]
     assert record["ranks"] == {"dense": 1} and record["matched"]["dense"]["snippet"] == record["caption"]
     table = runner.invoke(app, ["search", "tennis court", "--index", str(ucm_index), "--explain"])
     assert table.exit_code == 0 and "tennis" in table.stdout.lower() and "rank per mode" in table.stdout
@@ -75,9 +78,9 @@ def test_queries_file(ucm_index, tmp_path):
     for path, queries in ((text, ["baseball field", "storage tanks"]), (jsonl, ["a river", "golf course"])):
         result = runner.invoke(app, ["search", "--queries", str(path), "--index", str(ucm_index), "--k", "2"])
         assert result.exit_code == 0, result.output
-        assert [json.loads(line)["query"] for line in result.stdout.splitlines()] == [
-            q for q in queries for _ in range(2)
-        ]
+        records = [json.loads(line) for line in result.stdout.splitlines()]
+        assert [r["query"] for r in records] == [q for q in queries for _ in range(3)]  # 2 hits, then the summary
+        assert ["summary" in r for r in records] == [False, False, True] * 2
 
 
 ADVERSARIAL = [

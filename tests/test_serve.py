@@ -9,6 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
+from cli_output import hit_records, summaries
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
@@ -39,9 +40,7 @@ def test_search_answers_the_records_of_the_cli(client, serving_index):
     cli_run = CliRunner().invoke(
         cli, ["search", "planes parked at an airport", "--index", str(serving_index), "--json", "--k", "7", "--explain"]
     )
-    records = [
-        json.loads(line) for line in cli_run.stdout.splitlines()
-    ]  # the API names no server file: no path, caption files by name
+    records = hit_records(cli_run.stdout)  # the API names no server file: no path, caption files by name
     from rsq.query.highlight import highlight_spans
 
     expected = [  # ... and each hit says which caption words the query matched
@@ -54,6 +53,7 @@ def test_search_answers_the_records_of_the_cli(client, serving_index):
     ]
     response = client.get("/api/search", params={"q": "planes parked at an airport", "k": 7, "explain": True})
     assert response.json()["hits"] == expected
+    assert response.json()["facets"] == summaries(cli_run.stdout)[0]["facets"]
 
 
 def test_paging_up_to_a_thousand(client):
@@ -76,10 +76,29 @@ def test_filters_and_their_errors(client):
         ({"q": "x", "mode": "magic"}, "mode must"),
         ({"q": "!!!"}, "empty query"),
         ({"q": "x", "after": "yesterday"}, "after wants"),
+        ({"q": "x", "class": "Urban fabrik"}, "class 'Urban fabrik' is not a CORINE Land Cover class"),
     ):
         response = client.get("/api/search", params=params)
         assert response.status_code == 400 and message in response.json()["error"]
     assert client.get("/api/search", params={"q": "x", "k": "many"}).status_code == 400
+
+
+def test_the_class_filter_paths_and_facets(client):
+    answer = client.get("/api/search", params={"q": "flood water", "class": "Water bodies", "k": 50}).json()
+    assert FLOOD <= {h["id"] for h in answer["hits"]} and all(
+        h["land_cover"][0] == "Water bodies" for h in answer["hits"]
+    )
+    assert answer["query"]["class"] == "Water bodies"
+    facets = answer["facets"]["land_cover"]
+    assert facets["hits"] == len(answer["hits"]) and facets["levels"][0]["classes"][0]["count"] == len(answer["hits"])
+    everything = client.get("/api/search", params={"q": "trees", "k": 1000}).json()
+    level1 = {c["code"]: c["count"] for c in everything["facets"]["land_cover"]["levels"][0]["classes"]}
+    assert sum(level1.values()) + everything["facets"]["land_cover"]["unclassified"] == len(everything["hits"])
+    by_code = client.get("/api/search", params={"q": "trees", "k": 1000, "class": "1"}).json()
+    assert len(by_code["hits"]) == level1["1"]  # the facet count is what clicking it returns
+    collection = client.get("/api/search.geojson", params={"q": "flood", "class": "5"}).json()
+    assert {f["id"] for f in collection["features"]} >= FLOOD
+    assert all(f["properties"]["land_cover"][0] == "Water bodies" for f in collection["features"])
 
 
 def test_geojson_has_footprints_scores_and_captions(client):

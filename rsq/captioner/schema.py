@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from rsq.errors import RsqError
+from rsq.landcover import corine
 
 SENTENCE_CHARS = 300
 PARAGRAPH_CHARS = 1200
@@ -65,11 +66,21 @@ class Captions(_Strict):
     """Everything a captioner says about one tile; only a variant's `one_sentence` is required."""
 
     variants: list[Variant] = Field(min_length=1, max_length=MAX_VARIANTS)
+    land_cover_path: list[str] = Field(default_factory=list, max_length=3)  # CORINE names, level 1 down
     land_cover: list[LandCover] = Field(default_factory=list, max_length=LIST_ITEMS)
     objects: list[ObjectNote] = Field(default_factory=list, max_length=LIST_ITEMS)
     events: list[Event] = Field(default_factory=list, max_length=LIST_ITEMS)
     sensor_notes: str = Field("", max_length=SENTENCE_CHARS)
     keywords: list[Word] = Field(default_factory=list, max_length=LIST_ITEMS)
+
+    @field_validator("land_cover_path")
+    @classmethod
+    def _a_path_of_the_nomenclature(cls, names: list[str]) -> list[str]:
+        try:
+            corine().path_code(names)
+        except RsqError as error:
+            raise ValueError(str(error)) from None
+        return names
 
 
 class CaptionParseError(RsqError):
@@ -93,6 +104,8 @@ def output_schema(kind: str = "structured", variants: int = 5) -> dict[str, Any]
         raise RsqError(f"unknown output schema {kind!r}; choose one of {', '.join(SCHEMAS)}")
     schema = _inline_refs(Captions.model_json_schema())
     schema["properties"]["variants"] |= {"minItems": variants, "maxItems": variants}
+    schema["properties"]["land_cover_path"] = {"enum": corine().paths()}  # the grammar writes only real paths
+    schema["required"] = ["variants", "land_cover_path"]
     return schema
 
 

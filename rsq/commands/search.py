@@ -38,6 +38,13 @@ _BboxOption = Annotated[
         help="west,south,east,north (WGS84; west > east crosses 180°, as in STAC): tiles whose footprint meets it."
     ),
 ]
+_ClassOption = Annotated[
+    str | None,
+    typer.Option(
+        "--class",
+        help="Only tiles of this CORINE Land Cover class or a class below it: a code (1, 11, 112) or a name.",
+    ),
+]
 _AfterOption = Annotated[str | None, typer.Option(help="Acquired on or after this date.")]
 _BeforeOption = Annotated[str | None, typer.Option(help="Acquired on or before this date.")]
 _QueriesOption = Annotated[
@@ -89,6 +96,7 @@ def search(
     near: Annotated[str | None, typer.Option(help="lon,lat,km")] = None,
     after: _AfterOption = None,
     before: _BeforeOption = None,
+    land_cover: _ClassOption = None,
     queries: _QueriesOption = None,
     embedder: _EmbedderOption = None,
     image: _ImageOption = None,
@@ -108,7 +116,7 @@ def search(
     if geojson and queries:
         raise RsqError("--geojson writes the results of one query; drop --queries")
     lines = _read_queries(queries) if queries else [(0, query or "")]
-    filters = parse_filters(sensor, bbox, near, after, before)
+    filters = parse_filters(sensor, bbox, near, after, before, land_cover)
     searcher = Searcher(index_dir, embedder=embedder, query_encoder=query_encoder)
     ask = partial(
         SearchQuery,
@@ -155,14 +163,18 @@ def demo(
 
 
 def _show(text: str, hits, query: dict, geojson: Path | None, json_lines: bool, batch: bool, explain: bool) -> None:
-    """One query's hits: as GeoJSON (a file, or stdout for -), JSON lines (with the query in a batch), or a table."""
+    """One query's hits: as GeoJSON (a file, or stdout for -), JSON lines (with the query in a batch; then a summary
+    record with the land-cover facet counts), or a table."""
     if geojson:
         _write_geojson(geojson, hits, query, explain)
         if str(geojson) == "-":
             return
     if json_lines or batch:
+        from rsq.query.facets import land_cover_facets
+
         extra = {"query": text} if batch else {}
         print_json_lines(extra | hit.to_dict(explain) for hit in hits)
+        print_json_lines([extra | {"summary": {"facets": {"land_cover": land_cover_facets(hits)}}}])
     else:
         _print_hits(text, hits, explain)
 

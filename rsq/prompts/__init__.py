@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from rsq.errors import RsqError
+from rsq.landcover import corine
 
 PROMPTS_DIR = Path(__file__).parent
 KINDS = ("vlm", "annotation")
@@ -133,9 +134,20 @@ def _compiled(body: str):
 def _environment():
     import jinja2
 
-    return jinja2.Environment(
+    environment = jinja2.Environment(
         loader=jinja2.FileSystemLoader(PROMPTS_DIR),
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
         autoescape=False,
     )
+    environment.filters["land_cover_path"] = land_cover_path
+    environment.globals["land_cover_paths"] = [" > ".join(path) for path in corine().paths() if len(path) == 3]
+    return environment
+
+
+def land_cover_path(labels: Any) -> list[str]:
+    """Jinja filter: the CORINE path by name of the first of `labels` (a label or a list) that a source maps."""
+    for label in [labels] if isinstance(labels, str) else list(labels or []):
+        if (code := corine().label_code(str(label))) is not None:
+            return [node.name for node in corine().path(code)]
+    return []

@@ -1,12 +1,14 @@
-"""Filters from what users type: `--bbox 170,-10,-170,10`, `--after 2019`, as CLI options or API parameters."""
+"""Filters from what users type: `--bbox 170,-10,-170,10`, `--after 2019`, `--class "Urban fabric"`, as CLI options
+or API parameters."""
 
 from __future__ import annotations
 
 import math
 from datetime import datetime
 
-from rsq.errors import OptionError
+from rsq.errors import OptionError, RsqError
 from rsq.imagery.timeparse import parse_period
+from rsq.landcover import corine
 from rsq.textindex.filters import SENSORS, Filters
 
 
@@ -16,6 +18,7 @@ def parse_filters(
     near: str | None = None,
     after: str | None = None,
     before: str | None = None,
+    land_cover: str | None = None,
 ) -> Filters:
     """Filters from users' strings (CLI options, API parameters), an `OptionError` for each malformed one."""
     if sensor is not None and sensor not in SENSORS:
@@ -26,6 +29,7 @@ def parse_filters(
         near=_numbers(near, 3, "near", "lon,lat,km") if near else None,
         after=_date(after, "after"),
         before=_date(before, "before", end_of_day=True),
+        land_cover=_land_cover(land_cover),
     )
     _check_ranges(filters)
     return filters
@@ -46,6 +50,16 @@ def _check_ranges(filters: Filters) -> None:
             raise OptionError("near", "wants lon,lat,km with lon in -180..180, lat in -90..90 and km > 0")
     if filters.after and filters.before and filters.after > filters.before:
         raise OptionError("after", "is later than {before}: no tile can match")
+
+
+def _land_cover(text: str | None) -> str | None:
+    """The CORINE code a class name or code names (`--class 1`, `--class "Artificial surfaces"`)."""
+    if text is None:
+        return None
+    try:
+        return corine().find(text).code
+    except RsqError as error:
+        raise OptionError("class", "{reason}", reason=str(error)) from None
 
 
 def _numbers(text: str, count: int, option: str, shape: str) -> tuple[float, ...]:

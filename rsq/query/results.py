@@ -3,13 +3,14 @@ matched, each mode's rank and score, and where and when each tile is."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+from rsq.landcover import corine
 from rsq.query.fusion import ranks
 from rsq.textindex.catalog import TileRow
 from rsq.textindex.reader import Snapshot
-from rsq.textindex.segments import CAPTIONS
+from rsq.textindex.segments import CAPTIONS, IMAGES
 
 CAPTION_MODES = ("bm25", "dense")
 PerMode = dict[str, dict[str, tuple[float, int]]]  # mode -> tile id -> (score, row of the best variant or image)
@@ -27,6 +28,7 @@ class Hit:
     scores: dict[str, float | None]
     ranks: dict[str, int | None]
     matched: dict[str, dict[str, Any]]  # mode -> the variant that matched (source, variant, snippet)
+    land_cover: list[str] = field(default_factory=list)  # the CORINE path by name, level 1 down ([] unknown)
     tile: TileRow | None = None  # where and when the tile is (for maps), not part of the record
 
     def to_dict(self, explain: bool = False) -> dict[str, Any]:
@@ -37,6 +39,7 @@ class Hit:
             "path": self.path,
             "sensor": self.sensor,
             "caption": self.caption,
+            "land_cover": self.land_cover,
             "scores": self.scores,
         }
         if explain:
@@ -50,7 +53,7 @@ def assemble_hits(snapshot: Snapshot, final: dict[str, float], per_mode: PerMode
     mode_ranks = {mode: ranks({t: s for t, (s, _) in hits.items()}) for mode, hits in per_mode.items()}
     variants = snapshot.catalog.caption_rows(_matched_rows(per_mode, top, captions=True))
     image_versions = snapshot.catalog.image_rows(_matched_rows(per_mode, top, captions=False))
-    hits, versions = [], []
+    hits, versions, best_rows = [], [], []
     for position, tile_id in enumerate(top, start=1):
         matched = {
             m: (variants.get(found[tile_id][1]) if m in CAPTION_MODES else None) or _IMAGE_MATCH
@@ -61,6 +64,7 @@ def assemble_hits(snapshot: Snapshot, final: dict[str, float], per_mode: PerMode
         captioned = [m for m in matched if matched[m]["snippet"]] or list(matched)
         best_mode = min(captioned, key=lambda m: tile_ranks[m] or 1 << 30)
         versions.append(matched[best_mode].get("tver") or image_versions.get(per_mode[best_mode][tile_id][1]))
+        best_rows.append((CAPTIONS if best_mode in CAPTION_MODES else IMAGES, per_mode[best_mode][tile_id][1]))
         hits.append(
             Hit(
                 rank=position,
@@ -76,12 +80,23 @@ def assemble_hits(snapshot: Snapshot, final: dict[str, float], per_mode: PerMode
             )
         )
     _describe(snapshot, hits, versions)
+    _classify(snapshot, hits, best_rows)
     return hits
 
 
 def _matched_rows(per_mode: PerMode, top: list[str], captions: bool):
     """The rows (caption variants, or image rows) that scored the top tiles."""
     return (hits[t][1] for m, hits in per_mode.items() if (m in CAPTION_MODES) == captions for t in top if t in hits)
+
+
+def _classify(snapshot: Snapshot, hits: list[Hit], rows: list[tuple[str, int]]) -> None:
+    """Each hit's land-cover path, from the class its matched row was indexed with."""
+    codes: dict[tuple[str, int], str] = {}
+    for kind in (CAPTIONS, IMAGES):
+        mine = [row for k, row in rows if k == kind]
+        codes |= {(kind, row): code for row, code in zip(mine, snapshot.row_classes(kind, mine), strict=True)}
+    for hit, key in zip(hits, rows, strict=True):
+        hit.land_cover = [node.name for node in corine().path(codes[key])] if codes[key] else []
 
 
 def _describe(snapshot: Snapshot, hits: list[Hit], versions: list[int | None]) -> None:

@@ -23,6 +23,7 @@ from fastapi.staticfiles import StaticFiles
 from rsq import __version__
 from rsq.errors import RsqError, TileError
 from rsq.query import Hit, Searcher, SearchQuery, parse_filters
+from rsq.query.facets import land_cover_facets
 from rsq.query.geojson import geometry
 from rsq.query.highlight import highlight_spans
 from rsq.query.request import DEFAULT_ALPHA, DEFAULT_FUSION, MAX_K
@@ -109,21 +110,18 @@ class SearchParams:
         before: str | None = None,
         explain: bool = False,
         image_weight: float | None = None,
+        land_cover: Annotated[
+            str | None, Query(alias="class", description="A CORINE Land Cover class, by code or name, at any level.")
+        ] = None,
     ) -> None:
         self.q, self.k, self.offset, self.mode, self.fusion, self.alpha = q, k, offset, mode, fusion, alpha
         self.filters = {"sensor": sensor, "bbox": bbox, "near": near, "after": after, "before": before}
+        self.filters["land_cover"] = land_cover
         self.explain, self.image_weight = explain, image_weight
 
     def run(self, index: Searcher) -> list[Hit]:
         if self.k < 1 or self.offset < 0 or self.offset + self.k > MAX_K:
             raise ApiError(400, f"k must be at least 1, offset at least 0, and offset + k at most {MAX_K}")
-        if (
-            self.mode == "image" and not index.snapshot.manifest.image_encoder
-        ):  # the newest generation's, not the one the server started with
-            raise RsqError(
-                f"index {index.root} holds no image vectors; build it with `rsq index --images --image-encoder "
-                "closp:CKPT`"
-            )
         query = SearchQuery(
             self.q,
             k=self.offset + self.k,
@@ -142,7 +140,7 @@ class SearchParams:
             "fusion": self.fusion,
             "alpha": self.alpha,
             "image_weight": self.image_weight,
-            **{k: v for k, v in self.filters.items() if v is not None},
+            **{("class" if k == "land_cover" else k): v for k, v in self.filters.items() if v is not None},
         }
 
 
@@ -177,13 +175,14 @@ def info(request: Request, index: SearcherDep) -> dict[str, Any]:
 @search_routes.get("/search", responses=errors(400))
 def search(index: SearcherDep, params: Annotated[SearchParams, Depends()]) -> dict[str, Any]:
     """The same records as `rsq search --json` (less the file paths), a page at a time (`offset`, `k`; offset + k
-    at most 1000)."""
+    at most 1000), with the land-cover facet counts of the page's hits."""
     hits = params.run(index)
     return {
         "query": params.echo(),
         "offset": params.offset,
         "k": params.k,
         "hits": [public_hit(h, params.q, params.explain) for h in hits],
+        "facets": {"land_cover": land_cover_facets(hits)},
     }
 
 
@@ -222,6 +221,7 @@ def composed(
         return {
             "query": {"text": text, "lam": lam, "tile_id": tile_id},
             "hits": [public_hit(h, text) | {"geometry": geometry(h)} for h in hits],  # the page maps them as they are
+            "facets": {"land_cover": land_cover_facets(hits)},
         }
 
 

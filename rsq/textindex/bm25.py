@@ -12,6 +12,7 @@ holding an older searcher keeps a consistent view.
 from __future__ import annotations
 
 import errno
+import json
 import os
 import re
 import shutil
@@ -33,6 +34,7 @@ WORD = re.compile(r"\w+", re.UNICODE)
 MAX_QUERY_TERMS = 64
 ANALYZER = "en_rsq"
 WRITER_HEAP = 128_000_000
+FILTER_FIELDS = ("sensor", "cell", "day", "cover")
 DELETE_CHUNK = 10_000
 
 
@@ -46,11 +48,29 @@ def _schema():
 
     builder = tantivy.SchemaBuilder()
     builder.add_integer_field("row", indexed=True, fast=True)
-    for name in ("sensor", "cell", "day"):
+    for name in FILTER_FIELDS:
         builder.add_text_field(name, tokenizer_name="raw", index_option="basic")
     for name in FIELD_BOOSTS:
         builder.add_text_field(name, tokenizer_name=ANALYZER, index_option="freq")
     return builder.build()
+
+
+def _open_or_create(folder: Path):
+    """The BM25 index in `folder` with the schema it was made with (an older index lacks the newer filter fields),
+    or a new one."""
+    import tantivy
+
+    if (folder / "meta.json").exists():
+        return tantivy.Index.open(str(folder))
+    return tantivy.Index(_schema(), path=str(folder), reuse=True)
+
+
+def _field_names(folder: Path) -> set[str]:
+    """The fields the index in `folder` holds, from tantivy's meta.json."""
+    try:
+        return {field["name"] for field in json.loads((folder / "meta.json").read_text())["schema"]}
+    except (OSError, ValueError, KeyError, TypeError):
+        return {"row", *FILTER_FIELDS, *FIELD_BOOSTS}
 
 
 def caption_analyzer():
@@ -94,11 +114,11 @@ class Bm25Writer:
     """Appends caption rows; the writer lock of the index (rsq.lockfile) keeps it the only one."""
 
     def __init__(self, folder: Path) -> None:
-        import tantivy
 
         folder.mkdir(parents=True, exist_ok=True)
         with _io_errors(folder):
-            self.index = _with_analyzer(tantivy.Index(_schema(), path=str(folder), reuse=True))
+            self.index = _with_analyzer(_open_or_create(folder))
+            self.fields = _field_names(folder)
             self.writer = self.index.writer(heap_size=WRITER_HEAP, num_threads=1)
         self.folder = folder
 
@@ -109,7 +129,7 @@ class Bm25Writer:
             fields = {name: text for name, text in doc.fields.items() if text}
             document = tantivy.Document(row=row, **fields)
             for name, terms in self.filter_terms(tile).items():
-                for term in terms:
+                for term in terms if name in self.fields else ():
                     document.add_text(name, term)
             with _io_errors(self.folder):
                 self.writer.add_document(document)
@@ -120,6 +140,7 @@ class Bm25Writer:
             "sensor": [tile.sensor] if tile.sensor else [],
             "cell": cell_terms(*tile.geo[:2]) if tile.located else [],
             "day": date_terms(tile.time) if tile.time is not None else [],
+            "cover": [tile.cover[:n] for n in range(1, len(tile.cover) + 1)],  # the class and its ancestors
         }
 
     def delete_rows(self, rows: list[int]) -> None:
@@ -154,6 +175,7 @@ class Bm25Reader:
     def __init__(self, folder: Path) -> None:
         try:
             self.index = _with_analyzer(self._open(folder))
+            self.fields = _field_names(folder)
             self.index.config_reader("Manual")
             self.searcher = self.index.searcher()
             self.analyzer = caption_analyzer()
@@ -251,6 +273,8 @@ class Bm25Reader:
         schema, clauses = self.index.schema, []
         if filters.sensor:
             clauses.append(tantivy.Query.term_query(schema, "sensor", filters.sensor))
+        if filters.land_cover and "cover" in self.fields:  # an index older than classes: the exact test alone
+            clauses.append(tantivy.Query.term_query(schema, "cover", filters.land_cover))
         after, before = filters.time_range()
         if after is not None or before is not None:
             days = range_dates(after, before, time_span) if time_span else []

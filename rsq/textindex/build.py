@@ -20,6 +20,7 @@ import numpy as np
 from rsq.captioner.records import OK, CaptionRecord
 from rsq.encoders import DEFAULT_BATCH, Embedder, canonical_spec, default_embedder, make_embedder
 from rsq.errors import RsqError
+from rsq.landcover import tile_class
 from rsq.parallel import batched, prefetch
 from rsq.textindex.manifest import Manifest
 from rsq.textindex.merge import merge
@@ -188,8 +189,9 @@ def _add_images(writer: IndexWriter, records: list[CaptionRecord], encode: Encod
     if not needed:
         return 0
     vectors, readable = encode(needed)
+    classes = {r.tile_id: tile_class(r.captions or {}) for r in records if r.status == OK}
     return writer.add_images(
-        [t for t, ok in zip(needed, readable, strict=True) if ok], vectors, spec, options.image_text_space
+        [t for t, ok in zip(needed, readable, strict=True) if ok], vectors, spec, options.image_text_space, classes
     )
 
 

@@ -1,9 +1,10 @@
 """Per-row tile attributes as numpy columns: which tile a row belongs to, and what filters test.
 
-A segment stores its columns as `.npy` files, opened memory-mapped, plus a sorted index of the sensor,
-time and centre-longitude columns (values ascending, with their positions). A filter finds the narrowest
-of its ranges by binary search; when that range is narrow, every condition is tested on its rows only (the
-cost follows the rows kept, not the segment's size), otherwise in one vectorised pass over the columns.
+A tile's land-cover class is a column too: its CORINE code padded to three digits (`31` → 310, 0 unknown), so a
+class at any level is one integer range. A segment stores its columns as `.npy` files, opened memory-mapped, plus a
+sorted index of the sensor, time and centre-longitude columns (values ascending, with their positions). A filter
+finds the narrowest of its ranges by binary search; when that range is narrow, every condition is tested on its rows
+only (the cost follows the rows kept, not the segment's size), otherwise in one vectorised pass over the columns.
 FAISS applies the result as an ID-selector bitmap.
 """
 
@@ -23,22 +24,24 @@ from rsq.textindex.filters import SENSORS, Filters
 SENSOR_CODES = {name: code for code, name in enumerate(SENSORS, start=1)}  # 0: unknown
 NO_TIME = np.iinfo(np.int64).min
 GEO = ("lon", "lat", "west", "south", "east", "north")
-FILES = ("sensor", "time", "geo")
+FILES = ("sensor", "time", "geo", "cover")
 INDEXED = ("sensor", "time", "lon")
 NARROW_SHARE = 16  # a range keeping at most 1/16 of the rows is evaluated on those rows only
 
 
 @dataclass(frozen=True)
 class TileAttrs:
-    """What filters know of a tile: sensor, acquisition time (epoch s), centre and bounds (WGS84)."""
+    """What filters know of a tile: sensor, acquisition time (epoch s), centre and bounds (WGS84), and its land-cover
+    class (a CORINE code, "" unknown: what its captions say, not the pixels)."""
 
     sensor: str
     time: int | None
     geo: tuple[float, float, float, float, float, float]  # lon, lat, west, south, east, north; NaN unknown
+    cover: str = ""
 
     @classmethod
-    def of(cls, tile: dict[str, Any]) -> TileAttrs:
-        """From a `Tile.to_dict()` record (or a partial one: id, path, sensor)."""
+    def of(cls, tile: dict[str, Any], cover: str = "") -> TileAttrs:
+        """From a `Tile.to_dict()` record (or a partial one: id, path, sensor) and the tile's class code."""
         moment = parse_time(tile.get("time"))
         try:  # records of any rsq version: bounds normalised, a place that is not on the Earth is unknown
             bounds: Box | None = checked_box(tile["bounds"]) if tile.get("bounds") else None
@@ -49,7 +52,10 @@ class TileAttrs:
             bounds = (center[0], center[1], center[0], center[1])
         geo = (*center, *bounds) if center else (float("nan"),) * 6
         return cls(
-            str(tile.get("sensor") or ""), epoch_seconds(moment) if moment else None, tuple(float(v) for v in geo)
+            str(tile.get("sensor") or ""),
+            epoch_seconds(moment) if moment else None,
+            tuple(float(v) for v in geo),
+            cover,
         )
 
     @property
@@ -128,6 +134,7 @@ class Columns:
     sensor: np.ndarray  # uint8 code, 0 unknown
     time: np.ndarray  # int64 epoch seconds, NO_TIME unknown
     geo: np.ndarray  # float64 (6, n): GEO rows, NaN unknown
+    cover: np.ndarray  # uint16 padded CORINE code, 0 unknown
     extent: float = 0.0  # the largest half-width or half-height of a tile's bounds, in degrees
     index: dict[str, SortedColumn] = field(default_factory=dict)  # sorted views of INDEXED columns (saved segments)
 
@@ -142,6 +149,7 @@ class Columns:
             np.array([SENSOR_CODES.get(a.sensor, 0) for a in attrs], dtype=np.uint8),
             np.array([NO_TIME if a.time is None else a.time for a in attrs], dtype=np.int64),
             np.ascontiguousarray(geo),
+            np.array([padded_code(a.cover) for a in attrs], dtype=np.uint16),
             _extent(geo),
         )
 
@@ -152,7 +160,14 @@ class Columns:
 
     def take(self, positions: np.ndarray, with_tiles: bool = True) -> Columns:
         tiles = self.tiles.take(positions) if with_tiles else Strings.of([""] * len(positions))
-        return Columns(tiles, self.sensor[positions], self.time[positions], self.geo[:, positions], self.extent)
+        return Columns(
+            tiles,
+            self.sensor[positions],
+            self.time[positions],
+            self.geo[:, positions],
+            self.cover[positions],
+            self.extent,
+        )
 
     def save(self, folder: Path) -> None:
         self.tiles.save(folder, "tiles")
@@ -165,7 +180,7 @@ class Columns:
 
     @classmethod
     def load(cls, folder: Path, extent: float) -> Columns:
-        arrays = [np.load(folder / f"{name}.npy", mmap_mode="r") for name in FILES]
+        arrays = [_load_column(folder, name) for name in FILES]
         index = {
             name: SortedColumn(
                 np.load(folder / f"{name}.keys.npy", mmap_mode="r"),
@@ -240,6 +255,9 @@ class Columns:
         keep = np.ones(len(self), dtype=bool)
         if filters.sensor:
             keep &= self.sensor == SENSOR_CODES[filters.sensor]
+        if filters.land_cover:
+            low, high = code_range(filters.land_cover)
+            keep &= (self.cover >= low) & (self.cover <= high)
         after, before = filters.time_range()
         if after is not None or before is not None:
             keep &= self.time != NO_TIME
@@ -270,6 +288,31 @@ class Columns:
         centre_lon, centre_lat, km = filters.near
         inside[rows] = haversine_km(lon[rows], lat[rows], centre_lon, centre_lat) <= km
         return inside
+
+
+def padded_code(code: str) -> int:
+    """A CORINE code as three digits, the levels it lacks as 0: `31` → 310, `5` → 500, "" → 0."""
+    return int(code.ljust(3, "0")) if code else 0
+
+
+def unpadded_code(padded: int) -> str:
+    """The CORINE code of a padded one: 310 → `31`, 0 → ""."""
+    return str(padded).rstrip("0") if padded else ""
+
+
+def code_range(code: str) -> tuple[int, int]:
+    """The padded codes of a class and every class below it: `3` → 300 … 399, `31` → 310 … 319, `311` → 311."""
+    step = 10 ** (3 - len(code))
+    low = padded_code(code)
+    return low, low + step - 1
+
+
+def _load_column(folder: Path, name: str) -> np.ndarray:
+    """A saved column, memory-mapped; a segment written before land-cover classes has none (all unknown)."""
+    path = folder / f"{name}.npy"
+    if name == "cover" and not path.exists():
+        return np.zeros(len(np.load(folder / "sensor.npy", mmap_mode="r")), dtype=np.uint16)
+    return np.load(path, mmap_mode="r")
 
 
 def _extent(geo: np.ndarray) -> float:

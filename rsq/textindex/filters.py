@@ -1,4 +1,5 @@
-"""Tile filters as the engines take them: sensor, bounding box, distance from a point, acquisition time.
+"""Tile filters as the engines take them: sensor, land-cover class, bounding box, distance from a point,
+acquisition time.
 
 A `Filters` value is engine-agnostic; `rsq.textindex.bm25` turns it into tantivy term queries and
 `rsq.textindex.columns` into a row mask for FAISS ID selectors. Users' strings become one in
@@ -24,10 +25,11 @@ class Filters:
     near: tuple[float, float, float] | None = None  # lon, lat, km
     after: datetime | None = None
     before: datetime | None = None
+    land_cover: str | None = None  # a CORINE code at any level: the class and every class below it
 
     @property
     def active(self) -> bool:
-        return any(v is not None for v in (self.sensor, self.bbox, self.near, self.after, self.before))
+        return any(v is not None for v in (self.sensor, self.bbox, self.near, self.after, self.before, self.land_cover))
 
     def time_range(self) -> tuple[int | None, int | None]:
         """(after, before) as epoch seconds; None where unbounded."""

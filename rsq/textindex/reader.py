@@ -16,6 +16,7 @@ import numpy as np
 from rsq.errors import RsqError
 from rsq.textindex.bm25 import Bm25Reader
 from rsq.textindex.catalog import Catalog, TileRow
+from rsq.textindex.columns import unpadded_code
 from rsq.textindex.commit import Generation, is_index, latest
 from rsq.textindex.filters import Filters
 from rsq.textindex.segments import CAPTIONS, IMAGES, Hits, Segment
@@ -105,6 +106,16 @@ class Snapshot:
             keep[mine] = live
             tiles[mine[live]] = segment.columns.tiles.get(positions[live])
         return keep, tiles
+
+    def row_classes(self, kind: str, rows: list[int]) -> list[str]:
+        """The land-cover code of each row's tile ("" unknown), from the columns of the segments holding them."""
+        codes = []
+        for row in rows:
+            owner = int(np.searchsorted(self._starts[kind], row, side="right")) - 1
+            segment = self.segments[kind][owner] if owner >= 0 else None
+            position = int(segment.positions(np.array([row]))[0]) if segment else -1
+            codes.append(unpadded_code(int(segment.columns.cover[position])) if position >= 0 else "")
+        return codes
 
     def image_rows(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Vectors and tile ids of image rows that `vector_hits` returned (the candidates of a composed query)."""

@@ -25,6 +25,7 @@ import numpy as np
 
 from rsq.captioner.records import OK, CaptionRecord
 from rsq.errors import RsqError
+from rsq.landcover import tile_class
 from rsq.lockfile import WriterLock
 from rsq.textindex.bm25 import Bm25Writer
 from rsq.textindex.catalog import Catalog
@@ -205,7 +206,7 @@ class IndexWriter:
         row = self.next_row[CAPTIONS]
         rows, tiles, attrs, flat_docs, variants = [], [], [], [], []
         for (tkey, record, digest, _), group, tver in zip(todo, docs, versions, strict=True):
-            tile_attrs = TileAttrs.of(record_tile(record))
+            tile_attrs = TileAttrs.of(record_tile(record), tile_class(record.captions))
             provenance = {
                 "run_id": record.run_id,
                 "model": record.model,
@@ -242,9 +243,15 @@ class IndexWriter:
         ]
 
     def add_images(
-        self, tiles: list[dict[str, Any]], vectors: np.ndarray, spec: str, text_space: str | None = None
+        self,
+        tiles: list[dict[str, Any]],
+        vectors: np.ndarray,
+        spec: str,
+        text_space: str | None = None,
+        classes: dict[str, str] | None = None,
     ) -> int:
-        """One image vector per tile (from `images_needed`), replacing the tile's older one."""
+        """One image vector per tile (from `images_needed`), replacing the tile's older one; `classes` gives tiles'
+        land-cover codes (from their captions) for the image rows' class filter."""
         if not tiles:
             return 0
         self.manifest.image_encoder, self.manifest.image_text_space = spec, text_space
@@ -256,7 +263,9 @@ class IndexWriter:
         row = self.next_row[IMAGES]
         for offset, (tile, tver) in enumerate(zip(tiles, versions, strict=True)):
             self.catalog.add_record(IMAGES, tkeys[tile["id"]], tver, spec, fingerprint(tile), row + offset, 1)
-        self._append(IMAGES, [t["id"] for t in tiles], [TileAttrs.of(t) for t in tiles], vectors)
+        classes = classes or {}
+        attrs = [TileAttrs.of(t, classes.get(t["id"], "")) for t in tiles]
+        self._append(IMAGES, [t["id"] for t in tiles], attrs, vectors)
         return len(tiles)
 
     def _check_dim(self, name: str, vectors: np.ndarray) -> None:
