@@ -4,6 +4,7 @@ import json
 
 import numpy as np
 import pytest
+from cli_output import hit_records
 from typer.testing import CliRunner
 
 from rsq.captioner.schema import parse_captions
@@ -12,6 +13,7 @@ from rsq.cli import app
 from rsq.closp.checkpoint import load_caption_bank, load_checkpoint
 from rsq.closp.encoder import ClospEncoder
 from rsq.imagery import read_tile
+from rsq.landcover import corine
 from rsq.query import Searcher, SearchQuery, parse_filters
 from rsq.query.searcher import GEO_WEIGHT
 from rsq.sources import list_tiles
@@ -102,6 +104,18 @@ def test_legacy_and_published_checkpoints_keep_the_cls_text_space(checkpoint, tm
     assert ClospConfig.read(tmp_path).text_space == "closp-cls:sentence-transformers/all-MiniLM-L6-v2"
 
 
+def test_image_mode_filters_by_land_cover_class(image_index):
+    """Image rows carry the class their tile's captions give, so `--class` filters inside FAISS in image mode too."""
+    index = Searcher(image_index)
+    for wanted, first in (("Water bodies", "Water bodies"), ("Artificial surfaces", "Artificial surfaces")):
+        hits = index.search(SearchQuery("flood water", k=50, mode="image", filters=parse_filters(land_cover=wanted)))
+        assert hits and all(h.land_cover[0] == first for h in hits)
+    water = index.search(SearchQuery("x", k=50, mode="image", filters=parse_filters(land_cover="5")))
+    assert {h.id for h in water} >= {"Spain_7370579_S1Hand"}  # labelled flood;water: Inland waters
+    hybrid = index.search(SearchQuery("flood", k=50, filters=parse_filters(land_cover="Forests")))
+    assert hybrid and all(h.land_cover[:2] == ["Forest and semi natural areas", "Forests"] for h in hybrid)
+
+
 def test_geoclosp_near_adds_the_location_similarity(image_index):
     index = Searcher(image_index)
     plain = {
@@ -132,7 +146,7 @@ def test_composed_query_from_the_cli(image_index, data_dir):
     ]
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
-    assert json.loads(result.stdout)["id"] == "1991"  # lam 0: the query image itself is the nearest
+    assert hit_records(result.stdout)[0]["id"] == "1991"  # lam 0: the query image itself is the nearest
     no_images = runner.invoke(app, ["search", "x", "--mode", "image", "--index", str(image_index.parent / "ucm")])
     assert no_images.exit_code == 2
 
@@ -159,6 +173,8 @@ def test_tagger_writes_schema_valid_captions_for_the_ucm_test_tiles(checkpoint, 
     captions = parse_captions(records[0].raw)
     assert len(captions.variants) == 3 and len(captions.land_cover) == 3
     assert sum(c.share for c in captions.land_cover) == pytest.approx(1.0, abs=0.01)
+    top = corine().mapped("closp", captions.land_cover[0].name)  # the tagger's best phrase, mapped onto CORINE
+    assert captions.land_cover_path == [node.name for node in top]
     bank, vectors = load_caption_bank(checkpoint)
     assert len(bank) == len(vectors) > 10 and {v.one_sentence for v in captions.variants} <= set(bank)
 

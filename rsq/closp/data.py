@@ -10,6 +10,7 @@ import numpy as np
 
 from rsq.closp.inputs import model_input
 from rsq.imagery import read_pixels, read_tile
+from rsq.landcover import corine
 from rsq.parallel import prefetch
 from rsq.sources import sen1floods11, ucm_captions
 from rsq.sources.datasets import flood_label_caption
@@ -24,6 +25,7 @@ class TrainingSet:
     caption_ids: list[list[int]]  # per image, indices into `texts`
     texts: list[str]
     lon_lat: np.ndarray | None = None  # (N, 2)
+    classes: list[str] | None = None  # per image, its CORINE land-cover code (UCM's class, mapped)
 
     def __len__(self) -> int:
         return len(self.images)
@@ -41,7 +43,8 @@ def ucm_set(data: str | Path | None, splits: tuple[str, ...], size: int, limit: 
 
     images = np.stack([array for _, array in prefetch(load, items, workers=2)])
     caption_ids = [[index[c] for c in i.captions if c.strip()] for i in items]
-    return TrainingSet("rgb", images, caption_ids, texts)
+    classes = [corine().label_code(i.label or "") or "" for i in items]
+    return TrainingSet("rgb", images, caption_ids, texts, classes=classes)
 
 
 def flood_sets(data: str | Path | None, chip: int, size: int) -> list[TrainingSet]:

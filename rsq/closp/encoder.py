@@ -1,4 +1,5 @@
-"""`closp:<checkpoint>`: a trained CLOSP model as an image encoder, a text encoder and a location encoder."""
+"""`closp:<checkpoint>` (a trained CLOSP model) or `cisen:<folder>` (a CISEN head over one, rsq/closp/cisen.py) as
+an image encoder, a text encoder and a location encoder: the image-encoder registry."""
 
 from __future__ import annotations
 
@@ -7,26 +8,39 @@ from pathlib import Path
 import numpy as np
 
 from rsq.closp.checkpoint import load_checkpoint
+from rsq.closp.cisen import BASE, load_cisen
 from rsq.closp.inputs import model_input, tower_for
 from rsq.closp.text import text_encoder
 from rsq.errors import RsqError, TileError
 from rsq.imagery import Tile
 
 BATCH = 64
+LOADERS = {"closp": load_checkpoint, "cisen": load_cisen}  # spec prefix -> folder -> model
 
 
 class ClospEncoder:
     """Tiles, texts and (for GeoCLOSP) places in one L2-normalised space."""
 
     def __init__(self, spec: str, device: str = "cpu") -> None:
-        if not spec.startswith("closp:"):
-            raise RsqError(f"image encoder spec must be closp:<checkpoint folder>, got {spec!r}")
-        self.spec = spec
-        self.folder = Path(spec.removeprefix("closp:")).expanduser()
-        self.model = load_checkpoint(self.folder, device)
+        kind, _, folder = spec.partition(":")
+        if kind not in LOADERS or not folder:
+            raise RsqError(f"image encoder spec must be closp:<checkpoint folder> or cisen:<folder>, got {spec!r}")
+        self.spec, self.kind = spec, kind
+        self.folder = Path(folder).expanduser()
+        self.model = LOADERS[kind](self.folder, device)
         self.device = device
         self.dim = self.model.config.embed_dim
         self._text = None
+
+    @property
+    def checkpoint(self) -> Path:
+        """The CLOSP checkpoint folder (a CISEN folder's base): where the caption bank is."""
+        return self.folder / BASE if self.kind == "cisen" else self.folder
+
+    @property
+    def trained_on(self) -> list[str]:
+        """What the encoder's weights saw (UCM splits, Sen1Floods11): what an evaluation must not reuse."""
+        return self.model.cisen.trained_on if self.kind == "cisen" else self.model.config.trained_on
 
     @property
     def text_space(self) -> str:

@@ -19,8 +19,13 @@ BENCH_HELP = {
         "No human captions indexed: the closp tagger of --image-encoder captions the UCM test tiles; human captions "
         "and class queries search them."
     ),
+    "ucm-hier": (
+        "UCM test tiles' image vectors queried with their human captions, graded by shared CORINE levels (WMAP@5); "
+        "a cisen: encoder beside its CLOSP tower."
+    ),
 }
-WITH_IMAGES = ("ucm-t2i", "ucm-archive")
+WITH_IMAGES = ("ucm-t2i", "ucm-archive", "ucm-hier")
+NEEDS_IMAGES = ("ucm-archive", "ucm-hier")
 
 
 _OutOption = Annotated[Path | None, typer.Option("--out", help="Output folder (default runs/eval/BENCH).")]
@@ -34,7 +39,8 @@ _ImageEncoderOption = Annotated[
     str | None,
     typer.Option(
         help=(
-            "closp:<checkpoint>: add image mode and hybrid with images (ucm-t2i); the tagger and towers of ucm-archive."
+            "closp:<checkpoint> or cisen:<folder>: add image mode and hybrid with images (ucm-t2i); the tagger and "
+            "towers of ucm-archive; the encoder ucm-hier measures."
         )
     ),
 ]
@@ -141,11 +147,9 @@ def _checked(
     except ValueError:
         raise RsqError(f"--alphas wants numbers like 0,0.5,1, got {alphas!r}") from None
     if image_encoder and name not in WITH_IMAGES:
-        raise RsqError("--image-encoder applies to ucm-t2i and ucm-archive, the benchmarks with images")
-    if name == "ucm-archive" and not image_encoder:
-        raise RsqError(
-            "ucm-archive needs --image-encoder closp:<checkpoint> (rsq train closp): its tagger writes the captions"
-        )
+        raise RsqError("--image-encoder applies to ucm-t2i, ucm-archive and ucm-hier, the benchmarks with images")
+    if name in NEEDS_IMAGES and not image_encoder:
+        raise RsqError(f"{name} needs --image-encoder closp:<checkpoint> (rsq train closp) or cisen:<folder>")
     if split is not None and split not in SPLITS.get(name, UCM_SPLITS):
         raise RsqError(f"--split for {name} must be one of {', '.join(SPLITS.get(name, UCM_SPLITS))}, not {split!r}")
     if queries not in QUERY_SETS:

@@ -1,4 +1,5 @@
-"""`rsq train closp`: train CLOSP image towers into the text space on the shared data."""
+"""`rsq train closp`: train CLOSP image towers into the text space on the shared data; `rsq train cisen`: a CISEN
+head over a CLOSP checkpoint's optical tower."""
 
 from __future__ import annotations
 
@@ -88,6 +89,66 @@ def closp(
             sets, captions, config, options, on_step=lambda step, total, loss: (bar.set_total(total), bar.advance(1))
         )
     save_checkpoint(model, out, bank=(optical.texts, captions[0]))
+    warn(f"wrote {out} in {time.perf_counter() - started:.0f} s")
+
+
+@app.command("cisen")
+def cisen(
+    out: _OutOption,
+    closp: Annotated[Path, typer.Option("--closp", help="The CLOSP checkpoint to transfer from (rsq train closp).")],
+    data: DataOption = None,
+    splits: _SplitsOption = "train",
+    epochs: Annotated[int, typer.Option(help="Passes over the cached views.")] = 30,
+    batch_size: Annotated[int, typer.Option(help="Views per step.")] = 256,
+    lr: _LrOption = 1e-3,
+    views: Annotated[int, typer.Option(help="Views per tile encoded by the frozen tower (the tile + crops).")] = 8,
+    hidden: Annotated[int, typer.Option(help="Width of the HFE levels.")] = 512,
+    transfer_weight: Annotated[float, typer.Option(help="Weight of the CLOSP-tower transfer path.")] = 1.0,
+    hierarchy_weight: Annotated[float, typer.Option(help="Weight of the per-level class losses (HFE).")] = 0.5,
+    limit: _LimitOption = None,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    device: _DeviceOption = None,
+) -> None:
+    """Train a CISEN head (HFE + V2TMap, dual-path transfer) over a CLOSP checkpoint's optical tower, on UCM."""
+    from rsq.closp.cisen_train import CisenOptions
+    from rsq.devices import default_device
+
+    options = CisenOptions(
+        epochs=epochs,
+        batch_size=batch_size,
+        lr=lr,
+        views=views,
+        hidden=hidden,
+        transfer_weight=transfer_weight,
+        hierarchy_weight=hierarchy_weight,
+        seed=seed,
+        device=default_device(device),
+    )
+    _check(out, "cnn", 16, 8, limit, device)
+    from rsq.closp.checkpoint import load_checkpoint
+    from rsq.closp.cisen import save_cisen
+    from rsq.closp.cisen_train import train_cisen
+    from rsq.closp.data import ucm_set
+    from rsq.closp.train import caption_vectors
+
+    started = time.perf_counter()
+    base = load_checkpoint(closp, options.device)
+    if "rgb" not in base.towers:
+        raise RsqError(f"--closp {closp} has no optical (rgb) tower for CISEN")
+    optical = ucm_set(data, tuple(splits.split(",")), base.config.image_size, limit)
+    trained_on = sorted({*base.config.trained_on, *(f"ucm:{split}" for split in splits.split(","))})
+    warn(f"CISEN head over {closp}: {len(optical)} rgb tiles x {views} views, {epochs} epochs, {options.device}")
+    [captions] = caption_vectors([optical], base.config.text_space, options.device)
+    with progress_bar("training", "steps") as bar:
+        model = train_cisen(
+            base,
+            optical,
+            captions,
+            options,
+            trained_on,
+            on_step=lambda step, total, loss: (bar.set_total(total), bar.advance(1)),
+        )
+    save_cisen(model.heads, model.cisen, closp, out)
     warn(f"wrote {out} in {time.perf_counter() - started:.0f} s")
 
 

@@ -6,6 +6,8 @@
   A run that holds those human captions word for word is evaluated leave-one-out (the query's own
   caption is left out of the index); any other run (a VLM's) with all queries at once.
 - `ucm-class`: class names and paraphrases over all 2,100 UCM tiles; graded relevance.
+- `ucm-hier`: the split's human captions query its tiles' image vectors, graded by the land-cover hierarchy
+  (WMAP@5, rsq/eval/hierarchy.py); a `cisen:` encoder is measured beside the CLOSP tower it was trained on.
 - `ucm-archive`: the archive without human captions. The `closp:` tagger of the `--image-encoder` checkpoint
   (trained without the evaluated split) captions the split's tiles; those captions and the image vectors are
   indexed; the split's human captions query it (recall), and so do the class queries (nDCG@10, mAP).
@@ -39,7 +41,7 @@ from rsq.query.searcher import fuse
 from rsq.sources import CaptionedImage, caption_corpus, ucm_captions
 from rsq.textindex.build import BuildOptions, index_records
 
-BENCHMARKS = ("ucm-t2i", "rsitmd-t2t", "rsicd-t2t", "ucm-class", "ucm-archive")
+BENCHMARKS = ("ucm-t2i", "rsitmd-t2t", "rsicd-t2t", "ucm-class", "ucm-archive", "ucm-hier")
 SPLITS = {"rsitmd-t2t": ("train", "test"), "rsicd-t2t": ("train", "test")}  # the UCM benchmarks: train, val, test
 DEFAULT_ALPHAS = tuple(round(0.1 * i, 1) for i in range(11))
 RECALL_DEPTH = 10
@@ -105,6 +107,7 @@ def run_benchmark(name: str, options: EvalOptions) -> dict[str, Any]:
         "ucm-t2i": _ucm_t2i,
         "ucm-class": _ucm_class,
         "ucm-archive": _ucm_archive,
+        "ucm-hier": _ucm_hier,
     }
     if name not in runners:
         raise RsqError(f"unknown benchmark {name!r}; choose one of {', '.join(BENCHMARKS)}")
@@ -204,8 +207,9 @@ def _ucm_class(options: EvalOptions, encoder, work: Path) -> dict[str, Any]:
 def _ucm_archive(options: EvalOptions, encoder, work: Path) -> dict[str, Any]:
     split = options.split or "test"
     items = _selected(ucm_captions(options.data, split), options)
-    images = _TileImages.encode(items, _unseen_checkpoint(options.image_encoder, split))
-    records = tagger_records(items, images.encoder.folder, work / "captions")
+    images = _TileImages.encode(items, _image_spec(options.image_encoder, "ucm-archive"))
+    _refuse_seen(images.encoder, split)
+    records = tagger_records(items, images.encoder.spec, work / "captions")
     index, manifest = _build(records, encoder, work / "index", images)
     modes = _recall_modes(_recall_rankings(index, _caption_queries(items), options))
     class_modes, queried = _class_modes(index, items, options)
@@ -216,7 +220,7 @@ def _ucm_archive(options: EvalOptions, encoder, work: Path) -> dict[str, Any]:
         "split": split,
         "tiles": len(items),
         "index_manifest": manifest,
-        "captions": f"closp:{images.encoder.folder} tagger (rsq caption, structured template, 5 variants)",
+        "captions": f"{images.encoder.spec} tagger (rsq caption, structured template, 5 variants)",
         "class_queries": len(queried),
         "class_query_set": options.queries,
     }
@@ -231,22 +235,32 @@ def _ucm_archive(options: EvalOptions, encoder, work: Path) -> dict[str, Any]:
     }
 
 
-def _unseen_checkpoint(spec: str | None, split: str) -> str:
-    """The checkpoint whose tagger and towers serve the archive benchmark, refused if it trained on `split`."""
-    from rsq.closp.config import ClospConfig
+def _ucm_hier(options: EvalOptions, encoder, work: Path) -> dict[str, Any]:
+    from rsq.eval.hierarchy import ucm_hier
 
-    if not spec or not spec.startswith("closp:"):
-        raise RsqError(
-            "ucm-archive needs --image-encoder closp:<checkpoint> (rsq train closp): its tagger writes the captions"
-        )
-    trained_on = ClospConfig.read(Path(spec.removeprefix("closp:")).expanduser()).trained_on
-    if f"ucm:{split}" in trained_on:
-        raise RsqError(f"{spec} was trained on the UCM {split} split; evaluate another split or train without it")
+    split = options.split or "test"
+    items = _selected(ucm_captions(options.data, split), options)
+    return ucm_hier(items, _image_spec(options.image_encoder, "ucm-hier"), split, options.data)
+
+
+def _image_spec(spec: str | None, benchmark: str) -> str:
+    """The image encoder a benchmark of rsq's towers needs (its tagger writes ucm-archive's captions)."""
+    if not spec or not spec.startswith(("closp:", "cisen:")):
+        raise RsqError(f"{benchmark} needs --image-encoder closp:<checkpoint> (rsq train closp) or cisen:<folder>")
     return spec
 
 
-def tagger_records(items: list[CaptionedImage], checkpoint: Path, store_folder: Path) -> list[CaptionRecord]:
-    """Caption the tiles with the checkpoint's `closp:` tagger through the caption job, as `rsq caption` does."""
+def _refuse_seen(encoder: Any, split: str) -> None:
+    """Refuse an encoder whose weights trained on the evaluated UCM split."""
+    if f"ucm:{split}" in encoder.trained_on:
+        raise RsqError(
+            f"{encoder.spec} was trained on the UCM {split} split; evaluate another split or train without it"
+        )
+
+
+def tagger_records(items: list[CaptionedImage], spec: str, store_folder: Path) -> list[CaptionRecord]:
+    """Caption the tiles with the encoder's tagger (`closp:` or `cisen:`) through the caption job, as `rsq caption`
+    does."""
     from rsq.captioner.backends import make_backend
     from rsq.captioner.batch import run_job
     from rsq.captioner.job import CaptionJob
@@ -256,11 +270,11 @@ def tagger_records(items: list[CaptionedImage], checkpoint: Path, store_folder: 
     summary = run_job(
         [TileRef(i.id, i.path, {"class": i.label}) for i in items],
         store,
-        make_backend(f"closp:{checkpoint}"),
+        make_backend(spec),
         CaptionJob(load_template("structured")),
     )
     if summary.failed:
-        raise RsqError(f"the closp tagger failed on {summary.failed} benchmark tiles")
+        raise RsqError(f"the {spec.partition(':')[0]} tagger failed on {summary.failed} benchmark tiles")
     return list(store.records(OK))
 
 

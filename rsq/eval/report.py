@@ -53,14 +53,15 @@ def metric_names(result: dict[str, Any]) -> list[str]:
 
 
 def main_modes(result: dict[str, Any]) -> list[str]:
-    """The modes a summary shows: the single modes, hybrid as defaulted, RRF and the best weighted alpha."""
+    """The modes a summary shows: the single modes, hybrid as defaulted, RRF and the best weighted alpha; every mode
+    of a benchmark that compares encoders instead (ucm-hier)."""
     modes = [m for m in ("bm25", "dense", "hybrid_text", "hybrid", "hybrid_rrf", "image") if m in result["modes"]]
     headline = _headline(result)
     for sweep in ("hybrid_weighted@", "hybrid_image@"):
         swept = [m for m in result["modes"] if m.startswith(sweep)]
         if swept:
             modes.append(max(swept, key=lambda m: result["modes"][m].get(headline, 0.0)))
-    return modes
+    return modes or list(result["modes"])
 
 
 def _headline(result: dict[str, Any]) -> str:

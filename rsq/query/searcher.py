@@ -162,7 +162,7 @@ class Searcher:
         """Image mode's share in hybrid: larger when every caption came from the closp: tagger (tags derived
         from the image vectors add little beside them), smaller beside captions written by people or a VLM."""
         runs = self.manifest.caption_runs
-        tagged = bool(runs) and all(run["model"].startswith("closp:") for run in runs)
+        tagged = bool(runs) and all(run["model"].startswith(("closp:", "cisen:")) for run in runs)
         return TAGGER_IMAGE_WEIGHT if tagged else DEFAULT_IMAGE_WEIGHT
 
     @property

@@ -54,6 +54,12 @@ REGISTRY: dict[str, BackendInfo] = {
             None,
             "zero-shot tags from a CLOSP checkpoint (rsq train closp), CPU, no VLM",
         ),
+        BackendInfo(
+            "cisen",
+            "rsq.captioner.backends.closp:CisenTagger",
+            None,
+            "the same tagger over a CISEN head (rsq train cisen), CPU, no VLM",
+        ),
     )
 }
 

@@ -14,6 +14,7 @@ import numpy as np
 
 from rsq.captioner.records import CaptionRequest, CaptionResult
 from rsq.closp.vocabulary import DENSITY, EVENTS, LAND_COVER, OBJECTS
+from rsq.landcover import corine
 
 TOP_LAND_COVER = 3
 TOP_OBJECTS = 3
@@ -22,13 +23,14 @@ EVENT_MARGIN = 0.05  # an event is reported when it beats the best land-cover ph
 
 class ClospTagger:
     needs_image = False  # reads each tile's bands itself: SAR and Sentinel-2 go to their own towers
+    scheme = "closp"
 
     def __init__(self, checkpoint: str) -> None:
         from rsq.closp.checkpoint import load_caption_bank
         from rsq.closp.encoder import ClospEncoder
 
-        self.encoder = ClospEncoder(f"closp:{checkpoint}")
-        self.spec = f"closp:{checkpoint}"
+        self.spec = f"{self.scheme}:{checkpoint}"
+        self.encoder = ClospEncoder(self.spec)
         self.revision = self.encoder.folder.name
         self.scale = float(self.encoder.model.logit_scale.detach().exp().clamp(max=100))
         self.phrases = {
@@ -36,7 +38,7 @@ class ClospTagger:
             for name, group in (("land", LAND_COVER), ("objects", OBJECTS), ("density", DENSITY), ("events", EVENTS))
         }
         self.vectors = {name: self.encoder.encode_texts(group) for name, group in self.phrases.items()}
-        self.bank = load_caption_bank(self.encoder.folder)
+        self.bank = load_caption_bank(self.encoder.checkpoint)
 
     def caption_batch(self, requests: list[CaptionRequest]) -> list[CaptionResult]:
         vectors, errors = self.encoder.encode_tiles([r.tile for r in requests])
@@ -69,9 +71,16 @@ class ClospTagger:
             sentences = [f"{cover} with {density} {thing}" for cover in land_names for thing in object_names]
         return {
             "variants": [{"one_sentence": s} for s in sentences[:wanted]],
+            "land_cover_path": [node.name for node in corine().mapped("closp", land_names[0]) or []],
             "land_cover": [{"name": n, "share": round(float(s), 3)} for n, s in zip(land_names, shares, strict=True)],
             "objects": [{"name": n, "density": density} for n in object_names],
             "events": [{"kind": e} for e in events],
             "sensor_notes": "tags and nearest training captions by CLOSP image-text similarity, not a VLM description",
             "keywords": land_names + object_names + events,
         }
+
+
+class CisenTagger(ClospTagger):
+    """`cisen:<folder>`: the tagger with a CISEN head's image vectors (the base checkpoint's caption bank)."""
+
+    scheme = "cisen"
