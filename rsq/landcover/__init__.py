@@ -48,6 +48,10 @@ class Hierarchy:
         """The classes from level 1 down to `code`: `112` → Artificial surfaces › Urban fabric › Discontinuous …"""
         return [self.classes[code[:n]] for n in range(1, len(code) + 1)]
 
+    def names(self, code: str) -> list[str]:
+        """The path's names from level 1 down to `code` ([] for "", an unknown class)."""
+        return [node.name for node in self.path(code)] if code else []
+
     def find(self, name_or_code: str) -> LandCoverClass:
         """The class a user names by code or name (any case); an unknown one raises, suggesting the nearest names."""
         wanted = name_or_code.strip()
@@ -121,3 +125,8 @@ def corine() -> Hierarchy:
     document = json.loads(DATA.read_text(encoding="utf-8"))
     classes = {c["code"]: LandCoverClass(c["code"], c["name"]) for c in document["classes"]}
     return Hierarchy(document["nomenclature"], classes, document["mappings"])
+
+
+def land_cover_names(captions: dict[str, Any]) -> list[str]:
+    """The CORINE path by name of a caption record's tile (`tile_class`), [] when it has none."""
+    return corine().names(tile_class(captions))

@@ -149,5 +149,5 @@ def land_cover_path(labels: Any) -> list[str]:
     """Jinja filter: the CORINE path by name of the first of `labels` (a label or a list) that a source maps."""
     for label in [labels] if isinstance(labels, str) else list(labels or []):
         if (code := corine().label_code(str(label))) is not None:
-            return [node.name for node in corine().path(code)]
+            return corine().names(code)
     return []

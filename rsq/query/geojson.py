@@ -1,12 +1,14 @@
 """Search results as a GeoJSON FeatureCollection: footprints (or centres), scores and captions, for QGIS
 and for maps. Tiles without coordinates are features without geometry, so the ranking stays whole. Features
-carry tile ids, never the file paths of the machine that searched (a GeoJSON file is made to be passed on)."""
+carry tile ids, never the file paths of the machine that searched (a GeoJSON file is made to be passed on). The
+collection's land-cover facet counts are a foreign member (`facets`, RFC 7946 §6.1), which GIS readers ignore."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from rsq.geo import polygon
+from rsq.query.facets import land_cover_facets
 from rsq.query.highlight import highlight_spans
 from rsq.query.results import Hit
 
@@ -15,7 +17,8 @@ def feature_collection(hits: list[Hit], query: dict[str, Any] | None = None, exp
     """The hits as features; with the query's text (`q`), each says which caption words it matched (`highlight`)."""
     query = query or {}
     features = [_feature(hit, str(query.get("q", "")), explain) for hit in hits]
-    return {"type": "FeatureCollection", "query": query, "features": features}
+    facets = {"land_cover": land_cover_facets(hits)}
+    return {"type": "FeatureCollection", "query": query, "facets": facets, "features": features}
 
 
 def _feature(hit: Hit, text: str, explain: bool) -> dict[str, Any]:

@@ -96,7 +96,7 @@ def _classify(snapshot: Snapshot, hits: list[Hit], rows: list[tuple[str, int]]) 
         mine = [row for k, row in rows if k == kind]
         codes |= {(kind, row): code for row, code in zip(mine, snapshot.row_classes(kind, mine), strict=True)}
     for hit, key in zip(hits, rows, strict=True):
-        hit.land_cover = [node.name for node in corine().path(codes[key])] if codes[key] else []
+        hit.land_cover = corine().names(codes[key])
 
 
 def _describe(snapshot: Snapshot, hits: list[Hit], versions: list[int | None]) -> None:

@@ -1,7 +1,8 @@
 """`rsq serve`: one more face on the same engine. A FastAPI app holds one open `Searcher` (models load once; routes
 get it as a dependency) and calls the same `Searcher.search` as the CLI; every generation an index writer
-publishes is picked up by the next request. The page is static files (rsq/serve/static) plus Leaflet,
-installed from npm.
+publishes is picked up by the next request. The page is static files (rsq/serve/static) plus Leaflet and Natural
+Earth's country outlines (world-atlas, read by topojson-client), installed from npm: the basemap needs no tile
+server.
 
 Tiles are served by id only: a request never names a path, and no answer names a file of the server (hits,
 GeoJSON and tile details carry ids; model specs name their file, not its folder). Files are found through the
@@ -22,6 +23,7 @@ from fastapi.staticfiles import StaticFiles
 
 from rsq import __version__
 from rsq.errors import RsqError, TileError
+from rsq.landcover import land_cover_names
 from rsq.query import Hit, Searcher, SearchQuery, parse_filters
 from rsq.query.facets import land_cover_facets
 from rsq.query.geojson import geometry
@@ -41,7 +43,9 @@ from rsq.serve.uploads import save_upload
 from rsq.textindex.build import THUMBNAIL_SIZE
 
 STATIC = Path(__file__).parent / "static"
-LEAFLET = Path(__file__).parent / "web" / "node_modules" / "leaflet" / "dist"
+NODE_MODULES = Path(__file__).parent / "web" / "node_modules"
+LEAFLET = NODE_MODULES / "leaflet" / "dist"
+OUTLINES = {"world-atlas": NODE_MODULES / "world-atlas", "topojson-client": NODE_MODULES / "topojson-client" / "dist"}
 VIEW_SIZES = (16, 2048)
 View = Literal["auto", "true", "false", "sar"]  # rsq.imagery.render.VIEWS
 
@@ -66,8 +70,9 @@ def create_app(index: Searcher, token: str | None = None, basemap: str = "") -> 
     app.include_router(search_routes, **guarded)
     app.include_router(tile_routes, **guarded)  # sub-resources before the bare id: see tile_routes
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
-    if LEAFLET.is_dir():
-        app.mount("/vendor/leaflet", StaticFiles(directory=LEAFLET), name="leaflet")
+    for name, folder in {"leaflet": LEAFLET, **OUTLINES}.items():
+        if folder.is_dir():
+            app.mount(f"/vendor/{name}", StaticFiles(directory=folder), name=name)
 
     @app.get("/", include_in_schema=False)
     def page() -> FileResponse:
@@ -169,6 +174,7 @@ def info(request: Request, index: SearcherDep) -> dict[str, Any]:
         "basemap": request.app.state.basemap,
         "max_k": MAX_K,
         "map": LEAFLET.is_dir(),
+        "outlines": all(folder.is_dir() for folder in OUTLINES.values()),
     }
 
 
@@ -277,6 +283,7 @@ def tile(index: SearcherDep, tile_id: str) -> dict[str, Any]:
         "time": row.time,
         "meta": row.meta,
         "captions": captions,
+        "land_cover": next((path for r in captions if (path := land_cover_names(r["captions"]))), []),
         "image_vector": snapshot.image_vector(tile_id) is not None,
         "thumbnail": snapshot.thumbnail(tile_id) is not None,
     }

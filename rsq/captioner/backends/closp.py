@@ -71,7 +71,7 @@ class ClospTagger:
             sentences = [f"{cover} with {density} {thing}" for cover in land_names for thing in object_names]
         return {
             "variants": [{"one_sentence": s} for s in sentences[:wanted]],
-            "land_cover_path": [node.name for node in corine().mapped("closp", land_names[0]) or []],
+            "land_cover_path": corine().names(corine().mappings["closp"].get(land_names[0], "")),
             "land_cover": [{"name": n, "share": round(float(s), 3)} for n, s in zip(land_names, shares, strict=True)],
             "objects": [{"name": n, "density": density} for n in object_names],
             "events": [{"kind": e} for e in events],

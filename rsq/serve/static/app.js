@@ -1,11 +1,13 @@
-// The rsq search page: a form, a grid of results, a map of their footprints, a detail view.
+// The rsq search page: a form, a land-cover facet tree, a grid of results, a map of their footprints over Natural
+// Earth's outlines (no tile server), a detail view.
 // Everything from the index (ids, captions) enters the page as text nodes, never as HTML.
 "use strict";
 
 const $ = (id) => document.getElementById(id);
 const token = new URLSearchParams(location.hash.slice(1)).get("token") || sessionStorage.getItem("rsq-token");
 if (token) sessionStorage.setItem("rsq-token", token);
-const state = { info: null, box: null, layers: new Map(), map: null, footprints: null, pending: null };
+const state = { info: null, box: null, landCover: null, layers: new Map(), map: null, footprints: null, pending: null };
+const SENSORS = { rgb: "RGB", s2: "Sentinel-2", s1: "Sentinel-1", other: "other sensor" };
 
 async function api(path, options = {}) {
   const headers = token ? { Authorization: `Bearer ${token}` } : {};
@@ -47,9 +49,45 @@ function setupMap() {
   if (!window.L) { $("map").textContent = "The map needs Leaflet: run `make install` (npm) on the server."; $("map-tools").hidden = true; return; }
   const map = L.map("map", { worldCopyJump: true, boxZoom: false }).setView([20, 0], 2);
   if (state.info.basemap) L.tileLayer(state.info.basemap, { maxZoom: 19, attribution: "basemap" }).addTo(map);
+  else if (state.info.outlines && window.topojson) drawOutlines(map);
   state.footprints = L.featureGroup().addTo(map);
   state.map = map;
   setupBoxDrawing(map);
+}
+
+// The basemap without a tile server: Natural Earth's countries (world-atlas, 1:50m) as filled land, their
+// coastlines and borders as lines, in a pane under the footprints.
+async function drawOutlines(map) {
+  const world = await api("/vendor/world-atlas/countries-50m.json");
+  const countries = world.objects.countries;
+  map.createPane("outlines").style.zIndex = 250;
+  const options = { pane: "outlines", interactive: false };
+  const layer = (geojson, style) => L.geoJSON(unwrapped(geojson), { ...options, style }).addTo(map);
+  layer(topojson.feature(world, countries), { stroke: false, fillColor: "#fbfaf5", fillOpacity: 1 });
+  layer(topojson.mesh(world, countries, (a, b) => a === b), { color: "#7d8a99", weight: 0.8 });
+  layer(topojson.mesh(world, countries, (a, b) => a !== b), { color: "#a9b2bd", weight: 0.6, dashArray: "3 3" });
+  map.attributionControl.addAttribution("Natural Earth");
+  $("map").dataset.outlines = "drawn";
+}
+
+// Rings and lines that cross 180° (Russia, Fiji) jump from +180 to -180 and would be drawn across the whole map:
+// their longitudes continue past 180 instead. A ring around the pole (Antarctica) spans every longitude: kept.
+function unwrapped(geojson) {
+  const line = (points) => {
+    let shift = 0;
+    const out = points.map(([lon, lat], n) => {
+      const step = n ? lon - points[n - 1][0] : 0;
+      shift += step > 180 ? -360 : step < -180 ? 360 : 0;
+      return [lon + shift, lat];
+    });
+    const lons = out.map(([lon]) => lon);
+    return Math.max(...lons) - Math.min(...lons) > 300 ? points : out;
+  };
+  const walk = (coords, depth) => (depth === 0 ? line(coords) : coords.map((c) => walk(c, depth - 1)));
+  const depths = { LineString: 0, MultiLineString: 1, Polygon: 1, MultiPolygon: 2 };
+  const geometry = (g) => ({ ...g, coordinates: walk(g.coordinates, depths[g.type]) });
+  if (geojson.type === "FeatureCollection") return { ...geojson, features: geojson.features.map((f) => ({ ...f, geometry: geometry(f.geometry) })) };
+  return geometry(geojson);
 }
 
 // "Draw a box": press, drag and release on the map (pointer events on its container; the map stays still).
@@ -95,6 +133,7 @@ function searchParams() {
   const params = new URLSearchParams({ q: $("q").value, k: $("k").value || "24", mode: $("mode").value, explain: "true" });
   for (const name of ["sensor", "after", "before"]) if ($(name).value) params.set(name, $(name).value);
   if (state.box) params.set("bbox", state.box.join(","));
+  if (state.landCover) params.set("class", state.landCover);
   return params;
 }
 
@@ -104,16 +143,51 @@ async function search(event) {
   const started = performance.now();
   try {
     const collection = await api(`/api/search.geojson?${searchParams()}`, { signal: newRequest() });
-    showResults(collection.features);
-    status(`${collection.features.length} tiles in ${Math.round(performance.now() - started)} ms`);
+    showResults(collection.features, collection.facets);
+    status(`${countLine(collection.features)} in ${Math.round(performance.now() - started)} ms`);
   } catch (error) {
     if (error.name === "AbortError") return;  // a newer search took its place
-    showResults([]);
+    showResults([], null);
     status(`error: ${error.message}`);
   }
 }
 
-function showResults(features) {
+function countLine(features) {
+  const nowhere = features.filter((f) => !f.geometry).length;
+  return `${features.length} tiles${nowhere ? ` (${nowhere} without a footprint, not on the map)` : ""}`;
+}
+
+// The facet tree the server counted over the hits (a class counts every class below it); a click filters by it.
+function showFacets(facets) {
+  const levels = facets?.land_cover?.levels || [];
+  const classes = levels.flatMap((level) => level.classes);
+  const branch = (parent) => {
+    const children = classes.filter((c) => c.code.length === parent.length + 1 && c.code.startsWith(parent));
+    return children.length ? element("ul", {}, ...children.map((c) => element("li", {}, facetButton(c), branch(c.code)))) : "";
+  };
+  const tree = branch("");
+  const unclassified = facets?.land_cover?.unclassified;
+  $("facet-tree").replaceChildren(tree || element("div", { className: "unclassified", textContent: "no classes among these hits" }),
+    unclassified ? element("div", { className: "unclassified", textContent: `${unclassified} without a class` }) : "");
+  $("clear-class").hidden = !state.landCover;
+}
+
+function facetButton(node) {
+  const button = element("button", { type: "button", className: "node", title: `CORINE ${node.code}` },
+    element("span", { textContent: node.name }), element("span", { className: "count", textContent: node.count }));
+  button.dataset.code = node.code;
+  button.setAttribute("aria-pressed", String(state.landCover === node.code));
+  button.addEventListener("click", () => setLandCover(state.landCover === node.code ? null : node.code));
+  return button;
+}
+
+function setLandCover(code) {
+  state.landCover = code;
+  if ($("q").value.trim()) search();
+}
+
+function showResults(features, facets) {
+  showFacets(facets);
   state.layers.clear();
   state.footprints?.clearLayers();
   $("results").replaceChildren(...features.map(card));
@@ -135,13 +209,18 @@ function card(feature) {
   const thumb = element("img", { className: "thumb", alt: hit.id, loading: "lazy" });
   thumb.addEventListener("error", () => thumb.replaceWith(element("div", { className: "thumb none", textContent: "no image" })), { once: true });
   showImage(thumb, `${tilePath(hit.id)}/thumbnail`);
+  const sensor = SENSORS[hit.sensor] || hit.sensor || "unknown sensor";
+  const when = hit.time ? String(hit.time).slice(0, 10) : null;
   const node = element("article", { className: "card", tabIndex: 0, title: `ranks per mode: ${ranks}` },
     thumb,
     element("div", { className: "meta" },
-      element("div", { className: "head" }, element("span", { className: "id", textContent: `${hit.rank}. ${hit.id}` }),
-        element("span", { textContent: hit.score.toFixed(3) })),
+      element("div", { className: "head" }, element("span", { className: "id", textContent: `${hit.rank}. ${hit.id}`, title: hit.id }),
+        element("span", { className: "score", textContent: hit.score.toFixed(3) })),
+      element("div", { className: "facts" }, [sensor, when, hit.land_cover?.at(-1)].filter(Boolean).join(" · "),
+        feature.geometry ? "" : element("span", { className: "nowhere", textContent: " · no footprint" })),
       element("div", { className: "caption" }, highlighted(hit.caption || "", hit.highlight))));
   node.dataset.id = hit.id;
+  node.dataset.landCover = (hit.land_cover || []).join(" › ");
   node.addEventListener("click", () => { select(hit.id); openTile(hit.id); });
   node.addEventListener("keydown", (event) => { if (event.key === "Enter") openTile(hit.id); });
   node.addEventListener("mouseenter", () => select(hit.id));
@@ -187,7 +266,8 @@ function detail(tile) {
   image.addEventListener("error", () => image.replaceWith(element("div", { textContent: "no image file for this tile" })), { once: true });
   showImage(image, `${tilePath(tile.id)}/image?size=512`);
   const facts = element("dl", {});
-  for (const [name, value] of [["sensor", tile.sensor], ["time", tile.time], ["centre", tile.lon != null ? `${tile.lon.toFixed(4)}, ${tile.lat.toFixed(4)}` : null],
+  const path = (tile.land_cover || []).join(" › ");
+  for (const [name, value] of [["sensor", SENSORS[tile.sensor] || tile.sensor], ["land-cover class", path], ["time", tile.time], ["centre", tile.lon != null ? `${tile.lon.toFixed(4)}, ${tile.lat.toFixed(4)}` : null],
     ...Object.entries(tile.meta || {})]) {
     if (value != null && value !== "") facts.append(element("dt", { textContent: name }), element("dd", { textContent: typeof value === "object" ? JSON.stringify(value) : value }));
   }
@@ -200,7 +280,8 @@ function captionBlock(source) {
   const block = element("div", { className: "source" },
     element("div", { className: "provenance", textContent: `${source.model} · ${source.template}` }),
     element("ol", {}, ...(c.variants || []).map((v) => element("li", {}, v.one_sentence, v.caption ? element("div", { textContent: v.caption }) : ""))));
-  const lists = [["land cover", (c.land_cover || []).map((l) => l.share != null ? `${l.name} ${Math.round(l.share * 100)}%` : l.name)],
+  const shared = (c.land_cover || []).some((l) => l.share > 0);  // labels carry no shares: then names alone
+  const lists = [["land cover", (c.land_cover || []).map((l) => shared ? `${l.name} ${Math.round(l.share * 100)}%` : l.name)],
     ["objects", (c.objects || []).map((o) => [o.count, o.colour, o.name].filter(Boolean).join(" "))],
     ["events", (c.events || []).map((e) => [e.kind, e.description].filter(Boolean).join(": "))], ["keywords", c.keywords || []]];
   for (const [name, items] of lists) if (items.length) block.append(element("div", {}, element("b", { textContent: `${name}: ` }), items.join("; ")));
@@ -211,11 +292,14 @@ function actions(tile) {
   const more = element("button", { type: "button", textContent: "More like this" });
   more.addEventListener("click", () => moreLikeThis(tile));
   const text = element("input", { type: "text", placeholder: "like this, but …", disabled: !tile.image_vector });
-  const lam = element("input", { type: "range", min: 0, max: 1, step: 0.1, value: 0.5, disabled: !tile.image_vector, title: "λ: weight of the text" });
+  const lam = element("input", { type: "range", min: 0, max: 1, step: 0.1, value: 0.5, disabled: !tile.image_vector });
+  const value = element("output", { textContent: "0.5" });
+  lam.addEventListener("input", () => { value.textContent = Number(lam.value).toFixed(1); });
   const go = element("button", { type: "button", textContent: "Like this, but…", disabled: !tile.image_vector,
     title: tile.image_vector ? "a composed image + text query" : "needs an index with image vectors (rsq index --images)" });
   go.addEventListener("click", () => composed(tile.id, text.value, lam.value));
-  return element("div", { className: "actions" }, more, text, lam, go);
+  const weight = element("label", { title: "λ: the weight of the text against the image (0: the image alone)" }, "λ text weight", lam, value);
+  return element("div", { className: "actions" }, more, text, weight, go);
 }
 
 async function moreLikeThis(tile) {
@@ -236,8 +320,8 @@ async function composed(id, text, lam) {
     const result = await api("/api/search/composed", { method: "POST", body: form, signal: newRequest() });
     // each hit carries its footprint as the GeoJSON of a search does (split at 180°): no request per hit
     const features = result.hits.map(({ geometry, ...hit }) => ({ type: "Feature", id: hit.id, properties: hit, geometry }));
-    showResults(features);
-    status(`${features.length} tiles like ${id}${text ? `, but ${text}` : ""}`);
+    showResults(features, result.facets);
+    status(`${countLine(features)} like ${id}${text ? `, but ${text}` : ""}`);
   } catch (error) {
     if (error.name !== "AbortError") status(`error: ${error.message}`);
   }
@@ -246,6 +330,7 @@ async function composed(id, text, lam) {
 async function start() {
   window.addEventListener("unhandledrejection", (event) => status(`error: ${event.reason?.message || event.reason}`));
   $("search").addEventListener("submit", search);
+  $("clear-class").addEventListener("click", () => setLandCover(null));
   $("close").addEventListener("click", () => $("detail").close());
   document.addEventListener("keydown", (event) => { if (event.key === "Escape" && $("detail").open) $("detail").close(); });
   try {
