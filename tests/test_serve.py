@@ -101,6 +101,21 @@ def test_the_class_filter_paths_and_facets(client):
     assert all(f["properties"]["land_cover"][0] == "Water bodies" for f in collection["features"])
 
 
+def test_gdal_reads_the_geojson_with_its_classes_and_facets(client, tmp_path):
+    """GDAL's GeoJSON driver (through pyogrio) reads the collection: the facets member is ignored as RFC 7946
+    allows, each feature keeps its class path as a string list, features without a place have no geometry."""
+    import pyogrio.raw
+
+    path = tmp_path / "hits.geojson"
+    path.write_bytes(client.get("/api/search.geojson", params={"q": "flooded farmland", "k": 6}).content)
+    meta, _, geometry, fields = pyogrio.raw.read(path)
+    columns = dict(zip(meta["fields"], fields, strict=True))
+    assert len(columns["id"]) == 6 and "facets" not in columns
+    paths = {tile: list(cover) for tile, cover in zip(columns["id"], columns["land_cover"], strict=True)}
+    assert paths["Spain_7370579_S1Hand"] == ["Water bodies", "Inland waters"]
+    assert sum(g is None for g in geometry) == 4  # the UCM tiles: no footprint
+
+
 def test_geojson_has_footprints_scores_and_captions(client):
     collection = client.get("/api/search.geojson", params={"q": "flooded farmland", "k": 3}).json()
     assert collection["type"] == "FeatureCollection" and collection["query"]["q"] == "flooded farmland"
