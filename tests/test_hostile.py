@@ -517,6 +517,32 @@ CASES = [
     Case("eval split val on rsitmd", lambda ws: ["eval", "rsitmd-t2t", "--split", "val", "--out", str(ws.out)], ERROR),
     Case("eval sample 0", lambda ws: ["eval", "ucm-class", "--sample", "0", "--out", str(ws.out)], ERROR),
     Case("eval archive without encoder", lambda ws: ["eval", "ucm-archive", "--out", str(ws.out)], ERROR),
+    Case("eval hier without encoder", lambda ws: ["eval", "ucm-hier", "--out", str(ws.out)], ERROR),
+    Case(
+        "eval hier encoder not a folder",
+        lambda ws: ["eval", "ucm-hier", "--image-encoder", f"cisen:{ws.root / 'none'}", "--out", str(ws.out)],
+        ERROR,
+    ),
+    Case(
+        "train cisen without a checkpoint",
+        lambda ws: ["train", "cisen", "--closp", str(ws.root / "none"), "--out", str(ws.out)],
+        ERROR,
+    ),
+    Case(
+        "train cisen views 0",
+        lambda ws: ["train", "cisen", "--closp", str(ws.root), "--out", str(ws.out), "--views", "0"],
+        ERROR,
+    ),
+    Case(
+        "train cisen negative weight",
+        lambda ws: ["train", "cisen", "--closp", str(ws.root), "--out", str(ws.out), "--transfer-weight", "-1"],
+        ERROR,
+    ),
+    Case(
+        "train cisen out inside the checkpoint",
+        lambda ws: ["train", "cisen", "--closp", str(ws.root), "--out", str(ws.root / "head")],
+        ERROR,
+    ),
     Case(
         "index engine unknown",
         lambda ws: ["index", str(ws.out), "--engine", "spark", "--out", str(ws.root / "idx")],

@@ -125,6 +125,8 @@ def cisen(
         device=default_device(device),
     )
     _check(out, "cnn", 16, 8, limit, device)
+    if out.resolve() == closp.resolve() or closp.resolve() in out.resolve().parents:
+        raise RsqError(f"--out {out} is inside --closp {closp}; the head's folder holds a copy of the checkpoint")
     from rsq.closp.checkpoint import load_checkpoint
     from rsq.closp.cisen import save_cisen
     from rsq.closp.cisen_train import train_cisen
