@@ -69,6 +69,15 @@ def test_level_targets_follow_the_hierarchy():
     assert targets[3] == [-100, -100, -100]
 
 
+def test_graded_positives_weigh_the_levels_two_tiles_share():
+    from rsq.closp.cisen_train import shared_levels
+
+    levels = level_targets(["112", "111", "31", "311"])
+    shared = shared_levels(levels).tolist()
+    assert shared[0] == [1.0, 2 / 3, 0.0, 0.0] and shared[2] == [0.0, 0.0, 1.0, 1.0]  # 31 knows two levels
+    assert shared[3][2] == 2 / 3
+
+
 def test_wmap_gains_share_the_query_levels():
     """A query of class 112: another 112 tile weighs 1, a 111 tile 2/3, an airport (124) 1/3, forests 0."""
     assert _gains("112", ["112", "111", "124", "31"]) == {0: 1.0, 1: 2 / 3, 2: 1 / 3}

@@ -3,7 +3,8 @@
 The frozen tower encodes each training tile once per view (the tile itself and augmented crops), so the head
 trains on cached stage descriptors: the cost of the tower is paid `views` times, not once per epoch. Per batch:
 - path 1, the text embedder: CLIP loss between the CISEN vectors and the frozen caption vectors (two views of one
-  tile, or two tiles with the same caption, are positives for each other);
+  tile, or two tiles with the same caption, are positives for each other; with `graded`, a caption of another
+  tile is a partial positive in proportion to the CORINE levels the two tiles share);
 - path 2, the CLOSP tower: KL divergence from the tower's own image-to-caption distribution over the batch's
   captions to CISEN's (the head may move vectors only as far as the captions justify);
 - HFE supervision: cross-entropy of each level's classifier against the tile's CORINE class at that level.
@@ -21,10 +22,11 @@ import torch.nn.functional as F
 from rsq.closp.cisen import CisenConfig, CisenModel, embed, level_targets, tower_stages
 from rsq.closp.data import TrainingSet
 from rsq.closp.model import ClospModel, contrastive_loss
-from rsq.closp.train import augment, parameter_groups, seed_everything, warmup_cosine
+from rsq.closp.train import augment, fit, seed_everything
 from rsq.errors import RsqError, check_range
 
 ENCODE_BATCH = 128
+WARMUP = 0.05  # share of the steps with a linear warm-up
 
 
 @dataclass(frozen=True)
@@ -38,6 +40,7 @@ class CisenOptions:
     hidden: int = 512
     transfer_weight: float = 1.0  # path 2: the CLOSP tower's distribution
     hierarchy_weight: float = 0.5  # HFE: the level classifiers
+    graded: float = 0.0  # path 1's targets: weight of another tile's caption per share of CORINE levels in common
     crop_scale: float = 0.6
     jitter: float = 0.2
     weight_decay: float = 0.05
@@ -53,6 +56,7 @@ class CisenOptions:
             ("hidden", self.hidden, 8, 8192),
             ("transfer_weight", self.transfer_weight, 0.0, None),
             ("hierarchy_weight", self.hierarchy_weight, 0.0, None),
+            ("graded", self.graded, 0.0, None),
             ("crop_scale", self.crop_scale, 0.05, 1.0),
             ("jitter", self.jitter, 0.0, 0.9),
         ):
@@ -114,24 +118,17 @@ def train_cisen(
     text = torch.from_numpy(np.asarray(captions, dtype=np.float32)).to(options.device)
     targets = level_targets(dataset.classes).to(options.device)
     scale = base.logit_scale.detach().exp().clamp(max=100)
-    steps_per_epoch = -(-len(views.tile) // options.batch_size)
-    total = options.epochs * steps_per_epoch
-    optimizer = torch.optim.AdamW(parameter_groups(head, options.weight_decay), lr=options.lr)
-    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_cosine(total, 0.05))
     generator = np.random.default_rng(options.seed)
-    step = 0
-    for _ in range(options.epochs):
-        order = torch.from_numpy(generator.permutation(len(views.tile))).to(options.device)
-        for start in range(0, len(order), options.batch_size):
-            index = order[start : start + options.batch_size]
-            loss = _batch_loss(head, views, index, dataset, text, targets, scale, options, generator)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            schedule.step()
-            step += 1
-            if on_step:
-                on_step(step, total, loss.item())
+
+    def losses():
+        for _ in range(options.epochs):
+            order = torch.from_numpy(generator.permutation(len(views.tile))).to(options.device)
+            for start in range(0, len(order), options.batch_size):
+                index = order[start : start + options.batch_size]
+                yield _batch_loss(head, views, index, dataset, text, targets, scale, options, generator)
+
+    total = options.epochs * -(-len(views.tile) // options.batch_size)
+    fit(head, losses(), total, options.lr, options.weight_decay, WARMUP, on_step)
     return model.eval()
 
 
@@ -141,7 +138,8 @@ def _batch_loss(head, views: CachedViews, index, dataset, text, targets, scale, 
     vectors, logits = embed(head, [s[index] for s in views.stages], views.own[index])
     batch_text = text[captions]
     same = (captions[:, None] == captions[None, :]) | (tiles[:, None] == tiles[None, :])
-    loss = contrastive_loss(vectors, batch_text, torch.log(scale), same)  # path 1: the text embedder
+    positives = same.float() + options.graded * shared_levels(targets[tiles])
+    loss = contrastive_loss(vectors, batch_text, torch.log(scale), positives)  # path 1: the text embedder
     teacher = F.softmax(scale * views.own[index] @ batch_text.T, dim=-1)
     student = F.log_softmax(scale * vectors @ batch_text.T, dim=-1)
     loss = loss + options.transfer_weight * F.kl_div(student, teacher, reduction="batchmean")  # path 2: CLOSP
@@ -151,3 +149,10 @@ def _batch_loss(head, views: CachedViews, index, dataset, text, targets, scale, 
         if (targets[tiles, n] >= 0).any()
     ]
     return loss + options.hierarchy_weight * torch.stack(level_losses).mean()
+
+
+def shared_levels(levels: torch.Tensor) -> torch.Tensor:
+    """(N, N): the share of row i's CORINE levels that tile j has too, from (N, 3) class indices (-100 unknown)."""
+    known = levels >= 0
+    agree = ((levels[:, None, :] == levels[None, :, :]) & known[:, None, :]).sum(-1).float()
+    return agree / known.sum(-1, keepdim=True).clamp(min=1)

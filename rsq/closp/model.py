@@ -65,8 +65,8 @@ def contrastive_loss(
 ) -> torch.Tensor:
     """Symmetric CLIP cross-entropy between two batches of normalised embeddings.
 
-    `same[i, j]` marks pairs that are positives too (identical captions of different tiles); the targets
-    then spread over them instead of calling a duplicate caption a negative.
+    `same[i, j]` marks pairs that are positives too (identical captions of different tiles), or weighs them (a
+    float matrix); the targets then spread over them instead of calling a duplicate caption a negative.
     """
     logits = logit_scale.exp().clamp(max=100) * first @ second.T
     targets = torch.eye(len(first), device=first.device) if same is None else same.float()

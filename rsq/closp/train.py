@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -67,25 +67,40 @@ def train_closp(
     model = ClospModel(config).to(options.device, memory_format=torch.channels_last)
     bf16 = bf16_available(options.device) if options.bf16 is None else options.bf16
     batches = [(n, b) for n, s in enumerate(sets) for b in range(max(1, -(-len(s) // options.batch_size)))]
-    total = options.epochs * len(batches)
-    optimizer = torch.optim.AdamW(parameter_groups(model, options.weight_decay), lr=options.lr)
-    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_cosine(total, options.warmup))
     generator = np.random.default_rng(options.seed)
-    step = 0
     model.train()
-    for _ in range(options.epochs):
-        orders = [generator.permutation(len(s)) for s in sets]
-        for n, b in generator.permutation(np.array(batches, dtype=object)).tolist():
-            index = orders[n][b * options.batch_size : (b + 1) * options.batch_size]
-            loss = _batch_loss(model, sets[n], text_vectors[n], index, config, options, generator, bf16)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            schedule.step()
-            step += 1
-            if on_step:
-                on_step(step, total, loss.item())
+
+    def losses():
+        for _ in range(options.epochs):
+            orders = [generator.permutation(len(s)) for s in sets]
+            for n, b in generator.permutation(np.array(batches, dtype=object)).tolist():
+                index = orders[n][b * options.batch_size : (b + 1) * options.batch_size]
+                yield _batch_loss(model, sets[n], text_vectors[n], index, config, options, generator, bf16)
+
+    fit(model, losses(), options.epochs * len(batches), options.lr, options.weight_decay, options.warmup, on_step)
     return model.eval()
+
+
+def fit(
+    module: torch.nn.Module,
+    losses: Iterable[torch.Tensor],
+    total: int,
+    lr: float,
+    weight_decay: float,
+    warmup: float,
+    on_step: Callable[[int, int, float], None] | None = None,
+) -> None:
+    """AdamW with a warm-up + cosine schedule over `total` steps, one step per loss `losses` yields (lazily: each
+    batch's loss is computed after the step before)."""
+    optimizer = torch.optim.AdamW(parameter_groups(module, weight_decay), lr=lr)
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_cosine(total, warmup))
+    for step, loss in enumerate(losses, start=1):
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        schedule.step()
+        if on_step:
+            on_step(step, total, loss.item())
 
 
 def _batch_loss(

@@ -105,6 +105,9 @@ def cisen(
     hidden: Annotated[int, typer.Option(help="Width of the HFE levels.")] = 512,
     transfer_weight: Annotated[float, typer.Option(help="Weight of the CLOSP-tower transfer path.")] = 1.0,
     hierarchy_weight: Annotated[float, typer.Option(help="Weight of the per-level class losses (HFE).")] = 0.5,
+    graded: Annotated[
+        float, typer.Option(help="Another tile's caption as a partial positive, per share of CORINE levels in common.")
+    ] = 0.0,
     limit: _LimitOption = None,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
     device: _DeviceOption = None,
@@ -121,6 +124,7 @@ def cisen(
         hidden=hidden,
         transfer_weight=transfer_weight,
         hierarchy_weight=hierarchy_weight,
+        graded=graded,
         seed=seed,
         device=default_device(device),
     )
