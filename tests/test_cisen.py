@@ -74,8 +74,8 @@ def test_graded_positives_weigh_the_levels_two_tiles_share():
 
     levels = level_targets(["112", "111", "31", "311"])
     shared = shared_levels(levels).tolist()
-    assert shared[0] == [1.0, 2 / 3, 0.0, 0.0] and shared[2] == [0.0, 0.0, 1.0, 1.0]  # 31 knows two levels
-    assert shared[3][2] == 2 / 3
+    assert shared[0] == pytest.approx([1.0, 2 / 3, 0.0, 0.0]) and shared[2] == [0.0, 0.0, 1.0, 1.0]  # 31: two levels
+    assert shared[3][2] == pytest.approx(2 / 3)
 
 
 def test_wmap_gains_share_the_query_levels():
