@@ -38,9 +38,9 @@ class CisenOptions:
     lr: float = 1e-3
     views: int = 8  # the tile itself and views - 1 augmented crops, each encoded once by the frozen tower
     hidden: int = 512
-    transfer_weight: float = 1.0  # path 2: the CLOSP tower's distribution
-    hierarchy_weight: float = 0.5  # HFE: the level classifiers
-    graded: float = 0.0  # path 1's targets: weight of another tile's caption per share of CORINE levels in common
+    transfer_weight: float = 0.3  # path 2: the CLOSP tower's distribution
+    hierarchy_weight: float = 3.0  # HFE: the level classifiers
+    graded: float = 2.0  # path 1's targets: weight of another tile's caption per share of CORINE levels in common
     crop_scale: float = 0.6
     jitter: float = 0.2
     weight_decay: float = 0.05

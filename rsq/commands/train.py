@@ -103,11 +103,11 @@ def cisen(
     lr: _LrOption = 1e-3,
     views: Annotated[int, typer.Option(help="Views per tile encoded by the frozen tower (the tile + crops).")] = 8,
     hidden: Annotated[int, typer.Option(help="Width of the HFE levels.")] = 512,
-    transfer_weight: Annotated[float, typer.Option(help="Weight of the CLOSP-tower transfer path.")] = 1.0,
-    hierarchy_weight: Annotated[float, typer.Option(help="Weight of the per-level class losses (HFE).")] = 0.5,
+    transfer_weight: Annotated[float, typer.Option(help="Weight of the CLOSP-tower transfer path.")] = 0.3,
+    hierarchy_weight: Annotated[float, typer.Option(help="Weight of the per-level class losses (HFE).")] = 3.0,
     graded: Annotated[
         float, typer.Option(help="Another tile's caption as a partial positive, per share of CORINE levels in common.")
-    ] = 0.0,
+    ] = 2.0,
     limit: _LimitOption = None,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
     device: _DeviceOption = None,
