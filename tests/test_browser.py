@@ -112,13 +112,11 @@ def test_search_look_open_and_filter_by_a_box_drawn_on_the_map(browser, serving_
         artificial = facets.find_element(By.CSS_SELECTOR, "button[data-code='1']")
         expected = int(artificial.text.split()[-1])
         artificial.click()
-        wait_for(
-            lambda: (
-                facets.find_element(By.CSS_SELECTOR, "button[data-code='1']").get_attribute("aria-pressed") == "true"
-            )
-        )
-        assert all(card.get_attribute("data-land-cover").startswith("Artificial surfaces") for card in cards())
-        assert len(cards()) == 24 >= expected  # the filter fetches a full page of that class
+        pressed = "return document.querySelector(\"#facets button[data-code='1']\")?.getAttribute('aria-pressed')"
+        wait_for(lambda: browser.execute_script(pressed) == "true")  # the tree is drawn anew with each answer
+        classes = browser.execute_script("return [...document.querySelectorAll('.card')].map(c => c.dataset.landCover)")
+        assert all(c.startswith("Artificial surfaces") for c in classes)
+        assert len(classes) == 24 >= expected  # the filter fetches a full page of that class
         shot("1b-class")
         browser.find_element(By.ID, "clear-class").click()
         wait_for(
