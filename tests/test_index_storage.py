@@ -277,7 +277,7 @@ def test_index_command_checks_its_options_first(tmp_path, ucm_human_store):
     out = tmp_path / "index"
     cases = [
         ([], "give caption store folders"),
-        ([str(ucm_human_store), "--faiss", "hnsw"], "--faiss must be one of auto, flat, ivf"),
+        ([str(ucm_human_store), "--faiss", "hnsw"], "--vectors must be one of auto, exact, compressed, flat, ivf"),
         ([str(ucm_human_store), "--batch-size", "0"], "--batch-size must be at least 1"),
         ([str(ucm_human_store), "--images"], "--images and --image-encoder"),
         ([str(ucm_human_store), "--device", "toaster"], "is not a device name"),

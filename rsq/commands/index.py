@@ -24,7 +24,17 @@ _EmbedderOption = Annotated[
 ]
 _RebuildOption = Annotated[bool, typer.Option("--rebuild", help="Start afresh instead of adding to the index.")]
 _CompactOption = Annotated[bool, typer.Option("--compact", help="Merge all segments and drop replaced rows for good.")]
-_FaissOption = Annotated[str, typer.Option(help="auto, flat (exact) or ivf; auto picks per segment by size.")]
+_FaissOption = Annotated[
+    str,
+    typer.Option(
+        "--vectors",
+        "--faiss",
+        help=(
+            "exact (float16: flat, IVF above 50,000 rows), compressed (IVF-PQ codes in memory, re-ranked from float16 "
+            "on disk), auto (exact below 2,000,000 rows a segment, compressed from there), or flat / ivf."
+        ),
+    ),
+]
 _ThumbnailsOption = Annotated[bool, typer.Option(help="Store a thumbnail per tile.")]
 _ImagesOption = Annotated[bool, typer.Option("--images", help="Also store an image embedding per tile.")]
 _ImageEncoderOption = Annotated[str | None, typer.Option(help="closp:<checkpoint folder> for --images.")]

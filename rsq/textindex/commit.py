@@ -33,7 +33,7 @@ GENERATION = re.compile(r"^gen-(\d{9})\.json$")
 KEEP_GENERATIONS = 1  # readers hold what they opened; one opening a generation being removed retries the newer one
 PENDING = "pending"
 SEGMENT_FILE = re.compile(
-    r"^(rows|sensor|time|geo|cover|moments|del-\d{9}|tiles\.offsets|(sensor|time|lon)\.(keys|order))\.npy$|^vectors\.faiss$|^tiles\.bin$"
+    r"^(rows|sensor|time|geo|cover|moments|exact\.f16|del-\d{9}|tiles\.offsets|(sensor|time|lon)\.(keys|order))\.npy$|^vectors\.faiss$|^tiles\.bin$"
 )
 CATALOG_FILES = ("catalog.sqlite", "catalog.sqlite-wal", "catalog.sqlite-shm", "catalog.sqlite-journal")
 TANTIVY_OWN_FILES = ("meta.json", ".managed.json", ".tantivy-meta.lock", ".tantivy-writer.lock")

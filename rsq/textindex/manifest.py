@@ -13,7 +13,7 @@ class Manifest:
     rsq_version: str
     embedder: str
     dim: int
-    faiss: str  # the --faiss choice: auto, flat or ivf (applied per segment)
+    faiss: str  # the --vectors choice: auto, exact, compressed, flat or ivf (applied per segment by its size)
     caption_runs: list[dict[str, str]] = field(default_factory=list)
     templates: list[str] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=dict)  # tiles, variants, dead_variants, images
