@@ -83,6 +83,15 @@ def test_an_index_of_compressed_segments_searches_filters_and_merges(tmp_path, m
         "t2999",
         "t7",
     ]
+    centroids = segment.vectors.index.quantizer.reconstruct_n(0, segment.vectors.index.nlist)
     _build(_records(1500, start=3000), tmp_path / "small", faiss="compressed", compact=True)
     [merged] = Snapshot.open(tmp_path / "small").segments["captions"]
     assert merged.vectors.kind == "pq" and len(merged.vectors) == 9000
+    reused = merged.vectors.index.quantizer.reconstruct_n(0, merged.vectors.index.nlist)
+    assert np.array_equal(reused, centroids)  # the largest segment's quantizer, not a new training
+    merged_index = _index(tmp_path / "small")
+    assert sorted(_ids(merged_index, "airport", k=10, mode="dense", filters=parse_filters(sensor="s1"))) == [
+        "t1500",
+        "t2999",
+        "t7",
+    ]

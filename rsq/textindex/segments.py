@@ -80,13 +80,20 @@ class Hits:
 
 
 def write_segment(
-    folder: Path, info: SegmentInfo, rows: np.ndarray, columns: Columns, vectors: np.ndarray, faiss_kind: str
+    folder: Path,
+    info: SegmentInfo,
+    rows: np.ndarray,
+    columns: Columns,
+    vectors: np.ndarray,
+    faiss_kind: str,
+    trained: VectorFile | None = None,
 ) -> SegmentInfo:
-    """Write a new segment's files into `folder` (created here); returns its info with the file sizes."""
+    """Write a new segment's files into `folder` (created here); returns its info with the file sizes. `trained`:
+    a compressed segment's vectors whose quantizer the new one reuses (a merge's)."""
     folder.mkdir(parents=True)
     np.save(folder / "rows.npy", np.asarray(rows, dtype=np.int64))
     columns.save(folder)
-    VectorFile.build(vectors, faiss_kind).save(folder / VECTORS)
+    VectorFile.build(vectors, faiss_kind, trained).save(folder / VECTORS)
     if info.kind == IMAGES:
         np.save(folder / MOMENTS, _moments(vectors))
     files = sorted(folder.iterdir())

@@ -16,6 +16,7 @@ import numpy as np
 from rsq.textindex.columns import Columns, TileAttrs
 from rsq.textindex.commit import Journal, new_segment_name
 from rsq.textindex.segments import CAPTIONS, IMAGES, Segment, SegmentInfo, write_deletes, write_segment
+from rsq.textindex.vectors import VectorFile
 
 SEGMENT_ROWS = 200_000  # a buffer this large is written out as a segment: bounded memory whatever the input
 KINDS = (CAPTIONS, IMAGES)
@@ -83,13 +84,21 @@ class SegmentSet:
         self.buffers[kind] = _Buffer(self.next_row[kind])
 
     def write(
-        self, kind: str, rows: np.ndarray, columns: Columns, vectors: np.ndarray, journal: Journal, number: int
+        self,
+        kind: str,
+        rows: np.ndarray,
+        columns: Columns,
+        vectors: np.ndarray,
+        journal: Journal,
+        number: int,
+        trained: VectorFile | None = None,
     ) -> SegmentInfo:
         """Write a new segment of this epoch, noted in the journal first (it joins the set by `replace`)."""
         name = new_segment_name(number + 1)
         journal.record(f"{self.relative}/segments/{name}")
         info = SegmentInfo(name, kind, int(rows[0]), int(rows[-1]) + 1, len(rows))
-        return write_segment(self.folder / "segments" / name, info, rows, columns, vectors, self.faiss_kind)
+        folder = self.folder / "segments" / name
+        return write_segment(folder, info, rows, columns, vectors, self.faiss_kind, trained)
 
     def segment(self, info: SegmentInfo) -> Segment:
         """An opened segment (cached; its tombstones as of the last commit)."""

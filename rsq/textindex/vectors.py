@@ -6,7 +6,8 @@ a larger one through an inverted file with about 2·√n lists. A *compressed* s
 quantisation codes in its FAISS file (IVF-PQ: 768-d in 96 bytes, a sixteenth of float16) and its float16 vectors in
 `exact.f16.npy` beside it, memory-mapped: a search ranks k · RERANK candidates by their codes, then re-scores them
 from the float16 rows it reads, so recall stays near exact while memory holds the codes. Training (IVF centroids
-and PQ codebooks) uses at most TRAIN_SAMPLE rows. Segments written before as float32 (IndexFlatIP, IVF-Flat) are
+and PQ codebooks) uses at most TRAIN_SAMPLE rows, and a merge reuses the quantizer its largest compressed segment
+trained instead of training again. Segments written before as float32 (IndexFlatIP, IVF-Flat) are
 read as they are. FAISS ids are the segment's row positions 0..n-1. A filter or tombstones arrive as a
 boolean mask and become an `IDSelectorBitmap`, so FAISS skips excluded rows itself; the IVF probe count
 grows as the mask thins (nprobe / share of rows kept), and the rows of a mask that keeps few are gathered
@@ -60,7 +61,9 @@ class VectorFile:
         self._map_lock = threading.Lock()
 
     @classmethod
-    def build(cls, vectors: np.ndarray, kind: str) -> VectorFile:
+    def build(cls, vectors: np.ndarray, kind: str, trained: VectorFile | None = None) -> VectorFile:
+        """A FAISS file of `vectors` in the layout `kind` chooses for their number; a compressed one takes the
+        IVF centroids and PQ codebooks of `trained` (a compressed file of the same width) instead of training."""
         import faiss
 
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)
@@ -71,7 +74,9 @@ class VectorFile:
             index.train(vectors[:1])
         else:
             nlist = max(1, min(65_536, int(2 * math.sqrt(len(vectors)))))
-            if chosen == "pq" and dim % PQ_BYTES_PER_DIM == 0:
+            if chosen == "pq" and trained is not None and trained.kind == "pq" and trained.index.d == dim:
+                index = _untrained_copy(trained.index)
+            elif chosen == "pq" and dim % PQ_BYTES_PER_DIM == 0:
                 index = faiss.IndexIVFPQ(
                     faiss.IndexFlatIP(dim), dim, nlist, dim // PQ_BYTES_PER_DIM, 8, faiss.METRIC_INNER_PRODUCT
                 )
@@ -79,9 +84,10 @@ class VectorFile:
                 index = faiss.IndexIVFScalarQuantizer(
                     faiss.IndexFlatIP(dim), dim, nlist, fp16, faiss.METRIC_INNER_PRODUCT
                 )
-            index.cp.niter = 10
-            sample = np.random.default_rng(0).permutation(len(vectors))[: min(TRAIN_SAMPLE, nlist * TRAIN_PER_LIST)]
-            index.train(vectors[np.sort(sample)])
+            if not index.is_trained:
+                index.cp.niter = 10
+                sample = np.random.default_rng(0).permutation(len(vectors))
+                index.train(vectors[np.sort(sample[: min(TRAIN_SAMPLE, nlist * TRAIN_PER_LIST)])])
         index.add(vectors)
         return cls(index, vectors.astype(np.float16) if _compressed(index) else None)
 
@@ -200,3 +206,15 @@ def _threads(count: int | None) -> None:
 def _compressed(index) -> bool:
     """Whether a FAISS index holds PQ codes (its rows are re-scored from the float16 file beside it)."""
     return index.__class__.__name__ == "IndexIVFPQ"
+
+
+def _untrained_copy(source):
+    """An empty IVF-PQ index with `source`'s coarse centroids and PQ codebooks: trained, without rows."""
+    import faiss
+
+    index = faiss.IndexIVFPQ(
+        faiss.clone_index(source.quantizer), source.d, source.nlist, source.pq.M, source.pq.nbits, source.metric_type
+    )
+    index.pq = source.pq
+    index.is_trained = True
+    return index
