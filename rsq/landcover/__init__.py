@@ -12,7 +12,7 @@ from __future__ import annotations
 import difflib
 import json
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, cached_property
 from pathlib import Path
 from typing import Any
 
@@ -57,7 +57,7 @@ class Hierarchy:
         wanted = name_or_code.strip()
         if wanted in self.classes:
             return self.classes[wanted]
-        by_name = self._by_name()
+        by_name = self._by_name
         if wanted.lower() in by_name:
             return by_name[wanted.lower()]
         near = difflib.get_close_matches(wanted.lower(), list(by_name), n=3, cutoff=0.5)
@@ -74,8 +74,8 @@ class Hierarchy:
         wanted = label.strip().lower()
         if wanted in self.classes:
             return wanted
-        if wanted in self._by_name():
-            return self._by_name()[wanted].code
+        if wanted in self._by_name:
+            return self._by_name[wanted].code
         return next((labels[wanted] for labels in self.mappings.values() if wanted in labels), None)
 
     def path_code(self, names: list[str]) -> str:
@@ -98,6 +98,7 @@ class Hierarchy:
         """Every path by name, from each level-1 class down to each class (64 for CORINE): what a model may write."""
         return [[c.name for c in self.path(code)] for code in self.classes]
 
+    @cached_property
     def _by_name(self) -> dict[str, LandCoverClass]:
         """Classes by lower-cased name; a name two levels share ("Water bodies", "Pastures") is the shallower."""
         by_name: dict[str, LandCoverClass] = {}
