@@ -3,7 +3,8 @@ captions, with random places, times and sensors, all from a fixed seed.
 
 Each tile has two caption variants: one real sentence, and two other real sentences joined. The stand-in
 encoder gives a variant the normalised mean of its sentences' real MiniLM vectors, so archives beyond what
-the real encoder can embed here keep the neighbourhood structure of real caption vectors.
+the real encoder can embed here keep the neighbourhood structure of real caption vectors; `lifted` carries
+them into 768 dimensions unchanged (inner products kept), for the bytes of a 768-d model.
 """
 
 from __future__ import annotations
@@ -100,6 +101,15 @@ class StandInEncoder:
             for sentence in SENTENCE_END.split(text):
                 rows[row] += self.vectors[self.position[sentence]]
         return rows / np.linalg.norm(rows, axis=1, keepdims=True)
+
+
+def lifted(vectors: np.ndarray, dim: int, seed: int = 0) -> np.ndarray:
+    """The same vectors in `dim` dimensions through a random map with orthonormal rows: every inner product (so every
+    neighbourhood) is the original's, the bytes per row are a `dim`-d model's (768: all-mpnet-base-v2's width)."""
+    if dim == vectors.shape[1]:
+        return vectors
+    basis, _ = np.linalg.qr(np.random.default_rng(seed).standard_normal((dim, vectors.shape[1])))
+    return (vectors @ basis.T).astype(np.float32)
 
 
 def sentence_vectors(pool: list[str], encoder) -> np.ndarray:

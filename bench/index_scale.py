@@ -6,10 +6,14 @@ hybrid) without and with each filter (sensor, time, bbox, near), dense recall@10
 adding 10 tiles. Two query sets: 200 sentences (RSITMD test captions, never in the corpus) and 63 short
 queries (the ucm-class names and paraphrases). Peers: bm25s for BM25, NumPy brute force for dense,
 txtai's hybrid index at one size. Query vectors are computed beforehand, so latencies are rsq's own cost;
-the query encoder is timed apart.
+the query encoder is timed apart. Beyond `--real-up-to` the stand-in vectors are lifted to `--dim` dimensions
+(corpus.lifted: the same neighbourhoods, a 768-d model's bytes); recall is against an exhaustive scan of the
+index's own float16 rows, chunk by chunk, and the NumPy peer runs only where its float32 matrix fits in memory.
 
 Run: .venv/bin/python bench/index_scale.py --sizes 10000,100000,1000000   (needs `pip install -e '.[bench]'`)
-Writes bench/results/index-<size>.json, bench/results/index-txtai.json and bench/results/index.md.
+     .venv/bin/python bench/index_scale.py --grow 1000000,10000000 --vectors compressed --txtai 0
+       (one index grown to each size in turn, measured at each: what an archive that grows goes through)
+Writes bench/results/index-<size>[-<vectors>].json and bench/results/index-txtai.json.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -44,6 +49,20 @@ FILTERS = {
 }
 MODES = ("bm25", "dense", "hybrid")
 SHORT_QUERIES = [text for texts in CLASS_QUERIES.values() for text in texts]
+
+
+ADDED_IDS = 900_000_000  # the ids of the tiles added after a measurement (apart from any size's)
+
+
+@dataclass
+class Setup:
+    """What every size of one run shares."""
+
+    encoder: object
+    pool: list[str]
+    query_sets: dict[str, list[str]]
+    vectors: dict[str, np.ndarray]
+    options: BuildOptions
 
 
 class Precomputed:
@@ -75,7 +94,7 @@ def disk_mb(folder: Path) -> float:
 
 
 def probe_open(index: Path) -> dict[str, float]:
-    """Open time and resident memory in a fresh process (after opening, and after 50 searches)."""
+    """Open time and resident memory in a fresh process (after opening, and after 100 searches of each kind)."""
     script = f"""
 import json, time, sys
 sys.path.insert(0, {str(Path(__file__).parent)!r})
@@ -88,14 +107,14 @@ snapshot = Snapshot.open(__import__("pathlib").Path({str(index)!r}))
 opened = time.perf_counter() - started
 after = rss()
 rng = np.random.default_rng(0)
-for _ in range(50):
+for _ in range(100):
     vector = rng.standard_normal(snapshot.manifest.dim).astype("float32")
     snapshot.vector_hits("captions", vector[None] / np.linalg.norm(vector), 200, __import__("rsq.textindex.filters",
     fromlist=["Filters"]).Filters())
     snapshot.bm25_hits("green trees around a building", 200, __import__("rsq.textindex.filters",
     fromlist=["Filters"]).Filters())
 print(json.dumps({{"open_s": round(opened, 4), "rss_mb_before_open": round(before, 1), "rss_mb_after_open":
-round(after, 1), "rss_mb_after_50_searches": round(rss(), 1)}}))
+round(after, 1), "rss_mb_after_100_searches": round(rss(), 1)}}))
 """
     output = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout
     return json.loads(output.strip().splitlines()[-1])
@@ -124,22 +143,48 @@ def latencies(index: Searcher, queries: list[str]) -> dict[str, dict[str, dict[s
     return table
 
 
-def dense_recall(
-    index: Searcher, matrix: np.ndarray, row_tiles: np.ndarray, queries: list[str], vectors: dict[str, np.ndarray]
-) -> float:
-    """Tile-level recall@10 of rsq's dense mode against exact search over every variant vector. Ties count:
+def dense_recall(index: Searcher, queries: list[str], vectors: dict[str, np.ndarray]) -> float:
+    """Tile-level recall@10 of rsq's dense mode against an exhaustive scan of every live variant row. Ties count:
     the corpus repeats sentences, so a hit whose true score reaches the exact 10th-best tile's is a match."""
     found = 0
-    for query in queries:
-        scores = matrix @ vectors[query]
-        order = np.argsort(-scores)[:400]
-        best: dict[str, float] = {}
-        for position in order:
-            best.setdefault(row_tiles[position], float(scores[position]))
+    for query, best in zip(queries, exact_best_tiles(index, np.stack([vectors[q] for q in queries])), strict=True):
         tenth = sorted(best.values(), reverse=True)[min(9, len(best) - 1)]
         hits = index.search(SearchQuery(query, k=10, mode="dense"))
         found += sum(hit.scores["dense"] >= tenth - 1e-5 for hit in hits)
     return round(found / (10 * len(queries)), 4)
+
+
+def exact_best_tiles(index: Searcher, queries: np.ndarray, depth: int = 400, chunk: int = 262_144) -> list[dict]:
+    """Per query, the best exact score of each tile among the `depth` best live rows: one pass over the rows, a
+    chunk at a time (the float16 rows of compressed segments, decoded ones of exact segments)."""
+    scores = np.full((len(queries), 0), -np.inf, dtype=np.float32)
+    tiles = np.zeros((len(queries), 0), dtype=object)
+    for segment in index.snapshot.segments["captions"]:
+        for start in range(0, segment.info.count, chunk):
+            positions = np.arange(start, min(start + chunk, segment.info.count))
+            live = positions[segment.is_live(positions)]
+            block = queries @ segment_rows(segment, live).T
+            top = np.argpartition(-block, min(depth, block.shape[1] - 1), axis=1)[:, :depth]
+            names = segment.columns.tiles.get(live)
+            scores = np.concatenate([scores, np.take_along_axis(block, top, axis=1)], axis=1)
+            tiles = np.concatenate([tiles, names[top]], axis=1)
+            keep = np.argsort(-scores, axis=1)[:, :depth]
+            scores, tiles = np.take_along_axis(scores, keep, axis=1), np.take_along_axis(tiles, keep, axis=1)
+    best: list[dict] = []
+    for row_scores, row_tiles in zip(scores, tiles, strict=True):
+        found: dict[str, float] = {}
+        for score, tile in zip(row_scores, row_tiles, strict=True):
+            found.setdefault(tile, float(score))
+        best.append(found)
+    return best
+
+
+def segment_rows(segment, positions: np.ndarray) -> np.ndarray:
+    """Float32 copies of some rows of a segment, whatever its layout."""
+    vectors = segment.vectors
+    if vectors.exact is not None:
+        return np.asarray(vectors.exact[positions], dtype=np.float32)
+    return vectors._gather(positions)
 
 
 def build_bm25s(texts: list[str]):
@@ -168,7 +213,10 @@ def peer_bm25s(built, queries: list[str]) -> dict[str, float]:
     return percentiles(timed(search, queries))
 
 
-def peer_numpy(matrix: np.ndarray, queries: list[str], vectors: dict[str, np.ndarray]) -> dict[str, float]:
+def peer_numpy(matrix: np.ndarray | None, queries: list[str], vectors: dict[str, np.ndarray]) -> dict | None:
+    if matrix is None:
+        return None
+
     def search(query: str) -> None:
         scores = matrix @ vectors[query]
         np.argpartition(-scores, 200)[:200]
@@ -176,56 +224,59 @@ def peer_numpy(matrix: np.ndarray, queries: list[str], vectors: dict[str, np.nda
     return percentiles(timed(search, queries))
 
 
-def all_vectors(index: Searcher) -> tuple[np.ndarray, np.ndarray]:
-    """Every live caption vector and the tile id of its row (for the exact peer)."""
-    matrices, tiles = [], []
-    for segment in index.snapshot.segments["captions"]:
-        live = np.flatnonzero(segment.is_live(np.arange(segment.info.count)))
-        matrices.append(segment.vectors.vectors()[live])
-        tiles.append(segment.columns.tiles.get(live))
-    return np.concatenate(matrices), np.concatenate(tiles)
+def all_vectors(index: Searcher, budget: int = 8 * 2**30) -> np.ndarray | None:
+    """Every live caption vector as one float32 matrix (the NumPy peer), or None when it would pass `budget`."""
+    segments = index.snapshot.segments["captions"]
+    if sum(s.info.live for s in segments) * index.snapshot.manifest.dim * 4 > budget:
+        return None
+    return np.concatenate([segment_rows(s, np.flatnonzero(s.is_live(np.arange(s.info.count)))) for s in segments])
 
 
-def run_size(
-    size: int, encoder, pool: list[str], query_sets: dict[str, list[str]], vectors: dict[str, np.ndarray], work: Path
-) -> dict:
-    out = work / f"index-{size}"
-    shutil.rmtree(out, ignore_errors=True)
-    print(f"[{size}] building with {encoder.spec} ({type(encoder).__name__})", flush=True)
-    report = index_records(corpus.records(size, pool), out, encoder, BuildOptions(thumbnails=False))
-    result = {
+def searched_rss(run: dict) -> float:
+    return run.get("rss_mb_after_100_searches", run.get("rss_mb_after_50_searches", 0.0))
+
+
+def run_size(size: int, have: int, out: Path, setup: Setup) -> dict:
+    """Grow the index at `out` from `have` tiles to `size` (have = size: measure it as it is), then measure it."""
+    encoder, pool, query_sets, vectors = setup.encoder, setup.pool, setup.query_sets, setup.vectors
+    result: dict = {
         "tiles": size,
-        "variants": report.manifest.counts["variants"],
+        "vectors": setup.options.faiss,
+        "dim": encoder.dim,
         "encoder": type(encoder).__name__,
-        "build_s": round(report.seconds, 2),
-        "embed_s": round(report.embed_seconds, 2),
-        "embedder_texts_per_s": round(report.texts / max(report.embed_seconds, 1e-9), 1),
-        "build_texts_per_s": round(report.texts / report.seconds, 1),
-        "build_share_of_embedder_rate": round(report.embed_seconds / report.seconds, 4),
-        "segments": len(Searcher(out, encoder=encoder).snapshot.generation.segments),
+    }
+    if have < size:
+        if have == 0:
+            shutil.rmtree(out, ignore_errors=True)
+        print(f"[{size}] building from {have:,} tiles with {encoder.spec} ({type(encoder).__name__})", flush=True)
+        report = index_records(corpus.records(size - have, pool, start=have), out, encoder, setup.options)
+        result |= {
+            "grown_from": have,
+            "build_s": round(report.seconds, 2),
+            "embed_s": round(report.embed_seconds, 2),
+            "embedder_texts_per_s": round(report.texts / max(report.embed_seconds, 1e-9), 1),
+            "build_texts_per_s": round(report.texts / report.seconds, 1),
+            "build_share_of_embedder_rate": round(report.embed_seconds / report.seconds, 4),
+        }
+        print(f"[{size}] built in {report.seconds:.1f} s", flush=True)
+    snapshot = Searcher(out, encoder=encoder).snapshot
+    result |= {
+        "variants": snapshot.manifest.counts["variants"],
+        "segments": len(snapshot.generation.segments),
+        "layouts": sorted({s.vectors.kind for s in snapshot.segments["captions"]}),
         "disk_mb": disk_mb(out),
         "vectors_mb": vectors_mb(out),
     }
-    print(f"[{size}] built in {report.seconds:.1f} s; probing open", flush=True)
     result |= probe_open(out)
     index = Searcher(out, encoder=Precomputed(vectors, encoder.spec))
     print(f"[{size}] queries", flush=True)
     result["queries"] = {name: latencies(index, queries) for name, queries in query_sets.items()}
-    matrix, row_tiles = all_vectors(index)
-    result["dense_recall_at_10"] = dense_recall(index, matrix, row_tiles, query_sets["sentences"][:100], vectors)
+    result["dense_recall_at_10"] = dense_recall(index, query_sets["sentences"][:100], vectors)
     print(f"[{size}] peers", flush=True)
-    texts = [v["one_sentence"] for record in corpus.records(size, pool) for v in record.captions["variants"]]
-    bm25s_index = build_bm25s(texts)
-    del texts
-    result["peers"] = {
-        name: {"bm25s": peer_bm25s(bm25s_index, queries), "numpy_dense": peer_numpy(matrix, queries, vectors)}
-        for name, queries in query_sets.items()
-    }
-    result["peers"]["bm25s_build_s"] = bm25s_index[2]
-    del matrix, bm25s_index
+    result["peers"] = peers(size, index, setup)
     added = timed(
         lambda n: index_records(
-            corpus.records(10, pool, start=size + 10 * n), out, encoder, BuildOptions(thumbnails=False)
+            corpus.records(10, pool, start=ADDED_IDS + size + 10 * n), out, encoder, BuildOptions(thumbnails=False)
         ),
         range(3),
     )
@@ -234,14 +285,35 @@ def run_size(
     return result
 
 
+def peers(size: int, index: Searcher, setup: Setup) -> dict:
+    """bm25s over the same variants; NumPy brute force where the float32 matrix fits in memory."""
+    texts = [v["one_sentence"] for record in corpus.records(size, setup.pool) for v in record.captions["variants"]]
+    bm25s_index = build_bm25s(texts)
+    del texts
+    matrix = all_vectors(index)
+    found = {
+        name: {
+            "bm25s": peer_bm25s(bm25s_index, queries),
+            "numpy_dense": peer_numpy(matrix, queries, setup.vectors),
+        }
+        for name, queries in setup.query_sets.items()
+    }
+    return found | {"bm25s_build_s": bm25s_index[2]}
+
+
 def ratios(queries: dict, peers: dict) -> dict[str, float]:
     """Peer time / rsq time (above 1: rsq is faster)."""
     return {
         "bm25_vs_bm25s_p50": round(peers["bm25s"]["p50_ms"] / queries["bm25"]["none"]["p50_ms"], 2),
         "bm25_vs_bm25s_p99": round(peers["bm25s"]["p99_ms"] / queries["bm25"]["none"]["p99_ms"], 2),
-        "dense_vs_numpy_p50": round(peers["numpy_dense"]["p50_ms"] / queries["dense"]["none"]["p50_ms"], 2),
-        "dense_vs_numpy_p99": round(peers["numpy_dense"]["p99_ms"] / queries["dense"]["none"]["p99_ms"], 2),
-    }
+    } | (
+        {
+            "dense_vs_numpy_p50": round(peers["numpy_dense"]["p50_ms"] / queries["dense"]["none"]["p50_ms"], 2),
+            "dense_vs_numpy_p99": round(peers["numpy_dense"]["p99_ms"] / queries["dense"]["none"]["p99_ms"], 2),
+        }
+        if peers["numpy_dense"]
+        else {}
+    )
 
 
 def run_txtai(size: int, encoder, pool: list[str], query_sets: dict[str, list[str]], work: Path) -> dict:
@@ -324,8 +396,8 @@ def table(sizes: list[int]) -> str:
         )
         + " |",
         "| disk, of which vectors (MB) | " + cells(lambda r: f"{r['disk_mb']:,.0f}, {r['vectors_mb']:,.0f}") + " |",
-        "| open (s); RSS after open / after 50 searches (MB) | "
-        + cells(lambda r: f"{r['open_s']:.2f}; {r['rss_mb_after_open']:.0f} / {r['rss_mb_after_50_searches']:.0f}")
+        "| open (s); RSS after open / after 100 searches (MB) | "
+        + cells(lambda r: f"{r['open_s']:.2f}; {r['rss_mb_after_open']:.0f} / {searched_rss(r):.0f}")
         + " |",
         "| add 10 tiles (s, three runs) | "
         + cells(lambda r: ", ".join(f"{t:.2f}" for t in r["add_10_tiles_s"]))
@@ -376,7 +448,12 @@ def table(sizes: list[int]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--sizes", default="10000,100000,1000000")
+    parser.add_argument("--sizes", default="10000,100000,1000000", help="sizes, each built apart")
+    parser.add_argument("--grow", default="", help="sizes one index grows through, measured at each (instead)")
+    parser.add_argument("--vectors", default="auto", help="rsq index --vectors")
+    parser.add_argument("--dim", type=int, default=768, help="the stand-in vectors' width")
+    parser.add_argument("--measure", action="store_true", help="measure the --work index of the first size as it is")
+    parser.add_argument("--build-only", action="store_true", help="build (or grow) the --work index and stop")
     parser.add_argument("--real-up-to", type=int, default=100_000, help="largest size embedded with the real encoder")
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--txtai", type=int, default=20_000, help="size of the txtai comparison (0: skip)")
@@ -391,16 +468,31 @@ def main() -> None:
     pool = corpus.sentences()
     query_sets = {"sentences": corpus.queries(args.queries), "short": SHORT_QUERIES}
     real = make_embedder(SMALL_EMBEDDER)
-    stand_in = corpus.StandInEncoder(pool, corpus.sentence_vectors(pool, real), real.spec)
+    stand_in = corpus.StandInEncoder(pool, corpus.lifted(corpus.sentence_vectors(pool, real), args.dim), real.spec)
     query_side = query_encoder(SMALL_EMBEDDER)
     every_query = [q for queries in query_sets.values() for q in queries]
-    vectors = dict(zip(every_query, query_side.encode(every_query), strict=True))
+    raw = query_side.encode(every_query)
     machine = {"cores": os.cpu_count(), "query_vectors_from": query_side.spec}
     (RESULTS / "index-encoder.json").write_text(json.dumps(encoder_latency(query_sets) | machine, indent=1))
-    for size in (int(s) for s in args.sizes.split(",")):
-        result = run_size(size, real if size <= args.real_up_to else stand_in, pool, query_sets, vectors, work)
-        (RESULTS / f"index-{size}.json").write_text(json.dumps(result | machine, indent=1))
+    options = BuildOptions(thumbnails=False, faiss=args.vectors)
+    grow = [int(s) for s in args.grow.split(",") if s]
+    have = 0
+    for size in grow or [int(s) for s in args.sizes.split(",")]:
+        real_vectors = size <= args.real_up_to
+        encoder = real if real_vectors else stand_in
+        vectors = dict(zip(every_query, raw if real_vectors else corpus.lifted(raw, args.dim), strict=True))
+        out = work / ("index-grow" if grow else f"index-{size}")
+        setup = Setup(encoder, pool, query_sets, vectors, options)
+        if args.build_only:
+            seconds = index_records(corpus.records(size - have, pool, start=have), out, encoder, options).seconds
+            print(f"[{size}] built from {have:,} tiles in {seconds:.1f} s", flush=True)
+            have = size if grow else 0
+            continue
+        result = run_size(size, size if args.measure else have, out, setup)
+        name = f"index-{size}" + ("" if args.vectors == "auto" else f"-{args.vectors}")
+        (RESULTS / f"{name}.json").write_text(json.dumps(result | machine, indent=1))
         print(json.dumps(result["ratios"]), flush=True)
+        have = size if grow else 0
     if args.txtai:
         result = run_txtai(args.txtai, real, pool, query_sets, work)
         (RESULTS / "index-txtai.json").write_text(json.dumps(result | machine, indent=1))

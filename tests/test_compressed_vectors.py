@@ -5,7 +5,7 @@ the float16 bytes, and a merge's vectors read back from the float16 rows."""
 import numpy as np
 import pytest
 
-from rsq.textindex.vectors import EXACT, IVF_ABOVE, VectorFile, choose_kind
+from rsq.textindex.vectors import EXACT, IVF_ABOVE, VectorFile, choose_kind, resolve_kind
 
 
 @pytest.fixture(scope="module")
@@ -53,8 +53,50 @@ def test_filters_and_merges_read_the_float16_rows(clustered, tmp_path):
 
 def test_the_kind_follows_the_choice_and_the_size():
     assert choose_kind("compressed", IVF_ABOVE - 1) == "flat" and choose_kind("compressed", IVF_ABOVE) == "pq"
-    assert choose_kind("auto", 100_000) == "ivf" and choose_kind("auto", 5_000_000) == "pq"
     assert choose_kind("exact", 5_000_000) == "ivf"
+    # auto: by the index's float16 bytes, so the same rows compress at 768-d before 384-d
+    assert resolve_kind("auto", 2_000_000, 768) == "exact" and resolve_kind("auto", 2_200_000, 768) == "compressed"
+    assert resolve_kind("auto", 4_000_000, 384) == "exact" and resolve_kind("auto", 4_400_000, 384) == "compressed"
+    assert resolve_kind("exact", 10**9, 768) == "exact"
+
+
+def test_an_index_trains_its_quantizer_once(tmp_path, monkeypatch):
+    """Every compressed segment a build flushes takes the first one's IVF centroids and PQ codebooks, and a
+    search pools their candidates: the same dense scores as one exact index, with and without a filter."""
+    from test_index_storage import _build, _index, _records
+
+    from rsq.query import SearchQuery, parse_filters
+    from rsq.textindex import merge, segmentset, vectors
+    from rsq.textindex.reader import Snapshot
+
+    monkeypatch.setattr(vectors, "IVF_ABOVE", 1_000)
+    monkeypatch.setattr(segmentset, "SEGMENT_ROWS", 2_000)
+    monkeypatch.setattr(merge, "MAX_SEGMENT_ROWS", 2_000)  # no merges: the flushed segments stay as written
+    records = _records(3000, tile=lambda n: {"sensor": "s1" if n % 3 else "rgb"})
+    _build(records, tmp_path / "idx", faiss="compressed")
+    segments = Snapshot.open(tmp_path / "idx").segments["captions"]
+    assert len(segments) == 3 and all(s.vectors.kind == "pq" for s in segments)
+    first, *others = [s.vectors.index for s in segments]
+    for index in others:
+        assert np.array_equal(
+            index.quantizer.reconstruct_n(0, index.nlist), first.quantizer.reconstruct_n(0, first.nlist)
+        )
+        assert np.array_equal(faiss_centroids(index), faiss_centroids(first))
+    _build(records, tmp_path / "exact", faiss="exact")
+    pooled, exact = _index(tmp_path / "idx"), _index(tmp_path / "exact")
+    for text in ("airport", "harbour river", "forest beside a road"):
+        for filters in (parse_filters(), parse_filters(sensor="s1")):
+            found = [
+                [h.score for h in index.search(SearchQuery(text, k=10, mode="dense", filters=filters))]
+                for index in (pooled, exact)
+            ]
+            assert len(found[0]) == 10 and found[0] == pytest.approx(found[1], abs=1e-3)
+
+
+def faiss_centroids(index) -> np.ndarray:
+    import faiss
+
+    return faiss.vector_to_array(index.pq.centroids)
 
 
 def test_an_index_of_compressed_segments_searches_filters_and_merges(tmp_path, monkeypatch):
@@ -88,7 +130,7 @@ def test_an_index_of_compressed_segments_searches_filters_and_merges(tmp_path, m
     [merged] = Snapshot.open(tmp_path / "small").segments["captions"]
     assert merged.vectors.kind == "pq" and len(merged.vectors) == 9000
     reused = merged.vectors.index.quantizer.reconstruct_n(0, merged.vectors.index.nlist)
-    assert np.array_equal(reused, centroids)  # the largest segment's quantizer, not a new training
+    assert np.array_equal(reused, centroids)  # the index's quantizer, not a new training
     merged_index = _index(tmp_path / "small")
     assert sorted(_ids(merged_index, "airport", k=10, mode="dense", filters=parse_filters(sensor="s1"))) == [
         "t1500",

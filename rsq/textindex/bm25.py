@@ -260,8 +260,9 @@ class Bm25Reader:
             )
             for token, weight in list(weights.items())[:MAX_QUERY_TERMS]
             for field, boost in FIELD_BOOSTS.items()
+            if self.searcher.doc_freq(field, token)  # a term a field lacks scores nothing, and blocks pruning
         ]
-        return tantivy.Query.boolean_query(clauses)
+        return tantivy.Query.boolean_query(clauses) if clauses else None
 
     def _filter_query(self, filters: Filters, extent: float, time_span: tuple[int, int] | None):
         """Sensor as a term, time as day/month/year terms, place as grid cells (`near` by its bounding box); raises

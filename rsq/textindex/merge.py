@@ -49,10 +49,9 @@ def merge(writer: IndexWriter, compact: bool = False) -> int:
 
 def merge_group(writer: IndexWriter, group: list[SegmentInfo]) -> None:
     """Replace neighbouring segments by one holding their live rows; dead rows are removed everywhere. A compressed
-    merge reuses the quantizer of the group's largest compressed segment."""
+    merge reuses the index's quantizer (SegmentSet.write)."""
     segments = writer.segment_set
     rows, columns, vectors, dropped = [], [], [], []
-    largest = max((segments.segment(info) for info in group), key=lambda segment: len(segment.rows))
     for info in group:
         segment, dead = segments.segment(info), segments.tombstones(info)
         keep = np.flatnonzero(~dead)
@@ -63,7 +62,7 @@ def merge_group(writer: IndexWriter, group: list[SegmentInfo]) -> None:
     kept_rows, dropped_rows = np.concatenate(rows), np.concatenate(dropped).tolist()
     kind = group[0].kind
     merged = (
-        writer.write_segment(kind, kept_rows, Columns.concat(columns), np.concatenate(vectors), largest.vectors)
+        writer.write_segment(kind, kept_rows, Columns.concat(columns), np.concatenate(vectors))
         if len(kept_rows)
         else None
     )

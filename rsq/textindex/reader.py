@@ -20,6 +20,7 @@ from rsq.textindex.columns import unpadded_code
 from rsq.textindex.commit import Generation, is_index, latest
 from rsq.textindex.filters import Filters
 from rsq.textindex.segments import CAPTIONS, IMAGES, Hits, Segment
+from rsq.textindex.vectors import rerank_depth
 
 OPEN_ATTEMPTS = 3
 
@@ -84,8 +85,12 @@ class Snapshot:
             fetch *= 4
 
     def vector_hits(self, kind: str, queries: np.ndarray, limit: int, filters: Filters) -> list[Hits]:
-        """Per query, the best `limit` live rows of `kind` by inner product that pass the filters."""
-        per_segment = [segment.search(queries, limit, filters) for segment in self.segments[kind]]
+        """Per query, the best `limit` live rows of `kind` by inner product that pass the filters. Compressed
+        segments pool their candidates: the best `rerank_depth(limit)` by code over all of them are re-scored."""
+        compressed = [s for s in self.segments[kind] if s.vectors.kind == "pq"]
+        per_segment = [s.search(queries, limit, filters) for s in self.segments[kind] if s.vectors.kind != "pq"]
+        if compressed:
+            per_segment.append(pooled_rerank(compressed, queries, rerank_depth(limit), filters))
         return [Hits.merged([hits[n] for hits in per_segment], limit) for n in range(len(queries))]
 
     def visible(self, kind: str, rows: np.ndarray, filters: Filters) -> tuple[np.ndarray, np.ndarray]:
@@ -184,3 +189,19 @@ class Snapshot:
             return None
         records = self.catalog.live_records(tkey, CAPTIONS, self.generation.next_row[CAPTIONS])
         return max(r["tver"] for r in records) if records else None
+
+
+def pooled_rerank(segments: list[Segment], queries: np.ndarray, depth: int, filters: Filters) -> list[Hits]:
+    """Per query, the `depth` best candidates by code over several compressed segments, re-scored exactly."""
+    found = [segment.candidates(queries, depth, filters) for segment in segments]
+    results = []
+    for n, query in enumerate(queries):
+        estimates = np.concatenate([scores[n] for scores, _ in found])
+        positions = np.concatenate([positions[n] for _, positions in found])
+        owners = np.concatenate([np.full(len(p[n]), i) for i, (_, p) in enumerate(found)])
+        real = positions >= 0
+        best = np.argsort(-estimates[real], kind="stable")[:depth]
+        positions, owners = positions[real][best], owners[real][best]
+        parts = [segments[i].rescored(query, positions[owners == i]) for i in np.unique(owners)]
+        results.append(Hits.merged(parts, depth))
+    return results

@@ -139,14 +139,22 @@ class Segment:
         """The best `k` allowed rows for each query; scores rounded to 1e-6, so identical captions tie exactly
         whichever kernel scored them (ties then break by tile id, the same way every time)."""
         scores, positions = self.vectors.search(queries, k, self.allowed(filters))
-        hits = []
-        for row_scores, row_positions in zip(scores, positions, strict=True):
-            found = row_positions >= 0  # FAISS pads a short result with -1 and the lowest float
-            chosen = row_positions[found]
-            hits.append(
-                Hits(np.asarray(self.rows[chosen]), self.columns.tiles.get(chosen), np.round(row_scores[found], 6))
-            )
-        return hits
+        return [self.hits(p, s) for s, p in zip(scores, positions, strict=True)]
+
+    def candidates(self, queries: np.ndarray, depth: int, filters: Filters) -> tuple[np.ndarray, np.ndarray]:
+        """A compressed segment's best `depth` allowed positions per query by their codes' estimates (-1 pads)."""
+        return self.vectors.candidates(queries, depth, self.allowed(filters))
+
+    def rescored(self, query: np.ndarray, positions: np.ndarray) -> Hits:
+        """Hits of some positions, scored exactly for one query (best first)."""
+        scores = self.vectors.rescore(query, positions)
+        order = np.argsort(-scores, kind="stable")
+        return self.hits(positions[order], scores[order])
+
+    def hits(self, positions: np.ndarray, scores: np.ndarray) -> Hits:
+        found = positions >= 0  # FAISS pads a short result with -1 and the lowest float
+        chosen = positions[found]
+        return Hits(np.asarray(self.rows[chosen]), self.columns.tiles.get(chosen), np.round(scores[found], 6))
 
     def positions(self, rows: np.ndarray) -> np.ndarray:
         """Positions of `rows` in this segment; -1 for rows it does not hold."""

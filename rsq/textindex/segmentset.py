@@ -16,7 +16,7 @@ import numpy as np
 from rsq.textindex.columns import Columns, TileAttrs
 from rsq.textindex.commit import Journal, new_segment_name
 from rsq.textindex.segments import CAPTIONS, IMAGES, Segment, SegmentInfo, write_deletes, write_segment
-from rsq.textindex.vectors import VectorFile
+from rsq.textindex.vectors import EXACT, VectorFile, resolve_kind
 
 SEGMENT_ROWS = 200_000  # a buffer this large is written out as a segment: bounded memory whatever the input
 KINDS = (CAPTIONS, IMAGES)
@@ -91,14 +91,22 @@ class SegmentSet:
         vectors: np.ndarray,
         journal: Journal,
         number: int,
-        trained: VectorFile | None = None,
     ) -> SegmentInfo:
-        """Write a new segment of this epoch, noted in the journal first (it joins the set by `replace`)."""
+        """Write a new segment of this epoch, noted in the journal first (it joins the set by `replace`). Its
+        layout follows the index's size (`resolve_kind`); a compressed one reuses the quantizer of the kind's largest
+        compressed segment, so an index trains its quantizer once."""
         name = new_segment_name(number + 1)
         journal.record(f"{self.relative}/segments/{name}")
         info = SegmentInfo(name, kind, int(rows[0]), int(rows[-1]) + 1, len(rows))
         folder = self.folder / "segments" / name
-        return write_segment(folder, info, rows, columns, vectors, self.faiss_kind, trained)
+        layout = resolve_kind(self.faiss_kind, self.next_row[kind], vectors.shape[1])
+        return write_segment(folder, info, rows, columns, vectors, layout, self.quantizer(kind))
+
+    def quantizer(self, kind: str) -> VectorFile | None:
+        """The vectors of the kind's largest compressed segment (whose IVF centroids and PQ codebooks new
+        compressed segments reuse), if there is one."""
+        compressed = [s for s in self.of_kind(kind) if EXACT in s.files]
+        return self.segment(max(compressed, key=lambda s: s.count)).vectors if compressed else None
 
     def segment(self, info: SegmentInfo) -> Segment:
         """An opened segment (cached; its tombstones as of the last commit)."""

@@ -4,10 +4,10 @@ Vectors are stored as float16 (FAISS's fp16 scalar quantizer: half the bytes of 
 768-d vector takes 1,536 bytes, as a 384-d float32 one did). A segment below `IVF_ABOVE` rows is searched exactly;
 a larger one through an inverted file with about 2·√n lists. A *compressed* segment (`pq`) keeps only product-
 quantisation codes in its FAISS file (IVF-PQ: 768-d in 96 bytes, a sixteenth of float16) and its float16 vectors in
-`exact.f16.npy` beside it, memory-mapped: a search ranks k · RERANK candidates by their codes, then re-scores them
-from the float16 rows it reads, so recall stays near exact while memory holds the codes. Training (IVF centroids
-and PQ codebooks) uses at most TRAIN_SAMPLE rows, and a merge reuses the quantizer its largest compressed segment
-trained instead of training again. Segments written before as float32 (IndexFlatIP, IVF-Flat) are
+`exact.f16.npy` beside it: a search ranks `rerank_depth(k)` candidates by their codes, then re-scores them from
+the float16 rows it reads, so recall stays near exact while memory holds the codes. Training (PQ_LISTS IVF
+centroids, PQ codebooks) uses at most TRAIN_SAMPLE rows, once per index: later segments, flushed or merged, reuse
+the quantizer of its largest compressed segment. Segments written before as float32 (IndexFlatIP, IVF-Flat) are
 read as they are. FAISS ids are the segment's row positions 0..n-1. A filter or tombstones arrive as a
 boolean mask and become an `IDSelectorBitmap`, so FAISS skips excluded rows itself; the IVF probe count
 grows as the mask thins (nprobe / share of rows kept), and the rows of a mask that keeps few are gathered
@@ -29,28 +29,44 @@ from rsq.errors import OptionError, RsqError
 
 KINDS = ("auto", "exact", "compressed", "flat", "ivf")
 IVF_ABOVE = 50_000
-COMPRESS_ABOVE = 2_000_000  # auto: a segment of this many rows or more is compressed (pq)
-RERANK = 32  # a compressed search re-scores k * RERANK candidates from their float16 rows (8 recalled 0.91)
+COMPRESS_ABOVE_BYTES = 3 * 2**30  # auto: compressed once an index's float16 rows of one kind would pass 3 GiB
+RERANK_MIN = 320  # a compressed search re-scores at least this many candidates from their float16 rows
 TRAIN_SAMPLE = 65_536  # the most rows IVF and PQ train on
 PQ_BYTES_PER_DIM = 8  # PQ sub-vectors of 8 dimensions, 8 bits each: one byte per 8 dimensions
 EXACT = "exact.f16.npy"
 NPROBE = 16
 EXACT_BELOW = 4_096  # a mask keeping at most this many rows is scored exactly, row by row
 TRAIN_PER_LIST = 40
+PQ_LISTS = 2_048  # a compressed index's IVF lists, sized for the 2,000,000-row segments merges make (~1,000 a list)
+
+
+def resolve_kind(kind: str, index_rows: int, dim: int) -> str:
+    """`auto` made concrete for an index of `index_rows` rows of `dim` dimensions: `compressed` once their float16
+    bytes reach COMPRESS_ABOVE_BYTES (2.1 million 768-d rows, 4.2 million 384-d), `exact` below."""
+    if kind != "auto":
+        return kind
+    return "compressed" if index_rows * dim * 2 >= COMPRESS_ABOVE_BYTES else "exact"
+
+
+def rerank_depth(k: int) -> int:
+    """How many candidates, ranked by their codes, a compressed search re-scores for k results: 32 per result up to
+    k = 10 (8 per result recalled 0.91 on the unit test's set, 32 recalled 0.999), then twice k. A reader pools
+    them over all of an index's compressed segments (`Snapshot.vector_hits`), so the reads do not grow with the
+    number of segments."""
+    return max(RERANK_MIN, 2 * k)
 
 
 def choose_kind(kind: str, count: int) -> str:
     """The FAISS layout of a segment of `count` rows: `flat` (exhaustive), `ivf` (inverted file) or `pq` (IVF-PQ
     codes, float16 rows on disk). `exact`: flat below IVF_ABOVE rows, ivf above; `compressed`: flat below
-    IVF_ABOVE, pq above; `auto`: exact below COMPRESS_ABOVE rows, compressed from there."""
+    IVF_ABOVE, pq above; `auto` (no index size known) as `exact`."""
     if kind not in KINDS:
         raise OptionError("vectors", "must be one of {allowed}, not {value!r}", allowed=", ".join(KINDS), value=kind)
     if kind in ("flat", "ivf"):
         return kind
     if count < IVF_ABOVE:
         return "flat"
-    compressed = kind == "compressed" or (kind == "auto" and count >= COMPRESS_ABOVE)
-    return "pq" if compressed else "ivf"
+    return "pq" if kind == "compressed" else "ivf"
 
 
 class RowFile:
@@ -93,7 +109,7 @@ class VectorFile:
             index = faiss.IndexScalarQuantizer(dim, fp16, faiss.METRIC_INNER_PRODUCT)
             index.train(vectors[:1])
         else:
-            nlist = max(1, min(65_536, int(2 * math.sqrt(len(vectors)))))
+            nlist = PQ_LISTS if chosen == "pq" else max(1, min(65_536, int(2 * math.sqrt(len(vectors)))))
             if chosen == "pq" and trained is not None and trained.kind == "pq" and trained.index.d == dim:
                 index = _untrained_copy(trained.index)
             elif chosen == "pq" and dim % PQ_BYTES_PER_DIM == 0:
@@ -149,39 +165,47 @@ class VectorFile:
         return int(self.index.ntotal)
 
     def search(self, queries: np.ndarray, k: int, allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """(scores, positions), each (len(queries), k'), best first; -1 positions pad missing results."""
+        """(scores, positions), each (len(queries), k'), best first; -1 positions pad missing results. A compressed
+        file re-scores its `rerank_depth(k)` best candidates by code from their float16 rows."""
+        if self.kind != "pq":
+            return self.candidates(queries, k, allowed)
+        _, candidates = self.candidates(queries, rerank_depth(k), allowed)
+        k = min(k, candidates.shape[1])
+        scores = np.full((len(queries), k), -np.inf, dtype=np.float32)
+        positions = np.full((len(queries), k), -1, dtype=np.int64)
+        for n, found in enumerate(candidates):
+            found = found[found >= 0]
+            exact = self.rescore(queries[n], found)
+            best = np.argsort(-exact, kind="stable")[:k]
+            scores[n, : len(best)], positions[n, : len(best)] = exact[best], found[best]
+        return scores, positions
+
+    def candidates(
+        self, queries: np.ndarray, depth: int, allowed: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The best `depth` allowed positions per query as FAISS ranks them: exact scores, except a compressed
+        file's, which are its codes' estimates (`rescore` makes them exact). -1 positions pad."""
         import faiss
 
         queries = np.ascontiguousarray(np.atleast_2d(queries), dtype=np.float32)
         _threads(1 if len(queries) == 1 else None)
         kept = len(self) if allowed is None else int(np.count_nonzero(allowed))
-        k = min(k, kept)
-        if k == 0:
+        depth = min(depth, kept)
+        if depth == 0:
             return np.zeros((len(queries), 0), np.float32), np.zeros((len(queries), 0), np.int64)
         if kept <= EXACT_BELOW:
-            return self._exact(queries, k, np.arange(len(self)) if allowed is None else np.flatnonzero(allowed))
+            return self._exact(queries, depth, np.arange(len(self)) if allowed is None else np.flatnonzero(allowed))
         bitmap = np.packbits(allowed, bitorder="little") if allowed is not None else None
         selector = faiss.IDSelectorBitmap(len(allowed), faiss.swig_ptr(bitmap)) if bitmap is not None else None
         if self.kind == "flat":
             params = faiss.SearchParameters(sel=selector) if selector else None
         else:
-            params = faiss.SearchParametersIVF(sel=selector, nprobe=self._nprobe(kept))
-        if self.kind == "pq":
-            return self._reranked(queries, k, params)
-        scores, positions = self.index.search(queries, k, params=params)
-        return scores, positions
+            params = faiss.SearchParametersIVF(sel=selector, nprobe=self._nprobe(kept, depth))
+        return self.index.search(queries, depth, params=params)
 
-    def _reranked(self, queries: np.ndarray, k: int, params) -> tuple[np.ndarray, np.ndarray]:
-        """The best k of k · RERANK candidates the codes rank, re-scored from their float16 rows."""
-        _, candidates = self.index.search(queries, min(len(self), k * RERANK), params=params)
-        scores = np.full((len(queries), k), -np.inf, dtype=np.float32)
-        positions = np.full((len(queries), k), -1, dtype=np.int64)
-        for n, found in enumerate(candidates):
-            found = found[found >= 0]
-            exact = self._gather(found) @ queries[n]
-            best = np.argsort(-exact, kind="stable")[:k]
-            scores[n, : len(best)], positions[n, : len(best)] = exact[best], found[best]
-        return scores, positions
+    def rescore(self, query: np.ndarray, positions: np.ndarray) -> np.ndarray:
+        """Exact scores of some positions for one query, from the rows themselves (a compressed file's float16)."""
+        return self._gather(positions) @ np.asarray(query, dtype=np.float32)
 
     def _exact(self, queries: np.ndarray, k: int, positions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Score just the kept rows: their vectors gathered, one matrix product."""
@@ -203,8 +227,13 @@ class VectorFile:
                     self.index.make_direct_map()  # position -> (list, offset), built once on the first selective search
         return self.index.reconstruct_batch(positions.astype(np.int64))
 
-    def _nprobe(self, kept: int) -> int:
-        return min(self.index.nlist, math.ceil(NPROBE * len(self) / kept))
+    def _nprobe(self, kept: int, depth: int) -> int:
+        """NPROBE lists, more as a filter thins the rows; a compressed file probes enough lists to hold four times
+        the `depth` candidates it ranks (its lists are sized for big segments, so a small one has short lists)."""
+        probes = NPROBE * len(self) / kept
+        if self.kind == "pq":
+            probes = max(probes, 4 * depth * self.index.nlist / kept)
+        return min(self.index.nlist, math.ceil(probes))
 
     def vectors(self) -> np.ndarray:
         """All vectors in position order (for merges)."""

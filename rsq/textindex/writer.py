@@ -37,7 +37,7 @@ from rsq.textindex.prepared import prepare_commit
 from rsq.textindex.recovery import drop_unpublished_rows, undo_killed_writer
 from rsq.textindex.segments import CAPTIONS, IMAGES, SegmentInfo
 from rsq.textindex.segmentset import KINDS, SegmentSet
-from rsq.textindex.vectors import VectorFile, choose_kind
+from rsq.textindex.vectors import choose_kind
 
 Embed = Callable[[list[str]], np.ndarray]
 Thumbnails = Callable[[list[dict[str, Any]]], list[bytes | None]]
@@ -303,12 +303,9 @@ class IndexWriter:
         killed = self.segment_set.kill(kind, rows)
         self.count_rows(kind, live=-killed, dead=killed)
 
-    def write_segment(
-        self, kind: str, rows: np.ndarray, columns: Columns, vectors: np.ndarray, trained: VectorFile | None = None
-    ) -> SegmentInfo:
-        """A new segment of this epoch for the next generation (a merge's; `replace_segments` adds it), reusing the
-        quantizer of `trained` when both are compressed."""
-        return self.segment_set.write(kind, rows, columns, vectors, self.journal, self.number, trained)
+    def write_segment(self, kind: str, rows: np.ndarray, columns: Columns, vectors: np.ndarray) -> SegmentInfo:
+        """A new segment of this epoch for the next generation (a merge's; `replace_segments` adds it)."""
+        return self.segment_set.write(kind, rows, columns, vectors, self.journal, self.number)
 
     def replace_segments(self, old: list[SegmentInfo], new: SegmentInfo | None, dropped_rows: list[int]) -> None:
         """Swap merged segments for their merge, removing the dead rows they dropped from BM25 and the catalog."""
