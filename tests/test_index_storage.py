@@ -118,6 +118,10 @@ def test_merge_policy_keeps_few_segments_and_leaves_the_big_one_alone():
     assert plan_merges([big, *small]) == [small]
     assert plan_merges([segment(0, 10), segment(10, 100)]) == [[segment(0, 10), segment(10, 100)]]
     assert plan_merges([segment(0, 90, dead=40)]) == [[segment(0, 90, dead=40)]]
+    flushed = [segment(50_000 * n, 50_000) for n in range(400)]  # one big write: 400 flushed segments
+    groups = plan_merges(flushed)
+    assert sum(map(len, groups)) >= 390 and len(groups) + 400 - sum(map(len, groups)) <= 15
+    assert all(sum(s.count for s in group) <= MAX_SEGMENT_ROWS for group in groups)
     huge = [segment(0, MAX_SEGMENT_ROWS), segment(MAX_SEGMENT_ROWS, MAX_SEGMENT_ROWS)]
     assert plan_merges(huge) == [] and plan_merges(huge, compact=True) == []
 
