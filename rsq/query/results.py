@@ -47,10 +47,17 @@ class Hit:
         return record
 
 
-def assemble_hits(snapshot: Snapshot, final: dict[str, float], per_mode: PerMode, k: int) -> list[Hit]:
-    """The top k of `final` as hits: each explained by the mode that ranked it best among those with a caption."""
+def assemble_hits(
+    snapshot: Snapshot,
+    final: dict[str, float],
+    per_mode: PerMode,
+    k: int,
+    mode_ranks: dict[str, dict[str, int]] | None = None,
+) -> list[Hit]:
+    """The top k of `final` as hits: each explained by the mode that ranked it best among those with a caption.
+    `mode_ranks`: each mode's ranks when `per_mode` is a part of a larger search (a shard's)."""
     top = sorted(final, key=lambda tile: (-final[tile], tile))[:k]
-    mode_ranks = {mode: ranks({t: s for t, (s, _) in hits.items()}) for mode, hits in per_mode.items()}
+    mode_ranks = mode_ranks or {mode: ranks({t: s for t, (s, _) in hits.items()}) for mode, hits in per_mode.items()}
     variants = snapshot.catalog.caption_rows(_matched_rows(per_mode, top, captions=True))
     image_versions = snapshot.catalog.image_rows(_matched_rows(per_mode, top, captions=False))
     hits, versions, best_rows = [], [], []

@@ -21,6 +21,7 @@ from rsq.query.fusion import best_per_tile, ranks, reciprocal_rank_fusion, weigh
 from rsq.query.request import DEFAULT_ALPHA, DEFAULT_FUSION, DEFAULT_IMAGE_WEIGHT, TAGGER_IMAGE_WEIGHT, SearchQuery
 from rsq.query.results import Hit, PerMode, assemble_hits
 from rsq.query.windows import MIN_FETCH, rank_window
+from rsq.textindex.bm25global import Bm25Statistics
 from rsq.textindex.catalog import TileRow
 from rsq.textindex.filters import Filters
 from rsq.textindex.manifest import Manifest
@@ -130,12 +131,26 @@ class Searcher:
     ) -> list[PerMode]:
         """Per query, per retrieval mode: tile -> (best variant score, its row). Batched over queries; `expand` False
         leaves out BM25's nomenclature synonyms (for measuring them)."""
+        found = self.retrieve_rows(texts, mode, k, filters, snapshot, expand)
+        return [{mode: best_per_tile(h.rows, h.tiles, h.scores) for mode, h in result.items()} for result in found]
+
+    def retrieve_rows(
+        self,
+        texts: list[str],
+        mode: str,
+        k: int,
+        filters: Filters | None = None,
+        snapshot: Snapshot | None = None,
+        expand: bool = True,
+        statistics: list[Bm25Statistics] | None = None,
+    ) -> list[dict[str, Hits]]:
+        """Per query, per retrieval mode, the best rows (`mode_limits(k)` of them); `statistics`: per query, the BM25
+        statistics to score with (a sharded search's sums) instead of this index's own."""
         snapshot = snapshot or self.snapshot
         if mode == "image" and not snapshot.manifest.image_encoder:  # this generation's: a rebuild may drop them
             raise self._no_image_vectors()
         filters = filters or Filters()
-        window = rank_window(k)
-        fetch = max(MIN_FETCH, window * 20)
+        limits = mode_limits(k)
         with_images = mode == "image" or (mode == "hybrid" and bool(snapshot.manifest.image_encoder))
         vectors = (
             self.embedder.encode(texts)
@@ -144,18 +159,26 @@ class Searcher:
         )
         found: list[dict[str, Hits]] = [{} for _ in texts]
         if mode in ("bm25", "hybrid"):
-            for result, text in zip(found, texts, strict=True):
-                result["bm25"] = snapshot.bm25_hits(text, fetch, filters, expansion_terms(text) if expand else {})
+            for n, (result, text) in enumerate(zip(found, texts, strict=True)):
+                extra = self.bm25_extra(text, expand)
+                shared = statistics[n] if statistics else None
+                result["bm25"] = snapshot.bm25_hits(text, limits["bm25"], filters, extra, shared)
         if mode in ("dense", "hybrid"):
-            for result, hits in zip(found, snapshot.vector_hits(CAPTIONS, vectors, fetch, filters), strict=True):
-                result["dense"] = hits
+            hits = snapshot.vector_hits(CAPTIONS, vectors, limits["dense"], filters)
+            for result, found_hits in zip(found, hits, strict=True):
+                result["dense"] = found_hits
         if with_images:
             queries = self.image_queries(texts, vectors, filters)
-            for result, hits in zip(
-                found, snapshot.vector_hits(IMAGES, queries, max(MIN_FETCH, window * 4), filters), strict=True
+            for result, found_hits in zip(
+                found, snapshot.vector_hits(IMAGES, queries, limits["image"], filters), strict=True
             ):
-                result["image"] = hits
-        return [{mode: best_per_tile(h.rows, h.tiles, h.scores) for mode, h in result.items()} for result in found]
+                result["image"] = found_hits
+        return found
+
+    @staticmethod
+    def bm25_extra(text: str, expand: bool = True) -> dict[str, float]:
+        """BM25's extra words for a query (nomenclature synonyms, with their weights)."""
+        return expansion_terms(text) if expand else {}
 
     @property
     def default_image_weight(self) -> float:
@@ -181,6 +204,16 @@ class Searcher:
         if filters.near and self.image_encoder.has_location:
             vectors = vectors + GEO_WEIGHT * self.image_encoder.encode_location(*filters.near[:2])
         return vectors
+
+
+def mode_limits(k: int) -> dict[str, int]:
+    """How many rows each retrieval mode reads for a request of k results."""
+    window = rank_window(k)
+    return {
+        "bm25": max(MIN_FETCH, window * 20),
+        "dense": max(MIN_FETCH, window * 20),
+        "image": max(MIN_FETCH, window * 4),
+    }
 
 
 def fuse(

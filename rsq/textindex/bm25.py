@@ -25,10 +25,12 @@ from pathlib import Path
 import numpy as np
 
 from rsq.errors import RsqError
+from rsq.textindex.bm25global import Bm25Statistics, explained_average_length, explained_terms, global_score
 from rsq.textindex.columns import TileAttrs
 from rsq.textindex.documents import FIELD_BOOSTS, VariantDoc
 from rsq.textindex.filters import Filters
 from rsq.textindex.filterterms import cell_terms, date_terms, range_dates, reach_cells
+from rsq.textindex.segments import tied_beyond, with_ties
 
 WORD = re.compile(r"\w+", re.UNICODE)
 MAX_QUERY_TERMS = 64
@@ -71,6 +73,14 @@ def _field_names(folder: Path) -> set[str]:
         return {field["name"] for field in json.loads((folder / "meta.json").read_text())["schema"]}
     except (OSError, ValueError, KeyError, TypeError):
         return {"row", *FILTER_FIELDS, *FIELD_BOOSTS}
+
+
+def _field_order(folder: Path) -> list[str]:
+    """The fields in schema order (tantivy's field numbers), from meta.json."""
+    try:
+        return [field["name"] for field in json.loads((folder / "meta.json").read_text())["schema"]]
+    except (OSError, ValueError, KeyError, TypeError):
+        return ["row", *FILTER_FIELDS, *FIELD_BOOSTS]
 
 
 def caption_analyzer():
@@ -176,9 +186,11 @@ class Bm25Reader:
         try:
             self.index = _with_analyzer(self._open(folder))
             self.fields = _field_names(folder)
+            self.field_order = _field_order(folder)
             self.index.config_reader("Manual")
             self.searcher = self.index.searcher()
             self.analyzer = caption_analyzer()
+            self._lengths: dict[str, float] = {}
         except (OSError, ValueError) as error:
             raise RsqError(
                 f"index damaged: the BM25 part {folder} cannot be opened ({error}); rebuild the index"
@@ -214,14 +226,23 @@ class Bm25Reader:
         extent: float = 0.0,
         extra: Mapping[str, float] | None = None,
         time_span: tuple[int, int] | None = None,
+        statistics: Bm25Statistics | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         """(rows, scores) of the best `limit` documents for the words of `text` (and the `extra` words, each with
         its weight) that pass the filters' terms (a superset: the exact test is the caller's); `extent` widens a
         bbox by the largest tile half-extent, `time_span` (the earliest and latest times indexed) bounds a time
-        range."""
+        range. `statistics`: score with these (several shards' sums) instead of this index's own."""
         import tantivy
 
-        query = self._text_query(text, extra or {})
+        clauses = self.clauses(text, extra or {})
+        if statistics is not None:  # each term's idf made the global one, so tantivy's order is nearly global
+            local = self.statistics_of(clauses)
+            clauses_for_query = {
+                key: boost * statistics.idf(*key) / max(local.idf(*key), 1e-9) for key, boost in clauses.items()
+            }
+        else:
+            clauses_for_query = clauses
+        query = self._text_query(clauses_for_query)
         nothing = np.zeros(0, np.int64), np.zeros(0, np.float32)
         if query is None or limit <= 0:
             return nothing
@@ -233,36 +254,104 @@ class Bm25Reader:
             query = tantivy.Query.boolean_query(
                 [(tantivy.Occur.Must, query), (tantivy.Occur.Must, tantivy.Query.const_score_query(restriction, 0.0))]
             )
-        hits = self.searcher.search(query, limit, count=False).hits
-        if not hits:
-            return np.zeros(0, np.int64), np.zeros(0, np.float32)
-        rows = self.searcher.fast_field_values("row", [address for _, address in hits])
-        return np.array(rows, dtype=np.int64), np.array([score for score, _ in hits], dtype=np.float32)
+        if statistics is not None:
+            return self._globally_scored(query, limit, clauses, statistics)
+        fetch = limit
+        while True:
+            hits = self.searcher.search(query, fetch, count=False).hits
+            scores = np.round(np.array([score for score, _ in hits], dtype=np.float32), 4)
+            if not tied_beyond(scores, fetch, limit):
+                break
+            fetch *= 4  # every document tied with the limit-th, whichever tantivy met first
+        keep = with_ties(scores, limit)
+        rows = self.searcher.fast_field_values("row", [address for _, address in hits[:keep]])
+        return np.array(rows, dtype=np.int64), scores[:keep]
 
-    def _text_query(self, text: str, extra: Mapping[str, float]):
-        """Any of the query's analysed words (weight 1) or extra words in any caption field, each field with its
-        boost (no query syntax)."""
+    def statistics(self, text: str, extra: Mapping[str, float] | None = None) -> Bm25Statistics:
+        """This index's share of the statistics of a query's clauses (summed over shards by the caller)."""
+        return self.statistics_of(self.clauses(text, extra or {}))
+
+    def _average_length(self, name: str, clauses: Mapping[tuple[str, str], float]) -> float:
+        """A field's average length, read from tantivy's explanation of one document holding a query term there
+        (the binding exposes no field statistics); cached, as the reader's view never changes."""
         import tantivy
 
+        if name not in self._lengths:
+            token = next(t for n, t in clauses if n == name)
+            query = tantivy.Query.term_query(self.index.schema, name, token, index_option="freq")
+            [(_, address)] = self.searcher.search(query, 1, count=False).hits
+            self._lengths[name] = explained_average_length(query.explain(self.searcher, address).to_json())
+        return self._lengths[name]
+
+    def _globally_scored(self, query, limit: int, clauses, statistics: Bm25Statistics):
+        """The best `limit` documents by BM25 under `statistics`: candidates in tantivy's order, each re-scored
+        from its explanation, read deeper until no unread document could pass the last one kept."""
+        slack, fetch = statistics.slack(self.statistics_of(clauses)), limit + 16
+        while True:
+            hits = self.searcher.search(query, fetch, count=False).hits
+            scores = np.array(
+                [
+                    global_score(
+                        explained_terms(query.explain(self.searcher, a).to_json(), self.field_order),
+                        clauses,
+                        statistics,
+                    )
+                    for _, a in hits
+                ]
+            )
+            scores = np.round(scores.astype(np.float32), 4)
+            order = np.argsort(-scores, kind="stable")
+            order = order[: with_ties(scores[order], limit)]
+            complete = len(hits) < fetch or (len(order) >= limit and hits[-1][0] * slack < scores[order[-1]])
+            if complete:
+                rows = np.array(self.searcher.fast_field_values("row", [hits[n][1] for n in order]), dtype=np.int64)
+                return rows, scores[order]
+            fetch *= 4
+
+    def clauses(self, text: str, extra: Mapping[str, float]) -> dict[tuple[str, str], float]:
+        """(field, token) -> boost: the query's analysed words (weight 1) and the extra words with their weights,
+        in every caption field with its boost, leaving out terms a field lacks (they score nothing, and block
+        tantivy's pruning)."""
         weights = dict.fromkeys(self.analyzer.analyze(" ".join(query_terms(text))), 1.0)
         if not weights:
-            return None
+            return {}
         for word, weight in extra.items():
             for token in self.analyzer.analyze(word):
                 weights.setdefault(token, weight)
-        schema, should = self.index.schema, tantivy.Occur.Should
-        clauses = [
-            (
-                should,
-                tantivy.Query.boost_query(
-                    tantivy.Query.term_query(schema, field, token, index_option="freq"), boost * weight
-                ),
-            )
+        return {
+            (name, token): boost * weight
             for token, weight in list(weights.items())[:MAX_QUERY_TERMS]
-            for field, boost in FIELD_BOOSTS.items()
-            if self.searcher.doc_freq(field, token)  # a term a field lacks scores nothing, and blocks pruning
-        ]
-        return tantivy.Query.boolean_query(clauses) if clauses else None
+            for name, boost in FIELD_BOOSTS.items()
+            if self.searcher.doc_freq(name, token)
+        }
+
+    def statistics_of(self, clauses: Mapping[tuple[str, str], float]) -> Bm25Statistics:
+        names = {name for name, _ in clauses}
+        documents = self.documents
+        return Bm25Statistics(
+            documents,
+            {key: int(self.searcher.doc_freq(*key)) for key in clauses},
+            {n: self._average_length(n, clauses) * documents for n in names},
+        )
+
+    def _text_query(self, clauses: Mapping[tuple[str, str], float]):
+        """Any of the clauses' terms, each with its boost (no query syntax)."""
+        import tantivy
+
+        if not clauses:
+            return None
+        schema, should = self.index.schema, tantivy.Occur.Should
+        return tantivy.Query.boolean_query(
+            [
+                (
+                    should,
+                    tantivy.Query.boost_query(
+                        tantivy.Query.term_query(schema, name, token, index_option="freq"), boost
+                    ),
+                )
+                for (name, token), boost in clauses.items()
+            ]
+        )
 
     def _filter_query(self, filters: Filters, extent: float, time_span: tuple[int, int] | None):
         """Sensor as a term, time as day/month/year terms, place as grid cells (`near` by its bounding box); raises

@@ -15,6 +15,7 @@ import numpy as np
 
 from rsq.errors import RsqError
 from rsq.textindex.bm25 import Bm25Reader
+from rsq.textindex.bm25global import Bm25Statistics
 from rsq.textindex.catalog import Catalog, TileRow
 from rsq.textindex.columns import unpadded_code
 from rsq.textindex.commit import Generation, is_index, latest
@@ -71,17 +72,24 @@ class Snapshot:
 
     # --- retrieval ------------------------------------------------------------------------------------
 
-    def bm25_hits(self, text: str, limit: int, filters: Filters, extra: Mapping[str, float] | None = None) -> Hits:
+    def bm25_hits(
+        self,
+        text: str,
+        limit: int,
+        filters: Filters,
+        extra: Mapping[str, float] | None = None,
+        statistics: Bm25Statistics | None = None,
+    ) -> Hits:
         """The best `limit` live caption rows by BM25 (the words of `text`, and `extra` words with their weights)
         that pass the filters (as terms inside tantivy, then the exact test of `accepts` on the hits)."""
         counts = self.manifest.counts
         dead_share = counts.get("dead_variants", 0) / max(1, counts.get("variants", 0) + counts.get("dead_variants", 0))
         fetch = math.ceil(limit / max(0.05, 1 - dead_share)) + 16
         while True:
-            rows, scores = self.bm25.search(text, fetch, filters, self._extent, extra, self._time_span)
+            rows, scores = self.bm25.search(text, fetch, filters, self._extent, extra, self._time_span, statistics)
             keep, tiles = self.visible(CAPTIONS, rows, filters)
             if np.count_nonzero(keep) >= limit or len(rows) < fetch or fetch >= self.bm25.documents:
-                return Hits(rows[keep][:limit], tiles[keep][:limit], scores[keep][:limit])
+                return Hits(rows[keep], tiles[keep], scores[keep]).first(limit)
             fetch *= 4
 
     def vector_hits(self, kind: str, queries: np.ndarray, limit: int, filters: Filters) -> list[Hits]:

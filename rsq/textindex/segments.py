@@ -75,8 +75,28 @@ class Hits:
         if not parts:
             return cls.empty()
         rows, tiles, scores = (np.concatenate([getattr(p, f) for p in parts]) for f in ("rows", "tiles", "scores"))
-        order = np.argsort(-scores, kind="stable")[:limit]
+        order = np.argsort(-scores, kind="stable")
+        order = order[: with_ties(scores[order], limit)]
         return cls(rows[order], tiles[order], scores[order])
+
+    def first(self, limit: int) -> Hits:
+        """The best `limit` (these are sorted), and the rows tied with the last of them."""
+        keep = with_ties(self.scores, limit)
+        return Hits(self.rows[:keep], self.tiles[:keep], self.scores[:keep])
+
+
+def with_ties(scores: np.ndarray, limit: int) -> int:
+    """How many of these descending scores the best `limit` take when every row tied with the last one counts
+    too: which of several tied rows a cut would keep is no engine's to choose, so one index and its shards
+    read the same windows."""
+    if len(scores) <= limit or limit <= 0:
+        return min(len(scores), max(limit, 0))
+    return limit + int(np.count_nonzero(scores[limit:] == scores[limit - 1]))
+
+
+def tied_beyond(scores: np.ndarray, asked: int, limit: int) -> bool:
+    """Whether a search that returned `asked` rows (these scores) may have cut rows tied with its limit-th."""
+    return len(scores) >= asked and limit > 0 and scores[-1] == scores[min(limit, len(scores)) - 1]
 
 
 def write_segment(
@@ -138,8 +158,17 @@ class Segment:
     def search(self, queries: np.ndarray, k: int, filters: Filters) -> list[Hits]:
         """The best `k` allowed rows for each query; scores rounded to 1e-6, so identical captions tie exactly
         whichever kernel scored them (ties then break by tile id, the same way every time)."""
-        scores, positions = self.vectors.search(queries, k, self.allowed(filters))
-        return [self.hits(p, s) for s, p in zip(scores, positions, strict=True)]
+        allowed = self.allowed(filters)
+        scores, positions = self.vectors.search(queries, k, allowed)
+        found = [self.hits(p, s) for s, p in zip(scores, positions, strict=True)]
+        for n, hits in enumerate(found):
+            asked = k
+            while self.vectors.kind != "pq" and tied_beyond(hits.scores, asked, k) and asked < len(self.vectors):
+                asked *= 4  # the rows tied with the k-th: all of them, whatever order FAISS met them in
+                deeper_scores, deeper = self.vectors.search(queries[n : n + 1], asked, allowed)
+                hits = self.hits(deeper[0], deeper_scores[0])
+            found[n] = hits.first(k)
+        return found
 
     def candidates(self, queries: np.ndarray, depth: int, filters: Filters) -> tuple[np.ndarray, np.ndarray]:
         """A compressed segment's best `depth` allowed positions per query by their codes' estimates (-1 pads)."""
