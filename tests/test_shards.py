@@ -74,3 +74,30 @@ def test_a_shard_that_fails_is_named_never_silently_left_out(sharded_ucm):
     result = _sharded(sharded_ucm, failing_second).search(SearchQuery("storage tanks", k=10, mode="hybrid"))
     assert result.missing == [1]
     assert result.hits and all(shard_of(h.id, 2) == 0 for h in result.hits)
+
+
+def test_shards_served_by_ray_serve_answer_as_one_index_and_survive_a_lost_replica(ucm_index, sharded_ucm):
+    """Two shards as Ray Serve deployments (two replicas each) on a local Ray: the one index's results; a killed
+    replica's calls go to the other; a shard with no deployment left is named missing."""
+    ray = pytest.importorskip("ray")
+    serve = pytest.importorskip("ray.serve")
+    from rsq.serve.sharded import deploy_shards
+
+    try:
+        router = deploy_shards(sharded_ucm, replicas=2)
+        whole = Searcher(ucm_index)
+        for mode in ("bm25", "hybrid"):
+            query = SearchQuery("many planes are parked next to a long runway", k=10, mode=mode)
+            assert [h.id for h in router.search(query).hits] == [h.id for h in whole.search(query)]
+        replicas = [a for a in ray.util.list_named_actors(all_namespaces=True) if "rsq-shard-00" in a["name"]]
+        ray.kill(ray.get_actor(replicas[0]["name"], namespace=replicas[0]["namespace"]), no_restart=True)
+        query = SearchQuery("storage tanks", k=10, mode="hybrid")
+        for _ in range(4):  # calls that Serve still routes to the dead replica are sent again
+            result = router.search(query)
+            assert result.missing == [] and [h.id for h in result.hits] == [h.id for h in whole.search(query)]
+        serve.delete("rsq-shard-01")
+        result = router.search(query)
+        assert result.missing == [1] and all(shard_of(h.id, 2) == 0 for h in result.hits)
+    finally:
+        serve.shutdown()
+        ray.shutdown()

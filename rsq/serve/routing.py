@@ -12,7 +12,7 @@ from rsq.serve.errors import error_response
 
 MAX_URL_BYTES = 16 * 2**10  # path and query string; a query holds at most 64 words (rsq.textindex.bm25)
 MAX_HEAD_BYTES = 2**20  # what h11 reads of a request's head before giving up, so a long URL gets its 414
-# h11 named: the head limit is h11's, and uvicorn would take httptools instead where it is installed (ray[serve] brings it)
+# h11 by name: the head limit is h11's; uvicorn would take httptools where it is installed (ray[serve] brings it)
 UVICORN_OPTIONS: dict[str, Any] = {
     "log_level": "warning",
     "http": "h11",
