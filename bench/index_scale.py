@@ -272,6 +272,7 @@ def run_size(size: int, have: int, out: Path, setup: Setup) -> dict:
     print(f"[{size}] queries", flush=True)
     result["queries"] = {name: latencies(index, queries) for name, queries in query_sets.items()}
     result["dense_recall_at_10"] = dense_recall(index, query_sets["sentences"][:100], vectors)
+    (RESULTS / f"index-{size}-partial.json").write_text(json.dumps(result, indent=1))  # in case a peer runs out
     print(f"[{size}] peers", flush=True)
     result["peers"] = peers(size, index, setup)
     added = timed(
