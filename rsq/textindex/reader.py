@@ -21,7 +21,7 @@ from rsq.textindex.columns import unpadded_code
 from rsq.textindex.commit import Generation, is_index, latest
 from rsq.textindex.filters import Filters
 from rsq.textindex.segments import CAPTIONS, IMAGES, Hits, Segment
-from rsq.textindex.vectors import rerank_depth
+from rsq.textindex.vectors import Coarse, rerank_depth
 
 OPEN_ATTEMPTS = 3
 
@@ -95,8 +95,8 @@ class Snapshot:
     def vector_hits(self, kind: str, queries: np.ndarray, limit: int, filters: Filters) -> list[Hits]:
         """Per query, the best `limit` live rows of `kind` by inner product that pass the filters. Compressed
         segments pool their candidates: the best `rerank_depth(limit)` by code over all of them are re-scored."""
-        compressed = [s for s in self.segments[kind] if s.vectors.kind == "pq"]
-        per_segment = [s.search(queries, limit, filters) for s in self.segments[kind] if s.vectors.kind != "pq"]
+        compressed = [s for s in self.segments[kind] if s.vectors.kind == "codes"]
+        per_segment = [s.search(queries, limit, filters) for s in self.segments[kind] if s.vectors.kind != "codes"]
         if compressed:
             per_segment.append(pooled_rerank(compressed, queries, rerank_depth(limit), filters))
         return [Hits.merged([hits[n] for hits in per_segment], limit) for n in range(len(queries))]
@@ -201,7 +201,7 @@ class Snapshot:
 
 def pooled_rerank(segments: list[Segment], queries: np.ndarray, depth: int, filters: Filters) -> list[Hits]:
     """Per query, the `depth` best candidates by code over several compressed segments, re-scored exactly."""
-    found = [segment.candidates(queries, depth, filters) for segment in segments]
+    found = pooled_candidates(segments, queries, depth, filters)
     results = []
     for n, query in enumerate(queries):
         estimates = np.concatenate([scores[n] for scores, _ in found])
@@ -210,6 +210,29 @@ def pooled_rerank(segments: list[Segment], queries: np.ndarray, depth: int, filt
         real = positions >= 0
         best = np.argsort(-estimates[real], kind="stable")[:depth]
         positions, owners = positions[real][best], owners[real][best]
-        parts = [segments[i].rescored(query, positions[owners == i]) for i in np.unique(owners)]
+        chosen = {i: np.sort(positions[owners == i]) for i in np.unique(owners)}
+        for i, mine in chosen.items():  # every read asked for before the first is waited on
+            segments[i].vectors.prefetch(mine)
+        parts = [segments[i].rescored(query, mine) for i, mine in chosen.items()]
         results.append(Hits.merged(parts, depth))
     return results
+
+
+def pooled_candidates(
+    segments: list[Segment], queries: np.ndarray, depth: int, filters: Filters
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Each compressed segment's `depth` best allowed candidates by code. Segments that share a quantizer (an
+    index trains one and its later segments reuse it) are one inverted file cut in parts: the queries' nearest
+    lists are found once for all of them, and as many lists are probed in each as that whole would need."""
+    allowed = [segment.allowed(filters) for segment in segments]
+    kept = [len(s.vectors) if a is None else int(np.count_nonzero(a)) for s, a in zip(segments, allowed, strict=True)]
+    groups: dict[str | None, list[int]] = {}
+    for number, segment in enumerate(segments):
+        groups.setdefault(segment.vectors.quantizer_key, []).append(number)
+    coarse: dict[int, Coarse] = {}
+    for members in groups.values():
+        rows, allowed_rows = sum(len(segments[n].vectors) for n in members), sum(kept[n] for n in members)
+        first = segments[members[0]].vectors
+        shared = first.coarse(queries, first.probes_for(allowed_rows, rows, depth))
+        coarse |= dict.fromkeys(members, shared)
+    return [segment.vectors.candidates(queries, depth, allowed[n], coarse[n]) for n, segment in enumerate(segments)]

@@ -163,16 +163,12 @@ class Segment:
         found = [self.hits(p, s) for s, p in zip(scores, positions, strict=True)]
         for n, hits in enumerate(found):
             asked = k
-            while self.vectors.kind != "pq" and tied_beyond(hits.scores, asked, k) and asked < len(self.vectors):
+            while self.vectors.kind != "codes" and tied_beyond(hits.scores, asked, k) and asked < len(self.vectors):
                 asked *= 4  # the rows tied with the k-th: all of them, whatever order FAISS met them in
                 deeper_scores, deeper = self.vectors.search(queries[n : n + 1], asked, allowed)
                 hits = self.hits(deeper[0], deeper_scores[0])
             found[n] = hits.first(k)
         return found
-
-    def candidates(self, queries: np.ndarray, depth: int, filters: Filters) -> tuple[np.ndarray, np.ndarray]:
-        """A compressed segment's best `depth` allowed positions per query by their codes' estimates (-1 pads)."""
-        return self.vectors.candidates(queries, depth, self.allowed(filters))
 
     def rescored(self, query: np.ndarray, positions: np.ndarray) -> Hits:
         """Hits of some positions, scored exactly for one query (best first)."""

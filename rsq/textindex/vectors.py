@@ -2,25 +2,31 @@
 
 Vectors are stored as float16 (FAISS's fp16 scalar quantizer: half the bytes of float32, decoded on the fly; a
 768-d vector takes 1,536 bytes, as a 384-d float32 one did). A segment below `IVF_ABOVE` rows is searched exactly;
-a larger one through an inverted file with about 2·√n lists. A *compressed* segment (`pq`) keeps only product-
-quantisation codes in its FAISS file (IVF-PQ: 768-d in 96 bytes, a sixteenth of float16) and its float16 vectors in
-`exact.f16.npy` beside it: a search ranks `rerank_depth(k)` candidates by their codes, then re-scores them from
-the float16 rows it reads, so recall stays near exact while memory holds the codes. Training (PQ_LISTS IVF
-centroids, PQ codebooks) uses at most TRAIN_SAMPLE rows, once per index: later segments, flushed or merged, reuse
-the quantizer of its largest compressed segment. Segments written before as float32 (IndexFlatIP, IVF-Flat) are
-read as they are. FAISS ids are the segment's row positions 0..n-1. A filter or tombstones arrive as a
-boolean mask and become an `IDSelectorBitmap`, so FAISS skips excluded rows itself; the IVF probe count
-grows as the mask thins (nprobe / share of rows kept), and the rows of a mask that keeps few are gathered
-and scored exactly, so a filtered search still returns every match it can.
+a larger one through an inverted file with about 2·√n lists. A *compressed* segment (`codes`) keeps only RaBitQ
+codes in its FAISS file (IVF-RaBitQ: one bit per dimension and two floats, 768-d in 104 bytes, a fifteenth of
+float16) and its float16 vectors in `exact.f16.npy` beside it: a search ranks `rerank_depth(k)` candidates by
+their codes, then re-scores them from the float16 rows it reads (all asked of the disk at once), so recall stays
+near exact while memory holds the codes. RaBitQ was chosen over IVF-PQ (96 bytes) and 4-bit PQ fast scan on
+stand-in caption vectors (README, "Compressed vectors"); IVF-PQ files written before are read as they are. The
+coarse quantizer (CODE_LISTS centroids) trains on at most TRAIN_SAMPLE rows, once per index: later segments,
+flushed or merged, reuse the quantizer of its largest compressed segment, so a query's nearest lists are found
+once for all of them (`coarse`). Segments written before as float32 (IndexFlatIP, IVF-Flat) are read as they are.
+FAISS ids are the segment's row positions 0..n-1. A filter or tombstones arrive as a boolean mask and become an
+`IDSelectorBitmap`, so FAISS skips excluded rows itself; the IVF probe count grows as the mask thins (nprobe /
+share of rows kept), and the rows of a mask that keeps few are gathered and scored exactly, so a filtered search
+still returns every match it can.
 """
 
 from __future__ import annotations
 
 import errno
+import hashlib
 import math
 import os
 import threading
 import weakref
+from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -30,14 +36,15 @@ from rsq.errors import OptionError, RsqError
 KINDS = ("auto", "exact", "compressed", "flat", "ivf")
 IVF_ABOVE = 50_000
 COMPRESS_ABOVE_BYTES = 3 * 2**30  # auto: compressed once an index's float16 rows of one kind would pass 3 GiB
-RERANK_MIN = 320  # a compressed search re-scores at least this many candidates from their float16 rows
-TRAIN_SAMPLE = 65_536  # the most rows IVF and PQ train on
-PQ_BYTES_PER_DIM = 8  # PQ sub-vectors of 8 dimensions, 8 bits each: one byte per 8 dimensions
+RERANK_MIN = 160  # a compressed search re-scores at least this many candidates from their float16 rows
+TRAIN_SAMPLE = 65_536  # the most rows an inverted file's centroids train on
 EXACT = "exact.f16.npy"
+WILL_NEED = getattr(os, "POSIX_FADV_WILLNEED", 3)
 NPROBE = 16
 EXACT_BELOW = 4_096  # a mask keeping at most this many rows is scored exactly, row by row
 TRAIN_PER_LIST = 40
-PQ_LISTS = 2_048  # a compressed index's IVF lists, sized for the 2,000,000-row segments merges make (~1,000 a list)
+CODE_LISTS = 2_048  # a compressed index's IVF lists, sized for the 2,000,000-row segments merges make (~1,000 a list)
+CODE_CLASSES = ("IndexIVFRaBitQ", "IndexIVFPQ")  # compressed files: RaBitQ codes (written now), IVF-PQ (earlier)
 
 
 def resolve_kind(kind: str, index_rows: int, dim: int) -> str:
@@ -49,24 +56,33 @@ def resolve_kind(kind: str, index_rows: int, dim: int) -> str:
 
 
 def rerank_depth(k: int) -> int:
-    """How many candidates, ranked by their codes, a compressed search re-scores for k results: 32 per result up to
-    k = 10 (8 per result recalled 0.91 on the unit test's set, 32 recalled 0.999), then twice k. A reader pools
-    them over all of an index's compressed segments (`Snapshot.vector_hits`), so the reads do not grow with the
-    number of segments."""
-    return max(RERANK_MIN, 2 * k)
+    """How many candidates, ranked by their codes, a compressed search re-scores for k results: k, and at least
+    RERANK_MIN. Chosen on tuning queries (RSICD test captions against 1.4 million stand-in rows, bench/
+    vector_layouts.py): RaBitQ recalled 0.9905 of the exact top 10 re-scoring 160, 200 or 400 (the IVF probes, not
+    the depth, bound it), IVF-PQ 0.972 / 0.975 / 0.988. A reader pools them over all of an index's
+    compressed segments (`Snapshot.vector_hits`), so the reads do not grow with the number of segments."""
+    return max(RERANK_MIN, k)
 
 
 def choose_kind(kind: str, count: int) -> str:
-    """The FAISS layout of a segment of `count` rows: `flat` (exhaustive), `ivf` (inverted file) or `pq` (IVF-PQ
-    codes, float16 rows on disk). `exact`: flat below IVF_ABOVE rows, ivf above; `compressed`: flat below
-    IVF_ABOVE, pq above; `auto` (no index size known) as `exact`."""
+    """The FAISS layout of a segment of `count` rows: `flat` (exhaustive), `ivf` (inverted file) or `codes`
+    (IVF-RaBitQ codes, float16 rows on disk). `exact`: flat below IVF_ABOVE rows, ivf above; `compressed`: flat
+    below IVF_ABOVE, codes above; `auto` (no index size known) as `exact`."""
     if kind not in KINDS:
         raise OptionError("vectors", "must be one of {allowed}, not {value!r}", allowed=", ".join(KINDS), value=kind)
     if kind in ("flat", "ivf"):
         return kind
     if count < IVF_ABOVE:
         return "flat"
-    return "pq" if kind == "compressed" else "ivf"
+    return "codes" if kind == "compressed" else "ivf"
+
+
+@dataclass(frozen=True)
+class Coarse:
+    """Queries' nearest IVF lists and their scores, (queries, nprobe) each."""
+
+    scores: np.ndarray
+    lists: np.ndarray
 
 
 class RowFile:
@@ -79,6 +95,12 @@ class RowFile:
         self.start = mapped.offset if hasattr(mapped, "offset") else 0  # the .npy header's length
         self.handle = os.open(path, os.O_RDONLY)
         weakref.finalize(self, os.close, self.handle)
+
+    def prefetch(self, positions: np.ndarray) -> None:
+        """Ask the kernel to start reading these rows now (all at once: a disk serves them in parallel, where one
+        read after another waits for each)."""
+        for position in positions:
+            os.posix_fadvise(self.handle, self.start + int(position) * self.row_bytes, self.row_bytes, WILL_NEED)
 
     def read(self, positions: np.ndarray) -> np.ndarray:
         buffer = b"".join(
@@ -98,8 +120,8 @@ class VectorFile:
 
     @classmethod
     def build(cls, vectors: np.ndarray, kind: str, trained: VectorFile | None = None) -> VectorFile:
-        """A FAISS file of `vectors` in the layout `kind` chooses for their number; a compressed one takes the
-        IVF centroids and PQ codebooks of `trained` (a compressed file of the same width) instead of training."""
+        """A FAISS file of `vectors` in the layout `kind` chooses for their number; a compressed one takes the IVF
+        centroids of `trained` (a compressed RaBitQ file of the same width) instead of training."""
         import faiss
 
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)
@@ -108,22 +130,19 @@ class VectorFile:
         if chosen == "flat":
             index = faiss.IndexScalarQuantizer(dim, fp16, faiss.METRIC_INNER_PRODUCT)
             index.train(vectors[:1])
+        elif chosen == "codes" and trained is not None and _reusable(trained.index, dim):
+            index = _untrained_copy(trained.index)
         else:
-            nlist = PQ_LISTS if chosen == "pq" else max(1, min(65_536, int(2 * math.sqrt(len(vectors)))))
-            if chosen == "pq" and trained is not None and trained.kind == "pq" and trained.index.d == dim:
-                index = _untrained_copy(trained.index)
-            elif chosen == "pq" and dim % PQ_BYTES_PER_DIM == 0:
-                index = faiss.IndexIVFPQ(
-                    faiss.IndexFlatIP(dim), dim, nlist, dim // PQ_BYTES_PER_DIM, 8, faiss.METRIC_INNER_PRODUCT
-                )
+            nlist = CODE_LISTS if chosen == "codes" else max(1, min(65_536, int(2 * math.sqrt(len(vectors)))))
+            if chosen == "codes":
+                index = faiss.IndexIVFRaBitQ(faiss.IndexFlatIP(dim), dim, nlist, faiss.METRIC_INNER_PRODUCT)
             else:
                 index = faiss.IndexIVFScalarQuantizer(
                     faiss.IndexFlatIP(dim), dim, nlist, fp16, faiss.METRIC_INNER_PRODUCT
                 )
-            if not index.is_trained:
-                index.cp.niter = 10
-                sample = np.random.default_rng(0).permutation(len(vectors))
-                index.train(vectors[np.sort(sample[: min(TRAIN_SAMPLE, nlist * TRAIN_PER_LIST)])])
+            index.cp.niter = 10
+            sample = np.random.default_rng(0).permutation(len(vectors))
+            index.train(vectors[np.sort(sample[: min(TRAIN_SAMPLE, nlist * TRAIN_PER_LIST)])])
         index.add(vectors)
         return cls(index, vectors.astype(np.float16) if _compressed(index) else None)
 
@@ -158,7 +177,7 @@ class VectorFile:
     @property
     def kind(self) -> str:
         if self.exact is not None:
-            return "pq"
+            return "codes"
         return "ivf" if self.index.__class__.__name__.startswith("IndexIVF") else "flat"
 
     def __len__(self) -> int:
@@ -167,24 +186,26 @@ class VectorFile:
     def search(self, queries: np.ndarray, k: int, allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """(scores, positions), each (len(queries), k'), best first; -1 positions pad missing results. A compressed
         file re-scores its `rerank_depth(k)` best candidates by code from their float16 rows."""
-        if self.kind != "pq":
+        if self.kind != "codes":
             return self.candidates(queries, k, allowed)
         _, candidates = self.candidates(queries, rerank_depth(k), allowed)
         k = min(k, candidates.shape[1])
         scores = np.full((len(queries), k), -np.inf, dtype=np.float32)
         positions = np.full((len(queries), k), -1, dtype=np.int64)
         for n, found in enumerate(candidates):
-            found = found[found >= 0]
+            found = np.sort(found[found >= 0])
+            self.prefetch(found)
             exact = self.rescore(queries[n], found)
             best = np.argsort(-exact, kind="stable")[:k]
             scores[n, : len(best)], positions[n, : len(best)] = exact[best], found[best]
         return scores, positions
 
     def candidates(
-        self, queries: np.ndarray, depth: int, allowed: np.ndarray | None = None
+        self, queries: np.ndarray, depth: int, allowed: np.ndarray | None = None, coarse: Coarse | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
         """The best `depth` allowed positions per query as FAISS ranks them: exact scores, except a compressed
-        file's, which are its codes' estimates (`rescore` makes them exact). -1 positions pad."""
+        file's, which are its codes' estimates (`rescore` makes them exact). -1 positions pad. `coarse`: the
+        queries' nearest IVF lists, found once for several files that share this file's quantizer."""
         import faiss
 
         queries = np.ascontiguousarray(np.atleast_2d(queries), dtype=np.float32)
@@ -198,10 +219,62 @@ class VectorFile:
         bitmap = np.packbits(allowed, bitorder="little") if allowed is not None else None
         selector = faiss.IDSelectorBitmap(len(allowed), faiss.swig_ptr(bitmap)) if bitmap is not None else None
         if self.kind == "flat":
-            params = faiss.SearchParameters(sel=selector) if selector else None
-        else:
-            params = faiss.SearchParametersIVF(sel=selector, nprobe=self._nprobe(kept, depth))
+            return self.index.search(queries, depth, params=faiss.SearchParameters(sel=selector) if selector else None)
+        if coarse is not None:
+            return self._preassigned(queries, depth, coarse, faiss.SearchParametersIVF(sel=selector))
+        params = faiss.SearchParametersIVF(sel=selector, nprobe=self._nprobe(kept, depth))
         return self.index.search(queries, depth, params=params)
+
+    def _preassigned(self, queries: np.ndarray, depth: int, coarse: Coarse, params) -> tuple[np.ndarray, np.ndarray]:
+        """FAISS's search over lists already chosen (its Python wrapper takes no parameters: the C++ call does)."""
+        from faiss import swig_ptr
+
+        params.nprobe = coarse.lists.shape[1]
+        scores = np.empty((len(queries), depth), dtype=np.float32)
+        positions = np.empty((len(queries), depth), dtype=np.int64)
+        lists = np.ascontiguousarray(coarse.lists, dtype=np.int64)
+        distances = np.ascontiguousarray(coarse.scores, dtype=np.float32)
+        self.index.search_preassigned_c(
+            len(queries),
+            swig_ptr(queries),
+            depth,
+            swig_ptr(lists),
+            swig_ptr(distances),
+            swig_ptr(scores),
+            swig_ptr(positions),
+            False,
+            params,
+        )
+        return scores, positions
+
+    @cached_property
+    def quantizer_key(self) -> str | None:
+        """A fingerprint of a compressed file's IVF centroids (sampled rows): files with the same key share one
+        quantizer, so a query's nearest lists are found once for all of them (`coarse`)."""
+        if self.kind != "codes":
+            return None
+        quantizer, nlist = self.index.quantizer, self.index.nlist
+        rows = np.unique(np.linspace(0, nlist - 1, 16).astype(np.int64))
+        sample = quantizer.reconstruct_batch(rows)
+        return hashlib.blake2b(sample.tobytes() + bytes(str((nlist, self.index.d)), "ascii")).hexdigest()
+
+    def coarse(self, queries: np.ndarray, nprobe: int) -> Coarse:
+        """The `nprobe` IVF lists nearest each query (a compressed file's quantizer)."""
+        queries = np.ascontiguousarray(np.atleast_2d(queries), dtype=np.float32)
+        scores, lists = self.index.quantizer.search(queries, min(nprobe, self.index.nlist))
+        return Coarse(scores, lists)
+
+    def probes_for(self, kept: int, rows: int, depth: int) -> int:
+        """IVF lists to probe for `depth` candidates among `kept` allowed rows out of `rows` (one file, or several
+        that share its quantizer): NPROBE, more as a filter thins the rows, and enough lists to hold four times the
+        candidates (the lists are sized for big segments)."""
+        probes = max(NPROBE * rows / max(kept, 1), 4 * depth * self.index.nlist / max(kept, 1))
+        return min(self.index.nlist, math.ceil(probes))
+
+    def prefetch(self, positions: np.ndarray) -> None:
+        """Start reading the float16 rows of these positions (a compressed file's re-rank reads them next)."""
+        if self.rows is not None:
+            self.rows.prefetch(positions)
 
     def rescore(self, query: np.ndarray, positions: np.ndarray) -> np.ndarray:
         """Exact scores of some positions for one query, from the rows themselves (a compressed file's float16)."""
@@ -228,12 +301,10 @@ class VectorFile:
         return self.index.reconstruct_batch(positions.astype(np.int64))
 
     def _nprobe(self, kept: int, depth: int) -> int:
-        """NPROBE lists, more as a filter thins the rows; a compressed file probes enough lists to hold four times
-        the `depth` candidates it ranks (its lists are sized for big segments, so a small one has short lists)."""
-        probes = NPROBE * len(self) / kept
-        if self.kind == "pq":
-            probes = max(probes, 4 * depth * self.index.nlist / kept)
-        return min(self.index.nlist, math.ceil(probes))
+        """NPROBE lists, more as a filter thins the rows; a compressed file as `probes_for`."""
+        if self.kind == "codes":
+            return self.probes_for(kept, len(self), depth)
+        return min(self.index.nlist, math.ceil(NPROBE * len(self) / kept))
 
     def vectors(self) -> np.ndarray:
         """All vectors in position order (for merges)."""
@@ -257,17 +328,20 @@ def _threads(count: int | None) -> None:
 
 
 def _compressed(index) -> bool:
-    """Whether a FAISS index holds PQ codes (its rows are re-scored from the float16 file beside it)."""
-    return index.__class__.__name__ == "IndexIVFPQ"
+    """Whether a FAISS index holds codes (its rows are re-scored from the float16 file beside it)."""
+    return index.__class__.__name__ in CODE_CLASSES
+
+
+def _reusable(index, dim: int) -> bool:
+    """Whether a new compressed file can take this file's coarse quantizer: RaBitQ, of the same width."""
+    return index.__class__.__name__ == "IndexIVFRaBitQ" and index.d == dim
 
 
 def _untrained_copy(source):
-    """An empty IVF-PQ index with `source`'s coarse centroids and PQ codebooks: trained, without rows."""
+    """An empty IVF-RaBitQ index with `source`'s coarse centroids (RaBitQ itself learns nothing): trained, without
+    rows."""
     import faiss
 
-    index = faiss.IndexIVFPQ(
-        faiss.clone_index(source.quantizer), source.d, source.nlist, source.pq.M, source.pq.nbits, source.metric_type
-    )
-    index.pq = source.pq
+    index = faiss.IndexIVFRaBitQ(faiss.clone_index(source.quantizer), source.d, source.nlist, source.metric_type)
     index.is_trained = True
     return index
