@@ -1,17 +1,19 @@
 """Per-row tile attributes as numpy columns: which tile a row belongs to, and what filters test.
 
 A tile's land-cover class is a column too: its CORINE code padded to three digits (`31` → 310, 0 unknown), so a
-class at any level is one integer range. A segment stores its columns as `.npy` files, opened memory-mapped, plus a
-sorted index of the sensor, time and centre-longitude columns (values ascending, with their positions). A filter
-finds the narrowest of its ranges by binary search; when that range is narrow, every condition is tested on its rows
-only (the cost follows the rows kept, not the segment's size), otherwise in one vectorised pass over the columns.
-FAISS applies the result as an ID-selector bitmap.
+class at any level is one integer range. A segment stores its columns as `.npy` files, opened memory-mapped, plus
+sorted indexes (values ascending, with their positions) of the sensor, time and centre-longitude columns and of the
+centre's 1° grid cell (`cell`: a box is one run of cells per degree of latitude). A filter finds the narrowest of its
+ranges by binary search; when that range holds at most a quarter of the rows, only its rows are tested, and only for
+the conditions the range does not answer exactly (the cost follows the rows kept, not the segment's size); otherwise
+one vectorised pass over the columns tests everything. FAISS applies the result as an ID-selector bitmap.
 """
 
 from __future__ import annotations
 
+import math
 import mmap
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -25,8 +27,9 @@ SENSOR_CODES = {name: code for code, name in enumerate(SENSORS, start=1)}  # 0: 
 NO_TIME = np.iinfo(np.int64).min
 GEO = ("lon", "lat", "west", "south", "east", "north")
 FILES = ("sensor", "time", "geo", "cover")
-INDEXED = ("sensor", "time", "lon")
-NARROW_SHARE = 16  # a range keeping at most 1/16 of the rows is evaluated on those rows only
+INDEXED = ("sensor", "time", "lon", "cell")  # segments written before grid cells have no cell index
+NARROW_SHARE = 4  # a range keeping at most 1/4 of the rows is evaluated on those rows only
+NO_CELL = -1
 
 
 @dataclass(frozen=True)
@@ -77,6 +80,15 @@ class SortedColumn:
 
     def bounds(self, low: float, high: float) -> tuple[int, int]:
         return int(np.searchsorted(self.keys, low, "left")), int(np.searchsorted(self.keys, high, "right"))
+
+    def slices(self, pieces: list[tuple[float, float]]) -> list[tuple[int, int]]:
+        """The (start, stop) runs of these value ranges (low, high inclusive), two binary searches each, in one call."""
+        if not pieces:
+            return []
+        lows = np.array([low for low, _ in pieces], dtype=self.keys.dtype)
+        highs = np.array([high for _, high in pieces], dtype=self.keys.dtype)
+        starts, stops = np.searchsorted(self.keys, lows, "left"), np.searchsorted(self.keys, highs, "right")
+        return [(int(a), int(b)) for a, b in zip(starts, stops, strict=True) if b > a]
 
 
 @dataclass(frozen=True)
@@ -159,13 +171,13 @@ class Columns:
         return cls(Strings.concat([p.tiles for p in parts]), *arrays, max((p.extent for p in parts), default=0.0))
 
     def take(self, positions: np.ndarray, with_tiles: bool = True) -> Columns:
-        tiles = self.tiles.take(positions) if with_tiles else Strings.of([""] * len(positions))
-        return Columns(
+        tiles = self.tiles.take(positions) if with_tiles else Strings(np.zeros(len(positions) + 1, np.int64), b"")
+        return Columns(  # np.take: a memory map's fancy indexing is several times slower
             tiles,
-            self.sensor[positions],
-            self.time[positions],
-            self.geo[:, positions],
-            self.cover[positions],
+            np.take(self.sensor, positions),
+            np.take(self.time, positions),
+            np.take(self.geo, positions, axis=1),
+            np.take(self.cover, positions),
             self.extent,
         )
 
@@ -187,6 +199,7 @@ class Columns:
                 np.load(folder / f"{name}.order.npy", mmap_mode="r"),
             )
             for name in INDEXED
+            if (folder / f"{name}.keys.npy").is_file()
         }
         return cls(Strings.load(folder, "tiles"), *arrays, extent, index)
 
@@ -197,6 +210,8 @@ class Columns:
         return (int(keys[first]), int(keys[-1])) if first < len(keys) else None
 
     def _values(self, name: str) -> np.ndarray:
+        if name == "cell":
+            return grid_cells(self.geo[0], self.geo[1])
         return self.geo[0] if name == "lon" else getattr(self, name)
 
     def mask(self, filters: Filters) -> np.ndarray | None:
@@ -207,18 +222,33 @@ class Columns:
         if narrowest is None or _count(narrowest[1]) > len(self) // NARROW_SHARE:
             return self._exact(filters)  # a wide filter: one vectorised pass over the columns is cheaper
         name, slices = narrowest
-        candidates = np.concatenate([np.asarray(self.index[name].order[start:stop]) for start, stop in slices])
-        if name == "lon":  # a longitude slab: keep the rows in the latitude band before reading the rest
+        column = self.index[name]
+        candidates = _gathered(column.order, slices, np.int32)
+        rest = _without(filters, name)  # the conditions the range did not answer exactly
+        if name == "cell" and filters.bbox:  # a centre inside the box: its footprint meets the box, nothing to test
+            inside = inner_cells(filters.bbox, _gathered(column.keys, slices, np.int32))
+            sure, candidates = candidates[inside], candidates[~inside]
+            sure = self._passing(sure, replace(rest, bbox=None))
+        else:
+            sure = np.zeros(0, np.int32)
+        if name == "lon" and rest.active:  # a longitude slab: keep the rows in the latitude band before the rest
             south, north = self._latitudes(filters)
-            latitudes = self.geo[1][candidates]
+            latitudes = np.take(self.geo[1], candidates)
             candidates = candidates[(latitudes >= south) & (latitudes <= north)]
         mask = np.zeros(len(self), dtype=bool)
-        mask[candidates[self.take(candidates, with_tiles=False)._exact(filters)]] = True
+        mask[sure] = True
+        mask[self._passing(candidates, rest)] = True
         return mask
+
+    def _passing(self, positions: np.ndarray, filters: Filters) -> np.ndarray:
+        """The positions whose rows pass `filters` (all of them when no filter is set)."""
+        if not filters.active:
+            return positions
+        return positions[self.take(positions, with_tiles=False)._exact(filters)]
 
     def _narrowest(self, filters: Filters) -> tuple[str, list[tuple[int, int]]] | None:
         """The indexed range the filters imply that holds the fewest rows: (column, [(start, stop), …] in its order;
-        a longitude range across 180° is two slices)."""
+        a longitude range across 180° is two slices, a box one slice of grid cells per degree of latitude)."""
         if not self.index:
             return None
         ranges: list[tuple[str, list[tuple[float, float]]]] = []
@@ -234,11 +264,11 @@ class Columns:
                 )
             )
         for box, margin in ((filters.bbox, self.extent), (filters.near_box(), 0.0)):
-            if (
-                box and width(box) + 2 * margin < 360
-            ):  # the centres a box can reach: itself widened by the largest half-extent
+            if box and width(box) + 2 * margin < 360:  # the centres a box can reach: itself widened by the extent
                 ranges.append(("lon", lon_ranges(box[0] - margin, box[0] + width(box) + margin)))
-        spans = [(name, [self.index[name].bounds(low, high) for low, high in pieces]) for name, pieces in ranges]
+                if "cell" in self.index:
+                    ranges.append(("cell", cell_ranges(box, margin)))
+        spans = [(name, self.index[name].slices(pieces)) for name, pieces in ranges if name in self.index]
         return min(spans, key=lambda span: _count(span[1])) if spans else None
 
     def _latitudes(self, filters: Filters) -> tuple[float, float]:
@@ -288,6 +318,52 @@ class Columns:
         centre_lon, centre_lat, km = filters.near
         inside[rows] = haversine_km(lon[rows], lat[rows], centre_lon, centre_lat) <= km
         return inside
+
+
+def grid_cells(lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
+    """The 1° grid cell of each centre (int32, row-major from the south-west corner; NO_CELL where unknown)."""
+    with np.errstate(invalid="ignore"):
+        row = np.clip(np.floor(np.asarray(lat) + 90.0), 0, 179)
+        column = np.clip(np.floor(np.asarray(lon) + 180.0), 0, 359)
+        cells = row * 360 + column
+    return np.where(np.isnan(cells), NO_CELL, cells).astype(np.int32)
+
+
+def cell_ranges(box: Box, margin: float) -> list[tuple[float, float]]:
+    """The grid cells whose centres a box can reach (widened by `margin`): per degree of latitude, one run of cells
+    (two across 180°), as (first, last) cell numbers."""
+    south, north = max(-90.0, box[1] - margin), min(90.0, box[3] + margin)
+    first_row, last_row = int(min(179, math.floor(south + 90.0))), int(min(179, math.floor(north + 90.0)))
+    columns = [
+        (int(min(359, math.floor(low + 180.0))), int(min(359, math.floor(high + 180.0))))
+        for low, high in lon_ranges(box[0] - margin, box[0] + width(box) + margin)
+    ]
+    return [(row * 360 + low, row * 360 + high) for row in range(first_row, last_row + 1) for low, high in columns]
+
+
+def inner_cells(box: Box, cells: np.ndarray) -> np.ndarray:
+    """Which grid cells lie wholly inside the box (so every centre in them does)."""
+    row, column = cells // 360, cells % 360
+    first_row, last_row = math.ceil(box[1] + 90.0), math.floor(box[3] + 90.0) - 1
+    inside = np.zeros(len(cells), dtype=bool)
+    for low, high in lon_ranges(box[0], box[0] + width(box)):
+        inside |= (column >= math.ceil(low + 180.0)) & (column <= math.floor(high + 180.0) - 1)
+    return inside & (row >= first_row) & (row <= last_row) & (cells != NO_CELL)
+
+
+def _gathered(values: np.ndarray, slices: list[tuple[int, int]], dtype) -> np.ndarray:
+    """The values of several runs of a sorted index, one array."""
+    return np.concatenate([np.asarray(values[start:stop]) for start, stop in slices] or [np.zeros(0, dtype)])
+
+
+def _without(filters: Filters, answered: str) -> Filters:
+    """The filters less the condition an index range answered exactly (sensor or time: their ranges are exact;
+    longitude slabs and grid cells only bound a place)."""
+    if answered == "sensor":
+        return replace(filters, sensor=None)
+    if answered == "time":
+        return replace(filters, after=None, before=None)
+    return filters
 
 
 def padded_code(code: str) -> int:
