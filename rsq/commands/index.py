@@ -9,6 +9,7 @@ import typer
 
 from rsq.commands.common import check_range, progress_bar, warn
 from rsq.errors import RsqError
+from rsq.shards.layout import MAX_SHARDS, is_sharded
 
 _CaptionsOption = Annotated[list[Path] | None, typer.Argument(help="Caption store folders written by `rsq caption`.")]
 _OutOption = Annotated[Path | None, typer.Option("--out", help="Index folder (default $RSQ_HOME/indexes/default).")]
@@ -50,6 +51,16 @@ _AddressOption = Annotated[str | None, typer.Option(help="Ray cluster address (d
 _RayWorkersOption = Annotated[
     int | None, typer.Option(help="Ray embedding actors (default: one per GPU, else half the CPUs).")
 ]
+_ShardsOption = Annotated[
+    int | None,
+    typer.Option(
+        "--shards",
+        help=(
+            "Split a new index into N shards (separate indexes, a tile in the shard its id hashes to), to serve with "
+            "`rsq serve --shards N`; an index already split keeps its shards without this option."
+        ),
+    ),
+]
 _RayGpusPerActorOption = Annotated[
     float | None, typer.Option(help="GPUs per embedding actor (default 1 when the cluster has GPUs).")
 ]
@@ -72,6 +83,7 @@ def index(
     address: _AddressOption = None,
     ray_workers: _RayWorkersOption = None,
     ray_gpus_per_actor: _RayGpusPerActorOption = None,
+    shards: _ShardsOption = None,
 ) -> None:
     """Add caption records to the hybrid index (BM25 + dense); a changed record replaces its older version."""
     from rsq.config import default_index_path
@@ -90,6 +102,7 @@ def index(
         raise RsqError(f"--engine must be local or ray, not {engine!r}")
     check_range("--ray-workers", ray_workers, 1)
     check_range("--ray-gpus-per-actor", ray_gpus_per_actor, 0, 64)
+    check_range("--shards", shards, 1, MAX_SHARDS)
     check_device(device)
     encoder = None
     if image_encoder:
@@ -112,7 +125,27 @@ def index(
         ray_workers,
         ray_gpus_per_actor,
     )
-    build_with_progress(captions or [], out or default_index_path(), options, encoder)
+    target = out or default_index_path()
+    if shards is not None or is_sharded(target):
+        build_shards_with_progress(captions or [], target, shards, options, encoder)
+    else:
+        build_with_progress(captions or [], target, options, encoder)
+
+
+def build_shards_with_progress(captions: list[Path], root: Path, count: int | None, options, image_encoder) -> None:
+    """Build (or add to) a sharded index with a progress bar, and report each shard."""
+    from rsq.shards.build import build_shards
+
+    with progress_bar("indexing", "records") as bar:
+        reports = build_shards(captions, root, count, options, image_encoder, on_step=warn, progress=bar)
+    for number, report in enumerate(reports):
+        counts = report.manifest.counts
+        warn(
+            f"shard {number}: {counts['tiles']} tiles, {counts['variants']} caption variants; "
+            f"{report.records.added} records added ({report.records.replaced} replacing older ones)"
+        )
+    tiles = sum(r.manifest.counts["tiles"] for r in reports)
+    warn(f"index {root}: {len(reports)} shards, {tiles} tiles ({reports[0].manifest.embedder})")
 
 
 def build_with_progress(captions: list[Path], target: Path, options, image_encoder=None) -> None:

@@ -108,8 +108,9 @@ def search(
     geojson: _GeojsonOption = None,
 ) -> None:
     """Find tiles by describing them."""
-    from rsq.query import Searcher, SearchQuery, parse_filters
+    from rsq.query import SearchQuery, parse_filters
     from rsq.query.request import DEFAULT_ALPHA
+    from rsq.shards.router import open_index
 
     if queries and query:
         raise RsqError("give either a QUERY or --queries FILE, not both")
@@ -117,7 +118,7 @@ def search(
         raise RsqError("--geojson writes the results of one query; drop --queries")
     lines = _read_queries(queries) if queries else [(0, query or "")]
     filters = parse_filters(sensor, bbox, near, after, before, land_cover)
-    searcher = Searcher(index_dir, embedder=embedder, query_encoder=query_encoder)
+    searcher = open_index(index_dir, embedder=embedder, query_encoder=query_encoder)
     ask = partial(
         SearchQuery,
         k=k,
@@ -132,14 +133,24 @@ def search(
     failed = 0
     for number, text in lines:
         try:
-            hits = searcher.search(ask(text))
+            found = searcher.answer(ask(text))
         except RsqError as error:
             if not queries:
                 raise
             warn(f"{queries}:{number}: {error}; skipped")  # one bad query never stops the batch
             failed += 1
             continue
-        _show(text, hits, {"q": text, "k": k, "mode": mode}, geojson, json_lines, batch=bool(queries), explain=explain)
+        if found.missing:
+            warn(f"shards {', '.join(map(str, found.missing))} did not answer: their tiles are not in these results")
+        _show(
+            text,
+            found.hits,
+            {"q": text, "k": k, "mode": mode},
+            geojson,
+            json_lines,
+            batch=bool(queries),
+            explain=explain,
+        )
     if failed:
         warn(f"{failed} of {len(lines)} queries failed")
         raise typer.Exit(1)

@@ -47,6 +47,26 @@ class Hit:
         return record
 
 
+@dataclass(frozen=True)
+class TileDetails:
+    """What the index holds of one tile: its metadata row, its live caption records (provenance and structured
+    captions), and whether it has an image vector and a thumbnail."""
+
+    row: TileRow
+    captions: list[dict[str, Any]]
+    image_vector: bool
+    thumbnail: bool
+
+
+@dataclass(frozen=True)
+class Answer:
+    """A search's hits, and the shards that did not answer (a sharded index's; their tiles are absent, never
+    silently)."""
+
+    hits: list[Hit]
+    missing: list[int] = field(default_factory=list)
+
+
 def assemble_hits(
     snapshot: Snapshot,
     final: dict[str, float],
@@ -69,7 +89,7 @@ def assemble_hits(
         }
         tile_ranks = {m: mode_ranks[m].get(tile_id) for m in per_mode}
         captioned = [m for m in matched if matched[m]["snippet"]] or list(matched)
-        best_mode = min(captioned, key=lambda m: tile_ranks[m] or 1 << 30)
+        best_mode = min(captioned, key=lambda m: (tile_ranks[m] or 1 << 30, m))  # a tie: by name, not by order
         versions.append(matched[best_mode].get("tver") or image_versions.get(per_mode[best_mode][tile_id][1]))
         best_rows.append((CAPTIONS if best_mode in CAPTION_MODES else IMAGES, per_mode[best_mode][tile_id][1]))
         hits.append(

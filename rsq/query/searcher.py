@@ -8,6 +8,7 @@ queries to `rsq.query.composed` and the assembly of hits to `rsq.query.results`.
 from __future__ import annotations
 
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,7 @@ from rsq.errors import RsqError
 from rsq.query.expansion import expansion_terms
 from rsq.query.fusion import best_per_tile, ranks, reciprocal_rank_fusion, weighted_fusion
 from rsq.query.request import DEFAULT_ALPHA, DEFAULT_FUSION, DEFAULT_IMAGE_WEIGHT, TAGGER_IMAGE_WEIGHT, SearchQuery
-from rsq.query.results import Hit, PerMode, assemble_hits
+from rsq.query.results import Answer, Hit, PerMode, TileDetails, assemble_hits
 from rsq.query.windows import MIN_FETCH, rank_window
 from rsq.textindex.bm25global import Bm25Statistics
 from rsq.textindex.catalog import TileRow
@@ -28,6 +29,8 @@ from rsq.textindex.manifest import Manifest
 from rsq.textindex.reader import Snapshot
 from rsq.textindex.segments import CAPTIONS, IMAGES, Hits
 
+_BACKGROUND = ThreadPoolExecutor(max_workers=2, thread_name_prefix="rsq-bm25")
+MODES = ("bm25", "dense", "image")  # the order of each result's modes
 GEO_WEIGHT = 0.5  # weight of GeoCLOSP location similarity in image mode when --near is given
 
 
@@ -106,6 +109,32 @@ class Searcher:
     def thumbnail(self, tile_id: str) -> bytes | None:
         return self.snapshot.thumbnail(tile_id)
 
+    def tile_record(self, tile_id: str) -> dict | None:
+        """The newest tile record (`Tile.to_dict()`, to read its pixels)."""
+        return self.snapshot.tile_record(tile_id)
+
+    def tile_details(self, tile_id: str) -> TileDetails | None:
+        """A tile's metadata, its live caption records (with provenance) and what else the index holds of it."""
+        snapshot = self.snapshot
+        row = snapshot.tile(tile_id)
+        if row is None:
+            return None
+        return TileDetails(
+            row,
+            snapshot.caption_records(tile_id),
+            snapshot.image_vector(tile_id) is not None,
+            snapshot.thumbnail(tile_id) is not None,
+        )
+
+    def status(self) -> dict[str, Any]:
+        """The generation read and the tiles it holds."""
+        snapshot = self.snapshot
+        return {"generation": snapshot.generation.number, "tiles": snapshot.manifest.counts.get("tiles", 0)}
+
+    def answer(self, query: SearchQuery) -> Answer:
+        """`search`, as the record a sharded index also answers with."""
+        return Answer(self.search(query))
+
     def search(self, query: SearchQuery) -> list[Hit]:
         """The top-k tiles for a query; each mode scores a tile by its best caption variant."""
         snapshot = self.snapshot
@@ -152,28 +181,46 @@ class Searcher:
         filters = filters or Filters()
         limits = mode_limits(k)
         with_images = mode == "image" or (mode == "hybrid" and bool(snapshot.manifest.image_encoder))
+        found: list[dict[str, Hits]] = [{} for _ in texts]
+        lexical = None
+        if mode in ("bm25", "hybrid"):  # beside the vector work: tantivy, FAISS and NumPy let go of the GIL
+            lexical = _BACKGROUND.submit(self._bm25_rows, snapshot, texts, limits["bm25"], filters, expand, statistics)
         vectors = (
             self.embedder.encode(texts)
             if mode in ("dense", "hybrid") or (with_images and self.shared_text_space)
             else None
         )
-        found: list[dict[str, Hits]] = [{} for _ in texts]
-        if mode in ("bm25", "hybrid"):
-            for n, (result, text) in enumerate(zip(found, texts, strict=True)):
-                extra = self.bm25_extra(text, expand)
-                shared = statistics[n] if statistics else None
-                result["bm25"] = snapshot.bm25_hits(text, limits["bm25"], filters, extra, shared)
         if mode in ("dense", "hybrid"):
-            hits = snapshot.vector_hits(CAPTIONS, vectors, limits["dense"], filters)
-            for result, found_hits in zip(found, hits, strict=True):
-                result["dense"] = found_hits
+            for result, hits in zip(
+                found, snapshot.vector_hits(CAPTIONS, vectors, limits["dense"], filters), strict=True
+            ):
+                result["dense"] = hits
         if with_images:
             queries = self.image_queries(texts, vectors, filters)
-            for result, found_hits in zip(
+            for result, hits in zip(
                 found, snapshot.vector_hits(IMAGES, queries, limits["image"], filters), strict=True
             ):
-                result["image"] = found_hits
-        return found
+                result["image"] = hits
+        if lexical is not None:
+            for result, hits in zip(found, lexical.result(), strict=True):
+                result["bm25"] = hits
+        return [{mode: result[mode] for mode in MODES if mode in result} for result in found]
+
+    def _bm25_rows(
+        self,
+        snapshot: Snapshot,
+        texts: list[str],
+        limit: int,
+        filters: Filters,
+        expand: bool,
+        statistics: list[Bm25Statistics] | None,
+    ) -> list[Hits]:
+        return [
+            snapshot.bm25_hits(
+                text, limit, filters, self.bm25_extra(text, expand), statistics[n] if statistics else None
+            )
+            for n, text in enumerate(texts)
+        ]
 
     @staticmethod
     def bm25_extra(text: str, expand: bool = True) -> dict[str, float]:

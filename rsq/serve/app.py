@@ -12,6 +12,7 @@ at run time.)
 
 import hmac
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -29,6 +30,7 @@ from rsq.query.facets import land_cover_facets
 from rsq.query.geojson import geometry
 from rsq.query.highlight import highlight_spans
 from rsq.query.request import DEFAULT_ALPHA, DEFAULT_FUSION, MAX_K
+from rsq.query.results import Answer
 from rsq.serve.errors import ApiError, install_handlers, phrased
 from rsq.serve.openapi import (
     AUTH,
@@ -59,12 +61,7 @@ def create_app(index: Searcher, token: str | None = None, basemap: str = "") -> 
 
     @app.get("/health")
     def health() -> dict[str, Any]:
-        snapshot = index.snapshot
-        return {
-            "status": "ok",
-            "generation": snapshot.generation.number,
-            "tiles": snapshot.manifest.counts.get("tiles", 0),
-        }
+        return {"status": "ok"} | index.status()
 
     guarded = {"prefix": "/api", "dependencies": _guard(token), "responses": {**errors(414), **(AUTH if token else {})}}
     app.include_router(search_routes, **guarded)
@@ -124,7 +121,7 @@ class SearchParams:
         self.filters["land_cover"] = land_cover
         self.explain, self.image_weight = explain, image_weight
 
-    def run(self, index: Searcher) -> list[Hit]:
+    def run(self, index: Searcher) -> Answer:
         if self.k < 1 or self.offset < 0 or self.offset + self.k > MAX_K:
             raise ApiError(400, f"k must be at least 1, offset at least 0, and offset + k at most {MAX_K}")
         query = SearchQuery(
@@ -136,7 +133,8 @@ class SearchParams:
             filters=parse_filters(**self.filters),
             image_weight=self.image_weight,
         )
-        return index.search(query)[self.offset :]
+        found = index.answer(query)
+        return replace(found, hits=found.hits[self.offset :])
 
     def echo(self) -> dict[str, Any]:
         return {
@@ -182,14 +180,14 @@ def info(request: Request, index: SearcherDep) -> dict[str, Any]:
 def search(index: SearcherDep, params: Annotated[SearchParams, Depends()]) -> dict[str, Any]:
     """The same records as `rsq search --json` (less the file paths), a page at a time (`offset`, `k`; offset + k
     at most 1000), with the land-cover facet counts of the page's hits."""
-    hits = params.run(index)
+    found = params.run(index)
     return {
         "query": params.echo(),
         "offset": params.offset,
         "k": params.k,
-        "hits": [public_hit(h, params.q, params.explain) for h in hits],
-        "facets": {"land_cover": land_cover_facets(hits)},
-    }
+        "hits": [public_hit(h, params.q, params.explain) for h in found.hits],
+        "facets": {"land_cover": land_cover_facets(found.hits)},
+    } | missing_shards(found)
 
 
 @search_routes.get("/search.geojson", response_class=GeoJSONResponse, responses=errors(400))
@@ -197,7 +195,8 @@ def search_geojson(index: SearcherDep, params: Annotated[SearchParams, Depends()
     """The results as a GeoJSON FeatureCollection (footprints, scores, captions), as `rsq search --geojson`."""
     from rsq.query.geojson import feature_collection
 
-    collection = feature_collection(params.run(index), params.echo(), params.explain)
+    found = params.run(index)
+    collection = feature_collection(found.hits, params.echo(), params.explain) | missing_shards(found)
     for feature in collection["features"]:
         properties = feature["properties"]
         if "matched" in properties:
@@ -261,10 +260,10 @@ def image_view(
 @tile_routes.get("/tiles/{tile_id:tile_id}", responses=errors(404))
 def tile(index: SearcherDep, tile_id: str) -> dict[str, Any]:
     """The tile's metadata and all its structured captions, each with its provenance."""
-    row = index.tile(tile_id)
-    if row is None:
+    details = index.tile_details(tile_id)
+    if details is None:
         raise ApiError(404, f"no tile {tile_id!r} in the index")
-    snapshot = index.snapshot
+    row = details.row
     captions = [
         {
             "model": public_spec(r["model"]),
@@ -272,7 +271,7 @@ def tile(index: SearcherDep, tile_id: str) -> dict[str, Any]:
             "run_id": r["run_id"],
             "captions": r["captions"],
         }
-        for r in snapshot.caption_records(tile_id)
+        for r in details.captions
     ]
     return {
         "id": row.tile_id,
@@ -284,9 +283,14 @@ def tile(index: SearcherDep, tile_id: str) -> dict[str, Any]:
         "meta": row.meta,
         "captions": captions,
         "land_cover": next((path for r in captions if (path := land_cover_names(r["captions"]))), []),
-        "image_vector": snapshot.image_vector(tile_id) is not None,
-        "thumbnail": snapshot.thumbnail(tile_id) is not None,
+        "image_vector": details.image_vector,
+        "thumbnail": details.thumbnail,
     }
+
+
+def missing_shards(found: Answer) -> dict[str, Any]:
+    """A sharded index's shards that did not answer (their tiles are absent from this answer), when there are any."""
+    return {"missing_shards": found.missing} if found.missing else {}
 
 
 def public_hit(hit: Hit, query: str, explain: bool = False) -> dict[str, Any]:
@@ -323,7 +327,7 @@ def _render(index: Searcher, tile_id: str, size: int, view: str, fmt: str) -> by
     from rsq.imagery import Tile, render_image
     from rsq.imagery.render import ViewError
 
-    record = index.snapshot.tile_record(tile_id)
+    record = index.tile_record(tile_id)
     if record is None:
         raise ApiError(404, f"no tile {tile_id!r} in the index")
     if not record.get("path") or not record.get("band_names"):

@@ -21,25 +21,14 @@ from rsq.shards.router import LocalShard, ShardedSearcher
 CALL_TIMEOUT_S = 30.0
 
 
-class ShardReplica:
-    """What a Serve replica of one shard runs."""
+class ShardReplica(LocalShard):
+    """What a Serve replica of one shard runs: the shard's newest generation, opened as a Searcher."""
 
-    def __init__(self, root: str) -> None:
+    def __init__(self, root: str, query_encoder: str | None = None) -> None:
         from rsq.query import Searcher
 
-        self.shard = LocalShard(Searcher(Path(root)))
-
-    def statistics(self, query):
-        return self.shard.statistics(query)
-
-    def rows(self, query, statistics):
-        return self.shard.rows(query, statistics)
-
-    def hits(self, query, final, per_mode, mode_ranks):
-        return self.shard.hits(query, final, per_mode, mode_ranks)
-
-    def default_image_weight(self) -> float:
-        return self.shard.default_image_weight()
+        super().__init__(Searcher(Path(root), query_encoder=query_encoder))
+        self.warm()
 
     def pid(self) -> int:
         import os
@@ -48,7 +37,8 @@ class ShardReplica:
 
 
 class RemoteShard:
-    """The router's side of one shard's deployment: each method returns Serve's response, not yet awaited."""
+    """The router's side of one shard's deployment: each method returns Serve's response, not yet awaited
+    (`gather_responses` awaits them all)."""
 
     def __init__(self, handle: Any) -> None:
         self.handle = handle
@@ -62,8 +52,26 @@ class RemoteShard:
     def hits(self, query, final, per_mode, mode_ranks):
         return self.handle.hits.remote(query, final, per_mode, mode_ranks)
 
-    def default_image_weight(self) -> float:
-        return self.handle.default_image_weight.remote().result(timeout_s=CALL_TIMEOUT_S)
+    def default_image_weight(self):
+        return self.handle.default_image_weight.remote()
+
+    def manifest(self):
+        return self.handle.manifest.remote()
+
+    def status(self):
+        return self.handle.status.remote()
+
+    def tile_details(self, tile_id):
+        return self.handle.tile_details.remote(tile_id)
+
+    def tile_record(self, tile_id):
+        return self.handle.tile_record.remote(tile_id)
+
+    def thumbnail(self, tile_id):
+        return self.handle.thumbnail.remote(tile_id)
+
+    def warm(self):
+        return self.handle.warm.remote()
 
 
 def gather_responses(calls: list[Callable[[], Any]]) -> list[Any]:
@@ -91,7 +99,9 @@ def _awaited(response: Any) -> Any:
         return error
 
 
-def deploy_shards(root: Path, replicas: int = 1, address: str | None = None) -> ShardedSearcher:
+def deploy_shards(
+    root: Path, replicas: int = 1, address: str | None = None, query_encoder: str | None = None
+) -> ShardedSearcher:
     """Start (or update) one Serve deployment per shard of `root`, `replicas` each; returns the router."""
     serve = require("ray.serve", "serve-ray", needed_by="sharded serving")
     start_ray(address)
@@ -100,6 +110,6 @@ def deploy_shards(root: Path, replicas: int = 1, address: str | None = None) -> 
     for number, folder in enumerate(shard_roots(root)):
         name = f"rsq-shard-{number:02d}"
         deployment = serve.deployment(ShardReplica, name=name, num_replicas=replicas, ray_actor_options={"num_cpus": 0})
-        handle = serve.run(deployment.bind(str(folder.resolve())), name=name, route_prefix=None)
+        handle = serve.run(deployment.bind(str(folder.resolve()), query_encoder), name=name, route_prefix=None)
         shards.append(RemoteShard(handle))
-    return ShardedSearcher(shards, gather_responses)
+    return ShardedSearcher(shards, gather_responses, root)

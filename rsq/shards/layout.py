@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from rsq.captioner.records import CaptionRecord
 from rsq.errors import RsqError
 
 MANIFEST = "shards.json"
@@ -34,6 +32,12 @@ def write_layout(root: Path, count: int) -> list[Path]:
         from rsq.errors import OptionError
 
         raise OptionError("shards", "must be between 1 and {most}, not {value}", most=MAX_SHARDS, value=count)
+    from rsq.textindex.commit import is_index
+
+    if is_index(root):
+        raise RsqError(f"{root} is one index, not a sharded one; give the shards a folder of their own")
+    if root.is_dir() and any(root.iterdir()) and not is_sharded(root):
+        raise RsqError(f"{root} holds other files; give the shards an empty folder of their own")
     root.mkdir(parents=True, exist_ok=True)
     existing = root / MANIFEST
     if existing.is_file() and len(shard_roots(root)) != count:
@@ -56,8 +60,3 @@ def shard_roots(root: Path) -> list[Path]:
     if not names or any(not str(n).startswith("shard-") or "/" in str(n) or ".." in str(n) for n in names):
         raise RsqError(f"{root}/{MANIFEST} names shards outside the folder")
     return folders
-
-
-def records_of_shard(records: Iterable[CaptionRecord], number: int, count: int) -> Iterator[CaptionRecord]:
-    """The records of one shard's tiles, streamed."""
-    return (record for record in records if shard_of(record.tile_id, count) == number)

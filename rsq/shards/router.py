@@ -7,21 +7,27 @@ process, rsq.serve.sharded's Ray Serve deployments across machines):
 2. `rows`: each shard's best rows per retrieval mode, BM25 scored with the sums; the router merges each mode's
    rows by score and keeps the same number one index would read, so fusion sees the same windows.
 3. `hits`: the shards holding the fused top k assemble their hits (snippets, tiles) with the global ranks.
-A shard that does not answer is named in `ShardedResult.missing`: never a silent partial answer.
+A shard that does not answer is named in the answer's `missing`: never a silent partial answer. Everything else a
+front end asks of an index (a tile's details, thumbnail or record) goes to the one shard the tile's id hashes to, so
+`ShardedSearcher` serves the CLI and the HTTP API as a `Searcher` does.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
+from pathlib import Path
 from typing import Any, Protocol
 
-from rsq.errors import OptionError
+from rsq.errors import OptionError, RsqError
 from rsq.query.fusion import best_per_tile, ranks
 from rsq.query.request import SearchQuery
-from rsq.query.results import Hit, PerMode, assemble_hits
+from rsq.query.results import Answer, Hit, PerMode, TileDetails, assemble_hits
 from rsq.query.searcher import Searcher, fuse, mode_limits
+from rsq.shards.layout import shard_of, shard_roots
 from rsq.textindex.bm25global import Bm25Statistics
+from rsq.textindex.catalog import TileRow
+from rsq.textindex.manifest import Manifest
 from rsq.textindex.segments import Hits
 
 SHARD_BITS = 8  # a merged row: the shard's row << SHARD_BITS | the shard's number
@@ -35,6 +41,18 @@ class Shard(Protocol):
     def hits(self, query: SearchQuery, final: dict[str, float], per_mode: PerMode, mode_ranks: dict) -> list[Hit]: ...
 
     def default_image_weight(self) -> float: ...
+
+    def manifest(self) -> Manifest: ...
+
+    def status(self) -> dict[str, Any]: ...
+
+    def tile_details(self, tile_id: str) -> TileDetails | None: ...
+
+    def tile_record(self, tile_id: str) -> dict | None: ...
+
+    def thumbnail(self, tile_id: str) -> bytes | None: ...
+
+    def warm(self) -> None: ...
 
 
 class LocalShard:
@@ -59,11 +77,23 @@ class LocalShard:
     def default_image_weight(self) -> float:
         return self.searcher.default_image_weight
 
+    def manifest(self) -> Manifest:
+        return self.searcher.manifest
 
-@dataclass
-class ShardedResult:
-    hits: list[Hit]
-    missing: list[int] = field(default_factory=list)  # shards that did not answer (their tiles are absent)
+    def status(self) -> dict[str, Any]:
+        return self.searcher.status()
+
+    def tile_details(self, tile_id: str) -> TileDetails | None:
+        return self.searcher.tile_details(tile_id)
+
+    def tile_record(self, tile_id: str) -> dict | None:
+        return self.searcher.tile_record(tile_id)
+
+    def thumbnail(self, tile_id: str) -> bytes | None:
+        return self.searcher.thumbnail(tile_id)
+
+    def warm(self) -> None:
+        self.searcher.warm()
 
 
 Gather = Callable[[list[Callable[[], Any]]], list[Any]]  # run calls (at once where it can), results or exceptions
@@ -81,12 +111,17 @@ def one_by_one(calls: list[Callable[[], Any]]) -> list[Any]:
 
 
 class ShardedSearcher:
-    """Searches shards as one index (modes bm25, dense, image and hybrid; composed queries are not sharded)."""
+    """Searches shards as one index (modes bm25, dense, image and hybrid; composed queries are not sharded), and
+    answers what else the CLI and the API ask of an index."""
 
-    def __init__(self, shards: Sequence[Shard], gather: Gather = one_by_one) -> None:
+    def __init__(self, shards: Sequence[Shard], gather: Gather = one_by_one, root: Path | None = None) -> None:
         self.shards, self.gather = list(shards), gather
+        self.root = Path(root) if root else Path(".")
 
-    def search(self, query: SearchQuery) -> ShardedResult:
+    def search(self, query: SearchQuery) -> list[Hit]:
+        return self.answer(query).hits
+
+    def answer(self, query: SearchQuery) -> Answer:
         if query.composed:
             raise OptionError("image", "composed queries are not served by a sharded index yet")
         live = list(range(len(self.shards)))
@@ -101,10 +136,59 @@ class ShardedSearcher:
         per_mode = merged_modes(rows, mode_limits(query.k))
         weight = query.image_weight
         if weight is None and rows:
-            weight = self.shards[next(iter(rows))].default_image_weight()
+            weight = self._one(next(iter(rows)), lambda shard: shard.default_image_weight())
         final = fuse(per_mode, query.mode, query.fusion, query.alpha, weight if weight is not None else 0.0)
         hits, lost = self._hits(query, final, per_mode)
-        return ShardedResult(hits, sorted(set(missing + lost)))
+        return Answer(hits, sorted(set(missing + lost)))
+
+    @property
+    def manifest(self) -> Manifest:
+        """The first answering shard's manifest, with the answering shards' counts summed."""
+        found, _ = self._ask(list(range(len(self.shards))), lambda shard: shard.manifest())
+        if not found:
+            raise RsqError(f"no shard of {self.root} answers")
+        manifests = [found[n] for n in sorted(found)]
+        counts: dict[str, int] = {}
+        for manifest in manifests:
+            for name, count in manifest.counts.items():
+                counts[name] = counts.get(name, 0) + count
+        return replace(manifests[0], counts=counts)
+
+    def status(self) -> dict[str, Any]:
+        """Each shard's generation and tiles, and the shards that did not answer."""
+        found, missing = self._ask(list(range(len(self.shards))), lambda shard: shard.status())
+        shards = [{"shard": n} | found[n] for n in sorted(found)]
+        return {"tiles": sum(s["tiles"] for s in shards), "shards": shards} | (
+            {"missing_shards": missing} if missing else {}
+        )
+
+    def warm(self) -> None:
+        """Load every shard's query encoders now, not on the first query."""
+        self._ask(list(range(len(self.shards))), lambda shard: shard.warm())
+
+    def tile(self, tile_id: str) -> TileRow | None:
+        details = self.tile_details(tile_id)
+        return details.row if details else None
+
+    def tile_details(self, tile_id: str) -> TileDetails | None:
+        return self._owner(tile_id, lambda shard: shard.tile_details(tile_id))
+
+    def tile_record(self, tile_id: str) -> dict | None:
+        return self._owner(tile_id, lambda shard: shard.tile_record(tile_id))
+
+    def thumbnail(self, tile_id: str) -> bytes | None:
+        return self._owner(tile_id, lambda shard: shard.thumbnail(tile_id))
+
+    def _owner(self, tile_id: str, call: Callable[[Shard], Any]) -> Any:
+        """Ask the shard a tile's id hashes to."""
+        return self._one(shard_of(tile_id, len(self.shards)), call)
+
+    def _one(self, number: int, call: Callable[[Shard], Any]) -> Any:
+        """One shard's answer; an error naming the shard when it does not answer."""
+        found, _ = self._ask([number], call)
+        if number not in found:
+            raise RsqError(f"shard {number} of {self.root} does not answer")
+        return found[number]
 
     def _ask(self, numbers: list[int], call: Callable[[Shard], Any]) -> tuple[dict[int, Any], list[int]]:
         return self._gathered(numbers, [lambda shard=self.shards[n]: call(shard) for n in numbers])
@@ -153,5 +237,16 @@ def merged_modes(rows: dict[int, dict[str, Hits]], limits: dict[str, int]) -> Pe
     return per_mode
 
 
-def local_shards(searchers: Sequence[Searcher]) -> list[LocalShard]:
-    return [LocalShard(searcher) for searcher in searchers]
+def open_local(root: Path, **searcher_options: Any) -> ShardedSearcher:
+    """A sharded index searched in this process: each shard's newest generation, opened as a Searcher."""
+    return ShardedSearcher([LocalShard(Searcher(f, **searcher_options)) for f in shard_roots(root)], root=root)
+
+
+def open_index(root: Path | None = None, **searcher_options: Any) -> Searcher | ShardedSearcher:
+    """The index at `root` (default: the default index) for searching: one Searcher, or a sharded index's shards
+    searched in this process."""
+    from rsq.config import default_index_path
+    from rsq.shards.layout import is_sharded
+
+    target = Path(root) if root else default_index_path()
+    return open_local(target, **searcher_options) if is_sharded(target) else Searcher(target, **searcher_options)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import sqlite3
 import time
 from collections.abc import Callable, Iterable
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from itertools import chain
 from pathlib import Path
@@ -24,7 +25,7 @@ from rsq.landcover import tile_class
 from rsq.parallel import batched, prefetch
 from rsq.textindex.manifest import Manifest
 from rsq.textindex.merge import merge
-from rsq.textindex.writer import AddReport, IndexWriter, record_tile
+from rsq.textindex.writer import AddReport, CaptionPlan, Embed, IndexWriter, record_tile
 
 CHUNK_RECORDS = 256
 COMMIT_ROWS = 50_000
@@ -103,6 +104,19 @@ class _TimedEncoder:
         return vectors[[position[text] for text in texts]]
 
 
+class LazyEmbedder:
+    """A text encoder loaded on its first texts, so builds that share it (a sharded index's shards) load it once,
+    and a build with nothing to embed loads none."""
+
+    def __init__(self, spec: str, options: BuildOptions) -> None:
+        self.spec, self.options, self._loaded = spec, options, None
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        if self._loaded is None:
+            self._loaded = _load_embedder(self.spec, self.options)
+        return self._loaded.encode(texts)
+
+
 def _load_embedder(spec: str, options: BuildOptions) -> Embedder:
     if options.engine == "ray":
         from rsq.textindex.ray_embedder import RayEmbedder
@@ -128,7 +142,7 @@ def build_index(
         raise RsqError("no ok caption records in " + ", ".join(str(d) for d in caption_dirs))
     if progress:
         progress.set_total(total)
-    encode_images = _closp_images(image_encoder) if image_encoder else None
+    encode_images = closp_images(image_encoder) if image_encoder else None
     records = chain.from_iterable(store.records(OK) for store in stores)
     return index_records(records, out, None, options, encode_images, on_step, progress)
 
@@ -143,40 +157,110 @@ def index_records(
     progress: Progress | None = None,
 ) -> BuildReport:
     """The build itself, from any stream of caption records (and an already loaded encoder, if given)."""
+    [report] = index_records_into(records, [out], lambda record: 0, encoder, options, encode_images, on_step, progress)
+    return report
+
+
+def index_records_into(
+    records: Iterable[CaptionRecord],
+    outs: list[Path],
+    route: Callable[[CaptionRecord], int],
+    encoder: Embedder | None = None,
+    options: BuildOptions = BuildOptions(),
+    encode_images: EncodeImages | None = None,
+    on_step: Callable[[str], None] | None = None,
+    progress: Progress | None = None,
+) -> list[BuildReport]:
+    """Records into several indexes at once (`route` names each record's), in one pass: each chunk's texts are
+    embedded in one call, in the order of the records, so a text gets the vector one index of every record would
+    give it (an encoder's last bits depend on the batch a text shares)."""
     try:
-        return _index_records(records, out, encoder, options, encode_images, on_step, progress)
+        return _index_records(records, outs, route, encoder, options, encode_images, on_step, progress)
     except (OSError, sqlite3.Error) as error:  # a full disk, read-only media, a lost file
         reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
+        where = outs[0] if len(outs) == 1 else outs[0].parent
         raise RsqError(
-            f"cannot write the index at {out} ({reason}); its last published generation is unchanged"
+            f"cannot write the index at {where} ({reason}); its last published generation is unchanged"
         ) from None
 
 
-def _index_records(records, out, encoder, options, encode_images, on_step, progress) -> BuildReport:
+def _index_records(records, outs, route, encoder, options, encode_images, on_step, progress) -> list[BuildReport]:
     started = time.perf_counter()
     step = on_step or (lambda message: None)
     requested = canonical_spec(options.embedder) if options.embedder else (encoder.spec if encoder else None)
-    with IndexWriter(out, requested, options.rebuild, options.faiss, options.wait, on_wait=step) as writer:
-        spec = requested or writer.embedder or canonical_spec(default_embedder())
-        writer.use_embedder(spec)
-        report = BuildReport(writer.manifest)
-        embed = _TimedEncoder(spec, options, encoder, report)
+    with ExitStack() as stack:
+        writers = [
+            stack.enter_context(IndexWriter(out, requested, options.rebuild, options.faiss, options.wait, on_wait=step))
+            for out in outs
+        ]
+        spec = requested or writers[0].embedder or canonical_spec(default_embedder())
+        for writer in writers:
+            writer.use_embedder(spec)
+        reports = [BuildReport(writer.manifest) for writer in writers]
+        timing = BuildReport(writers[0].manifest)
+        embed = _TimedEncoder(spec, options, encoder, timing)
         thumbnails = _thumbnails if options.thumbnails else None
         last_commit = time.monotonic()
         for chunk in batched(records, CHUNK_RECORDS):
-            report.records += writer.add_captions(chunk, embed, thumbnails)
-            if encode_images:
-                report.images += _add_images(writer, chunk, encode_images, options)
+            parts = _routed(chunk, route, len(writers))
+            plans = [
+                writer.plan_captions([chunk[n] for n in part]) for writer, part in zip(writers, parts, strict=True)
+            ]
+            for writer, report, plan, vectors in zip(
+                writers, reports, plans, _embedded(plans, parts, embed), strict=True
+            ):
+                report.records += writer.apply_captions(plan, vectors, thumbnails)
+            for writer, report, part in zip(writers, reports, parts, strict=True):
+                if encode_images and part:
+                    report.images += _add_images(writer, [chunk[n] for n in part], encode_images, options)
             if progress:
                 progress.advance(len(chunk))
-            if writer.uncommitted_rows >= COMMIT_ROWS or time.monotonic() - last_commit >= COMMIT_SECONDS:
-                writer.commit()
+            if (
+                any(w.uncommitted_rows >= COMMIT_ROWS for w in writers)
+                or time.monotonic() - last_commit >= COMMIT_SECONDS
+            ):
+                for writer in writers:
+                    writer.commit()
                 last_commit = time.monotonic()
-        writer.commit()
-        report.merges = merge(writer, options.compact)
-        report.manifest = writer.manifest
-    report.seconds = time.perf_counter() - started
-    return report
+        for writer, report in zip(writers, reports, strict=True):
+            writer.commit()
+            report.merges = merge(writer, options.compact)
+            report.manifest = writer.manifest
+    for report in reports:  # the embedding is the build's, shared by its indexes
+        report.texts, report.embed_seconds, report.seconds = (
+            timing.texts,
+            timing.embed_seconds,
+            time.perf_counter() - started,
+        )
+    return reports
+
+
+def _routed(chunk: list[CaptionRecord], route: Callable[[CaptionRecord], int], count: int) -> list[list[int]]:
+    """The positions of the chunk's records that go to each index."""
+    parts: list[list[int]] = [[] for _ in range(count)]
+    for position, record in enumerate(chunk):
+        parts[route(record)].append(position)
+    return parts
+
+
+def _embedded(plans: list[CaptionPlan], parts: list[list[int]], embed: Embed) -> list[np.ndarray | None]:
+    """The vectors of every plan's texts, from one call over all of them in the order of the chunk's records."""
+    groups = sorted(
+        (part[position], number, n)
+        for number, (plan, part) in enumerate(zip(plans, parts, strict=True))
+        for n, position in enumerate(plan.positions)
+    )
+    texts = [doc.dense_text for _, number, n in groups for doc in plans[number].docs[n]]
+    if not texts:
+        return [None] * len(plans)
+    vectors, start, found = embed(texts), 0, {}
+    for _, number, n in groups:
+        size = len(plans[number].docs[n])
+        found[(number, n)], start = vectors[start : start + size], start + size
+    return [
+        np.concatenate([found[(number, n)] for n in range(len(plan.docs))]) if plan.todo else None
+        for number, plan in enumerate(plans)
+    ]
 
 
 def _add_images(writer: IndexWriter, records: list[CaptionRecord], encode: EncodeImages, options: BuildOptions) -> int:
@@ -195,7 +279,7 @@ def _add_images(writer: IndexWriter, records: list[CaptionRecord], encode: Encod
     )
 
 
-def _closp_images(encoder: Any) -> EncodeImages:
+def closp_images(encoder: Any) -> EncodeImages:
     """Tiles -> CLOSP image vectors; unreadable tiles are left out."""
     from rsq.imagery import Tile
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +56,21 @@ class AddReport:
             self.replaced + other.replaced,
         )
         return self
+
+
+@dataclass
+class CaptionPlan:
+    """The caption records a writer will index (key, record, fingerprint, the record it replaces), their variant
+    documents, each one's position among the records planned, and what was skipped."""
+
+    todo: list[tuple] = field(default_factory=list)
+    docs: list[list[VariantDoc]] = field(default_factory=list)
+    positions: list[int] = field(default_factory=list)
+    report: AddReport = field(default_factory=AddReport)
+
+    @property
+    def texts(self) -> list[str]:
+        return [doc.dense_text for group in self.docs for doc in group]
 
 
 def fingerprint(*parts: Any) -> str:
@@ -167,24 +182,41 @@ class IndexWriter:
         self, records: list[CaptionRecord], embed: Embed, thumbnails: Thumbnails | None = None
     ) -> AddReport:
         """Index the ok records; identical ones already indexed are skipped, changed ones replace theirs."""
-        report = AddReport()
-        usable = [r for r in records if r.status == OK and r.captions and r.captions.get("variants")]
-        tkeys = self.catalog.tile_keys([r.tile_id for r in usable])
-        latest_of_key = {(tkeys[r.tile_id], record_source(r)): r for r in usable}
-        report.skipped += len(usable) - len(latest_of_key)
+        plan = self.plan_captions(records)
+        return self.apply_captions(plan, embed(plan.texts) if plan.todo else None, thumbnails)
+
+    def plan_captions(self, records: list[CaptionRecord]) -> CaptionPlan:
+        """Which of the records to index (ok, not held already in this form) and the texts to embed for them, in
+        the order of the records (`CaptionPlan.positions`: each one's place among `records`)."""
+        plan = CaptionPlan()
+        usable = [(n, r) for n, r in enumerate(records) if r.status == OK and r.captions and r.captions.get("variants")]
+        tkeys = self.catalog.tile_keys([r.tile_id for _, r in usable])
+        first: dict[tuple, int] = {}
+        latest_of_key: dict[tuple, CaptionRecord] = {}
+        for position, record in usable:
+            key = (tkeys[record.tile_id], record_source(record))
+            first.setdefault(key, position)
+            latest_of_key[key] = record
+        plan.report.skipped += len(usable) - len(latest_of_key)
         stored = self.catalog.newest_records(CAPTIONS, list(latest_of_key), self.next_row[CAPTIONS])
-        todo = []
         for key, record in latest_of_key.items():
             digest = fingerprint(record.captions, record_tile(record))
             old = stored.get(key)
             if old is not None and old.fingerprint == digest:
-                report.skipped += 1
+                plan.report.skipped += 1
             else:
-                todo.append((key[0], record, digest, old))
+                plan.todo.append((key[0], record, digest, old))
+                plan.positions.append(first[key])
+                plan.docs.append(record_docs(record))
+        return plan
+
+    def apply_captions(
+        self, plan: CaptionPlan, vectors: np.ndarray | None, thumbnails: Thumbnails | None = None
+    ) -> AddReport:
+        """Index a plan's records with the vectors of its texts."""
+        report, todo = plan.report, plan.todo
         if not todo:
             return report
-        docs = [record_docs(record) for _, record, _, _ in todo]
-        vectors = embed([doc.dense_text for group in docs for doc in group])
         self._check_dim("dim", vectors)
         new_tiles = {tkey for tkey, *_ in todo} - self.catalog.captioned(
             [tkey for tkey, *_ in todo], self.next_row[CAPTIONS]
@@ -194,7 +226,7 @@ class IndexWriter:
         self.drop_rows_later(
             CAPTIONS, [row for old in replaced for row in range(old.first_row, old.first_row + old.n_rows)]
         )
-        self._append_captions(todo, docs, versions, vectors)
+        self._append_captions(todo, plan.docs, versions, vectors)
         self.manifest.counts["tiles"] += len(new_tiles)
         self._note_runs(record for _, record, _, _ in todo)
         report.added, report.replaced = len(todo), len(replaced)
