@@ -172,9 +172,11 @@ class Searcher:
         snapshot: Snapshot | None = None,
         expand: bool = True,
         statistics: list[Bm25Statistics] | None = None,
+        vectors: np.ndarray | None = None,
     ) -> list[dict[str, Hits]]:
         """Per query, per retrieval mode, the best rows (`mode_limits(k)` of them); `statistics`: per query, the BM25
-        statistics to score with (a sharded search's sums) instead of this index's own."""
+        statistics to score with (a sharded search's sums) instead of this index's own; `vectors`: the queries
+        already encoded by this index's query encoder (a sharded search's router encodes once for every shard)."""
         snapshot = snapshot or self.snapshot
         if mode == "image" and not snapshot.manifest.image_encoder:  # this generation's: a rebuild may drop them
             raise self._no_image_vectors()
@@ -185,11 +187,8 @@ class Searcher:
         lexical = None
         if mode in ("bm25", "hybrid"):  # beside the vector work: tantivy, FAISS and NumPy let go of the GIL
             lexical = _BACKGROUND.submit(self._bm25_rows, snapshot, texts, limits["bm25"], filters, expand, statistics)
-        vectors = (
-            self.embedder.encode(texts)
-            if mode in ("dense", "hybrid") or (with_images and self.shared_text_space)
-            else None
-        )
+        if vectors is None and (mode in ("dense", "hybrid") or (with_images and self.shared_text_space)):
+            vectors = self.embedder.encode(texts)
         if mode in ("dense", "hybrid"):
             for result, hits in zip(
                 found, snapshot.vector_hits(CAPTIONS, vectors, limits["dense"], filters), strict=True

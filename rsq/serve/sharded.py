@@ -46,8 +46,8 @@ class RemoteShard:
     def statistics(self, query):
         return self.handle.statistics.remote(query)
 
-    def rows(self, query, statistics):
-        return self.handle.rows.remote(query, statistics)
+    def rows(self, query, statistics, vector):
+        return self.handle.rows.remote(query, statistics, vector)
 
     def hits(self, query, final, per_mode, mode_ranks):
         return self.handle.hits.remote(query, final, per_mode, mode_ranks)
@@ -112,4 +112,4 @@ def deploy_shards(
         deployment = serve.deployment(ShardReplica, name=name, num_replicas=replicas, ray_actor_options={"num_cpus": 0})
         handle = serve.run(deployment.bind(str(folder.resolve()), query_encoder), name=name, route_prefix=None)
         shards.append(RemoteShard(handle))
-    return ShardedSearcher(shards, gather_responses, root)
+    return ShardedSearcher(shards, gather_responses, root, query_encoder)

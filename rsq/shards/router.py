@@ -14,11 +14,16 @@ front end asks of an index (a tile's details, thumbnail or record) goes to the o
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, Protocol
 
+import numpy as np
+
+from rsq.encoders import Embedder
+from rsq.encoders import query_encoder as load_query_encoder
 from rsq.errors import OptionError, RsqError
 from rsq.query.fusion import best_per_tile, ranks
 from rsq.query.request import SearchQuery
@@ -36,7 +41,9 @@ SHARD_BITS = 8  # a merged row: the shard's row << SHARD_BITS | the shard's numb
 class Shard(Protocol):
     def statistics(self, query: SearchQuery) -> Bm25Statistics: ...
 
-    def rows(self, query: SearchQuery, statistics: Bm25Statistics | None) -> dict[str, Hits]: ...
+    def rows(
+        self, query: SearchQuery, statistics: Bm25Statistics | None, vector: np.ndarray | None
+    ) -> dict[str, Hits]: ...
 
     def hits(self, query: SearchQuery, final: dict[str, float], per_mode: PerMode, mode_ranks: dict) -> list[Hit]: ...
 
@@ -65,9 +72,16 @@ class LocalShard:
         extra = self.searcher.bm25_extra(query.text)
         return self.searcher.snapshot.bm25.statistics(query.text, extra)
 
-    def rows(self, query: SearchQuery, statistics: Bm25Statistics | None) -> dict[str, Hits]:
+    def rows(
+        self, query: SearchQuery, statistics: Bm25Statistics | None, vector: np.ndarray | None = None
+    ) -> dict[str, Hits]:
         [found] = self.searcher.retrieve_rows(
-            [query.text], query.mode, query.k, query.filters, statistics=[statistics] if statistics else None
+            [query.text],
+            query.mode,
+            query.k,
+            query.filters,
+            statistics=[statistics] if statistics else None,
+            vectors=vector,
         )
         return found
 
@@ -114,9 +128,24 @@ class ShardedSearcher:
     """Searches shards as one index (modes bm25, dense, image and hybrid; composed queries are not sharded), and
     answers what else the CLI and the API ask of an index."""
 
-    def __init__(self, shards: Sequence[Shard], gather: Gather = one_by_one, root: Path | None = None) -> None:
+    def __init__(
+        self,
+        shards: Sequence[Shard],
+        gather: Gather = one_by_one,
+        root: Path | None = None,
+        query_encoder: str | None = None,
+    ) -> None:
         self.shards, self.gather = list(shards), gather
         self.root = Path(root) if root else Path(".")
+        self._query_choice, self._embedder, self._lock = query_encoder, None, threading.Lock()
+
+    @property
+    def embedder(self) -> Embedder:
+        """The shards' query encoder, loaded here once: the router encodes a query for every shard."""
+        with self._lock:
+            if self._embedder is None:
+                self._embedder = load_query_encoder(self.manifest.embedder, self._query_choice)
+        return self._embedder
 
     def search(self, query: SearchQuery) -> list[Hit]:
         return self.answer(query).hits
@@ -131,7 +160,8 @@ class ShardedSearcher:
             parts, missing = self._ask(live, lambda shard: shard.statistics(query))
             statistics = Bm25Statistics.summed(parts.values())
             live = list(parts)
-        rows, lost = self._ask(live, lambda shard: shard.rows(query, statistics))
+        vector = self.embedder.encode([query.text]) if query.mode in ("dense", "hybrid") else None
+        rows, lost = self._ask(live, lambda shard: shard.rows(query, statistics, vector))
         missing += lost
         per_mode = merged_modes(rows, mode_limits(query.k))
         weight = query.image_weight
@@ -163,7 +193,8 @@ class ShardedSearcher:
         )
 
     def warm(self) -> None:
-        """Load every shard's query encoders now, not on the first query."""
+        """Load the query encoders (the router's and every shard's) now, not on the first query."""
+        _ = self.embedder
         self._ask(list(range(len(self.shards))), lambda shard: shard.warm())
 
     def tile(self, tile_id: str) -> TileRow | None:
@@ -239,7 +270,8 @@ def merged_modes(rows: dict[int, dict[str, Hits]], limits: dict[str, int]) -> Pe
 
 def open_local(root: Path, **searcher_options: Any) -> ShardedSearcher:
     """A sharded index searched in this process: each shard's newest generation, opened as a Searcher."""
-    return ShardedSearcher([LocalShard(Searcher(f, **searcher_options)) for f in shard_roots(root)], root=root)
+    shards = [LocalShard(Searcher(f, **searcher_options)) for f in shard_roots(root)]
+    return ShardedSearcher(shards, root=root, query_encoder=searcher_options.get("query_encoder"))
 
 
 def open_index(root: Path | None = None, **searcher_options: Any) -> Searcher | ShardedSearcher:
