@@ -31,21 +31,14 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
 import corpus  # noqa: E402
+from index_scale import FILTERS, SHORT_QUERIES  # noqa: E402  (the index benchmark's filters and short queries)
 
 from rsq.encoders import SMALL_EMBEDDER, make_embedder  # noqa: E402
-from rsq.eval.queries import CLASS_QUERIES  # noqa: E402
 from rsq.query import Searcher, SearchQuery, parse_filters  # noqa: E402
 from rsq.shards.layout import shard_of, write_layout  # noqa: E402
 from rsq.textindex.build import BuildOptions, index_records_into  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results"
-FILTERS = {
-    "none": {},
-    "sensor": {"sensor": "s1"},
-    "time": {"after": "2020-01-01", "before": "2020-12-31"},
-    "bbox": {"bbox": "-10,35,30,60"},
-    "near": {"near": "10,50,300"},
-}
 
 
 def build(tiles: int, work: Path) -> dict[str, Path]:
@@ -160,7 +153,7 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=200, help="searches in flight at once in the load test")
     args = parser.parse_args()
     folders = build(args.tiles, args.work)
-    queries = corpus.queries(args.queries) + [t for texts in CLASS_QUERIES.values() for t in texts][:20]
+    queries = corpus.queries(args.queries) + SHORT_QUERIES[:20]
     one = Searcher(folders["one"])
     result: dict = {"tiles": args.tiles, "cores": os.cpu_count(), "queries": len(queries)}
     for shards in (2, 1):
