@@ -108,9 +108,14 @@ def test_a_shard_that_fails_is_named_never_silently_left_out(demo_corpus):
         results = one_by_one(calls[:1])
         return results + [ConnectionError("replica gone")] * (len(calls) - 1)
 
-    result = _sharded(demo_corpus[2], failing_second).answer(SearchQuery("storage tanks", k=10, mode="hybrid"))
+    sharded = _sharded(demo_corpus[2], failing_second)
+    result = sharded.answer(SearchQuery("storage tanks", k=10, mode="hybrid"))
     assert result.missing == [1]
     assert result.hits and all(shard_of(h.id, 2) == 0 for h in result.hits)
+    client = TestClient(create_app(sharded))
+    for path in ("/api/search", "/api/search.geojson"):  # the page reads the GeoJSON's and says which are missing
+        assert client.get(path, params={"q": "storage tanks"}).json()["missing_shards"] == [1]
+    assert client.get("/health").json()["missing_shards"] == [1]
 
 
 def test_the_cli_builds_and_searches_a_sharded_index(demo_corpus, tmp_path):

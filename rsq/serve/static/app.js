@@ -144,7 +144,8 @@ async function search(event) {
   try {
     const collection = await api(`/api/search.geojson?${searchParams()}`, { signal: newRequest() });
     showResults(collection.features, collection.facets);
-    status(`${countLine(collection.features)} in ${Math.round(performance.now() - started)} ms`);
+    const missing = collection.missing_shards?.length ? ` · shards ${collection.missing_shards.join(", ")} did not answer: their tiles are missing` : "";
+    status(`${countLine(collection.features)} in ${Math.round(performance.now() - started)} ms${missing}`);
   } catch (error) {
     if (error.name === "AbortError") return;  // a newer search took its place
     showResults([], null);
