@@ -359,9 +359,14 @@ def encoder_latency(query_sets: dict[str, list[str]]) -> dict:
     }
 
 
-def table(sizes: list[int]) -> str:
-    """The README table, from the result files of one run."""
-    runs = [json.loads((RESULTS / f"index-{size}.json").read_text()) for size in sizes]
+def heading(run: dict) -> str:
+    layout = "" if run["vectors"] == "auto" else f", {run['vectors']}"
+    return f"{run['tiles']:,} tiles ({run['variants']:,} rows{layout})"
+
+
+def table(names: list[str]) -> str:
+    """The README table, from result files (`1000000`, `10000000-compressed`: bench/results/index-<name>.json)."""
+    runs = [json.loads((RESULTS / f"index-{name}.json").read_text()) for name in names]
     txtai = json.loads((RESULTS / "index-txtai.json").read_text()) if (RESULTS / "index-txtai.json").is_file() else None
     encoder = json.loads((RESULTS / "index-encoder.json").read_text())
 
@@ -373,14 +378,16 @@ def table(sizes: list[int]) -> str:
         return f"{entry['p50_ms']:.1f} / {entry['p99_ms']:.1f}"
 
     def versus(run, queries, mode, peer) -> str:
-        ours, theirs = run["queries"][queries][mode]["none"], run["peers"][queries][peer]
+        ours, theirs = run["queries"][queries][mode]["none"], run.get("peers", {}).get(queries, {}).get(peer)
+        if not theirs:
+            return f"{ours['p50_ms']:.1f} / {ours['p99_ms']:.1f} vs – (not run: its matrix would not fit in memory)"
         return (
             f"{ours['p50_ms']:.1f} / {ours['p99_ms']:.1f} vs {theirs['p50_ms']:.1f} / {theirs['p99_ms']:.1f} "
             f"(**{theirs['p50_ms'] / ours['p50_ms']:.2f}× / {theirs['p99_ms'] / ours['p99_ms']:.2f}×**)"
         )
 
     lines = [
-        "| | " + " | ".join(f"{run['tiles']:,} tiles ({run['variants']:,} rows)" for run in runs) + " |",
+        "| | " + " | ".join(heading(run) for run in runs) + " |",
         "|---" * (len(runs) + 1) + "|",
         "| caption vectors | "
         + cells(
@@ -462,7 +469,7 @@ def main() -> None:
     parser.add_argument("--table", action="store_true", help="print the README table of the last run and stop")
     args = parser.parse_args()
     if args.table:
-        print(table([int(s) for s in args.sizes.split(",")]))
+        print(table(args.sizes.split(",")))
         return
     RESULTS.mkdir(exist_ok=True)
     work = args.work or Path(tempfile.mkdtemp(prefix="rsq-bench-"))
