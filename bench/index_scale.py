@@ -181,10 +181,7 @@ def exact_best_tiles(index: Searcher, queries: np.ndarray, depth: int = 400, chu
 
 def segment_rows(segment, positions: np.ndarray) -> np.ndarray:
     """Float32 copies of some rows of a segment, whatever its layout."""
-    vectors = segment.vectors
-    if vectors.exact is not None:
-        return np.asarray(vectors.exact[positions], dtype=np.float32)
-    return vectors._gather(positions)
+    return segment.vectors.take(positions)
 
 
 def build_bm25s(texts: list[str]):
@@ -236,6 +233,17 @@ def searched_rss(run: dict) -> float:
     return run.get("rss_mb_after_100_searches", run.get("rss_mb_after_50_searches", 0.0))
 
 
+def build_figures(report) -> dict[str, float]:
+    """A build's time and rates, from its report."""
+    return {
+        "build_s": round(report.seconds, 2),
+        "embed_s": round(report.embed_seconds, 2),
+        "embedder_texts_per_s": round(report.texts / max(report.embed_seconds, 1e-9), 1),
+        "build_texts_per_s": round(report.texts / report.seconds, 1),
+        "build_share_of_embedder_rate": round(report.embed_seconds / report.seconds, 4),
+    }
+
+
 def run_size(size: int, have: int, out: Path, setup: Setup) -> dict:
     """Grow the index at `out` from `have` tiles to `size` (have = size: measure it as it is), then measure it."""
     encoder, pool, query_sets, vectors = setup.encoder, setup.pool, setup.query_sets, setup.vectors
@@ -250,14 +258,7 @@ def run_size(size: int, have: int, out: Path, setup: Setup) -> dict:
             shutil.rmtree(out, ignore_errors=True)
         print(f"[{size}] building from {have:,} tiles with {encoder.spec} ({type(encoder).__name__})", flush=True)
         report = index_records(corpus.records(size - have, pool, start=have), out, encoder, setup.options)
-        result |= {
-            "grown_from": have,
-            "build_s": round(report.seconds, 2),
-            "embed_s": round(report.embed_seconds, 2),
-            "embedder_texts_per_s": round(report.texts / max(report.embed_seconds, 1e-9), 1),
-            "build_texts_per_s": round(report.texts / report.seconds, 1),
-            "build_share_of_embedder_rate": round(report.embed_seconds / report.seconds, 4),
-        }
+        result |= {"grown_from": have} | build_figures(report)
         print(f"[{size}] built in {report.seconds:.1f} s", flush=True)
     snapshot = Searcher(out, encoder=encoder).snapshot
     result |= {
@@ -272,9 +273,6 @@ def run_size(size: int, have: int, out: Path, setup: Setup) -> dict:
     print(f"[{size}] queries", flush=True)
     result["queries"] = {name: latencies(index, queries) for name, queries in query_sets.items()}
     result["dense_recall_at_10"] = dense_recall(index, query_sets["sentences"][:100], vectors)
-    (RESULTS / f"index-{size}-partial.json").write_text(json.dumps(result, indent=1))  # in case a peer runs out
-    print(f"[{size}] peers", flush=True)
-    result["peers"] = peers(size, index, setup)
     added = timed(
         lambda n: index_records(
             corpus.records(10, pool, start=ADDED_IDS + size + 10 * n), out, encoder, BuildOptions(thumbnails=False)
@@ -282,6 +280,9 @@ def run_size(size: int, have: int, out: Path, setup: Setup) -> dict:
         range(3),
     )
     result["add_10_tiles_s"] = [round(t, 3) for t in added]
+    (RESULTS / f"index-{size}-partial.json").write_text(json.dumps(result, indent=1))  # in case a peer runs out
+    print(f"[{size}] peers", flush=True)
+    result["peers"] = peers(size, index, setup)
     result["ratios"] = {name: ratios(result["queries"][name], result["peers"][name]) for name in query_sets}
     return result
 
@@ -400,6 +401,8 @@ def table(names: list[str]) -> str:
                 f"{r['build_texts_per_s']:,.0f} ({100 * r['build_share_of_embedder_rate']:.1f}%)"
                 if r["encoder"] != "StandInEncoder"
                 else f"{r['build_s']:.0f} s in all (index cost only)"
+                if "build_s" in r
+                else "– (not recorded)"
             )
         )
         + " |",
@@ -491,13 +494,16 @@ def main() -> None:
         vectors = dict(zip(every_query, raw if real_vectors else corpus.lifted(raw, args.dim), strict=True))
         out = work / ("index-grow" if grow else f"index-{size}")
         setup = Setup(encoder, pool, query_sets, vectors, options)
+        name = f"index-{size}" + ("" if args.vectors == "auto" else f"-{args.vectors}")
         if args.build_only:
-            seconds = index_records(corpus.records(size - have, pool, start=have), out, encoder, options).seconds
-            print(f"[{size}] built from {have:,} tiles in {seconds:.1f} s", flush=True)
+            built = build_figures(index_records(corpus.records(size - have, pool, start=have), out, encoder, options))
+            (RESULTS / f"{name}-build.json").write_text(json.dumps(built | {"grown_from": have} | machine, indent=1))
+            print(f"[{size}] built from {have:,} tiles in {built['build_s']:.1f} s", flush=True)
             have = size if grow else 0
             continue
         result = run_size(size, size if args.measure else have, out, setup)
-        name = f"index-{size}" + ("" if args.vectors == "auto" else f"-{args.vectors}")
+        if args.measure and (RESULTS / f"{name}-build.json").is_file():  # the figures of its --build-only run
+            result = json.loads((RESULTS / f"{name}-build.json").read_text()) | result
         (RESULTS / f"{name}.json").write_text(json.dumps(result | machine, indent=1))
         print(json.dumps(result["ratios"]), flush=True)
         have = size if grow else 0

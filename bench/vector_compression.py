@@ -2,7 +2,7 @@
 
 For each size: stand-in 768-d vectors with neighbourhood structure (unit vectors around 2,000 topic centres, the
 way caption embeddings cluster by scene), written as rsq writes a segment's vectors (`VectorFile`) in the exact
-layout (IVF over float16) and the compressed one (IVF-PQ codes + float16 rows on disk, re-ranked), then opened
+layout (IVF over float16) and the compressed one (IVF-RaBitQ codes + float16 rows on disk, re-ranked), then opened
 memory-mapped. Reported: the FAISS file's bytes (the exact layout's vectors, the compressed layout's codes), the
 bytes on disk, the resident memory of a fresh process after it opens the file and runs 100 searches (VmRSS, less
 the same process's RSS before opening: what the layout itself costs), build seconds, single-query p50/p99 and

@@ -21,6 +21,7 @@ from rsq.textindex.writer import IndexWriter
 
 MAX_SEGMENT_ROWS = 2_000_000
 DEAD_SHARE = 1 / 3
+MERGE_BLOCK = 65_536  # rows read at a time while a merge gathers its vectors
 
 
 def plan_merges(segments: list[SegmentInfo], compact: bool = False) -> list[list[SegmentInfo]]:
@@ -52,22 +53,34 @@ def merge_group(writer: IndexWriter, group: list[SegmentInfo]) -> None:
     """Replace neighbouring segments by one holding their live rows; dead rows are removed everywhere. A compressed
     merge reuses the index's quantizer (SegmentSet.write)."""
     segments = writer.segment_set
-    rows, columns, vectors, dropped = [], [], [], []
-    for info in group:
-        segment, dead = segments.segment(info), segments.tombstones(info)
-        keep = np.flatnonzero(~dead)
-        rows.append(np.asarray(segment.rows[keep]))
-        columns.append(segment.columns.take(keep))
-        vectors.append(segment.vectors.vectors()[keep])
-        dropped.append(np.asarray(segment.rows[dead]))
-    kept_rows, dropped_rows = np.concatenate(rows), np.concatenate(dropped).tolist()
-    kind = group[0].kind
-    merged = (
-        writer.write_segment(kind, kept_rows, Columns.concat(columns), np.concatenate(vectors))
-        if len(kept_rows)
-        else None
+    opened = [(segments.segment(info), segments.tombstones(info)) for info in group]
+    keeps = [np.flatnonzero(~dead) for _, dead in opened]
+    kept_rows = np.concatenate(
+        [np.asarray(segment.rows[keep]) for (segment, _), keep in zip(opened, keeps, strict=True)]
     )
+    dropped_rows = np.concatenate([np.asarray(segment.rows[dead]) for segment, dead in opened]).tolist()
+    kind = group[0].kind
+    merged = None
+    if len(kept_rows):
+        columns = Columns.concat([segment.columns.take(keep) for (segment, _), keep in zip(opened, keeps, strict=True)])
+        vectors = _live_vectors([segment for segment, _ in opened], keeps)
+        merged = writer.write_segment(kind, kept_rows, columns, vectors)
     writer.replace_segments(group, merged, dropped_rows)
+
+
+def _live_vectors(segments: list, keeps: list[np.ndarray]) -> np.ndarray:
+    """The kept rows' vectors as one float32 matrix, filled a block at a time (no second copy of the whole)."""
+    merged: np.ndarray | None = None
+    at = 0
+    for segment, keep in zip(segments, keeps, strict=True):
+        for start in range(0, len(keep), MERGE_BLOCK):
+            block = segment.vectors.take(keep[start : start + MERGE_BLOCK])
+            if merged is None:
+                merged = np.empty((sum(map(len, keeps)), block.shape[1]), dtype=np.float32)
+            merged[at : at + len(block)] = block
+            at += len(block)
+    assert merged is not None
+    return merged
 
 
 def _live(group: list[SegmentInfo]) -> int:

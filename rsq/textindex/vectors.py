@@ -278,15 +278,16 @@ class VectorFile:
 
     def rescore(self, query: np.ndarray, positions: np.ndarray) -> np.ndarray:
         """Exact scores of some positions for one query, from the rows themselves (a compressed file's float16)."""
-        return self._gather(positions) @ np.asarray(query, dtype=np.float32)
+        return self.take(positions) @ np.asarray(query, dtype=np.float32)
 
     def _exact(self, queries: np.ndarray, k: int, positions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Score just the kept rows: their vectors gathered, one matrix product."""
-        scores = queries @ self._gather(positions).T
+        scores = queries @ self.take(positions).T
         best = np.argsort(-scores, axis=1, kind="stable")[:, :k]
         return np.take_along_axis(scores, best, axis=1), positions[best]
 
-    def _gather(self, positions: np.ndarray) -> np.ndarray:
+    def take(self, positions: np.ndarray) -> np.ndarray:
+        """Float32 copies of the rows at `positions` (re-ranks, merges, benchmarks)."""
         if self.rows is not None:
             return self.rows.read(positions)
         if self.exact is not None:  # a file not saved yet: its rows in memory
@@ -306,17 +307,8 @@ class VectorFile:
             return self.probes_for(kept, len(self), depth)
         return min(self.index.nlist, math.ceil(NPROBE * len(self) / kept))
 
-    def vectors(self) -> np.ndarray:
-        """All vectors in position order (for merges)."""
-        if self.exact is not None:
-            return np.asarray(self.exact, dtype=np.float32)
-        if self.kind == "flat":
-            return self.index.reconstruct_n(0, len(self))
-        self.index.make_direct_map()
-        return self.index.reconstruct_n(0, len(self))
-
     def vector(self, position: int) -> np.ndarray:
-        return self._gather(np.array([position]))[0]
+        return self.take(np.array([position]))[0]
 
 
 def _threads(count: int | None) -> None:
