@@ -38,9 +38,7 @@ ANALYZER = "en_rsq"
 WRITER_HEAP = 128_000_000
 FILTER_FIELDS = ("sensor", "cell", "day", "cover")
 DELETE_CHUNK = 10_000
-PRUNE_ABOVE = 50_000  # queries whose clauses hold fewer documents in all are run whole
-TIE_ROOM = 2
-PRUNE_MARGIN = 4  # the first essential clauses hold this many times the documents asked for
+TIE_ROOM = 2  # the first search reads this many times the limit, so the rows tied with the last come in it
 
 
 def query_terms(text: str) -> list[str]:
@@ -194,7 +192,6 @@ class Bm25Reader:
             self.searcher = self.index.searcher()
             self.analyzer = caption_analyzer()
             self._lengths: dict[str, float] = {}
-            self._maxima: dict[tuple[str, str], float] = {}
         except (OSError, ValueError) as error:
             raise RsqError(
                 f"index damaged: the BM25 part {folder} cannot be opened ({error}); rebuild the index"
@@ -252,12 +249,12 @@ class Bm25Reader:
             restriction = self._filter_query(filters, extent, time_span)
         except _NoMatch:
             return nothing
-        top = PrunedTop(self, clauses_for_query, restriction)
+        top = Disjunction(self, clauses_for_query, restriction)
         if statistics is not None:
             return self._globally_scored(top, limit, clauses, statistics)
         fetch = TIE_ROOM * limit  # room for the rows tied with the limit-th (captions repeat) in one search
         while True:
-            hits = top(fetch, limit)
+            hits = top(fetch)
             scores = np.round(np.array([score for score, _ in hits], dtype=np.float32), 4)
             if not tied_beyond(scores, fetch, limit):
                 break
@@ -282,11 +279,11 @@ class Bm25Reader:
             self._lengths[name] = explained_average_length(query.explain(self.searcher, address).to_json())
         return self._lengths[name]
 
-    def _globally_scored(self, top: PrunedTop, limit: int, clauses, statistics: Bm25Statistics):
+    def _globally_scored(self, top: Disjunction, limit: int, clauses, statistics: Bm25Statistics):
         """The best `limit` documents by BM25 under `statistics`: candidates in tantivy's order, each re-scored
         from its explanation, read deeper until no unread document could pass the last one kept."""
         slack, fetch = statistics.slack(self.statistics_of(clauses)), limit + 16
-        query = top.whole
+        query = top.query
         while True:
             hits = top(fetch)
             scores = np.array(
@@ -334,18 +331,6 @@ class Bm25Reader:
             {n: self._average_length(n, clauses) * documents for n in names},
         )
 
-    def clause_maximum(self, name: str, token: str) -> float:
-        """The highest score the term alone gives any document (boost 1), found once and kept: this view of the
-        index never changes."""
-        import tantivy
-
-        key = (name, token)
-        if key not in self._maxima:
-            query = tantivy.Query.term_query(self.index.schema, name, token, index_option="freq")
-            hits = self.searcher.search(query, 1, count=False).hits
-            self._maxima[key] = float(hits[0][0]) if hits else 0.0
-        return self._maxima[key]
-
     def _filter_query(self, filters: Filters, extent: float, time_span: tuple[int, int] | None):
         """Sensor as a term, time as day/month/year terms, place as grid cells (`near` by its bounding box); raises
         _NoMatch when no indexed time lies in the range."""
@@ -372,83 +357,33 @@ class Bm25Reader:
         return tantivy.Query.boolean_query([(tantivy.Occur.Must, clause) for clause in clauses]) if clauses else None
 
 
-class PrunedTop:
-    """tantivy's best documents for a disjunction of boosted term clauses (the `whole` query) within a restriction,
-    found by scoring only the documents that hold one of the rarer clauses (MaxScore).
+class Disjunction:
+    """tantivy's best documents for a disjunction of boosted term clauses within a restriction.
 
-    The Python binding collects through a MultiCollector, which scores every document holding any query term
-    (no block-max WAND), so a sentence of common caption words scores most of the index. Here the rarest clauses
-    are *essential*: the query asks for at least one of them, and the common ones only add their scores, so the
-    scores are the whole query's. A document holding none of the essential clauses scores at most the sum of the
-    common clauses' maxima (`Bm25Reader.clause_maximum`); while that sum is below the `fetch`-th score found, no
-    such document can be among the best `fetch`, or tie with the last of them, and the result is the whole
-    query's. Otherwise more clauses become essential, down to the whole query.
+    The Python binding collects through a MultiCollector, which scores every document holding any query term (no
+    block-max WAND). Rewriting the query so that only the rarest clauses were required and the common ones optional
+    while their maxima stayed below the k-th score (MaxScore) was measured and dropped: slower than the whole
+    disjunction at 10^6 and 10^7 tiles (README, "Measured: the index at archive scale").
     """
 
     def __init__(self, reader: Bm25Reader, clauses: Mapping[tuple[str, str], float], restriction) -> None:
-        self.reader, self.restriction = reader, restriction
-        frequency = {key: int(reader.searcher.doc_freq(*key)) for key in clauses}
-        self.common_first = sorted(clauses.items(), key=lambda item: (-frequency[item[0]], item[0]))
-        self.frequencies = [frequency[key] for key, _ in self.common_first]
-        self.whole = self._query(len(self.common_first))
-        self.essential_used = len(self.common_first)  # of the last search: how many clauses had to be scored
-
-    def __call__(self, fetch: int, exact: int | None = None) -> list:
-        """The best `fetch` (score, address) pairs, best first: the whole query's down to the `exact`-th score
-        (default `fetch`) and every document tied with it; below that, the best of the documents scored."""
-        exact = min(exact or fetch, fetch)
-        if sum(self.frequencies) <= PRUNE_ABOVE:
-            return self._search(len(self.common_first), fetch)
-        essential = self._first_essential(exact)
-        while essential < len(self.common_first):
-            hits = self._search(essential, fetch)
-            if len(hits) >= exact:
-                optional = self._optional_below(hits[exact - 1][0], len(self.common_first) - essential)
-                if optional == len(self.common_first) - essential:
-                    return hits
-                return self._search(len(self.common_first) - optional, fetch)
-            essential = min(len(self.common_first), 2 * essential)
-        return self._search(len(self.common_first), fetch)
-
-    def _first_essential(self, fetch: int) -> int:
-        """How many of the rarest clauses to start with: enough that they are likely to hold `fetch` documents."""
-        held = 0
-        for count, frequency in enumerate(reversed(self.frequencies), start=1):
-            held += frequency
-            if held >= PRUNE_MARGIN * fetch:
-                return count
-        return len(self.frequencies)
-
-    def _optional_below(self, threshold: float, most: int) -> int:
-        """How many of the commonest clauses (at most `most`) can be left optional: their maxima, summed, stay
-        below `threshold` (with room for float32 rounding)."""
-        bound, count = 0.0, 0
-        for (key, boost), _ in zip(self.common_first[:most], range(most)):
-            bound += boost * self.reader.clause_maximum(*key)
-            if bound * (1 + 1e-4) + 1e-4 >= threshold:
-                break
-            count += 1
-        return count
-
-    def _search(self, essential: int, fetch: int) -> list:
-        self.essential_used = essential
-        return self.reader.searcher.search(self._query(essential), fetch, count=False).hits
-
-    def _query(self, essential: int):
-        """The `essential` rarest clauses, one of which must match; the others optional; the restriction."""
         import tantivy
 
-        schema, should, must = self.reader.index.schema, tantivy.Occur.Should, tantivy.Occur.Must
-        terms = [
-            tantivy.Query.boost_query(tantivy.Query.term_query(schema, name, token, index_option="freq"), boost)
-            for (name, token), boost in self.common_first
+        schema, should, must = reader.index.schema, tantivy.Occur.Should, tantivy.Occur.Must
+        parts = [
+            (
+                should,
+                tantivy.Query.boost_query(tantivy.Query.term_query(schema, name, token, index_option="freq"), boost),
+            )
+            for (name, token), boost in clauses.items()
         ]
-        split = len(terms) - essential
-        parts = [(must, tantivy.Query.boolean_query([(should, t) for t in terms[split:]]))]
-        parts += [(should, t) for t in terms[:split]]
-        if self.restriction is not None:
-            parts.append((must, tantivy.Query.const_score_query(self.restriction, 0.0)))
-        return tantivy.Query.boolean_query(parts)
+        if restriction is not None:
+            parts.append((must, tantivy.Query.const_score_query(restriction, 0.0)))
+        self.searcher, self.query = reader.searcher, tantivy.Query.boolean_query(parts)
+
+    def __call__(self, fetch: int) -> list:
+        """The best `fetch` (score, address) pairs, best first."""
+        return self.searcher.search(self.query, fetch, count=False).hits
 
 
 class _NoMatch(Exception):
