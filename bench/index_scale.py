@@ -120,6 +120,15 @@ round(after, 1), "rss_mb_after_100_searches": round(rss(), 1)}}))
     return json.loads(output.strip().splitlines()[-1])
 
 
+def warm_file_cache(index: Path, chunk: int = 2**24) -> None:
+    """Read the index's files once, largest first, so the timed searches meet the page cache a long-running server
+    has (an index larger than memory keeps its smaller files: the codes, columns, BM25 and catalog)."""
+    for path in sorted((p for p in index.rglob("*") if p.is_file()), key=lambda p: -p.stat().st_size):
+        with path.open("rb") as handle:
+            while handle.read(chunk):
+                pass
+
+
 def vectors_mb(index: Path) -> float:
     """The live generation's vector files (what memory-mapping may bring into memory)."""
     from rsq.textindex.commit import latest
@@ -270,6 +279,7 @@ def run_size(size: int, have: int, out: Path, setup: Setup) -> dict:
     }
     result |= probe_open(out)
     index = Searcher(out, encoder=Precomputed(vectors, encoder.spec))
+    warm_file_cache(out)
     print(f"[{size}] queries", flush=True)
     result["queries"] = {name: latencies(index, queries) for name, queries in query_sets.items()}
     result["dense_recall_at_10"] = dense_recall(index, query_sets["sentences"][:100], vectors)
@@ -381,7 +391,7 @@ def table(names: list[str]) -> str:
     def versus(run, queries, mode, peer) -> str:
         ours, theirs = run["queries"][queries][mode]["none"], run.get("peers", {}).get(queries, {}).get(peer)
         if not theirs:
-            return f"{ours['p50_ms']:.1f} / {ours['p99_ms']:.1f} vs – (not run: its matrix would not fit in memory)"
+            return f"{ours['p50_ms']:.1f} / {ours['p99_ms']:.1f} vs – (not run)"
         return (
             f"{ours['p50_ms']:.1f} / {ours['p99_ms']:.1f} vs {theirs['p50_ms']:.1f} / {theirs['p99_ms']:.1f} "
             f"(**{theirs['p50_ms'] / ours['p50_ms']:.2f}× / {theirs['p99_ms'] / ours['p99_ms']:.2f}×**)"
