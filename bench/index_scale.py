@@ -172,7 +172,7 @@ def exact_best_tiles(index: Searcher, queries: np.ndarray, depth: int = 400, chu
         for start in range(0, segment.info.count, chunk):
             positions = np.arange(start, min(start + chunk, segment.info.count))
             live = positions[segment.is_live(positions)]
-            block = queries @ segment_rows(segment, live).T
+            block = queries @ segment.vectors.take(live).T
             top = np.argpartition(-block, min(depth, block.shape[1] - 1), axis=1)[:, :depth]
             names = segment.columns.tiles.get(live)
             scores = np.concatenate([scores, np.take_along_axis(block, top, axis=1)], axis=1)
@@ -186,11 +186,6 @@ def exact_best_tiles(index: Searcher, queries: np.ndarray, depth: int = 400, chu
             found.setdefault(tile, float(score))
         best.append(found)
     return best
-
-
-def segment_rows(segment, positions: np.ndarray) -> np.ndarray:
-    """Float32 copies of some rows of a segment, whatever its layout."""
-    return segment.vectors.take(positions)
 
 
 def build_bm25s(texts: list[str]):
@@ -235,7 +230,7 @@ def all_vectors(index: Searcher, budget: int = 8 * 2**30) -> np.ndarray | None:
     segments = index.snapshot.segments["captions"]
     if sum(s.info.live for s in segments) * index.snapshot.manifest.dim * 4 > budget:
         return None
-    return np.concatenate([segment_rows(s, np.flatnonzero(s.is_live(np.arange(s.info.count)))) for s in segments])
+    return np.concatenate([s.vectors.take(np.flatnonzero(s.is_live(np.arange(s.info.count)))) for s in segments])
 
 
 def searched_rss(run: dict) -> float:
@@ -515,6 +510,7 @@ def main() -> None:
         if args.measure and (RESULTS / f"{name}-build.json").is_file():  # the figures of its --build-only run
             result = json.loads((RESULTS / f"{name}-build.json").read_text()) | result
         (RESULTS / f"{name}.json").write_text(json.dumps(result | machine, indent=1))
+        (RESULTS / f"index-{size}-partial.json").unlink(missing_ok=True)  # the whole result replaces it
         print(json.dumps(result["ratios"]), flush=True)
         have = size if grow else 0
     if args.txtai:

@@ -70,16 +70,13 @@ def merge_group(writer: IndexWriter, group: list[SegmentInfo]) -> None:
 
 def _live_vectors(segments: list, keeps: list[np.ndarray]) -> np.ndarray:
     """The kept rows' vectors as one float32 matrix, filled a block at a time (no second copy of the whole)."""
-    merged: np.ndarray | None = None
+    merged = np.empty((sum(map(len, keeps)), segments[0].vectors.index.d), dtype=np.float32)
     at = 0
     for segment, keep in zip(segments, keeps, strict=True):
         for start in range(0, len(keep), MERGE_BLOCK):
             block = segment.vectors.take(keep[start : start + MERGE_BLOCK])
-            if merged is None:
-                merged = np.empty((sum(map(len, keeps)), block.shape[1]), dtype=np.float32)
             merged[at : at + len(block)] = block
             at += len(block)
-    assert merged is not None
     return merged
 
 

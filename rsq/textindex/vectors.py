@@ -103,8 +103,13 @@ class RowFile:
             os.posix_fadvise(self.handle, self.start + int(position) * self.row_bytes, self.row_bytes, WILL_NEED)
 
     def read(self, positions: np.ndarray) -> np.ndarray:
+        """The rows at `positions`, one read per run of consecutive positions (a merge's block is one read)."""
+        positions = np.asarray(positions, dtype=np.int64)
+        starts = np.flatnonzero(np.diff(positions, prepend=-2) != 1)
+        lengths = np.diff(np.append(starts, len(positions)))
         buffer = b"".join(
-            os.pread(self.handle, self.row_bytes, self.start + int(p) * self.row_bytes) for p in positions
+            os.pread(self.handle, int(n) * self.row_bytes, self.start + int(positions[at]) * self.row_bytes)
+            for at, n in zip(starts, lengths, strict=True)
         )
         return np.frombuffer(buffer, dtype=self.dtype).reshape(len(positions), self.width).astype(np.float32)
 
