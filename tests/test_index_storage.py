@@ -3,6 +3,7 @@ tombstones and merges, one writer at a time, readers across updates, damage dete
 touching files rsq did not create."""
 
 import random
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -17,10 +18,12 @@ from rsq.cli import app
 from rsq.errors import RsqError
 from rsq.query import Searcher, SearchQuery, parse_filters
 from rsq.textindex.build import BuildOptions, index_records
-from rsq.textindex.commit import latest
+from rsq.textindex.commit import Journal, latest
 from rsq.textindex.merge import MAX_SEGMENT_ROWS, plan_merges
 from rsq.textindex.reader import Snapshot
+from rsq.textindex.recovery import undo_killed_writer
 from rsq.textindex.segments import SegmentInfo
+from rsq.textindex.vectors import EXACT
 
 from fakes import HashEmbedder, caption_record, index_writer
 
@@ -106,6 +109,8 @@ def test_compact_merges_segments_and_drops_replaced_rows_for_good(tmp_path):
     assert generation.segments[0].count == generation.manifest.counts["variants"]
     assert _ids(_index(out), "zebra crossing harbour", k=20) == expected
     assert Snapshot.open(out).bm25.documents == generation.manifest.counts["variants"]
+    on_disk = {p.name for p in (out / generation.epoch / "segments").iterdir()}
+    assert on_disk == {s.name for s in generation.segments}, "merged-away segment folders stay on disk"
 
 
 def test_merge_policy_keeps_few_segments_and_leaves_the_big_one_alone():
@@ -235,6 +240,20 @@ def test_a_damaged_index_is_refused_with_the_part_named(tmp_path, damage):
         Searcher(out, encoder=HashEmbedder())
     result = runner.invoke(app, ["search", "river", "--index", str(out)])
     assert result.exit_code == 2 and "index damaged" in result.stderr and "Traceback" not in result.output
+
+
+def test_a_killed_writers_segment_is_removed_whole(tmp_path):
+    out = tmp_path / "index"
+    _build(_records(10), out)
+    live = latest(out)
+    segments = out / live.epoch / "segments"
+    journal = Journal(out)
+    journal.record(f"{live.epoch}/segments/s999999999-killed")  # as a writer does before writing a segment
+    shutil.copytree(segments / live.segments[0].name, segments / "s999999999-killed")  # every file a segment has
+    np.save(segments / "s999999999-killed" / EXACT, np.zeros((20, 8), np.float16))  # what a compressed one adds
+    undo_killed_writer(out, live)
+    assert {p.name for p in segments.iterdir()} == {live.segments[0].name}
+    assert _ids(_index(out), "harbour", mode="bm25")
 
 
 def test_rsq_never_deletes_what_it_did_not_create(tmp_path):

@@ -28,6 +28,11 @@ NO_TIME = np.iinfo(np.int64).min
 GEO = ("lon", "lat", "west", "south", "east", "north")
 FILES = ("sensor", "time", "geo", "cover")
 INDEXED = ("sensor", "time", "lon", "cell")  # segments written before grid cells have no cell index
+SAVED_FILES = frozenset(  # what `Columns.save` writes in a segment folder
+    {"tiles.bin", "tiles.offsets.npy"}
+    | {f"{name}.npy" for name in FILES}
+    | {f"{name}.{part}.npy" for name in INDEXED for part in ("keys", "order")}
+)
 NARROW_SHARE = 4  # a range keeping at most 1/4 of the rows is evaluated on those rows only
 NO_CELL = -1
 

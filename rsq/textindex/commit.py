@@ -25,16 +25,13 @@ from typing import Any
 
 from rsq.errors import RsqError
 from rsq.textindex.manifest import Manifest
-from rsq.textindex.segments import SegmentInfo, sync
+from rsq.textindex.segments import SegmentInfo, is_segment_file, sync
 
 MARKER = "RSQ-INDEX"
 FORMAT = "rsq-index 2"
 GENERATION = re.compile(r"^gen-(\d{9})\.json$")
 KEEP_GENERATIONS = 1  # readers hold what they opened; one opening a generation being removed retries the newer one
 PENDING = "pending"
-SEGMENT_FILE = re.compile(
-    r"^(rows|sensor|time|geo|cover|moments|exact\.f16|del-\d{9}|tiles\.offsets|(sensor|time|lon)\.(keys|order))\.npy$|^vectors\.faiss$|^tiles\.bin$"
-)
 CATALOG_FILES = ("catalog.sqlite", "catalog.sqlite-wal", "catalog.sqlite-shm", "catalog.sqlite-journal")
 TANTIVY_OWN_FILES = ("meta.json", ".managed.json", ".tantivy-meta.lock", ".tantivy-writer.lock")
 
@@ -199,7 +196,7 @@ def _undo(root: Path, parts: tuple[str, ...], live: Generation | None) -> None:
     elif (
         len(parts) == 4
         and parts[1] == "segments"
-        and SEGMENT_FILE.match(parts[3])
+        and is_segment_file(parts[3])
         and (live is None or "/".join(parts) not in live.files())
     ):
         root.joinpath(*parts).unlink(missing_ok=True)
@@ -234,7 +231,7 @@ def remove_segment(folder: Path) -> None:
     if not folder.is_dir():
         return
     for path in folder.iterdir():
-        if SEGMENT_FILE.match(path.name):
+        if is_segment_file(path.name):
             path.unlink(missing_ok=True)
     _remove_if_empty(folder)
 

@@ -16,6 +16,7 @@ missing or truncated file is caught on open.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -23,13 +24,20 @@ from typing import Any
 import numpy as np
 
 from rsq.errors import RsqError
-from rsq.textindex.columns import Columns
+from rsq.textindex.columns import SAVED_FILES, Columns
 from rsq.textindex.filters import Filters
-from rsq.textindex.vectors import VectorFile
+from rsq.textindex.vectors import EXACT, VectorFile
 
 CAPTIONS, IMAGES = "captions", "images"
 VECTORS = "vectors.faiss"
 MOMENTS = "moments.npy"
+TOMBSTONES = re.compile(r"^del-\d{9}\.npy$")
+SEGMENT_FILES = SAVED_FILES | {"rows.npy", VECTORS, EXACT, MOMENTS}
+
+
+def is_segment_file(name: str) -> bool:
+    """Whether `name` is one of the files rsq writes in a segment folder (the only ones it deletes there)."""
+    return name in SEGMENT_FILES or bool(TOMBSTONES.match(name))
 
 
 @dataclass(frozen=True)
@@ -117,6 +125,9 @@ def write_segment(
     if info.kind == IMAGES:
         np.save(folder / MOMENTS, _moments(vectors))
     files = sorted(folder.iterdir())
+    unknown = [p.name for p in files if not is_segment_file(p.name)]
+    if unknown:
+        raise RsqError(f"internal: a segment wrote files rsq would not delete: {', '.join(unknown)}")
     sync(*files, folder, folder.parent)
     return replace(info, files={p.name: p.stat().st_size for p in files}, extent=columns.extent)
 
