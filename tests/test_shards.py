@@ -103,6 +103,21 @@ def test_bm25_statistics_are_the_sum_over_shards(demo_corpus):
     assert any(p.frequencies != summed.frequencies for p in parts)  # each shard alone counts differently
 
 
+def test_a_text_search_asks_each_shard_three_rounds(demo_corpus):
+    """Statistics, rows, hits: no round for the image weight when no image mode is fused."""
+    asked = []
+
+    class Counting(LocalShard):
+        def __getattribute__(self, name):
+            if name in ("statistics", "rows", "hits", "default_image_weight"):
+                asked.append(name)
+            return super().__getattribute__(name)
+
+    sharded = ShardedSearcher([Counting(Searcher(f)) for f in shard_roots(demo_corpus[2])], one_by_one)
+    sharded.answer(SearchQuery("storage tanks", k=10, mode="hybrid"))
+    assert sorted(set(asked)) == ["hits", "rows", "statistics"] and asked.count("rows") == 2
+
+
 def test_a_shard_that_fails_is_named_never_silently_left_out(demo_corpus):
     def failing_second(calls):
         results = one_by_one(calls[:1])

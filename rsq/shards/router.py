@@ -165,7 +165,7 @@ class ShardedSearcher:
         missing += lost
         per_mode = merged_modes(rows, mode_limits(query.k))
         weight = query.image_weight
-        if weight is None and rows:
+        if weight is None and "image" in per_mode:  # only an image mode's fusion weighs it: no round otherwise
             weight = self._one(next(iter(rows)), lambda shard: shard.default_image_weight())
         final = fuse(per_mode, query.mode, query.fusion, query.alpha, weight if weight is not None else 0.0)
         hits, lost = self._hits(query, final, per_mode)
