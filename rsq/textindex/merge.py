@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from rsq.textindex.columns import Columns
-from rsq.textindex.segments import SegmentInfo
+from rsq.textindex.segments import Segment, SegmentInfo
 from rsq.textindex.segmentset import KINDS
 from rsq.textindex.writer import IndexWriter
 
@@ -53,22 +53,19 @@ def merge_group(writer: IndexWriter, group: list[SegmentInfo]) -> None:
     """Replace neighbouring segments by one holding their live rows; dead rows are removed everywhere. A compressed
     merge reuses the index's quantizer (SegmentSet.write)."""
     segments = writer.segment_set
-    opened = [(segments.segment(info), segments.tombstones(info)) for info in group]
-    keeps = [np.flatnonzero(~dead) for _, dead in opened]
-    kept_rows = np.concatenate(
-        [np.asarray(segment.rows[keep]) for (segment, _), keep in zip(opened, keeps, strict=True)]
-    )
-    dropped_rows = np.concatenate([np.asarray(segment.rows[dead]) for segment, dead in opened]).tolist()
-    kind = group[0].kind
+    opened = [segments.segment(info) for info in group]
+    dead = [segments.tombstones(info) for info in group]
+    keeps = [np.flatnonzero(~mask) for mask in dead]
+    kept_rows = np.concatenate([np.asarray(s.rows[keep]) for s, keep in zip(opened, keeps, strict=True)])
+    dropped_rows = np.concatenate([np.asarray(s.rows[mask]) for s, mask in zip(opened, dead, strict=True)]).tolist()
     merged = None
     if len(kept_rows):
-        columns = Columns.concat([segment.columns.take(keep) for (segment, _), keep in zip(opened, keeps, strict=True)])
-        vectors = _live_vectors([segment for segment, _ in opened], keeps)
-        merged = writer.write_segment(kind, kept_rows, columns, vectors)
+        columns = Columns.concat([s.columns.take(keep) for s, keep in zip(opened, keeps, strict=True)])
+        merged = writer.write_segment(group[0].kind, kept_rows, columns, _live_vectors(opened, keeps))
     writer.replace_segments(group, merged, dropped_rows)
 
 
-def _live_vectors(segments: list, keeps: list[np.ndarray]) -> np.ndarray:
+def _live_vectors(segments: list[Segment], keeps: list[np.ndarray]) -> np.ndarray:
     """The kept rows' vectors as one float32 matrix, filled a block at a time (no second copy of the whole)."""
     merged = np.empty((sum(map(len, keeps)), segments[0].vectors.index.d), dtype=np.float32)
     at = 0

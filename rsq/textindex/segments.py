@@ -31,8 +31,13 @@ from rsq.textindex.vectors import EXACT, VectorFile
 CAPTIONS, IMAGES = "captions", "images"
 VECTORS = "vectors.faiss"
 MOMENTS = "moments.npy"
-TOMBSTONES = re.compile(r"^del-\d{9}\.npy$")
+TOMBSTONES = re.compile(r"^del-\d{9}\.npy$")  # tombstone_file's names
 SEGMENT_FILES = SAVED_FILES | {"rows.npy", VECTORS, EXACT, MOMENTS}
+
+
+def tombstone_file(generation: int) -> str:
+    """The name of a segment's tombstone file as of `generation`."""
+    return f"del-{generation:09d}.npy"
 
 
 def is_segment_file(name: str) -> bool:
@@ -134,10 +139,10 @@ def write_segment(
 
 def write_deletes(folder: Path, generation: int, deleted: np.ndarray, info: SegmentInfo) -> SegmentInfo:
     """A new tombstone file for the segment as of `generation`."""
-    name = f"del-{generation:09d}.npy"
+    name = tombstone_file(generation)
     np.save(folder / name, np.packbits(deleted, bitorder="little"))
     sync(folder / name, folder)
-    files = {k: v for k, v in info.files.items() if not k.startswith("del-")} | {name: (folder / name).stat().st_size}
+    files = {k: v for k, v in info.files.items() if not TOMBSTONES.match(k)} | {name: (folder / name).stat().st_size}
     return replace(info, dead=int(np.count_nonzero(deleted)), deletes=name, files=files)
 
 

@@ -15,7 +15,7 @@ import numpy as np
 
 from rsq.textindex.columns import Columns, TileAttrs
 from rsq.textindex.commit import Journal, new_segment_name
-from rsq.textindex.segments import CAPTIONS, IMAGES, Segment, SegmentInfo, write_deletes, write_segment
+from rsq.textindex.segments import CAPTIONS, IMAGES, Segment, SegmentInfo, tombstone_file, write_deletes, write_segment
 from rsq.textindex.vectors import EXACT, VectorFile, resolve_kind
 
 SEGMENT_ROWS = 200_000  # a buffer this large is written out as a segment: bounded memory whatever the input
@@ -152,7 +152,7 @@ class SegmentSet:
         """Write each changed tombstone mask as generation `number`'s file of its segment."""
         for name, deleted in self._dirty.items():
             position = next(i for i, s in enumerate(self.segments) if s.name == name)
-            journal.record(f"{self.relative}/segments/{name}/del-{number:09d}.npy")
+            journal.record(f"{self.relative}/segments/{name}/{tombstone_file(number)}")
             self.segments[position] = write_deletes(
                 self.folder / "segments" / name, number, deleted, self.segments[position]
             )
