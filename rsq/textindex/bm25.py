@@ -30,7 +30,7 @@ from rsq.textindex.columns import TileAttrs
 from rsq.textindex.documents import FIELD_BOOSTS, VariantDoc
 from rsq.textindex.filters import Filters
 from rsq.textindex.filterterms import cell_terms, date_terms, range_dates, reach_cells
-from rsq.textindex.segments import tied_beyond, with_ties
+from rsq.textindex.segments import TIE_ROOM, tied_beyond, with_ties
 
 WORD = re.compile(r"\w+", re.UNICODE)
 MAX_QUERY_TERMS = 64
@@ -38,7 +38,6 @@ ANALYZER = "en_rsq"
 WRITER_HEAP = 128_000_000
 FILTER_FIELDS = ("sensor", "cell", "day", "cover")
 DELETE_CHUNK = 10_000
-TIE_ROOM = 2  # the first search reads this many times the limit, so the rows tied with the last come in it
 
 
 def query_terms(text: str) -> list[str]:

@@ -31,6 +31,11 @@ class Filters:
     def active(self) -> bool:
         return any(v is not None for v in (self.sensor, self.bbox, self.near, self.after, self.before, self.land_cover))
 
+    @property
+    def by_place(self) -> bool:
+        """Whether a box or a distance filters: their grid-cell terms admit more tiles than the exact test keeps."""
+        return self.bbox is not None or self.near is not None
+
     def time_range(self) -> tuple[int | None, int | None]:
         """(after, before) as epoch seconds; None where unbounded."""
         return (_seconds(self.after), _seconds(self.before))

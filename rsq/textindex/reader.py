@@ -24,6 +24,10 @@ from rsq.textindex.segments import CAPTIONS, IMAGES, Hits, Segment
 from rsq.textindex.vectors import Coarse, rerank_depth
 
 OPEN_ATTEMPTS = 3
+# A place filter's cells hold more rows than its exact test keeps (0.43 of a box's BM25 hits passed, 10^6 tiles,
+# RSICD tuning queries), so BM25 first reads this many times the rows it needs: 4x read in 9.8 ms p50 against 11.5
+# for 1x, where falling short cost a second search
+PLACE_ROOM = 4
 
 
 class Snapshot:
@@ -84,7 +88,8 @@ class Snapshot:
         that pass the filters (as terms inside tantivy, then the exact test of `accepts` on the hits)."""
         counts = self.manifest.counts
         dead_share = counts.get("dead_variants", 0) / max(1, counts.get("variants", 0) + counts.get("dead_variants", 0))
-        fetch = math.ceil(limit / max(0.05, 1 - dead_share)) + 16
+        room = PLACE_ROOM if filters.by_place else 1
+        fetch = math.ceil(room * limit / max(0.05, 1 - dead_share)) + 16
         while True:
             rows, scores = self.bm25.search(text, fetch, filters, self._extent, extra, self._time_span, statistics)
             keep, tiles = self.visible(CAPTIONS, rows, filters)

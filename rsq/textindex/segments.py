@@ -31,6 +31,7 @@ from rsq.textindex.vectors import EXACT, VectorFile
 CAPTIONS, IMAGES = "captions", "images"
 VECTORS = "vectors.faiss"
 MOMENTS = "moments.npy"
+TIE_ROOM = 2  # a first search reads this many times its limit, so the rows tied with the last mostly come in it
 TOMBSTONES = re.compile(r"^del-\d{9}\.npy$")  # tombstone_file's names
 SEGMENT_FILES = SAVED_FILES | {"rows.npy", VECTORS, EXACT, MOMENTS}
 
@@ -175,10 +176,11 @@ class Segment:
         """The best `k` allowed rows for each query; scores rounded to 1e-6, so identical captions tie exactly
         whichever kernel scored them (ties then break by tile id, the same way every time)."""
         allowed = self.allowed(filters)
-        scores, positions = self.vectors.search(queries, k, allowed)
+        first = k if self.vectors.kind == "codes" else TIE_ROOM * k
+        scores, positions = self.vectors.search(queries, first, allowed)
         found = [self.hits(p, s) for s, p in zip(scores, positions, strict=True)]
         for n, hits in enumerate(found):
-            asked = k
+            asked = first
             while self.vectors.kind != "codes" and tied_beyond(hits.scores, asked, k) and asked < len(self.vectors):
                 asked *= 4  # the rows tied with the k-th: all of them, whatever order FAISS met them in
                 deeper_scores, deeper = self.vectors.search(queries[n : n + 1], asked, allowed)
