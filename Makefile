@@ -28,8 +28,9 @@ demo: $(STAMP)
 	$(BIN)/rsq search "flooded farmland" --k 3
 	@echo "make: to browse the demo on a map: .venv/bin/rsq serve, then open http://127.0.0.1:8000/"
 
+# -X faulthandler: a crash in a native library, even while the interpreter shuts down, prints every thread's stack
 test: lint browser
-	$(BIN)/python -m pytest
+	$(BIN)/python -X faulthandler -m pytest
 
 # The shape the tools hold: ruff's formatting, line length, unused code and import order; the stage order of imports.
 lint: $(STAMP)
