@@ -28,6 +28,7 @@ from rsq.textindex.filters import Filters
 from rsq.textindex.manifest import Manifest
 from rsq.textindex.reader import Snapshot
 from rsq.textindex.segments import CAPTIONS, IMAGES, Hits
+from rsq.textindex.statistics import PartitionTotals, SearchStatistics
 
 _BACKGROUND = ThreadPoolExecutor(max_workers=2, thread_name_prefix="rsq-bm25")
 MODES = ("bm25", "dense", "image")  # the order of each result's modes
@@ -173,16 +174,20 @@ class Searcher:
         expand: bool = True,
         statistics: list[Bm25Statistics] | None = None,
         vectors: np.ndarray | None = None,
+        partitions: dict[str, PartitionTotals] | None = None,
     ) -> list[dict[str, Hits]]:
-        """Per query, per retrieval mode, the best rows (`mode_limits(k)` of them); `statistics`: per query, the BM25
-        statistics to score with (a sharded search's sums) instead of this index's own; `vectors`: the queries
-        already encoded by this index's query encoder (a sharded search's router encodes once for every shard)."""
+        """Per query, per retrieval mode, the best rows (`mode_limits(k)` of them). A sharded search's sums over
+        its shards replace this index's own: `statistics`, per query, the BM25 statistics to score with;
+        `partitions`, per vector kind, the rows of its partitions and those the filters allow (how many IVF lists
+        to probe). `vectors`: the queries already encoded by this index's query encoder (a sharded search's router
+        encodes once for every shard)."""
         snapshot = snapshot or self.snapshot
         if mode == "image" and not snapshot.manifest.image_encoder:  # this generation's: a rebuild may drop them
             raise self._no_image_vectors()
         filters = filters or Filters()
         limits = mode_limits(k)
-        with_images = mode == "image" or (mode == "hybrid" and bool(snapshot.manifest.image_encoder))
+        partitions = partitions or {}
+        with_images = IMAGES in vector_kinds(mode, snapshot.manifest)
         found: list[dict[str, Hits]] = [{} for _ in texts]
         lexical = None
         if mode in ("bm25", "hybrid"):  # beside the vector work: tantivy, FAISS and NumPy let go of the GIL
@@ -191,19 +196,32 @@ class Searcher:
             vectors = self.embedder.encode(texts)
         if mode in ("dense", "hybrid"):
             for result, hits in zip(
-                found, snapshot.vector_hits(CAPTIONS, vectors, limits["dense"], filters), strict=True
+                found,
+                snapshot.vector_hits(CAPTIONS, vectors, limits["dense"], filters, partitions.get(CAPTIONS)),
+                strict=True,
             ):
                 result["dense"] = hits
         if with_images:
             queries = self.image_queries(texts, vectors, filters)
             for result, hits in zip(
-                found, snapshot.vector_hits(IMAGES, queries, limits["image"], filters), strict=True
+                found,
+                snapshot.vector_hits(IMAGES, queries, limits["image"], filters, partitions.get(IMAGES)),
+                strict=True,
             ):
                 result["image"] = hits
         if lexical is not None:
             for result, hits in zip(found, lexical.result(), strict=True):
                 result["bm25"] = hits
         return [{mode: result[mode] for mode in MODES if mode in result} for result in found]
+
+    def statistics(self, query: SearchQuery) -> SearchStatistics:
+        """What this index contributes to a sharded search's sums for `query` (rsq.textindex.statistics)."""
+        snapshot, filters = self.snapshot, query.filters or Filters()
+        bm25 = None
+        if query.mode in ("bm25", "hybrid"):
+            bm25 = snapshot.bm25.statistics(query.text, self.bm25_extra(query.text))
+        kinds = vector_kinds(query.mode, snapshot.manifest)
+        return SearchStatistics(bm25, {kind: snapshot.vector_totals(kind, filters) for kind in kinds})
 
     def _bm25_rows(
         self,
@@ -250,6 +268,13 @@ class Searcher:
         if filters.near and self.image_encoder.has_location:
             vectors = vectors + GEO_WEIGHT * self.image_encoder.encode_location(*filters.near[:2])
         return vectors
+
+
+def vector_kinds(mode: str, manifest: Manifest) -> list[str]:
+    """The kinds of vectors a search in `mode` reads: captions for dense and hybrid, images for image mode and, when
+    the index holds image vectors, for hybrid."""
+    kinds = [CAPTIONS] if mode in ("dense", "hybrid") else []
+    return kinds + ([IMAGES] if mode == "image" or (mode == "hybrid" and manifest.image_encoder) else [])
 
 
 def mode_limits(k: int) -> dict[str, int]:

@@ -2,10 +2,12 @@
 
 Three rounds, each asked of every shard at once (`Shard` is the interface; `LocalShard` answers in this
 process, rsq.serve.sharded's Ray Serve deployments across machines):
-1. `statistics`: each shard's BM25 statistics of the query's terms; the router sums them (documents, document
-   frequencies, field lengths), as one index would count them (rsq.textindex.bm25global).
-2. `rows`: each shard's best rows per retrieval mode, BM25 scored with the sums; the router merges each mode's
-   rows by score and keeps the same number one index would read, so fusion sees the same windows.
+1. `statistics`: each shard's BM25 statistics of the query's terms and the row counts of its vector partitions
+   (rsq.textindex.statistics); the router sums them (documents, document frequencies, field lengths; rows and
+   rows the filters allow), as one index would count them.
+2. `rows`: each shard's best rows per retrieval mode, BM25 scored with the sums, IVF lists probed as the summed
+   rows need (every shard's segments are cut from one partition: rsq.textindex.partition); the router merges
+   each mode's rows by score and keeps the same number one index would read, so fusion sees the same windows.
 3. `hits`: the shards holding the fused top k assemble their hits (snippets, tiles) with the global ranks.
 A shard that does not answer is named in the answer's `missing`: never a silent partial answer. Everything else a
 front end asks of an index (a tile's details, thumbnail or record) goes to the one shard the tile's id hashes to, so
@@ -30,20 +32,18 @@ from rsq.query.request import SearchQuery
 from rsq.query.results import Answer, Hit, PerMode, TileDetails, assemble_hits
 from rsq.query.searcher import Searcher, fuse, mode_limits
 from rsq.shards.layout import shard_of, shard_roots
-from rsq.textindex.bm25global import Bm25Statistics
 from rsq.textindex.catalog import TileRow
 from rsq.textindex.manifest import Manifest
 from rsq.textindex.segments import Hits
+from rsq.textindex.statistics import SearchStatistics
 
 SHARD_BITS = 8  # a merged row: the shard's row << SHARD_BITS | the shard's number
 
 
 class Shard(Protocol):
-    def statistics(self, query: SearchQuery) -> Bm25Statistics: ...
+    def statistics(self, query: SearchQuery) -> SearchStatistics: ...
 
-    def rows(
-        self, query: SearchQuery, statistics: Bm25Statistics | None, vector: np.ndarray | None
-    ) -> dict[str, Hits]: ...
+    def rows(self, query: SearchQuery, statistics: SearchStatistics, vector: np.ndarray | None) -> dict[str, Hits]: ...
 
     def hits(self, query: SearchQuery, final: dict[str, float], per_mode: PerMode, mode_ranks: dict) -> list[Hit]: ...
 
@@ -68,20 +68,20 @@ class LocalShard:
     def __init__(self, searcher: Searcher) -> None:
         self.searcher = searcher
 
-    def statistics(self, query: SearchQuery) -> Bm25Statistics:
-        extra = self.searcher.bm25_extra(query.text)
-        return self.searcher.snapshot.bm25.statistics(query.text, extra)
+    def statistics(self, query: SearchQuery) -> SearchStatistics:
+        return self.searcher.statistics(query)
 
     def rows(
-        self, query: SearchQuery, statistics: Bm25Statistics | None, vector: np.ndarray | None = None
+        self, query: SearchQuery, statistics: SearchStatistics, vector: np.ndarray | None = None
     ) -> dict[str, Hits]:
         [found] = self.searcher.retrieve_rows(
             [query.text],
             query.mode,
             query.k,
             query.filters,
-            statistics=[statistics] if statistics else None,
+            statistics=[statistics.bm25] if statistics.bm25 else None,
             vectors=vector,
+            partitions=statistics.partitions,
         )
         return found
 
@@ -153,13 +153,8 @@ class ShardedSearcher:
     def answer(self, query: SearchQuery) -> Answer:
         if query.composed:
             raise OptionError("image", "composed queries are not served by a sharded index yet")
-        live = list(range(len(self.shards)))
-        missing: list[int] = []
-        statistics = None
-        if query.mode in ("bm25", "hybrid"):
-            parts, missing = self._ask(live, lambda shard: shard.statistics(query))
-            statistics = Bm25Statistics.summed(parts.values())
-            live = list(parts)
+        parts, missing = self._ask(list(range(len(self.shards))), lambda shard: shard.statistics(query))
+        statistics, live = SearchStatistics.summed(parts.values()), list(parts)
         vector = self.embedder.encode([query.text]) if query.mode in ("dense", "hybrid") else None
         rows, lost = self._ask(live, lambda shard: shard.rows(query, statistics, vector))
         missing += lost

@@ -25,6 +25,7 @@ from rsq.landcover import tile_class
 from rsq.parallel import batched, prefetch
 from rsq.textindex.manifest import Manifest
 from rsq.textindex.merge import merge
+from rsq.textindex.partition import PartitionHead
 from rsq.textindex.writer import AddReport, CaptionPlan, Embed, IndexWriter, record_tile
 
 CHUNK_RECORDS = 256
@@ -200,6 +201,7 @@ def _index_records(records, outs, route, encoder, options, encode_images, on_ste
         timing = BuildReport(writers[0].manifest)
         embed = _TimedEncoder(spec, options, encoder, timing)
         thumbnails = _thumbnails if options.thumbnails else None
+        head = PartitionHead(writers)
         last_commit = time.monotonic()
         for chunk in batched(records, CHUNK_RECORDS):
             parts = _routed(chunk, route, len(writers))
@@ -207,7 +209,7 @@ def _index_records(records, outs, route, encoder, options, encode_images, on_ste
                 writer.plan_captions([chunk[n] for n in part]) for writer, part in zip(writers, parts, strict=True)
             ]
             for writer, report, plan, vectors in zip(
-                writers, reports, plans, _embedded(plans, parts, embed), strict=True
+                writers, reports, plans, _embedded(plans, parts, embed, head), strict=True
             ):
                 report.records += writer.apply_captions(plan, vectors, thumbnails)
             for writer, report, part in zip(writers, reports, parts, strict=True):
@@ -243,8 +245,11 @@ def _routed(chunk: list[CaptionRecord], route: Callable[[CaptionRecord], int], c
     return parts
 
 
-def _embedded(plans: list[CaptionPlan], parts: list[list[int]], embed: Embed) -> list[np.ndarray | None]:
-    """The vectors of every plan's texts, from one call over all of them in the order of the chunk's records."""
+def _embedded(
+    plans: list[CaptionPlan], parts: list[list[int]], embed: Embed, head: PartitionHead
+) -> list[np.ndarray | None]:
+    """The vectors of every plan's texts, from one call over all of them in the order of the chunk's records (read
+    by the build's partition `head` in that order too)."""
     groups = sorted(
         (part[position], number, n)
         for number, (plan, part) in enumerate(zip(plans, parts, strict=True))
@@ -254,6 +259,7 @@ def _embedded(plans: list[CaptionPlan], parts: list[list[int]], embed: Embed) ->
     if not texts:
         return [None] * len(plans)
     vectors, start, found = embed(texts), 0, {}
+    head.read(vectors)
     for _, number, n in groups:
         size = len(plans[number].docs[n])
         found[(number, n)], start = vectors[start : start + size], start + size

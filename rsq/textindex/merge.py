@@ -7,7 +7,8 @@ newest pair was looked at before, which left 360 segments after a 10^7-tile buil
 has O(log n) segments and a row is rewritten O(log n) times, while adding 10 tiles to a
 large index touches only small segments. No merge grows past MAX_SEGMENT_ROWS, which bounds the memory a
 merge needs; a segment more than a third dead is rewritten alone. A merge drops dead rows for good: from
-the vectors, from BM25 and from the catalog. Readers of older generations keep the files they opened.
+the vectors, from BM25 and from the catalog. Flat segments written before the index had its vector partition
+are rewritten onto it. Readers of older generations keep the files they opened.
 """
 
 from __future__ import annotations
@@ -24,8 +25,11 @@ DEAD_SHARE = 1 / 3
 MERGE_BLOCK = 65_536  # rows read at a time while a merge gathers its vectors
 
 
-def plan_merges(segments: list[SegmentInfo], compact: bool = False) -> list[list[SegmentInfo]]:
-    """Groups of neighbouring segments (one kind, row order) to merge, each group into one segment."""
+def plan_merges(
+    segments: list[SegmentInfo], compact: bool = False, strays: list[SegmentInfo] = ()
+) -> list[list[SegmentInfo]]:
+    """Groups of neighbouring segments (one kind, row order) to merge, each group into one segment; `strays` are
+    rewritten even alone (flat segments of an index that has a partition since)."""
     groups: list[list[SegmentInfo]] = _pack(segments) if compact else []
     for segment in [] if compact else segments:  # the counter replayed over every segment, in row order
         groups.append([segment])
@@ -35,14 +39,19 @@ def plan_merges(segments: list[SegmentInfo], compact: bool = False) -> list[list
             and _live(groups[-1]) + _live(groups[-2]) <= MAX_SEGMENT_ROWS
         ):
             groups[-2:] = [groups[-2] + groups[-1]]
-    return [g for g in groups if len(g) > 1 or g[0].dead > (0 if compact else DEAD_SHARE * g[0].count)]
+    rewrite = {s.name for s in strays}
+    return [
+        g
+        for g in groups
+        if len(g) > 1 or g[0].dead > (0 if compact else DEAD_SHARE * g[0].count) or g[0].name in rewrite
+    ]
 
 
 def merge(writer: IndexWriter, compact: bool = False) -> int:
     """Apply the policy (or compact everything) and commit each merge; returns the number of merges."""
     merges = 0
     for kind in KINDS:
-        for group in plan_merges(writer.segment_set.of_kind(kind), compact):
+        for group in plan_merges(writer.segment_set.of_kind(kind), compact, writer.segment_set.strays(kind)):
             merge_group(writer, group)
             writer.commit()
             merges += 1
@@ -51,7 +60,7 @@ def merge(writer: IndexWriter, compact: bool = False) -> int:
 
 def merge_group(writer: IndexWriter, group: list[SegmentInfo]) -> None:
     """Replace neighbouring segments by one holding their live rows; dead rows are removed everywhere. A compressed
-    merge reuses the index's quantizer (SegmentSet.write)."""
+    merge is cut from the index's vector partition (SegmentSet.write)."""
     segments = writer.segment_set
     opened = [segments.segment(info) for info in group]
     dead = [segments.tombstones(info) for info in group]

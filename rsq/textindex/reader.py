@@ -21,6 +21,7 @@ from rsq.textindex.columns import unpadded_code
 from rsq.textindex.commit import Generation, is_index, latest
 from rsq.textindex.filters import Filters
 from rsq.textindex.segments import CAPTIONS, IMAGES, Hits, Segment
+from rsq.textindex.statistics import PartitionTotals
 from rsq.textindex.vectors import Coarse, rerank_depth
 
 OPEN_ATTEMPTS = 3
@@ -97,13 +98,35 @@ class Snapshot:
                 return Hits(rows[keep], tiles[keep], scores[keep]).first(limit)
             fetch *= 4
 
-    def vector_hits(self, kind: str, queries: np.ndarray, limit: int, filters: Filters) -> list[Hits]:
-        """Per query, the best `limit` live rows of `kind` by inner product that pass the filters. Compressed
-        segments pool their candidates: the best `rerank_depth(limit)` by code over all of them are re-scored."""
-        compressed = [s for s in self.segments[kind] if s.vectors.kind == "codes"]
-        per_segment = [s.search(queries, limit, filters) for s in self.segments[kind] if s.vectors.kind != "codes"]
-        if compressed:
-            per_segment.append(pooled_rerank(compressed, queries, rerank_depth(limit), filters))
+    def vector_totals(self, kind: str, filters: Filters) -> PartitionTotals:
+        """Per partition of the segments of `kind`, its rows and those the filters allow: a sharded search sums
+        them over the shards, so every shard probes as one index would (rsq.shards.router)."""
+        segments = self.segments[kind]
+        return partition_totals(segments, [s.allowed(filters) for s in segments])
+
+    def vector_hits(
+        self, kind: str, queries: np.ndarray, limit: int, filters: Filters, totals: PartitionTotals | None = None
+    ) -> list[Hits]:
+        """Per query, the best `limit` live rows of `kind` by inner product that pass the filters. Segments cut
+        from one partition are searched as one inverted file (`coarse`: the same lists in each, as many as the
+        partition's rows and allowed rows need; `totals`: those of a whole sharded index, default this index's).
+        Compressed segments pool their candidates: the best `rerank_depth(limit)` by code over all of them are
+        re-scored."""
+        segments = self.segments[kind]
+        allowed = [s.allowed(filters) for s in segments]
+        depth = rerank_depth(limit)
+        coarse = partition_coarse(segments, queries, depth, partition_totals(segments, allowed) | (totals or {}))
+        pools: dict[str, list[int]] = {}  # compressed segments, by partition
+        for n, segment in enumerate(segments):
+            if segment.vectors.kind == "codes":
+                pools.setdefault(segment.vectors.quantizer_key, []).append(n)
+        pooled = {n for members in pools.values() for n in members}
+        per_segment = [
+            s.search(queries, limit, allowed[n], coarse[n]) for n, s in enumerate(segments) if n not in pooled
+        ]
+        for members in pools.values():
+            chosen, masks = [segments[n] for n in members], [allowed[n] for n in members]
+            per_segment.append(pooled_rerank(chosen, queries, depth, masks, coarse[members[0]]))
         return [Hits.merged([hits[n] for hits in per_segment], limit) for n in range(len(queries))]
 
     def visible(self, kind: str, rows: np.ndarray, filters: Filters) -> tuple[np.ndarray, np.ndarray]:
@@ -204,9 +227,38 @@ class Snapshot:
         return max(r["tver"] for r in records) if records else None
 
 
-def pooled_rerank(segments: list[Segment], queries: np.ndarray, depth: int, filters: Filters) -> list[Hits]:
-    """Per query, the `depth` best candidates by code over several compressed segments, re-scored exactly."""
-    found = pooled_candidates(segments, queries, depth, filters)
+def partition_totals(segments: list[Segment], allowed: list[np.ndarray | None]) -> PartitionTotals:
+    """Per partition key, the rows of the segments cut from it and how many of them are allowed."""
+    totals: PartitionTotals = {}
+    for segment, mask in zip(segments, allowed, strict=True):
+        key = segment.vectors.quantizer_key
+        if key is not None:
+            rows, kept = totals.get(key, (0, 0))
+            count = len(segment.vectors)
+            totals[key] = (rows + count, kept + (count if mask is None else int(np.count_nonzero(mask))))
+    return totals
+
+
+def partition_coarse(
+    segments: list[Segment], queries: np.ndarray, depth: int, totals: PartitionTotals
+) -> list[Coarse | None]:
+    """Per segment, how its partition is searched for these queries (None: a flat segment, searched alone): the
+    nearest lists found once per partition, as many as its `totals` need."""
+    found: dict[str, Coarse] = {}
+    for segment in segments:
+        key = segment.vectors.quantizer_key
+        if key is not None and key not in found:
+            rows, kept = totals[key]
+            found[key] = segment.vectors.coarse(queries, kept, rows, depth)
+    return [found.get(s.vectors.quantizer_key) for s in segments]
+
+
+def pooled_rerank(
+    segments: list[Segment], queries: np.ndarray, depth: int, allowed: list[np.ndarray | None], coarse: Coarse
+) -> list[Hits]:
+    """Per query, the `depth` best candidates by code over several compressed segments cut from one partition
+    (`coarse`: how it is searched), re-scored exactly."""
+    found = [s.vectors.candidates(queries, depth, mask, coarse) for s, mask in zip(segments, allowed, strict=True)]
     results = []
     for n, query in enumerate(queries):
         estimates = np.concatenate([scores[n] for scores, _ in found])
@@ -221,23 +273,3 @@ def pooled_rerank(segments: list[Segment], queries: np.ndarray, depth: int, filt
         parts = [segments[i].rescored(query, mine) for i, mine in chosen.items()]
         results.append(Hits.merged(parts, depth))
     return results
-
-
-def pooled_candidates(
-    segments: list[Segment], queries: np.ndarray, depth: int, filters: Filters
-) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Each compressed segment's `depth` best allowed candidates by code. Segments that share a quantizer (an
-    index trains one and its later segments reuse it) are one inverted file cut in parts: the queries' nearest
-    lists are found once for all of them, and as many lists are probed in each as that whole would need."""
-    allowed = [segment.allowed(filters) for segment in segments]
-    kept = [len(s.vectors) if a is None else int(np.count_nonzero(a)) for s, a in zip(segments, allowed, strict=True)]
-    groups: dict[str | None, list[int]] = {}
-    for number, segment in enumerate(segments):
-        groups.setdefault(segment.vectors.quantizer_key, []).append(number)
-    coarse: dict[int, Coarse] = {}
-    for members in groups.values():
-        rows, allowed_rows = sum(len(segments[n].vectors) for n in members), sum(kept[n] for n in members)
-        first = segments[members[0]].vectors
-        shared = first.coarse(queries, first.probes_for(allowed_rows, rows, depth))
-        coarse |= dict.fromkeys(members, shared)
-    return [segment.vectors.candidates(queries, depth, allowed[n], coarse[n]) for n, segment in enumerate(segments)]

@@ -26,7 +26,7 @@ import numpy as np
 from rsq.errors import RsqError
 from rsq.textindex.columns import SAVED_FILES, Columns
 from rsq.textindex.filters import Filters
-from rsq.textindex.vectors import EXACT, VectorFile
+from rsq.textindex.vectors import EXACT, Coarse, VectorFile
 
 CAPTIONS, IMAGES = "captions", "images"
 VECTORS = "vectors.faiss"
@@ -57,6 +57,7 @@ class SegmentInfo:
     deletes: str | None = None
     files: dict[str, int] = field(default_factory=dict)  # file name -> size in bytes
     extent: float = 0.0  # the largest tile half-extent in degrees (how far a bbox filter must look beyond its box)
+    partition: str | None = None  # the key of the partition its inverted file is cut from (None: flat, or older)
 
     @property
     def live(self) -> int:
@@ -120,14 +121,15 @@ def write_segment(
     columns: Columns,
     vectors: np.ndarray,
     faiss_kind: str,
-    trained: VectorFile | None = None,
+    partition: VectorFile | None = None,
 ) -> SegmentInfo:
-    """Write a new segment's files into `folder` (created here); returns its info with the file sizes. `trained`:
-    a compressed segment's vectors whose quantizer the new one reuses (a merge's)."""
+    """Write a new segment's files into `folder` (created here); returns its info with the file sizes and its
+    partition. `partition`: the index's, which an inverted file is cut from (rsq.textindex.vectors)."""
     folder.mkdir(parents=True)
     np.save(folder / "rows.npy", np.asarray(rows, dtype=np.int64))
     columns.save(folder)
-    VectorFile.build(vectors, faiss_kind, trained).save(folder / VECTORS)
+    built = VectorFile.build(vectors, faiss_kind, partition)
+    built.save(folder / VECTORS)
     if info.kind == IMAGES:
         np.save(folder / MOMENTS, _moments(vectors))
     files = sorted(folder.iterdir())
@@ -135,7 +137,8 @@ def write_segment(
     if unknown:
         raise RsqError(f"internal: a segment wrote files rsq would not delete: {', '.join(unknown)}")
     sync(*files, folder, folder.parent)
-    return replace(info, files={p.name: p.stat().st_size for p in files}, extent=columns.extent)
+    files = {p.name: p.stat().st_size for p in files}
+    return replace(info, files=files, extent=columns.extent, partition=built.quantizer_key)
 
 
 def write_deletes(folder: Path, generation: int, deleted: np.ndarray, info: SegmentInfo) -> SegmentInfo:
@@ -172,18 +175,20 @@ class Segment:
             return mask
         return self._live if mask is None else mask & self._live
 
-    def search(self, queries: np.ndarray, k: int, filters: Filters) -> list[Hits]:
-        """The best `k` allowed rows for each query; scores rounded to 1e-6, so identical captions tie exactly
-        whichever kernel scored them (ties then break by tile id, the same way every time)."""
-        allowed = self.allowed(filters)
+    def search(
+        self, queries: np.ndarray, k: int, allowed: np.ndarray | None, coarse: Coarse | None = None
+    ) -> list[Hits]:
+        """The best `k` of the `allowed` rows (None: all) for each query (`coarse`: how the index's partition is
+        searched); scores rounded to 1e-6, so identical captions tie exactly whichever kernel scored them (ties
+        then break by tile id, the same way every time)."""
         first = k if self.vectors.kind == "codes" else TIE_ROOM * k
-        scores, positions = self.vectors.search(queries, first, allowed)
+        scores, positions = self.vectors.search(queries, first, allowed, coarse)
         found = [self.hits(p, s) for s, p in zip(scores, positions, strict=True)]
         for n, hits in enumerate(found):
             asked = first
             while self.vectors.kind != "codes" and tied_beyond(hits.scores, asked, k) and asked < len(self.vectors):
                 asked *= 4  # the rows tied with the k-th: all of them, whatever order FAISS met them in
-                deeper_scores, deeper = self.vectors.search(queries[n : n + 1], asked, allowed)
+                deeper_scores, deeper = self.vectors.search(queries[n : n + 1], asked, allowed, _row(coarse, n))
                 hits = self.hits(deeper[0], deeper_scores[0])
             found[n] = hits.first(k)
         return found
@@ -214,6 +219,13 @@ class Segment:
 
     def moments(self) -> np.ndarray:
         return np.load(self.folder / MOMENTS, mmap_mode="r")
+
+
+def _row(coarse: Coarse | None, n: int) -> Coarse | None:
+    """One query's part of a `Coarse` of several."""
+    if coarse is None or coarse.exact:
+        return coarse
+    return Coarse(coarse.scores[n : n + 1], coarse.lists[n : n + 1])
 
 
 def check_files(folder: Path, info: SegmentInfo) -> None:

@@ -47,6 +47,7 @@ class SegmentSet:
         self.segments, self.next_row = list(segments), dict(next_row)
         self.buffers = {kind: _Buffer(self.next_row[kind]) for kind in KINDS}
         self._opened: dict[str, Segment] = {}
+        self.offered: dict[str, VectorFile] = {}
         self._dirty: dict[str, np.ndarray] = {}  # segment name -> tombstones changed since the last commit
 
     def of_kind(self, kind: str) -> list[SegmentInfo]:
@@ -93,20 +94,34 @@ class SegmentSet:
         number: int,
     ) -> SegmentInfo:
         """Write a new segment of this epoch, noted in the journal first (it joins the set by `replace`). Its
-        layout follows the index's size (`resolve_kind`); a compressed one reuses the quantizer of the kind's largest
-        compressed segment, so an index trains its quantizer once."""
+        layout follows the index's size (`resolve_kind`); it is cut from the kind's partition when there is one
+        (the first inverted file written trains it), so an index trains its partition once."""
         name = new_segment_name(number + 1)
         journal.record(f"{self.relative}/segments/{name}")
         info = SegmentInfo(name, kind, int(rows[0]), int(rows[-1]) + 1, len(rows))
         folder = self.folder / "segments" / name
         layout = resolve_kind(self.faiss_kind, self.next_row[kind], vectors.shape[1])
-        return write_segment(folder, info, rows, columns, vectors, layout, self.quantizer(kind))
+        return write_segment(folder, info, rows, columns, vectors, layout, self.partition(kind))
 
-    def quantizer(self, kind: str) -> VectorFile | None:
-        """The vectors of the kind's largest compressed segment (whose IVF centroids and PQ codebooks new
-        compressed segments reuse), if there is one."""
-        compressed = [s for s in self.of_kind(kind) if EXACT in s.files]
-        return self.segment(max(compressed, key=lambda s: s.count)).vectors if compressed else None
+    def partition(self, kind: str) -> VectorFile | None:
+        """What new segments of `kind` are cut from: the vectors of its largest segment cut from a partition (or,
+        in an index written before partitions, its largest compressed one), else the partition a build offered."""
+        cut = [s for s in self.of_kind(kind) if s.partition or EXACT in s.files]
+        if cut:
+            return self.segment(max(cut, key=lambda s: s.count)).vectors
+        return self.offered.get(kind)
+
+    def offer(self, kind: str, partition: VectorFile) -> None:
+        """A partition for `kind` trained by the build (on the first rows it read, rsq.textindex.partition): taken
+        if this index has none yet."""
+        self.offered[kind] = partition
+
+    def strays(self, kind: str) -> list[SegmentInfo]:
+        """Flat segments written before the kind had a partition (too small to need one then): a merge rewrites
+        them onto it, so every row of a partitioned index is searched the same way."""
+        if self.faiss_kind == "flat" or self.partition(kind) is None:
+            return []
+        return [s for s in self.of_kind(kind) if not s.partition and self.segment(s).vectors.kind == "flat"]
 
     def segment(self, info: SegmentInfo) -> Segment:
         """An opened segment (cached; its tombstones as of the last commit)."""

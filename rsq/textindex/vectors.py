@@ -1,19 +1,21 @@
 """One segment's vectors in FAISS, searched by inner product and opened memory-mapped.
 
 Vectors are stored as float16 (FAISS's fp16 scalar quantizer: half the bytes of float32, decoded on the fly; a
-768-d vector takes 1,536 bytes, as a 384-d float32 one did). A segment below `IVF_ABOVE` rows is searched exactly;
-a larger one through an inverted file with about 2·√n lists. A *compressed* segment (`codes`) keeps only RaBitQ
-codes in its FAISS file (IVF-RaBitQ: one bit per dimension and two floats, 768-d in 104 bytes, a fifteenth of
-float16) and its float16 vectors in `exact.f16.npy` beside it: a search ranks `rerank_depth(k)` candidates by
-their codes, then re-scores them from the float16 rows it reads (all asked of the disk at once), so recall stays
-near exact while memory holds the codes. RaBitQ was chosen over IVF-PQ (96 bytes) and 4-bit PQ fast scan on
-stand-in caption vectors (README, "Compressed vectors"); IVF-PQ files written before are read as they are. The
-coarse quantizer (CODE_LISTS centroids) trains on at most TRAIN_SAMPLE rows, once per index: later segments,
-flushed or merged, reuse the quantizer of its largest compressed segment, so a query's nearest lists are found
-once for all of them (`coarse`). Segments written before as float32 (IndexFlatIP, IVF-Flat) are read as they are.
+768-d vector takes 1,536 bytes, as a 384-d float32 one did). An index below `IVF_ABOVE` rows is searched exactly
+(flat segments). From then on its segments are inverted files cut from one *partition*: LISTS coarse centroids
+trained once, on the first IVF_ABOVE rows (rsq.textindex.partition), that every later segment, flushed or
+merged, of any size, copies. A query's nearest lists are then found once for all of them (`coarse`), and as many
+are probed as the whole would need (`probes_for`, from the summed row counts), so what a search finds does not
+depend on how the rows are cut into segments, or into the shards of a sharded index. A *compressed* segment
+(`codes`) keeps only RaBitQ codes in its FAISS file (IVF-RaBitQ: one bit per dimension and two floats, 768-d in
+104 bytes, a fifteenth of float16) and its float16 vectors in `exact.f16.npy` beside it: a search ranks
+`rerank_depth(k)` candidates by their codes, then re-scores them from the float16 rows it reads (all asked of the
+disk at once), so recall stays near exact while memory holds the codes. RaBitQ was chosen over IVF-PQ (96 bytes)
+and 4-bit PQ fast scan on stand-in caption vectors (README, "Compressed vectors"). Files written before are read
+as they are: float32 (IndexFlatIP, IVF-Flat), IVF-PQ, and inverted files with their own centroids (searched alone).
 FAISS ids are the segment's row positions 0..n-1. A filter or tombstones arrive as a boolean mask and become an
 `IDSelectorBitmap`, so FAISS skips excluded rows itself; the IVF probe count grows as the mask thins (nprobe /
-share of rows kept), and the rows of a mask that keeps few are gathered and scored exactly, so a filtered search
+share of rows kept), and when a mask keeps few rows they are gathered and scored exactly, so a filtered search
 still returns every match it can.
 """
 
@@ -37,13 +39,12 @@ KINDS = ("auto", "exact", "compressed", "flat", "ivf")
 IVF_ABOVE = 50_000
 COMPRESS_ABOVE_BYTES = 3 * 2**30  # auto: compressed once an index's float16 rows of one kind would pass 3 GiB
 RERANK_MIN = 160  # a compressed search re-scores at least this many candidates from their float16 rows
-TRAIN_SAMPLE = 65_536  # the most rows an inverted file's centroids train on
 EXACT = "exact.f16.npy"
 WILL_NEED = getattr(os, "POSIX_FADV_WILLNEED", 3)
 NPROBE = 16
 EXACT_BELOW = 4_096  # a mask keeping at most this many rows is scored exactly, row by row
-TRAIN_PER_LIST = 40
-CODE_LISTS = 2_048  # a compressed index's IVF lists, sized for the 2,000,000-row segments merges make (~1,000 a list)
+LISTS = 2_048  # a partition's IVF lists (fewer when it trains on fewer than MIN_PER_LIST rows a list)
+MIN_PER_LIST = 16  # the fewest training rows a list's centroid is fitted from
 CODE_CLASSES = ("IndexIVFRaBitQ", "IndexIVFPQ")  # compressed files: RaBitQ codes (written now), IVF-PQ (earlier)
 
 
@@ -64,25 +65,32 @@ def rerank_depth(k: int) -> int:
     return max(RERANK_MIN, k)
 
 
-def choose_kind(kind: str, count: int) -> str:
+def choose_kind(kind: str, count: int, partitioned: bool = False) -> str:
     """The FAISS layout of a segment of `count` rows: `flat` (exhaustive), `ivf` (inverted file) or `codes`
     (IVF-RaBitQ codes, float16 rows on disk). `exact`: flat below IVF_ABOVE rows, ivf above; `compressed`: flat
-    below IVF_ABOVE, codes above; `auto` (no index size known) as `exact`."""
+    below IVF_ABOVE, codes above; `auto` (no index size known) as `exact`. In an index with a partition
+    (`partitioned`) every segment is cut from it, whatever its size."""
     if kind not in KINDS:
         raise OptionError("vectors", "must be one of {allowed}, not {value!r}", allowed=", ".join(KINDS), value=kind)
     if kind in ("flat", "ivf"):
         return kind
-    if count < IVF_ABOVE:
+    if count < IVF_ABOVE and not partitioned:
         return "flat"
     return "codes" if kind == "compressed" else "ivf"
 
 
 @dataclass(frozen=True)
 class Coarse:
-    """Queries' nearest IVF lists and their scores, (queries, nprobe) each."""
+    """How files that share a quantizer are searched for some queries: the queries' nearest IVF lists and their
+    scores, (queries, nprobe) each; or none, when a filter keeps so few rows of them all that every kept row is
+    scored exactly."""
 
-    scores: np.ndarray
-    lists: np.ndarray
+    scores: np.ndarray | None = None
+    lists: np.ndarray | None = None
+
+    @property
+    def exact(self) -> bool:
+        return self.lists is None
 
 
 class RowFile:
@@ -124,32 +132,45 @@ class VectorFile:
         self._map_lock = threading.Lock()
 
     @classmethod
-    def build(cls, vectors: np.ndarray, kind: str, trained: VectorFile | None = None) -> VectorFile:
-        """A FAISS file of `vectors` in the layout `kind` chooses for their number; a compressed one takes the IVF
-        centroids of `trained` (a compressed RaBitQ file of the same width) instead of training."""
+    def build(cls, vectors: np.ndarray, kind: str, partition: VectorFile | None = None) -> VectorFile:
+        """A FAISS file of `vectors` in the layout `kind` chooses for their number, cut from `partition` (an
+        inverted file of the same width) when given; an inverted file without one trains its own partition on
+        its first IVF_ABOVE rows."""
         import faiss
 
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)
         _threads(None)
-        dim, fp16, chosen = vectors.shape[1], faiss.ScalarQuantizer.QT_fp16, choose_kind(kind, len(vectors))
+        reusable = partition is not None and partition.partition_of(vectors.shape[1])
+        chosen = choose_kind(kind, len(vectors), reusable)
         if chosen == "flat":
-            index = faiss.IndexScalarQuantizer(dim, fp16, faiss.METRIC_INNER_PRODUCT)
+            index = faiss.IndexScalarQuantizer(
+                vectors.shape[1], faiss.ScalarQuantizer.QT_fp16, faiss.METRIC_INNER_PRODUCT
+            )
             index.train(vectors[:1])
-        elif chosen == "codes" and trained is not None and _reusable(trained.index, dim):
-            index = _untrained_copy(trained.index)
         else:
-            nlist = CODE_LISTS if chosen == "codes" else max(1, min(65_536, int(2 * math.sqrt(len(vectors)))))
-            if chosen == "codes":
-                index = faiss.IndexIVFRaBitQ(faiss.IndexFlatIP(dim), dim, nlist, faiss.METRIC_INNER_PRODUCT)
-            else:
-                index = faiss.IndexIVFScalarQuantizer(
-                    faiss.IndexFlatIP(dim), dim, nlist, fp16, faiss.METRIC_INNER_PRODUCT
-                )
-            index.cp.niter = 10
-            sample = np.random.default_rng(0).permutation(len(vectors))
-            index.train(vectors[np.sort(sample[: min(TRAIN_SAMPLE, nlist * TRAIN_PER_LIST)])])
+            index = _cut_from((partition if reusable else cls.partition(vectors)).index, chosen)
         index.add(vectors)
         return cls(index, vectors.astype(np.float16) if _compressed(index) else None)
+
+    @classmethod
+    def partition(cls, vectors: np.ndarray) -> VectorFile:
+        """An empty inverted file whose coarse centroids (LISTS of them, fewer for few rows) are trained on the
+        first IVF_ABOVE of these rows: what every segment of an index is then cut from."""
+        import faiss
+
+        sample = np.ascontiguousarray(vectors[:IVF_ABOVE], dtype=np.float32)
+        dim, lists = sample.shape[1], max(1, min(LISTS, len(sample) // MIN_PER_LIST))
+        index = faiss.IndexIVFScalarQuantizer(
+            faiss.IndexFlatIP(dim), dim, lists, faiss.ScalarQuantizer.QT_fp16, faiss.METRIC_INNER_PRODUCT
+        )
+        index.cp.niter, index.cp.min_points_per_centroid = 10, MIN_PER_LIST
+        _threads(None)
+        index.train(sample)
+        return cls(index)
+
+    def partition_of(self, dim: int) -> bool:
+        """Whether files of `dim`-d rows can be cut from this one's coarse centroids (an inverted file's)."""
+        return self.kind != "flat" and self.index.d == dim
 
     def save(self, path: Path) -> None:
         import faiss
@@ -188,12 +209,14 @@ class VectorFile:
     def __len__(self) -> int:
         return int(self.index.ntotal)
 
-    def search(self, queries: np.ndarray, k: int, allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def search(
+        self, queries: np.ndarray, k: int, allowed: np.ndarray | None = None, coarse: Coarse | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """(scores, positions), each (len(queries), k'), best first; -1 positions pad missing results. A compressed
         file re-scores its `rerank_depth(k)` best candidates by code from their float16 rows."""
         if self.kind != "codes":
-            return self.candidates(queries, k, allowed)
-        _, candidates = self.candidates(queries, rerank_depth(k), allowed)
+            return self.candidates(queries, k, allowed, coarse)
+        _, candidates = self.candidates(queries, rerank_depth(k), allowed, coarse)
         k = min(k, candidates.shape[1])
         scores = np.full((len(queries), k), -np.inf, dtype=np.float32)
         positions = np.full((len(queries), k), -1, dtype=np.int64)
@@ -209,8 +232,8 @@ class VectorFile:
         self, queries: np.ndarray, depth: int, allowed: np.ndarray | None = None, coarse: Coarse | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
         """The best `depth` allowed positions per query as FAISS ranks them: exact scores, except a compressed
-        file's, which are its codes' estimates (`rescore` makes them exact). -1 positions pad. `coarse`: the
-        queries' nearest IVF lists, found once for several files that share this file's quantizer."""
+        file's, which are its codes' estimates (`rescore` makes them exact). -1 positions pad. `coarse`: how the
+        files cut from this one's partition are searched (`group_coarse`), decided once for all of them."""
         import faiss
 
         queries = np.ascontiguousarray(np.atleast_2d(queries), dtype=np.float32)
@@ -219,16 +242,15 @@ class VectorFile:
         depth = min(depth, kept)
         if depth == 0:
             return np.zeros((len(queries), 0), np.float32), np.zeros((len(queries), 0), np.int64)
-        if kept <= EXACT_BELOW:
+        if coarse is None and self.kind != "flat":
+            coarse = self.coarse(queries, kept, len(self), depth)
+        if coarse.exact if coarse is not None else kept <= EXACT_BELOW:
             return self._exact(queries, depth, np.arange(len(self)) if allowed is None else np.flatnonzero(allowed))
         bitmap = np.packbits(allowed, bitorder="little") if allowed is not None else None
         selector = faiss.IDSelectorBitmap(len(allowed), faiss.swig_ptr(bitmap)) if bitmap is not None else None
-        if self.kind == "flat":
+        if coarse is None:  # a flat file
             return self.index.search(queries, depth, params=faiss.SearchParameters(sel=selector) if selector else None)
-        if coarse is not None:
-            return self._preassigned(queries, depth, coarse, faiss.SearchParametersIVF(sel=selector))
-        params = faiss.SearchParametersIVF(sel=selector, nprobe=self._nprobe(kept, depth))
-        return self.index.search(queries, depth, params=params)
+        return self._preassigned(queries, depth, coarse, faiss.SearchParametersIVF(sel=selector))
 
     def _preassigned(self, queries: np.ndarray, depth: int, coarse: Coarse, params) -> tuple[np.ndarray, np.ndarray]:
         """FAISS's search over lists already chosen (its Python wrapper takes no parameters: the C++ call does)."""
@@ -254,27 +276,33 @@ class VectorFile:
 
     @cached_property
     def quantizer_key(self) -> str | None:
-        """A fingerprint of a compressed file's IVF centroids (sampled rows): files with the same key share one
-        quantizer, so a query's nearest lists are found once for all of them (`coarse`)."""
-        if self.kind != "codes":
+        """A fingerprint of an inverted file's centroids (sampled rows): files with the same key are cut from one
+        partition, so a query's nearest lists are found once for all of them (`coarse`)."""
+        if self.kind == "flat":
             return None
         quantizer, nlist = self.index.quantizer, self.index.nlist
         rows = np.unique(np.linspace(0, nlist - 1, 16).astype(np.int64))
         sample = quantizer.reconstruct_batch(rows)
         return hashlib.blake2b(sample.tobytes() + bytes(str((nlist, self.index.d)), "ascii")).hexdigest()
 
-    def coarse(self, queries: np.ndarray, nprobe: int) -> Coarse:
-        """The `nprobe` IVF lists nearest each query (a compressed file's quantizer)."""
+    def coarse(self, queries: np.ndarray, kept: int, rows: int, depth: int) -> Coarse:
+        """How to search for `depth` candidates among `kept` allowed rows of the `rows` cut from this file's
+        partition: every kept row scored exactly when they are few (EXACT_BELOW), else the lists nearest each
+        query, as many as `probes_for` says."""
+        if kept <= EXACT_BELOW:
+            return Coarse()
         queries = np.ascontiguousarray(np.atleast_2d(queries), dtype=np.float32)
-        scores, lists = self.index.quantizer.search(queries, min(nprobe, self.index.nlist))
+        scores, lists = self.index.quantizer.search(queries, self.probes_for(kept, rows, depth))
         return Coarse(scores, lists)
 
     def probes_for(self, kept: int, rows: int, depth: int) -> int:
-        """IVF lists to probe for `depth` candidates among `kept` allowed rows out of `rows` (one file, or several
-        that share its quantizer): NPROBE, more as a filter thins the rows, and enough lists to hold four times the
-        candidates (the lists are sized for big segments)."""
-        probes = max(NPROBE * rows / max(kept, 1), 4 * depth * self.index.nlist / max(kept, 1))
-        return min(self.index.nlist, math.ceil(probes))
+        """IVF lists to probe for `depth` candidates among `kept` allowed rows out of `rows` (one file, or all those
+        cut from its partition): as many rows as NPROBE lists of a 2·√rows-list file hold (NPROBE lists once the
+        lists are larger), more as a filter thins the rows, and enough lists to hold four times the candidates."""
+        nlist = self.index.nlist
+        rows_probed = NPROBE * max(1.0, nlist / (2 * math.sqrt(max(rows, 1))))
+        probes = max(rows_probed * rows / max(kept, 1), 4 * depth * nlist / max(kept, 1))
+        return min(nlist, math.ceil(probes))
 
     def prefetch(self, positions: np.ndarray) -> None:
         """Start reading the float16 rows of these positions (a compressed file's re-rank reads them next)."""
@@ -306,12 +334,6 @@ class VectorFile:
                     self.index.make_direct_map()  # position -> (list, offset), built once on the first selective search
         return self.index.reconstruct_batch(positions.astype(np.int64))
 
-    def _nprobe(self, kept: int, depth: int) -> int:
-        """NPROBE lists, more as a filter thins the rows; a compressed file as `probes_for`."""
-        if self.kind == "codes":
-            return self.probes_for(kept, len(self), depth)
-        return min(self.index.nlist, math.ceil(NPROBE * len(self) / kept))
-
     def vector(self, position: int) -> np.ndarray:
         return self.take(np.array([position]))[0]
 
@@ -329,16 +351,16 @@ def _compressed(index) -> bool:
     return index.__class__.__name__ in CODE_CLASSES
 
 
-def _reusable(index, dim: int) -> bool:
-    """Whether a new compressed file can take this file's coarse quantizer: RaBitQ, of the same width."""
-    return index.__class__.__name__ == "IndexIVFRaBitQ" and index.d == dim
-
-
-def _untrained_copy(source):
-    """An empty IVF-RaBitQ index with `source`'s coarse centroids (RaBitQ itself learns nothing): trained, without
-    rows."""
+def _cut_from(source, chosen: str):
+    """An empty inverted file of layout `chosen` (`ivf`: float16 rows, `codes`: RaBitQ) with `source`'s coarse
+    centroids; neither float16 nor RaBitQ learns anything more, so it is trained."""
     import faiss
 
-    index = faiss.IndexIVFRaBitQ(faiss.clone_index(source.quantizer), source.d, source.nlist, source.metric_type)
+    quantizer = faiss.clone_index(source.quantizer)
+    if chosen == "codes":
+        index = faiss.IndexIVFRaBitQ(quantizer, source.d, source.nlist, source.metric_type)
+    else:
+        fp16 = faiss.ScalarQuantizer.QT_fp16
+        index = faiss.IndexIVFScalarQuantizer(quantizer, source.d, source.nlist, fp16, source.metric_type)
     index.is_trained = True
     return index
