@@ -31,8 +31,9 @@ _FaissOption = Annotated[
         "--vectors",
         "--faiss",
         help=(
-            "exact (float16: flat, IVF above 50,000 rows), compressed (IVF-PQ codes in memory, re-ranked from float16 "
-            "on disk), auto (exact below 2,000,000 rows a segment, compressed from there), or flat / ivf."
+            "exact (float16: flat below 50,000 rows, then IVF cut from the index's partition), compressed (RaBitQ "
+            "codes in memory, re-ranked from float16 on disk), auto (exact until one kind's float16 rows reach 3 GiB, "
+            "compressed from there), or flat / ivf."
         ),
     ),
 ]
