@@ -110,12 +110,13 @@ class Snapshot:
         """Per query, the best `limit` live rows of `kind` by inner product that pass the filters. Segments cut
         from one partition are searched as one inverted file (`coarse`: the same lists in each, as many as the
         partition's rows and allowed rows need; `totals`: those of a whole sharded index, default this index's).
-        Compressed segments pool their candidates: the best `rerank_depth(limit)` by code over all of them are
-        re-scored."""
+        Compressed segments pool their candidates: the best `rerank_depth(limit, rows of their partition)` by code
+        over all of them are re-scored."""
         segments = self.segments[kind]
         allowed = [s.allowed(filters) for s in segments]
         depth = rerank_depth(limit)
-        coarse = partition_coarse(segments, queries, depth, partition_totals(segments, allowed) | (totals or {}))
+        everywhere = partition_totals(segments, allowed) | (totals or {})
+        coarse = partition_coarse(segments, queries, depth, everywhere)
         pools: dict[str, list[int]] = {}  # compressed segments, by partition
         for n, segment in enumerate(segments):
             if segment.vectors.kind == "codes":
@@ -124,9 +125,10 @@ class Snapshot:
         per_segment = [
             s.search(queries, limit, allowed[n], coarse[n]) for n, s in enumerate(segments) if n not in pooled
         ]
-        for members in pools.values():
+        for key, members in pools.items():
             chosen, masks = [segments[n] for n in members], [allowed[n] for n in members]
-            per_segment.append(pooled_rerank(chosen, queries, depth, masks, coarse[members[0]]))
+            pool_depth = rerank_depth(limit, everywhere[key][0])
+            per_segment.append(pooled_rerank(chosen, queries, pool_depth, masks, coarse[members[0]]))
         return [Hits.merged([hits[n] for hits in per_segment], limit) for n in range(len(queries))]
 
     def visible(self, kind: str, rows: np.ndarray, filters: Filters) -> tuple[np.ndarray, np.ndarray]:

@@ -39,6 +39,7 @@ KINDS = ("auto", "exact", "compressed", "flat", "ivf")
 IVF_ABOVE = 50_000
 COMPRESS_ABOVE_BYTES = 3 * 2**30  # auto: compressed once an index's float16 rows of one kind would pass 3 GiB
 RERANK_MIN = 160  # a compressed search re-scores at least this many candidates from their float16 rows
+ROWS_PER_RERANK = 50_000  # and one more per this many rows of its partition
 EXACT = "exact.f16.npy"
 WILL_NEED = getattr(os, "POSIX_FADV_WILLNEED", 3)
 NPROBE = 16
@@ -56,13 +57,15 @@ def resolve_kind(kind: str, index_rows: int, dim: int) -> str:
     return "compressed" if index_rows * dim * 2 >= COMPRESS_ABOVE_BYTES else "exact"
 
 
-def rerank_depth(k: int) -> int:
-    """How many candidates, ranked by their codes, a compressed search re-scores for k results: k, and at least
-    RERANK_MIN. Chosen on tuning queries (RSICD test captions against 1.4 million stand-in rows, bench/
-    vector_layouts.py): RaBitQ recalled 0.9905 of the exact top 10 re-scoring 160, 200 or 400 (the IVF probes, not
-    the depth, bound it), IVF-PQ 0.972 / 0.975 / 0.988. A reader pools them over all of an index's
-    compressed segments (`Snapshot.vector_hits`), so the reads do not grow with the number of segments."""
-    return max(RERANK_MIN, k)
+def rerank_depth(k: int, rows: int = 0) -> int:
+    """How many candidates, ranked by their codes, a compressed search re-scores for k results among `rows` rows
+    (its partition's, over a whole sharded index): k, at least RERANK_MIN, and one per ROWS_PER_RERANK rows. Chosen
+    on tuning queries (RSICD test captions). Against 1.4 million stand-in rows (bench/vector_layouts.py) RaBitQ
+    recalled 0.9905 of the exact top 10 re-scoring 160, 200 or 400 (IVF-PQ 0.972 / 0.975 / 0.988). Against a
+    10^7-tile index of 2 x 10^7 rows (bench/rerank_depth.py, 60 captions) 200 recalled 0.922, 400 0.972, 800 0.973
+    and 1,600 0.980: the codes' ranking needs more depth as the rows grow. A reader pools them over all of an
+    index's compressed segments (`Snapshot.vector_hits`), so the reads do not grow with the number of segments."""
+    return max(RERANK_MIN, k, math.ceil(rows / ROWS_PER_RERANK))
 
 
 def choose_kind(kind: str, count: int, partitioned: bool = False) -> str:
