@@ -153,3 +153,13 @@ def test_highlight_spans_mark_the_words_bm25_matched():
     assert (
         highlight(caption, "river") == "Flooded farmland beside a [bold yellow]river[/]; the floods reach the fields."
     )
+
+
+def test_a_filter_adds_no_tile_that_holds_none_of_the_words(index):
+    """A filter every tile passes changes nothing: BM25 still returns only the tiles whose captions hold a query
+    word, not every filtered tile at score 0 after them."""
+    everything = SearchQuery("baseball diamond", k=1000, mode="bm25")
+    filtered = SearchQuery("baseball diamond", k=1000, mode="bm25", filters=_filters(sensor="rgb"))
+    plain = [(h.id, h.score) for h in index.search(everything)]
+    assert 0 < len(plain) < 1000 and all(score > 0 for _, score in plain)
+    assert [(h.id, h.score) for h in index.search(filtered)] == plain

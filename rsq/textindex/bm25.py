@@ -357,7 +357,9 @@ class Bm25Reader:
 
 
 class Disjunction:
-    """tantivy's best documents for a disjunction of boosted term clauses within a restriction.
+    """tantivy's best documents for a disjunction of boosted term clauses within a restriction: both required, so a
+    filtered search returns only documents holding a query word (an optional disjunction beside a required filter
+    would fill the results with every filtered document at score 0, and walk all of them).
 
     The Python binding collects through a MultiCollector, which scores every document holding any query term (no
     block-max WAND). Rewriting the query so that only the rarest clauses were required and the common ones optional
@@ -368,17 +370,23 @@ class Disjunction:
     def __init__(self, reader: Bm25Reader, clauses: Mapping[tuple[str, str], float], restriction) -> None:
         import tantivy
 
-        schema, should, must = reader.index.schema, tantivy.Occur.Should, tantivy.Occur.Must
-        parts = [
-            (
-                should,
-                tantivy.Query.boost_query(tantivy.Query.term_query(schema, name, token, index_option="freq"), boost),
-            )
-            for (name, token), boost in clauses.items()
-        ]
+        schema, must = reader.index.schema, tantivy.Occur.Must
+        words = tantivy.Query.boolean_query(
+            [
+                (
+                    tantivy.Occur.Should,
+                    tantivy.Query.boost_query(
+                        tantivy.Query.term_query(schema, name, token, index_option="freq"), boost
+                    ),
+                )
+                for (name, token), boost in clauses.items()
+            ]
+        )
         if restriction is not None:
-            parts.append((must, tantivy.Query.const_score_query(restriction, 0.0)))
-        self.searcher, self.query = reader.searcher, tantivy.Query.boolean_query(parts)
+            words = tantivy.Query.boolean_query(
+                [(must, words), (must, tantivy.Query.const_score_query(restriction, 0.0))]
+            )
+        self.searcher, self.query = reader.searcher, words
 
     def __call__(self, fetch: int) -> list:
         """The best `fetch` (score, address) pairs, best first."""
