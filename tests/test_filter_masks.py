@@ -7,7 +7,8 @@ from datetime import UTC, datetime
 import numpy as np
 import pytest
 
-from rsq.textindex.columns import Columns, TileAttrs
+from rsq.textindex import columns as column_module
+from rsq.textindex.columns import Columns, TileAttrs, _gathered
 from rsq.textindex.filters import SENSORS, Filters
 
 
@@ -49,7 +50,10 @@ def _filters(rng: np.random.Generator) -> Filters:
 
 
 @pytest.mark.parametrize("seed", range(4))
-def test_indexed_masks_equal_the_full_pass(tmp_path, seed):
+@pytest.mark.parametrize("ranges", ["by cost", "always"])
+def test_indexed_masks_equal_the_full_pass(tmp_path, seed, ranges, monkeypatch):
+    if ranges == "always":  # every filter through its narrowest range, however wide
+        monkeypatch.setattr(column_module, "PASS_COSTS", dict.fromkeys(column_module.PASS_COSTS, float("inf")))
     rng = np.random.default_rng(seed)
     attrs = _attrs(rng, 20_000)
     Columns.build([f"t{n}" for n in range(len(attrs))], attrs).save(tmp_path)
@@ -59,3 +63,20 @@ def test_indexed_masks_equal_the_full_pass(tmp_path, seed):
         filters = _filters(rng)
         if filters.active:
             assert np.array_equal(columns.mask(filters), columns._exact(filters)), filters
+
+
+def test_a_common_sensor_is_one_pass_and_a_rare_one_its_range(tmp_path, monkeypatch):
+    """Gathering a fifth of the rows costs more than passing over a one-byte column; gathering 1 % costs less."""
+    count = 20_000
+    attrs = [
+        TileAttrs("s1" if n % 100 == 0 else ("s2" if n % 5 == 0 else "rgb"), None, (float("nan"),) * 6)
+        for n in range(count)
+    ]
+    Columns.build([f"t{n}" for n in range(count)], attrs).save(tmp_path)
+    columns = Columns.load(tmp_path, 0.0)
+    gathered = []
+    monkeypatch.setattr(column_module, "_gathered", lambda *a: gathered.append(1) or _gathered(*a))
+    for sensor, by_range in (("s2", False), ("s1", True)):
+        gathered.clear()
+        assert np.array_equal(columns.mask(Filters(sensor=sensor)), columns._exact(Filters(sensor=sensor)))
+        assert bool(gathered) == by_range, sensor

@@ -4,9 +4,10 @@ A tile's land-cover class is a column too: its CORINE code padded to three digit
 class at any level is one integer range. A segment stores its columns as `.npy` files, opened memory-mapped, plus
 sorted indexes (values ascending, with their positions) of the sensor, time and centre-longitude columns and of the
 centre's 1° grid cell (`cell`: a box is one run of cells per degree of latitude). A filter finds the narrowest of its
-ranges by binary search; when that range holds at most a quarter of the rows, only its rows are tested, and only for
-the conditions the range does not answer exactly (the cost follows the rows kept, not the segment's size); otherwise
-one vectorised pass over the columns tests everything. FAISS applies the result as an ID-selector bitmap.
+ranges by binary search. When gathering that range's rows costs less than one vectorised pass over the columns
+would (`PASS_COSTS`: a sensor's one-byte column is passed over far faster than its rows are gathered, a box's four
+float columns far slower), only its rows are tested, and only for the conditions the range does not answer exactly;
+otherwise the pass tests everything. FAISS applies the result as an ID-selector bitmap.
 """
 
 from __future__ import annotations
@@ -33,7 +34,13 @@ SAVED_FILES = frozenset(  # what `Columns.save` writes in a segment folder
     | {f"{name}.npy" for name in FILES}
     | {f"{name}.{part}.npy" for name in INDEXED for part in ("keys", "order")}
 )
-NARROW_SHARE = 4  # a range keeping at most 1/4 of the rows is evaluated on those rows only
+PASS_COSTS = {  # a condition's cost per row in one pass over the columns, in gathers of one row of a range: measured
+    "sensor": 0.02,  # on a 2-million-row segment (bench/filter_masks.py: a gather 3.4 ns a row kept, a pass testing
+    "land_cover": 0.05,  # the sensor 0.06 ns a row, the class 0.16, a time range 0.81, a box 10.8, a distance 2.3)
+    "time": 0.25,
+    "bbox": 3.0,
+    "near": 0.7,
+}
 NO_CELL = -1
 
 
@@ -224,8 +231,8 @@ class Columns:
         if not filters.active:
             return None
         narrowest = self._narrowest(filters)
-        if narrowest is None or _count(narrowest[1]) > len(self) // NARROW_SHARE:
-            return self._exact(filters)  # a wide filter: one vectorised pass over the columns is cheaper
+        if narrowest is None or _count(narrowest[1]) > len(self) * pass_cost(filters):
+            return self._exact(filters)  # one vectorised pass over the columns is cheaper
         name, slices = narrowest
         column = self.index[name]
         candidates = _gathered(column.order, slices, np.int32)
@@ -323,6 +330,19 @@ class Columns:
         centre_lon, centre_lat, km = filters.near
         inside[rows] = haversine_km(lon[rows], lat[rows], centre_lon, centre_lat) <= km
         return inside
+
+
+def pass_cost(filters: Filters) -> float:
+    """What one pass over the columns costs per row for these filters, in gathers of a range's row."""
+    after, before = filters.time_range()
+    active = {
+        "sensor": filters.sensor,
+        "land_cover": filters.land_cover,
+        "time": after is not None or before is not None,
+        "bbox": filters.bbox,
+        "near": filters.near,
+    }
+    return sum(PASS_COSTS[name] for name, value in active.items() if value)
 
 
 def grid_cells(lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
