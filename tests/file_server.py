@@ -1,19 +1,42 @@
-"""A loopback HTTP file server with byte ranges, as object stores answer GDAL's /vsicurl/ and path-style /vsis3/."""
+"""A loopback HTTP file server with byte ranges, as object stores answer GDAL's /vsicurl/ and path-style /vsis3/.
+
+It runs in a process of its own, as a real object store would: in the test's process its threads would wait for
+the GIL that a GDAL read may hold, and that read would wait on them until curl gave up (30 s without a byte).
+"""
 
 from __future__ import annotations
 
-import threading
+import multiprocessing
 from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from tempfile import TemporaryDirectory
 from urllib.parse import unquote, urlsplit
 
 
 @contextmanager
 def serve_folder(root: Path) -> Iterator[tuple[str, list[str]]]:
-    """Serve `root` on a free loopback port; yields (base URL, log of "METHOD path range" lines)."""
+    """Serve `root` on a free loopback port; yields (base URL, log of "METHOD path range" lines, complete once the
+    block ends)."""
     log: list[str] = []
+    context = multiprocessing.get_context("spawn")
+    with TemporaryDirectory() as folder:
+        log_file = Path(folder) / "requests.log"
+        ports = context.Queue()
+        server = context.Process(target=_serve, args=(root, log_file, ports), daemon=True)
+        server.start()
+        try:
+            yield f"http://127.0.0.1:{ports.get(timeout=60)}", log
+        finally:
+            server.terminate()
+            server.join()
+            if log_file.exists():
+                log.extend(log_file.read_text().splitlines())
+
+
+def _serve(root: Path, log_file: Path, ports) -> None:
+    """The server process: answer requests for files under `root`, one log line each."""
 
     class Handler(BaseHTTPRequestHandler):
         def do_HEAD(self) -> None:
@@ -24,7 +47,8 @@ def serve_folder(root: Path) -> Iterator[tuple[str, list[str]]]:
 
         def _answer(self, body: bool) -> None:
             path = root / unquote(urlsplit(self.path).path).lstrip("/")
-            log.append(f"{self.command} {self.path} {self.headers.get('Range', '')}")
+            with open(log_file, "a") as lines:
+                lines.write(f"{self.command} {self.path} {self.headers.get('Range', '')}\n")
             if not path.is_file() or root.resolve() not in path.resolve().parents:
                 self.send_error(404)
                 return
@@ -46,10 +70,5 @@ def serve_folder(root: Path) -> Iterator[tuple[str, list[str]]]:
             pass
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}", log
-    finally:
-        server.shutdown()
-        server.server_close()
+    ports.put(server.server_port)
+    server.serve_forever()
