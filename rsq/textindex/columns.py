@@ -334,15 +334,7 @@ class Columns:
 
 def pass_cost(filters: Filters) -> float:
     """What one pass over the columns costs per row for these filters, in gathers of a range's row."""
-    after, before = filters.time_range()
-    active = {
-        "sensor": filters.sensor,
-        "land_cover": filters.land_cover,
-        "time": after is not None or before is not None,
-        "bbox": filters.bbox,
-        "near": filters.near,
-    }
-    return sum(PASS_COSTS[name] for name, value in active.items() if value)
+    return sum(PASS_COSTS[name] for name in filters.conditions)
 
 
 def grid_cells(lon: np.ndarray, lat: np.ndarray) -> np.ndarray:

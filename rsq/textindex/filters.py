@@ -28,8 +28,20 @@ class Filters:
     land_cover: str | None = None  # a CORINE code at any level: the class and every class below it
 
     @property
+    def conditions(self) -> tuple[str, ...]:
+        """The conditions set: `sensor`, `land_cover`, `time` (after, before or both), `bbox`, `near`."""
+        values = {
+            "sensor": self.sensor,
+            "land_cover": self.land_cover,
+            "time": self.after if self.after is not None else self.before,
+            "bbox": self.bbox,
+            "near": self.near,
+        }
+        return tuple(name for name, value in values.items() if value is not None)
+
+    @property
     def active(self) -> bool:
-        return any(v is not None for v in (self.sensor, self.bbox, self.near, self.after, self.before, self.land_cover))
+        return bool(self.conditions)
 
     @property
     def by_place(self) -> bool:
